@@ -1,0 +1,238 @@
+"""Decoding: warpers, sampling frequencies, greedy, beam search, end-of-sequence, errors.
+
+The language models here are tiny hand-built tables (a dict from the tokens generated so far
+to next-token probabilities), so every expected output is derived by hand in a comment.
+Token ids in the tables: 0 = end of sequence, 1 = "a", 2 = "b", 3 = "c".
+"""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+EOS = 0
+
+
+class TableLM:
+    """Next-token probabilities looked up by the tuple of tokens generated so far.
+
+    The state is that tuple (immutable, so ``step`` cannot mutate it); prefixes missing from
+    the table use ``default``. ``steps`` counts calls to ``step``.
+    """
+
+    def __init__(self, table, default):
+        self.table = {key: np.asarray(value, dtype=float) for key, value in table.items()}
+        self.default = np.asarray(default, dtype=float)
+        self.steps = 0
+
+    def logits(self, prefix):
+        with np.errstate(divide="ignore"):
+            return np.log(self.table.get(prefix, self.default))
+
+    def start(self, prompt_ids):
+        return self.logits(()), ()
+
+    def step(self, state, token_id):
+        self.steps += 1
+        new_state = state + (int(token_id),)
+        return self.logits(new_state), new_state
+
+
+def constant_lm(probs):
+    return TableLM({}, probs)
+
+
+# Greedy misses the best 2-token sequence: greedy takes "a" (0.5) then "a" (0.35): 0.175;
+# "b" (0.4) then "c" (0.9) has 0.36. End of sequence has probability 0 at the start (-inf).
+GREEDY_TRAP = TableLM(
+    {(): [0.0, 0.5, 0.4, 0.1], (1,): [0.0, 0.35, 0.35, 0.3], (2,): [0.0, 0.05, 0.05, 0.9]},
+    default=[0.25, 0.25, 0.25, 0.25],
+)
+
+# Length penalty decides: [a, eos] has p = 0.7 * 0.5 = 0.35 (log -1.050, per token -0.525);
+# [b, c, eos] has p = 0.3 * 0.95 * 0.95 = 0.27075 (log -1.307, per token -0.436).
+LENGTH_TRADE = TableLM(
+    {
+        (): [0.0, 0.7, 0.3, 0.0],
+        (1,): [0.5, 0.25, 0.25, 0.0],
+        (2,): [0.05, 0.0, 0.0, 0.95],
+        (2, 3): [0.95, 0.0, 0.0, 0.05],
+    },
+    default=[0.5, 0.2, 0.2, 0.1],
+)
+
+
+class TestTemperature:
+    """apply_temperature"""
+
+    @pytest.mark.points(1)
+    def test_divides_logits(self, impl):
+        logits = np.array([1.0, -2.0, 0.5, -np.inf])
+        out = impl.generate.apply_temperature(logits, 0.5)
+        np.testing.assert_array_equal(out, [2.0, -4.0, 1.0, -np.inf])
+        assert out is not logits
+
+
+class TestTopK:
+    """top_k_filter"""
+
+    @pytest.mark.points(1)
+    def test_keeps_exactly_k_with_ties_by_lower_id(self, impl):
+        logits = np.array([1.0, 3.0, 3.0, 3.0, 0.0])
+        out = impl.generate.top_k_filter(logits, 2)
+        # three tokens tie for the top; exactly two survive, the lower ids 1 and 2
+        np.testing.assert_array_equal(out, [-np.inf, 3.0, 3.0, -np.inf, -np.inf])
+
+    @pytest.mark.points(1)
+    def test_batched_rows_and_k_equal_v(self, impl):
+        rng = np.random.default_rng(0)
+        logits = rng.normal(size=(3, 4, 7))
+        out = impl.generate.top_k_filter(logits, 3)
+        assert out.shape == logits.shape
+        assert np.all(np.isfinite(out).sum(axis=-1) == 3)
+        kept_min = np.where(np.isfinite(out), out, np.inf).min(axis=-1)
+        dropped_max = np.where(np.isfinite(out), -np.inf, logits).max(axis=-1)
+        assert np.all(kept_min > dropped_max)
+        np.testing.assert_array_equal(impl.generate.top_k_filter(logits, 7), logits)
+
+
+class TestTopP:
+    """top_p_filter"""
+
+    @pytest.mark.points(2)
+    def test_smallest_set_reaching_p(self, impl):
+        logits = np.log(np.array([0.2, 0.5, 0.3]))
+        kept = {
+            p: np.flatnonzero(np.isfinite(impl.generate.top_p_filter(logits, p))).tolist()
+            for p in (0.1, 0.5, 0.51, 0.8, 0.81, 1.0)
+        }
+        # sorted: 0.5 (id 1), 0.3 (id 2), 0.2 (id 0); cumulative 0.5, 0.8, 1.0
+        assert kept == {0.1: [1], 0.5: [1], 0.51: [1, 2], 0.8: [1, 2], 0.81: [0, 1, 2], 1.0: [0, 1, 2]}
+
+    @pytest.mark.points(1)
+    def test_values_kept_and_zero_probability_stays_out(self, impl):
+        logits = np.array([[0.0, -np.inf, 2.0, 1.0], [5.0, 5.0, -1.0, -np.inf]])
+        out = impl.generate.top_p_filter(logits, 1.0)
+        np.testing.assert_array_equal(out, logits)
+        out = impl.generate.top_p_filter(logits, 0.6)
+        # row 0: probs (0.090, 0, 0.665, 0.245) -> {2}; row 1: (0.4989, 0.4989, 0.0025, 0) -> {0, 1}
+        np.testing.assert_array_equal(out, [[-np.inf, -np.inf, 2.0, -np.inf], [5.0, 5.0, -np.inf, -np.inf]])
+
+
+class TestSampling:
+    """sample_from_logits / generate(strategy='sample')"""
+
+    @pytest.mark.points(1)
+    def test_never_draws_zero_probability(self, impl):
+        rng = np.random.default_rng(1)
+        logits = np.array([-np.inf, 0.0, -np.inf, 0.0])
+        draws = {impl.generate.sample_from_logits(logits, rng) for _ in range(200)}
+        assert draws == {1, 3}
+
+    @pytest.mark.points(3)
+    def test_frequencies_match_warped_distribution(self, impl):
+        q = np.array([0.05, 0.4, 0.1, 0.25, 0.2])
+        lm = constant_lm(q)
+        n = 2000
+        tokens = impl.generate.generate(lm, [1], n, temperature=0.5, top_k=4, top_p=0.9,
+                                        rng=np.random.default_rng(2))
+        counts = np.bincount(tokens, minlength=5)
+        # By hand: temperature 0.5 gives p ~ q^2 = (.0025, .16, .01, .0625, .04); top-k 4 drops
+        # id 0; renormalised (.587 id 1, .229 id 3, .147 id 4, .037 id 2): the mass before id 2
+        # is .963 >= 0.9, so top-p drops it. Result: ids {1, 3, 4} with p ~ q^2.
+        expected = np.zeros(5)
+        expected[[1, 3, 4]] = q[[1, 3, 4]] ** 2
+        expected /= expected.sum()
+        assert counts[0] == 0 and counts[2] == 0
+        kept = [1, 3, 4]
+        p_value = stats.chisquare(counts[kept], n * expected[kept]).pvalue
+        assert p_value > 1e-3, f"frequencies {counts / n} vs warped {expected}"
+        # the test has power: the unwarped distribution on the same ids is rejected
+        unwarped = q[kept] / q[kept].sum()
+        assert stats.chisquare(counts[kept], n * unwarped).pvalue < 1e-6
+
+    @pytest.mark.points(1)
+    def test_same_seed_same_tokens(self, impl):
+        lm = constant_lm([0.1, 0.3, 0.3, 0.3])
+        runs = [impl.generate.generate(lm, [2], 30, rng=np.random.default_rng(7)) for _ in range(2)]
+        assert runs[0] == runs[1]
+
+
+class TestGenerate:
+    """generate: greedy, end of sequence, maximum length"""
+
+    @pytest.mark.points(1)
+    def test_greedy_follows_argmax(self, impl):
+        assert impl.generate.generate(GREEDY_TRAP, [3], 2, strategy="greedy") == [1, 1]
+        assert impl.generate.generate(LENGTH_TRADE, [3], 5, strategy="greedy", eos_id=EOS) == [1, EOS]
+
+    @pytest.mark.points(1)
+    def test_stops_at_eos_and_at_max_length(self, impl):
+        certain_eos = constant_lm([1.0, 0.0, 0.0, 0.0])
+        out = impl.generate.generate(certain_eos, [1], 10, eos_id=EOS, rng=np.random.default_rng(0))
+        assert out == [EOS] and certain_eos.steps == 0
+        never_eos = constant_lm([0.0, 0.2, 0.3, 0.5])
+        out = impl.generate.generate(never_eos, [1], 6, eos_id=EOS, rng=np.random.default_rng(0))
+        # six tokens, and the model is not stepped after the last one
+        assert len(out) == 6 and EOS not in out and never_eos.steps == 5
+        assert impl.generate.generate(never_eos, [1], 0, rng=np.random.default_rng(0)) == []
+
+
+class TestBeamSearch:
+    """beam_search"""
+
+    @pytest.mark.points(2)
+    def test_finds_sequence_greedy_misses(self, impl):
+        assert impl.generate.beam_search(GREEDY_TRAP, [3], 2, 2, length_penalty=0.0) == [2, 3]
+
+    @pytest.mark.points(1)
+    def test_width_one_is_greedy(self, impl):
+        for lm, n in ((GREEDY_TRAP, 2), (LENGTH_TRADE, 5), (constant_lm([0.1, 0.3, 0.3, 0.3]), 4)):
+            greedy = impl.generate.generate(lm, [1], n, strategy="greedy", eos_id=EOS)
+            assert impl.generate.beam_search(lm, [1], 1, n, eos_id=EOS) == greedy
+
+    @pytest.mark.points(2)
+    def test_length_penalty_formula(self, impl):
+        # score = log p / L ** alpha: alpha 0 prefers [a, eos] (-1.050 > -1.307),
+        # alpha 1 prefers [b, c, eos] (-1.307 / 3 = -0.436 > -1.050 / 2 = -0.525)
+        search = impl.generate.beam_search
+        assert search(LENGTH_TRADE, [3], 2, 5, eos_id=EOS, length_penalty=0.0) == [1, EOS]
+        assert search(LENGTH_TRADE, [3], 2, 5, eos_id=EOS, length_penalty=1.0) == [2, 3, EOS]
+
+
+class TestArgumentErrors:
+    """Bad arguments raise clear errors (validation is outside the graded regions)."""
+
+    def test_warper_ranges(self, impl):
+        gen = impl.generate
+        logits = np.zeros(4)
+        for bad in (0, 0.0, -1.0, np.inf):
+            with pytest.raises(ValueError, match="temperature"):
+                gen.apply_temperature(logits, bad)
+        for bad in (0, 5, -1):
+            with pytest.raises(ValueError, match="top_k"):
+                gen.top_k_filter(logits, bad)
+        with pytest.raises(TypeError, match="top_k"):
+            gen.top_k_filter(logits, 2.5)
+        for bad in (0.0, -0.1, 1.5):
+            with pytest.raises(ValueError, match="top_p"):
+                gen.top_p_filter(logits, bad)
+        with pytest.raises(ValueError, match="-inf"):
+            gen.top_k_filter(np.full(3, -np.inf), 1)
+
+    def test_decoder_arguments(self, impl):
+        gen = impl.generate
+        lm = constant_lm([0.25, 0.25, 0.25, 0.25])
+        with pytest.raises(TypeError, match="rng"):
+            gen.generate(lm, [1], 3)
+        with pytest.raises(ValueError, match="temperature"):
+            gen.generate(lm, [1], 3, temperature=0.0, rng=np.random.default_rng(0))
+        with pytest.raises(ValueError, match="strategy"):
+            gen.generate(lm, [1], 3, strategy="beam")
+        with pytest.raises(ValueError, match="greedy"):
+            gen.generate(lm, [1], 3, strategy="greedy", temperature=0.5)
+        with pytest.raises(ValueError, match="max_new_tokens"):
+            gen.generate(lm, [1], -1, strategy="greedy")
+        with pytest.raises(ValueError, match="beam_width"):
+            gen.beam_search(lm, [1], 0, 3)
+        with pytest.raises(TypeError, match="prompt_ids"):
+            gen.beam_search(lm, [[1, 2]], 2, 3)
