@@ -1,0 +1,123 @@
+"""Command line: ``python -m scratch {lecture,grade,build,release} --help``."""
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+
+from . import build, grade, release
+from .impl import CHAPTERS, IMPLEMENTATIONS, PROJECT_ROOT, Impl, default_impl_name
+
+
+def lecture_chapters():
+    """Chapters that have a lecture demo (``scratch/lectures/<chapter>.py``), in lecture order."""
+    return [c for c in CHAPTERS if (PROJECT_ROOT / "scratch" / "lectures" / f"{c}.py").is_file()]
+
+
+def run_lecture(args):
+    available = lecture_chapters()
+    unknown = [c for c in args.chapters if c not in available]
+    if unknown:
+        print(f"no lecture demo for {', '.join(unknown)}; choose from: {', '.join(available)}", file=sys.stderr)
+        return 2
+    impl = Impl(args.impl)
+    for chapter in args.chapters or available:
+        banner = f" Lecture: {chapter} ({impl.name}/) "
+        print(f"\n{banner:=^78}\n")
+        started = time.perf_counter()
+        demo = importlib.import_module(f"scratch.lectures.{chapter}")
+        try:
+            demo.run(impl)
+        except NotImplementedError as err:
+            # A student's handout: the demo needs a stub that is not written yet.
+            print(f"[{chapter}] stopped here: {err}. Implement it in {impl.name}/ and run again.")
+            continue
+        except Exception:
+            traceback.print_exc()
+            print(f"[{chapter}] the demo failed (traceback above).")
+            return 1
+        print(f"\n[{chapter}: {time.perf_counter() - started:.1f} s]")
+    return 0
+
+
+def run_build(args):
+    solutions, exercises = PROJECT_ROOT / "solutions", PROJECT_ROOT / "exercises"
+    if not solutions.is_dir():
+        print("there is no solutions/ here (a student handout cannot rebuild exercises/)", file=sys.stderr)
+        return 2
+    try:
+        if args.check:
+            stale = build.differences(solutions, exercises)
+            for path in stale:
+                print(f"exercises/{path} differs from a fresh build")
+            if stale:
+                print("run `python -m scratch build` to regenerate exercises/")
+                return 1
+            print("exercises/ matches a fresh build of solutions/")
+            return 0
+        changed = build.build(solutions, exercises)
+    except build.MarkerError as err:
+        print(f"build error: {err}", file=sys.stderr)
+        return 2
+    for path in changed:
+        print(f"wrote exercises/{path}")
+    print(f"exercises/ is up to date ({len(changed)} file(s) changed)")
+    return 0
+
+
+def run_release(args):
+    try:
+        count = release.release(args.outdir)
+    except (release.ReleaseError, build.MarkerError) as err:
+        print(f"release error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote the student handout ({count} files) to {args.outdir}")
+    print(f"in it: pip install -e '.[test]' && python -m scratch grade")
+    return 0
+
+
+def positive_seconds(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"the time limit must be > 0 seconds; got {text}")
+    return value
+
+
+def parser():
+    top = argparse.ArgumentParser(
+        prog="python -m scratch",
+        description="Reinforcement learning and language models from scratch: lecture demo, autograder, exercise builder.",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    impl_help = f"implementation to use: {' or '.join(IMPLEMENTATIONS)} (default here: {default_impl_name()})"
+
+    lecture = commands.add_parser("lecture", help="run the lecture demo, chapter by chapter")
+    lecture.add_argument("chapters", nargs="*", metavar="CHAPTER", help=f"any of {', '.join(lecture_chapters())} (default: all, in lecture order)")
+    lecture.add_argument("--impl", choices=IMPLEMENTATIONS, default=None, help=impl_help)
+    lecture.set_defaults(func=run_lecture)
+
+    grader = commands.add_parser("grade", help="grade an implementation and print the points per question")
+    grader.add_argument("--impl", choices=IMPLEMENTATIONS, default=default_impl_name(), help=impl_help)
+    grader.add_argument("--question", "-q", default=None, help="grade one chapter (mdp), question number (1.2) or class name")
+    grader.add_argument("--timeout", type=positive_seconds, default=grade.DEFAULT_TIMEOUT, help="per-test time limit in seconds (default 60)")
+    grader.add_argument("--gradescope", metavar="PATH", default=None, help="also write Gradescope's results.json to PATH")
+    grader.set_defaults(func=grade.main)
+
+    builder = commands.add_parser("build", help="regenerate exercises/ from solutions/")
+    builder.add_argument("--check", action="store_true", help="change nothing; exit 1 and name each file that differs")
+    builder.set_defaults(func=run_build)
+
+    releaser = commands.add_parser("release", help="write the student handout (no solutions/) to OUTDIR")
+    releaser.add_argument("outdir", metavar="OUTDIR")
+    releaser.set_defaults(func=run_release)
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Centered finite differences in float64, to check every hand-written backward.
+
+For a scalar function f of an array x, the centered difference
+
+    df/dx_i  ~  (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)
+
+has error O(eps^2), against O(eps) for the one-sided difference; with eps = 1e-6 in float64
+the truncation and round-off errors are both around 1e-10 relative to typical gradients of
+order one. Tests therefore compare analytic and numerical gradients with
+:func:`relative_error` and a tolerance stated in the test (1e-6 is a common choice: a real
+bug, such as a missing transpose or a dropped term, gives errors of order 1e-1 to 1).
+
+Checks run in float64 on purpose: float32 round-off (1e-7 relative) divided by 2 eps would
+swamp the comparison, and a float32 check can pass or fail by luck.
+"""
+
+import numpy as np
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    """Centered-difference gradient of the scalar ``f()`` with respect to the array ``x``.
+
+    ``f`` takes no arguments and reads ``x`` (which this function perturbs in place, one
+    entry at a time, and restores). ``x`` must be a float64 array so the perturbation is
+    not lost to rounding.
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"x must be a float64 numpy array for a gradient check; got {got}")
+    grad = np.zeros_like(x)
+    flat_x = x.reshape(-1)  # a view: writing to it perturbs x
+    flat_grad = grad.reshape(-1)
+    for i in range(flat_x.size):
+        original = flat_x[i]
+        flat_x[i] = original + eps
+        f_plus = float(f())
+        flat_x[i] = original - eps
+        f_minus = float(f())
+        flat_x[i] = original
+        flat_grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def relative_error(analytic, numerical):
+    """max_i |a_i - n_i| / max(|a_i| + |n_i|, 1e-8): scale-free, and finite when both are 0."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numerical = np.asarray(numerical, dtype=np.float64)
+    if analytic.shape != numerical.shape:
+        raise ValueError(
+            f"analytic gradient has shape {analytic.shape} but numerical has {numerical.shape}"
+        )
+    if analytic.size == 0:
+        return 0.0
+    scale = np.maximum(np.abs(analytic) + np.abs(numerical), 1e-8)
+    return float(np.max(np.abs(analytic - numerical) / scale))
+
+
+def check_gradients(f, arrays, grads, eps=1e-6):
+    """Relative error of each analytic gradient in ``grads`` against ``f``'s numerical one.
+
+    ``arrays`` maps names to the float64 arrays ``f`` reads; ``grads`` maps the same names
+    to the analytic gradients. Returns ``{name: relative error}`` so a failing test can
+    say which gradient is wrong.
+    """
+    missing = set(arrays) - set(grads)
+    if missing:
+        raise ValueError(f"grads has no entry for {sorted(missing)}")
+    return {
+        name: relative_error(grads[name], numerical_gradient(f, x, eps))
+        for name, x in arrays.items()
+    }

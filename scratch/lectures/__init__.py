@@ -1,0 +1,14 @@
+"""The lecture demo, one module per chapter; each defines ``run(impl)`` and prints what the
+slides show. ``python -m scratch lecture [CHAPTER ...]`` runs them in lecture order."""
+
+
+def side_by_side(blocks, titles, gap=4):
+    """Text blocks printed next to each other, each under its title."""
+    columns = [[title, "-" * len(title), *block.splitlines()] for title, block in zip(titles, blocks)]
+    widths = [max(map(len, column)) for column in columns]
+    height = max(map(len, columns))
+    rows = []
+    for i in range(height):
+        cells = [(column[i] if i < len(column) else "").ljust(width) for column, width in zip(columns, widths)]
+        rows.append((" " * gap).join(cells).rstrip())
+    return "\n".join(rows)

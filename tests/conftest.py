@@ -1,0 +1,40 @@
+"""Shared test set-up: the implementation under test and the lecture order.
+
+Tests never import ``solutions`` or ``exercises`` by name: they take the ``impl`` fixture
+and read modules off it (``impl.mdp``), so the same tests grade either package.
+Select with ``pytest --impl=solutions|exercises`` or the ``SCRATCH_IMPL`` variable.
+"""
+
+import pytest
+
+from scratch.impl import CHAPTERS, Impl, default_impl_name
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--impl",
+        choices=("solutions", "exercises"),
+        default=None,
+        help="implementation under test (default: $SCRATCH_IMPL, else solutions if present, else exercises)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "points(n): points this graded test is worth")
+
+
+@pytest.fixture(scope="session")
+def impl(request):
+    """The implementation under test; ``impl.mdp`` is its ``mdp`` module."""
+    return Impl(request.config.getoption("--impl") or default_impl_name())
+
+
+def chapter_rank(item):
+    """Position of a test's file in the lecture (harness tests last)."""
+    stem = item.path.stem.removeprefix("test_")
+    return CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # Stable sort: files in lecture order, tests inside a file in source order.
+    items.sort(key=chapter_rank)

@@ -1,0 +1,328 @@
+"""Chapter 1: MDPs with known dynamics — the lecture's gridworld and how to solve it.
+
+Reference numbers:
+- Sutton & Barto, Example 4.1 (Figure 4.1): the 4x4 grid with terminal corners, -1 per step,
+  the equiprobable random policy and gamma = 1; the values after k = 1, 2, 3 and 10
+  synchronous sweeps, and the limit (0, -14, -20, -22 on the first row).
+- The lecture's 3x4 gridworld, deterministic moves, gamma = 1, values derived by hand in
+  the comments of each test.
+"""
+
+import numpy as np
+import pytest
+
+# Sutton & Barto's Figure 4.1 values, rounded to one decimal as printed in the book.
+SB_SWEEPS = {
+    1: [[0.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, 0.0]],
+    2: [[0.0, -1.7, -2.0, -2.0], [-1.7, -2.0, -2.0, -2.0], [-2.0, -2.0, -2.0, -1.7], [-2.0, -2.0, -1.7, 0.0]],
+    3: [[0.0, -2.4, -2.9, -3.0], [-2.4, -2.9, -3.0, -2.9], [-2.9, -3.0, -2.9, -2.4], [-3.0, -2.9, -2.4, 0.0]],
+    10: [[0.0, -6.1, -8.4, -9.0], [-6.1, -7.7, -8.4, -8.4], [-8.4, -8.4, -7.7, -6.1], [-9.0, -8.4, -6.1, 0.0]],
+}
+SB_LIMIT = [[0, -14, -20, -22], [-14, -18, -20, -20], [-20, -20, -18, -14], [-22, -20, -14, 0]]
+
+SB_LAYOUT = """
+-1  .  .  .
+ .  .  .  .
+ .  .  .  .
+ .  .  . -1
+"""
+
+UP, DOWN, LEFT, RIGHT = range(4)
+
+
+def sutton_barto_grid(mdp):
+    """Example 4.1: -1 for every step, entering a terminal corner included (its 'reward' is -1)."""
+    return mdp.Gridworld(SB_LAYOUT, living_reward=-1.0, gamma=1.0)
+
+
+def random_policy(world):
+    return np.full((world.n_states, world.n_actions), 1 / world.n_actions)
+
+
+def random_mdp(mdp, seed, S=6, A=3, gamma=0.9):
+    rng = np.random.default_rng(seed)
+    P = rng.random((S, A, S)) ** 3  # skewed rows, some near zero
+    P /= P.sum(axis=2, keepdims=True)
+    R = rng.normal(size=(S, A))
+    return mdp.MDP(P, R, gamma)
+
+
+def state(world, row, col):
+    return world.index[(row, col)]
+
+
+# --- the model: ungraded plumbing, runs on both implementations --------------------------------
+
+def test_lecture_grid_dynamics(impl):
+    world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+    assert world.n_states == 11 and world.n_actions == 4  # 12 squares minus the wall
+    start = state(world, 2, 0)
+    assert world.start == start
+    # deterministic: up from the start moves one row up, left bumps the edge and stays
+    assert world.P[start, UP, state(world, 1, 0)] == 1.0
+    assert world.P[start, LEFT, start] == 1.0
+    assert world.R[start, UP] == -2.0
+    # entering an exit pays its reward and nothing else
+    assert world.R[state(world, 0, 2), RIGHT] == 1.0
+    assert world.R[state(world, 2, 3), UP] == -1.0
+    # the wall at (1, 1): moving into it stays put
+    assert world.P[state(world, 1, 0), RIGHT, state(world, 1, 0)] == 1.0
+    assert world.terminal.sum() == 2
+
+
+def test_slip_noise_splits_mass(impl):
+    world = impl.mdp.Gridworld.lecture(noise=0.2)
+    s = state(world, 2, 1)  # bottom row, second column; the wall is above it
+    # up: 0.8 into the wall (stay), 0.1 left, 0.1 right
+    assert world.P[s, UP, s] == pytest.approx(0.8)
+    assert world.P[s, UP, state(world, 2, 0)] == pytest.approx(0.1)
+    assert world.P[s, UP, state(world, 2, 2)] == pytest.approx(0.1)
+
+
+def test_sampling_matches_the_model(impl):
+    world = impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2)
+    rng = np.random.default_rng(0)
+    s = state(world, 1, 2)
+    draws = [world.step(s, RIGHT, rng) for _ in range(4000)]
+    freq = np.bincount([d[0] for d in draws], minlength=world.n_states) / len(draws)
+    assert np.abs(freq - world.P[s, RIGHT]).max() < 0.03
+    assert np.mean([d[1] for d in draws]) == pytest.approx(world.R[s, RIGHT], abs=0.06)
+    assert all(d[2] == world.terminal[d[0]] for d in draws)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(P=np.ones((2, 1, 2)), R=np.zeros((2, 1)), gamma=0.9), "sum to 1"),
+        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 2)), gamma=0.9), "R must have shape"),
+        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), gamma=1.5), "gamma"),
+        (dict(P=np.full((2, 2), 0.5), R=np.zeros((2, 1)), gamma=0.9), "P must have shape"),
+        (dict(P=np.array([[[1.5, -0.5]]] * 2), R=np.zeros((2, 1)), gamma=0.9), r"\[0, 1\]"),
+        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), gamma=0.9, terminal=[0]), "absorbing"),
+    ],
+)
+def test_mdp_rejects_bad_input(impl, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        impl.mdp.MDP(**kwargs)
+
+
+def test_gridworld_rejects_bad_layout(impl):
+    with pytest.raises(ValueError, match="equal length"):
+        impl.mdp.Gridworld(". .\n.")
+    with pytest.raises(ValueError, match="cell"):
+        impl.mdp.Gridworld(". x\n. .")
+    with pytest.raises(ValueError, match="noise"):
+        impl.mdp.Gridworld.lecture(noise=1.5)
+
+
+def test_render_shows_walls_exits_and_arrows(impl):
+    world = impl.mdp.Gridworld.lecture()
+    text = world.render_policy(np.full(world.n_states, RIGHT))
+    assert text.splitlines()[1].split() == [">", "####", ">", "[-1]"]
+    assert "[+1]" in world.render_values(np.zeros(world.n_states))
+
+
+# --- graded ------------------------------------------------------------------------------------
+
+class TestQValues:
+    """q_values: Q(s,a) = R(s,a) + gamma sum_s' p(s'|s,a) V(s')"""
+
+    @pytest.mark.points(1)
+    def test_against_explicit_sum(self, impl):
+        m = random_mdp(impl.mdp, seed=1)
+        V = np.random.default_rng(2).normal(size=m.n_states)
+        expected = np.array([[m.R[s, a] + m.gamma * sum(m.P[s, a, t] * V[t] for t in range(m.n_states))
+                              for a in range(m.n_actions)] for s in range(m.n_states)])
+        np.testing.assert_allclose(impl.mdp.q_values(m, V), expected, rtol=1e-12)
+
+    @pytest.mark.points(1)
+    def test_lecture_grid_by_hand(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        V = np.zeros(world.n_states)
+        V[state(world, 0, 2)] = 1.0  # pretend the square left of +1 is worth 1
+        Q = impl.mdp.q_values(world, V)
+        s = state(world, 1, 2)
+        assert Q[s, UP] == pytest.approx(-2.0 + 1.0)  # step cost, then the value above
+        assert Q[s, RIGHT] == pytest.approx(-1.0)  # straight into the -1 exit
+        assert Q[s, DOWN] == pytest.approx(-2.0)
+
+
+class TestPolicyEvaluation:
+    """policy_evaluation: synchronous sweeps (Sutton & Barto Example 4.1)"""
+
+    @pytest.mark.points(2)
+    @pytest.mark.parametrize("k", sorted(SB_SWEEPS))
+    def test_values_after_k_sweeps(self, impl, k):
+        world = sutton_barto_grid(impl.mdp)
+        V = np.zeros(world.n_states)
+        for _ in range(k):
+            V = impl.mdp.bellman_expectation_backup(world, random_policy(world), V)
+        # the book prints one decimal: agreement to 0.05 pins every value
+        np.testing.assert_allclose(V, np.ravel(SB_SWEEPS[k]), atol=0.05)
+
+    @pytest.mark.points(2)
+    def test_converges_to_book_values(self, impl):
+        world = sutton_barto_grid(impl.mdp)
+        V = impl.mdp.policy_evaluation(world, random_policy(world), tol=1e-10)
+        np.testing.assert_allclose(V, np.ravel(SB_LIMIT), atol=1e-6)
+
+    @pytest.mark.points(1)
+    def test_never_ending_policy_raises(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=-1.0)
+        always_left = np.full(world.n_states, LEFT)  # the left column bumps the edge forever
+        with pytest.raises(impl.mdp.ConvergenceError, match="terminal"):
+            impl.mdp.policy_evaluation(world, always_left, max_iter=500)
+
+
+class TestPolicyEvaluationExact:
+    """policy_evaluation_exact: solve (I - gamma P_pi) V = R_pi"""
+
+    @pytest.mark.points(2)
+    def test_book_values(self, impl):
+        world = sutton_barto_grid(impl.mdp)
+        V = impl.mdp.policy_evaluation_exact(world, random_policy(world))
+        np.testing.assert_allclose(V, np.ravel(SB_LIMIT), atol=1e-9)
+
+    @pytest.mark.points(1)
+    def test_agrees_with_iterative_on_random_mdps(self, impl):
+        for seed in range(5):
+            m = random_mdp(impl.mdp, seed)
+            policy = np.random.default_rng(seed).integers(m.n_actions, size=m.n_states)
+            exact = impl.mdp.policy_evaluation_exact(m, policy)
+            np.testing.assert_allclose(exact, impl.mdp.policy_evaluation(m, policy, tol=1e-12), atol=1e-9)
+
+    @pytest.mark.points(1)
+    def test_improper_policy_is_a_clear_error(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=-1.0)
+        always_left = np.full(world.n_states, LEFT)
+        with pytest.raises(ValueError, match="never"):
+            impl.mdp.policy_evaluation_exact(world, always_left)
+
+
+class TestGreedyPolicy:
+    """greedy_policy: argmax_a Q(s, a), ties to the lowest action index"""
+
+    @pytest.mark.points(1)
+    def test_ties_go_to_lowest_index(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        V = np.zeros(world.n_states)
+        policy = impl.mdp.greedy_policy(world, V)
+        # Every move from (1, 0) costs -2 and lands on a zero-valued square: all four tie.
+        assert policy[state(world, 1, 0)] == UP
+        # From (0, 2), right pays +1: no tie.
+        assert policy[state(world, 0, 2)] == RIGHT
+        # From (2, 3), up pays -1 against -2 elsewhere.
+        assert policy[state(world, 2, 3)] == UP
+
+
+class TestLectureGridworld:
+    """value_iteration on the lecture's gridworld: living reward -2 vs -0.5"""
+
+    @pytest.mark.points(2)
+    def test_minus_two_takes_the_nearest_exit(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        V, policy, sweeps = impl.mdp.value_iteration(world)
+        # Below the -1 exit: -1 now beats three -2 steps and the +1 (-5).
+        assert policy[state(world, 2, 3)] == UP
+        assert V[state(world, 2, 3)] == pytest.approx(-1.0)
+        # The start is four steps from an exit: -2 * 3 - 1 = -7 through either exit.
+        assert V[state(world, 2, 0)] == pytest.approx(-7.0)
+        assert V[state(world, 0, 0)] == pytest.approx(-3.0)  # -2 -2 +1
+        assert 1 <= sweeps <= 20
+
+    @pytest.mark.points(2)
+    def test_minus_half_walks_around_to_plus_one(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=-0.5)
+        V, policy, _ = impl.mdp.value_iteration(world)
+        # Below the -1 exit: three steps left and up to +1 pay -1.5 + 1 = -0.5 > -1.
+        assert policy[state(world, 2, 3)] == LEFT
+        assert V[state(world, 2, 3)] == pytest.approx(-0.5)
+        # Beside the -1 exit: up then right (-0.5 + 1) instead of right into -1.
+        assert policy[state(world, 1, 2)] == UP
+        assert V[state(world, 1, 2)] == pytest.approx(0.5)
+        assert V[state(world, 2, 0)] == pytest.approx(-1.0)  # 5 steps: -2.5 + 1
+
+
+class TestSolversAgree:
+    """policy_iteration and value_iteration agree with the exact solve"""
+
+    @pytest.mark.points(2)
+    @pytest.mark.parametrize("seed", range(4))
+    def test_random_mdps(self, impl, seed):
+        m = random_mdp(impl.mdp, seed, S=8, A=3, gamma=0.95)
+        V_vi, pi_vi, _ = impl.mdp.value_iteration(m, tol=1e-12)
+        V_pi, pi_pi, iterations = impl.mdp.policy_iteration(m)
+        np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
+        np.testing.assert_array_equal(pi_vi, pi_pi)
+        np.testing.assert_allclose(impl.mdp.policy_evaluation_exact(m, pi_pi), V_pi, atol=1e-12)
+        assert iterations >= 1
+
+    @pytest.mark.points(2)
+    @pytest.mark.parametrize("living_reward, noise", [(-2.0, 0.0), (-0.5, 0.0), (-0.04, 0.2)])
+    def test_lecture_grid(self, impl, living_reward, noise):
+        world = impl.mdp.Gridworld.lecture(living_reward=living_reward, noise=noise)
+        V_vi, pi_vi, _ = impl.mdp.value_iteration(world, tol=1e-12)
+        V_pi, pi_pi, _ = impl.mdp.policy_iteration(world)
+        np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
+        np.testing.assert_array_equal(pi_vi, pi_pi)
+
+    @pytest.mark.points(1)
+    def test_bellman_optimality_holds(self, impl):
+        m = random_mdp(impl.mdp, seed=7)
+        V, policy, _ = impl.mdp.value_iteration(m, tol=1e-12)
+        Q = impl.mdp.q_values(m, V)
+        np.testing.assert_allclose(V, Q.max(axis=1), atol=1e-9)
+        np.testing.assert_allclose(Q[np.arange(m.n_states), policy], V, atol=1e-9)
+
+    @pytest.mark.points(1)
+    def test_diverging_values_raise(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=+1.0)  # living forever pays, gamma = 1
+        with pytest.raises(impl.mdp.ConvergenceError):
+            impl.mdp.value_iteration(world, max_iter=300)
+
+
+class ModelFreeView:
+    """Only what an agent may see: no P, no R. Episodes start in a random non-terminal square."""
+
+    def __init__(self, world):
+        self._world = world
+        self.n_states, self.n_actions, self.gamma = world.n_states, world.n_actions, world.gamma
+        self._starts = np.flatnonzero(~world.terminal)
+
+    def reset(self, rng):
+        return int(rng.choice(self._starts))
+
+    def step(self, s, a, rng):
+        return self._world.step(s, a, rng)
+
+
+class TestQLearning:
+    """q_learning: reward and transition functions unknown"""
+
+    @pytest.mark.points(3)
+    @pytest.mark.parametrize("living_reward", [-2.0, -0.5])
+    def test_recovers_value_iteration_policy(self, impl, living_reward):
+        world = impl.mdp.Gridworld.lecture(living_reward=living_reward)
+        V_star, _, _ = impl.mdp.value_iteration(world)
+        Q_star = impl.mdp.q_values(world, V_star)
+        Q = impl.mdp.q_learning(ModelFreeView(world), episodes=3000, alpha=0.5, epsilon=0.3,
+                                rng=np.random.default_rng(0))
+        live = ~world.terminal
+        np.testing.assert_allclose(Q.max(axis=1)[live], V_star[live], atol=1e-3)
+        # The learned greedy action is optimal in every square (ties allowed either way).
+        learned = Q.argmax(axis=1)
+        np.testing.assert_allclose(Q_star[np.arange(world.n_states), learned][live], V_star[live], atol=1e-9)
+
+    @pytest.mark.points(1)
+    def test_same_seed_same_q(self, impl):
+        world = ModelFreeView(impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2))
+        runs = [impl.mdp.q_learning(world, episodes=50, rng=np.random.default_rng(3)) for _ in range(2)]
+        np.testing.assert_array_equal(runs[0], runs[1])
+        assert np.abs(runs[0]).sum() > 0
+
+    def test_rejects_bad_arguments(self, impl):
+        world = ModelFreeView(impl.mdp.Gridworld.lecture())
+        with pytest.raises(ValueError, match="alpha"):
+            impl.mdp.q_learning(world, episodes=1, alpha=0.0, rng=np.random.default_rng(0))
+        with pytest.raises(TypeError, match="rng"):
+            impl.mdp.q_learning(world, episodes=1, rng=0)
