@@ -1,0 +1,213 @@
+"""Training-loop glue for the language models (harness: never graded).
+
+Works with any model that has ``model.params`` (dict of arrays, updated in place) and
+``model.loss_and_grads(ids, targets, loss_mask=None) -> (loss, grads)`` — the RNNLM and the
+GPT. The optimizer module is passed in (``optim=impl.optim``) so the loop runs on either
+implementation.
+
+Batching a 1-D id stream into (B, T) windows, targets = inputs shifted by one:
+
+* :func:`random_batches` — B windows at uniformly random offsets (explicit ``rng``); each
+  batch is a fresh sample, the usual choice for a Transformer.
+* :func:`sequential_batches` — the stream cut into B contiguous rows, and batch k is the k-th
+  window of T columns of every row, so row b of batch k continues row b of batch k-1. This
+  is the layout for truncated BPTT: with ``train_lm(..., carry_hidden=True)`` the RNN's last
+  hidden state of one batch is the h0 of the next. It cycles forever; at the wrap the end of
+  a row is followed by its start (one mismatched context, harmless on sentence data).
+
+A batch is ``(inputs, targets)`` or ``(inputs, targets, loss_mask)``.
+
+Progress display: one line every ``log_every`` steps and at the end,
+
+    step   200/1000 | loss 1.2345 | lr 2.8e-03 | 41.2k tok/s | ETA 0:00:09
+
+where loss is the mean over the steps since the previous line, tokens/s counts the tokens
+fed (B*T per step), and ETA extrapolates the mean time per step so far.
+"""
+
+import math
+import sys
+import time
+
+import numpy as np
+
+
+def _check_stream(ids, seq_len):
+    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError("ids must be a 1-D integer numpy array (a stream of token ids)")
+    if not (isinstance(seq_len, (int, np.integer)) and seq_len >= 1):
+        raise ValueError(f"seq_len must be a positive integer; got {seq_len!r}")
+    if len(ids) < seq_len + 1:
+        raise ValueError(f"the stream has {len(ids)} ids; a window of seq_len={seq_len} needs at least {seq_len + 1}")
+
+
+def random_batches(ids, batch_size, seq_len, rng):
+    """Endless iterator of ``(inputs, targets)``, both int (B, T), windows at random offsets."""
+    _check_stream(ids, seq_len)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator; got {type(rng).__name__}")
+    offsets = np.arange(seq_len)
+    while True:
+        starts = rng.integers(0, len(ids) - seq_len, size=batch_size)
+        window = starts[:, None] + offsets  # (B, T)
+        yield ids[window], ids[window + 1]
+
+
+def sequential_windows(ids, batch_size, seq_len):
+    """One pass of contiguous windows: a list of ``(inputs, targets)`` (B, T) (see module doc)."""
+    _check_stream(ids, seq_len)
+    row_len = (len(ids) - 1) // batch_size
+    n_windows = row_len // seq_len
+    if n_windows == 0:
+        raise ValueError(
+            f"the stream of {len(ids)} ids is too short for batch_size={batch_size} rows of seq_len={seq_len}"
+        )
+    used = batch_size * row_len
+    inputs = ids[:used].reshape(batch_size, row_len)  # (B, row_len)
+    targets = ids[1 : used + 1].reshape(batch_size, row_len)
+    return [(inputs[:, k * seq_len : (k + 1) * seq_len], targets[:, k * seq_len : (k + 1) * seq_len])
+            for k in range(n_windows)]
+
+
+def sequential_batches(ids, batch_size, seq_len):
+    """Endless iterator cycling over :func:`sequential_windows` (truncated BPTT layout)."""
+    windows = sequential_windows(ids, batch_size, seq_len)
+    while True:
+        yield from windows
+
+
+def evaluate_loss(model, ids, batch_size, seq_len, *, carry_hidden=False):
+    """Mean loss per predicted token over one pass of the stream ``ids`` (no gradients).
+
+    Uses ``model.loss`` when the model has one (forward only), else ``loss_and_grads``.
+    With ``carry_hidden`` (an RNN) each window starts from the previous window's last
+    hidden state, so every token but the first of each row is predicted with its full
+    left context.
+    """
+    total, count, hidden = 0.0, 0, None
+    loss_fn = getattr(model, "loss", None)
+    for inputs, targets in sequential_windows(ids, batch_size, seq_len):
+        if carry_hidden:
+            loss, hidden = loss_fn(inputs, targets, h0=hidden, return_hidden=True)
+        elif loss_fn is not None:
+            loss = loss_fn(inputs, targets)
+        else:
+            loss = model.loss_and_grads(inputs, targets)[0]
+        total += loss * inputs.size
+        count += inputs.size
+    return total / count
+
+
+class ProgressDisplay:
+    """Prints ``step | loss | lr | tokens/s | ETA`` every ``every`` steps (see the module doc)."""
+
+    def __init__(self, total_steps, every, out=None):
+        self.total_steps, self.every = total_steps, max(1, int(every))
+        self.out = sys.stdout if out is None else out
+        self.start = time.perf_counter()
+        self.tokens = 0
+        self.window_losses = []
+
+    def update(self, step, loss, lr, n_tokens):
+        """Record step ``step`` (0-based); print a line when due. Returns the line or None."""
+        self.tokens += n_tokens
+        self.window_losses.append(loss)
+        done = step + 1
+        if done % self.every and done != self.total_steps:
+            return None
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / done * (self.total_steps - done)
+        line = (
+            f"step {done:>{len(str(self.total_steps))}}/{self.total_steps} | "
+            f"loss {np.mean(self.window_losses):.4f} | lr {lr:.1e} | "
+            f"{self.tokens / max(elapsed, 1e-9) / 1e3:.1f}k tok/s | ETA {format_seconds(eta)}"
+        )
+        self.window_losses = []
+        print(line, file=self.out, flush=True)
+        return line
+
+
+def format_seconds(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_decay=0.0,
+             warmup_steps=0, min_lr=None, schedule="cosine", max_grad_norm=1.0,
+             carry_hidden=False, log_every=None, eval_fn=None, eval_every=None, out=None):
+    """Train ``model`` in place for ``steps`` updates; return the history.
+
+    batches      iterator of (inputs, targets[, loss_mask]) (B, T) int arrays
+    lr           the peak learning rate; ``schedule="cosine"`` warms up over ``warmup_steps``
+                 and decays to ``min_lr`` (default lr / 10) with ``optim.cosine_lr``;
+                 ``schedule="constant"`` keeps ``lr``
+    optim        the optimizer module (``impl.optim``); ``optimizer`` is "adamw" or "sgd"
+    max_grad_norm  global-norm clipping before each update (None: no clipping)
+    carry_hidden pass the last hidden state on as the next batch's h0 (truncated BPTT; the
+                 model's ``loss_and_grads`` must take ``h0=`` and ``return_hidden=``)
+    eval_fn      optional ``eval_fn(model) -> float`` (e.g. a held-out loss), run every
+                 ``eval_every`` steps and at the end
+    log_every    progress line interval (default: steps // 10); ``out`` the stream (stdout)
+
+    Returns ``{"loss": [...], "lr": [...], "grad_norm": [...], "eval_step": [...],
+    "eval_loss": [...], "seconds": float, "tokens_per_sec": float}``. Raises
+    FloatingPointError as soon as a loss is not finite (a diverged run never continues).
+    """
+    if optimizer not in ("adamw", "sgd"):
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {optimizer!r}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant'; got {schedule!r}")
+    if not (isinstance(steps, (int, np.integer)) and steps >= 1):
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    min_lr = lr / 10 if min_lr is None else min_lr
+    state = optim.adamw_init(model.params) if optimizer == "adamw" else optim.sgd_init(model.params)
+    update = optim.adamw_step if optimizer == "adamw" else optim.sgd_step
+    progress = ProgressDisplay(steps, log_every or max(1, steps // 10), out)
+    history = {"loss": [], "lr": [], "grad_norm": [], "eval_step": [], "eval_loss": []}
+    hidden = None
+    start = time.perf_counter()
+    tokens = 0
+    for step in range(steps):
+        inputs, targets, *rest = next(batches)
+        loss_mask = rest[0] if rest else None
+        if carry_hidden:
+            loss, grads, hidden = model.loss_and_grads(inputs, targets, loss_mask, h0=hidden, return_hidden=True)
+        else:
+            loss, grads = model.loss_and_grads(inputs, targets, loss_mask)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss} at step {step}: lower lr or clip gradients")
+        grad_norm = float("nan")
+        if max_grad_norm is not None:
+            grads, grad_norm = optim.clip_grad_norm(grads, max_grad_norm)
+        step_lr = optim.cosine_lr(step, lr, warmup_steps, steps, min_lr) if schedule == "cosine" else lr
+        update(params=model.params, grads=grads, state=state, lr=step_lr, weight_decay=weight_decay)
+        tokens += inputs.size
+        history["loss"].append(loss)
+        history["lr"].append(step_lr)
+        history["grad_norm"].append(grad_norm)
+        progress.update(step, loss, step_lr, inputs.size)
+        if eval_fn is not None and ((eval_every and (step + 1) % eval_every == 0) or step + 1 == steps):
+            history["eval_step"].append(step + 1)
+            history["eval_loss"].append(float(eval_fn(model)))
+    history["seconds"] = time.perf_counter() - start
+    history["tokens_per_sec"] = tokens / history["seconds"]
+    return history
+
+
+def text_curve(values, width=60, height=10, label="loss"):
+    """A loss curve as lines of text: ``height`` rows, the values averaged into ``width`` columns."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return ""
+    columns = np.array_split(values, min(width, values.size))
+    means = np.array([c.mean() for c in columns])
+    lo, hi = means.min(), means.max()
+    span = hi - lo if hi > lo else 1.0
+    levels = np.round((means - lo) / span * (height - 1)).astype(int)  # 0 bottom .. height-1 top
+    rows = []
+    for level in range(height - 1, -1, -1):
+        value = lo + span * level / (height - 1)
+        rows.append(f"{value:8.3f} |" + "".join("*" if lv == level else " " for lv in levels))
+    rows.append(" " * 9 + "+" + "-" * len(levels))
+    rows.append(f"{'':9} {label}: {len(values)} steps, first {values[0]:.3f}, last {values[-1]:.3f}")
+    return "\n".join(rows)
