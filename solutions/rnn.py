@@ -190,7 +190,7 @@ class RNNLM:
         self._check_ids(ids)
         h0 = self._initial_hidden(h0, ids.shape[0])
         ### BEGIN SOLUTION
-        ### HINT: nn.embedding_forward, rnn_forward, nn.linear_forward; keep the three caches
+        ### HINT: nn.embedding_forward -> rnn_forward -> nn.linear_forward; h_last = a copy of hs[:, -1]
         p = self.params
         emb, embed_cache = nn.embedding_forward(ids, p["embed"])  # (B, T, D)
         hs, rnn_cache = rnn_forward(emb, h0, p["Wx"], p["Wh"], p["b"])  # (B, T, H)
