@@ -1,0 +1,177 @@
+"""Self-attention: scaled dot-product attention, the causal mask, and multiple heads.
+
+Lecture slide: "Transformer Language Models — self-attention only attends to the tokens on
+the left (masked attention)". Each position t forms a query q_t, a key k_t and a value v_t
+from its input x_t; its output is an average of the values of the positions it may see,
+weighted by how well its query matches their keys:
+
+    S = Q K^T / sqrt(d)                       scores, d = head size
+    S_ij = -inf where position i may not see j   (causal: j > i)
+    P = softmax(S) over j                     attention weights, rows sum to 1
+    out = P V
+
+Multi-head self-attention runs H such attentions side by side on slices of width d = C / H
+and mixes their outputs with one linear layer:
+
+    [Q | K | V] = x W_qkv + b_qkv             (B, T, 3C), one matmul for all three
+    Q, K, V -> (B, H, T, d)                   split the width into H heads
+    Y = attention(Q, K, V)                    (B, H, T, d)
+    out = merge(Y) W_out + b_out              (B, T, C)
+
+Shape glossary: B batch, T positions (queries), T_k positions of the keys (T_k = T_past + T
+with a KV cache), C model width, H heads, d = C / H head size.
+
+Decisions:
+- A mask is boolean, True where a query MAY attend to a key (broadcast to (..., T, T_k)).
+  Scores of blocked pairs are set to -inf before the softmax, so their weights are exactly
+  0 and get no gradient. A row with no visible key at all (never the case with the causal
+  mask, but possible with padding masks) gets all-zero weights and a zero output instead of
+  0/0 = NaN.
+- The columns of W_qkv are laid out [queries | keys | values], each C wide with the heads
+  contiguous (head h owns columns h*d .. h*d+d-1): one matmul instead of three.
+- The queries are scaled by 1/sqrt(d) before the product (T*d multiplications rather than
+  T*T_k; the same S).
+- KV cache: ``past_kv = (K_past, V_past)`` (B, H, T_past, d) from earlier positions; the new
+  positions' keys and values are appended (new arrays, the past is never modified), and
+  the causal mask is offset so query i (absolute position T_past + i) sees keys
+  0 .. T_past + i. The keys and values of all positions are returned in the cache
+  (``cache["kv"]``) for the next step. Backward treats the past as constant.
+- No Python loop over batch, heads or positions: batched matmuls over (B, H).
+
+Left out: dropout on the weights, attention biases such as ALiBi or rotary embeddings,
+memory-efficient (flash) attention.
+"""
+
+import math
+
+import numpy as np
+
+from . import nn
+
+
+def causal_mask(n_queries, n_keys):
+    """Boolean (n_queries, n_keys), True where query i may see key j: j <= i + n_keys - n_queries.
+
+    The queries are the LAST n_queries of the n_keys positions (n_keys > n_queries with a KV
+    cache), so query i sits at absolute position n_keys - n_queries + i.
+    """
+    if n_keys < n_queries:
+        raise ValueError(f"n_keys must be >= n_queries; got {n_keys} < {n_queries}")
+    offset = n_keys - n_queries
+    return np.arange(n_keys)[None, :] <= np.arange(n_queries)[:, None] + offset
+
+
+def attention_forward(q, k, v, mask=None):
+    """Scaled dot-product attention: out = softmax(q k^T / sqrt(d), masked) v.
+
+    q (..., T, d), k (..., T_k, d), v (..., T_k, d_v), mask bool broadcastable to
+    (..., T, T_k), True = may attend (None: every pair). Returns out (..., T, d_v) and a
+    cache whose ``"weights"`` entry is P (..., T, T_k). Rows with no visible key give 0.
+    """
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"q (..., T, d), k (..., T_k, d), v (..., T_k, d_v) must agree; got {q.shape}, {k.shape}, {v.shape}"
+        )
+    ### BEGIN SOLUTION
+    scale = 1.0 / math.sqrt(q.shape[-1])  # a Python float: keeps float32 arrays float32
+    q_scaled = q * scale
+    scores = q_scaled @ k.swapaxes(-1, -2)  # (..., T, T_k)
+    if mask is not None:
+        ### HINT: blocked scores become -inf; a row that is all -inf must not divide 0 by 0
+        np.copyto(scores, -np.inf, where=~np.asarray(mask, dtype=bool))
+    row_max = scores.max(axis=-1, keepdims=True)  # (..., T, 1)
+    row_max[~np.isfinite(row_max)] = 0.0  # fully blocked row: exp(-inf - 0) = 0
+    scores -= row_max
+    weights = np.exp(scores, out=scores)  # in place: the scores are not needed again
+    row_sum = weights.sum(axis=-1, keepdims=True)
+    row_sum[row_sum == 0] = 1.0  # fully blocked row: weights stay 0, no NaN
+    weights /= row_sum
+    out = weights @ v  # (..., T, d_v)
+    return out, {"q_scaled": q_scaled, "k": k, "v": v, "weights": weights, "scale": scale}
+    ### END SOLUTION
+
+
+def attention_backward(dout, cache):
+    """Gradients of out = softmax(q k^T / sqrt(d)) v: returns (dq, dk, dv), shapes of q, k, v."""
+    ### BEGIN SOLUTION
+    q_scaled, k, v, weights, scale = (cache[name] for name in ("q_scaled", "k", "v", "weights", "scale"))
+    # forward: out = P v, so dv = P^T dout and dP = dout v^T
+    dv = weights.swapaxes(-1, -2) @ dout  # (..., T_k, d_v)
+    dscores = dout @ v.swapaxes(-1, -2)  # dP, (..., T, T_k)
+    ### HINT: softmax backward per row: dS = P * (dP - sum_j dP_j P_j); blocked entries have P = 0
+    # forward: P = softmax(S) per row, so dS = P * (dP - sum_j P_j dP_j)
+    dscores -= (dscores * weights).sum(axis=-1, keepdims=True)
+    dscores *= weights  # (..., T, T_k), zero where blocked
+    # forward: S = (q * scale) k^T, so dq = dS k * scale and dk = dS^T (q * scale)
+    dq = (dscores @ k) * scale  # (..., T, d)
+    dk = dscores.swapaxes(-1, -2) @ q_scaled  # (..., T_k, d)
+    return dq, dk, dv
+    ### END SOLUTION
+
+
+def split_heads(x, n_heads):
+    """(B, T, C) -> (B, H, T, C // H): head h gets columns h*d .. h*d + d - 1 (a view)."""
+    B, T, C = x.shape
+    ### BEGIN SOLUTION
+    return x.reshape(B, T, n_heads, C // n_heads).transpose(0, 2, 1, 3)  # (B, H, T, d)
+    ### END SOLUTION
+
+
+def merge_heads(y):
+    """(B, H, T, d) -> (B, T, H * d): the inverse of split_heads (and its backward)."""
+    B, H, T, d = y.shape
+    ### BEGIN SOLUTION
+    return y.transpose(0, 2, 1, 3).reshape(B, T, H * d)  # (B, T, C)
+    ### END SOLUTION
+
+
+def self_attention_forward(x, params, n_heads, causal=True, past_kv=None):
+    """Multi-head self-attention on x (B, T, C) -> out (B, T, C), cache.
+
+    params: ``W_qkv`` (C, 3C), ``b_qkv`` (3C,), ``W_out`` (C, C), ``b_out`` (C,).
+    causal: each position sees itself and the positions on its left only.
+    past_kv: optional (K_past, V_past), each (B, H, T_past, d), from earlier positions (only
+    with causal=True). ``cache["kv"]`` holds (K, V) of all T_past + T positions.
+    """
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (B, T, C); got {x.shape}")
+    C = x.shape[-1]
+    if C % n_heads:
+        raise ValueError(f"width C={C} must be divisible by n_heads={n_heads}")
+    if past_kv is not None and not causal:
+        raise ValueError("past_kv (a KV cache) needs causal=True: bidirectional attention "
+                         "would change the past positions' outputs")
+    ### BEGIN SOLUTION
+    qkv, qkv_cache = nn.linear_forward(x, params["W_qkv"], params["b_qkv"])  # (B, T, 3C)
+    q, k, v = (split_heads(part, n_heads) for part in np.split(qkv, 3, axis=-1))  # (B, H, T, d)
+    if past_kv is not None:
+        ### HINT: append the new keys and values along the time axis (new arrays)
+        k = np.concatenate([past_kv[0], k], axis=2)  # (B, H, T_past + T, d)
+        v = np.concatenate([past_kv[1], v], axis=2)
+    mask = causal_mask(q.shape[2], k.shape[2]) if causal else None
+    y, attn_cache = attention_forward(q, k, v, mask)  # (B, H, T, d)
+    out, out_cache = nn.linear_forward(merge_heads(y), params["W_out"], params["b_out"])  # (B, T, C)
+    return out, {"qkv": qkv_cache, "attention": attn_cache, "out": out_cache, "kv": (k, v)}
+    ### END SOLUTION
+
+
+def self_attention_backward(dout, cache):
+    """Gradients of self_attention_forward: returns dx (B, T, C) and a dict of parameter grads.
+
+    With a KV cache, only the new positions' keys and values depend on x.
+    """
+    ### BEGIN SOLUTION
+    grads = {}
+    # forward: out = merge(Y) W_out + b_out
+    dmerged, grads["W_out"], grads["b_out"] = nn.linear_backward(dout, cache["out"])
+    n_heads = cache["kv"][0].shape[1]
+    dy = split_heads(dmerged, n_heads)  # the backward of merge is split, (B, H, T, d)
+    dq, dk, dv = attention_backward(dy, cache["attention"])
+    T = dq.shape[2]
+    ### HINT: keep only the new positions' dk, dv; merge each back to (B, T, C) and concatenate
+    dk, dv = dk[:, :, -T:], dv[:, :, -T:]  # forward: k = concat(past, new); the past is constant
+    dqkv = np.concatenate([merge_heads(dq), merge_heads(dk), merge_heads(dv)], axis=-1)  # (B, T, 3C)
+    # forward: [Q | K | V] = x W_qkv + b_qkv
+    dx, grads["W_qkv"], grads["b_qkv"] = nn.linear_backward(dqkv, cache["qkv"])
+    return dx, grads
+    ### END SOLUTION

@@ -1,0 +1,403 @@
+"""Transformer LM: attention, heads, block, GPT, KV cache, BERT's objective, training.
+
+Gradient checks: centered differences (``scratch.gradcheck.numerical_gradient``, eps 1e-6)
+in float64, compared per array with the norm-wise relative error
+||analytic - numerical|| / (||analytic|| + ||numerical||) < 1e-6. Norm-wise, not entry-wise,
+because some gradients are exactly zero in theory (the key bias: softmax ignores a constant
+added to a whole row of scores), where the entry-wise ratio compares two round-off noises;
+a real bug (a missing transpose or term) gives errors of 1e-2 to 1.
+Models in the gradient checks are tiny (B=2, T=4, C=4..8, H=2) and their parameters are
+drawn with a larger scale than the 0.02 initialisation so that attention is far from
+uniform and every path carries gradient.
+"""
+
+import numpy as np
+import pytest
+
+from scratch import data, training
+from scratch.gradcheck import numerical_gradient
+
+GRAD_TOL = 1e-6
+
+
+def gradient_errors(f, arrays, grads):
+    """{name: norm-wise relative error of grads[name] vs the numerical gradient of f}."""
+    errors = {}
+    for name, x in arrays.items():
+        numerical = numerical_gradient(f, x)
+        analytic = np.asarray(grads[name], dtype=np.float64)
+        scale = max(np.linalg.norm(analytic) + np.linalg.norm(numerical), 1e-12)
+        errors[name] = float(np.linalg.norm(analytic - numerical) / scale)
+    return errors
+
+
+def assert_gradients(f, arrays, grads, tol=GRAD_TOL):
+    errors = gradient_errors(f, arrays, grads)
+    bad = {name: err for name, err in errors.items() if not err < tol}
+    assert not bad, f"relative gradient errors above {tol}: {bad}"
+
+
+def randomize(params, rng, scale=0.5):
+    """Replace every parameter by N(0, scale^2) noise (+1 for layernorm gains), in place."""
+    for name, value in params.items():
+        value[...] = rng.normal(0.0, scale, value.shape) + (1.0 if name.endswith("gamma") else 0.0)
+
+
+def tiny_gpt(impl, *, vocab=5, context=6, layers=1, heads=2, width=4, seed=0, **kwargs):
+    model = impl.transformer.GPT(vocab, context, layers, heads, width, dtype=np.float64,
+                                 seed=seed, **kwargs)
+    randomize(model.params, np.random.default_rng(seed + 100))
+    return model
+
+
+def reference_attention(q, k, v, causal):
+    """softmax(q k^T / sqrt(d)) v for one head, (T, d) arrays, written the slow obvious way."""
+    scores = q @ k.T / np.sqrt(q.shape[-1])
+    if causal:
+        scores = scores + np.triu(np.full(scores.shape, -np.inf), k=1)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return weights / weights.sum(axis=-1, keepdims=True) @ v
+
+
+def attention_params(rng, C, dtype=np.float64):
+    return {"W_qkv": rng.normal(0, 0.5, (C, 3 * C)).astype(dtype), "b_qkv": rng.normal(0, 0.5, 3 * C).astype(dtype),
+            "W_out": rng.normal(0, 0.5, (C, C)).astype(dtype), "b_out": rng.normal(0, 0.5, C).astype(dtype)}
+
+
+class TestAttention:
+    """attention_forward / attention_backward (scaled dot-product, causal mask)"""
+
+    @pytest.mark.points(1)
+    def test_equal_scores_give_running_mean(self, impl):
+        # q = 0 makes every visible score equal, so row i averages v_0 .. v_i
+        v = np.arange(12.0).reshape(1, 4, 3)
+        q = np.zeros((1, 4, 2))
+        k = np.ones((1, 4, 2))
+        out, cache = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(4, 4))
+        np.testing.assert_allclose(out[0], np.cumsum(v[0], axis=0) / np.arange(1, 5)[:, None], atol=1e-12)
+        np.testing.assert_allclose(cache["weights"][0], np.tril(np.ones((4, 4))) / np.arange(1, 5)[:, None])
+
+    @pytest.mark.points(1)
+    def test_matches_reference(self, impl):
+        rng = np.random.default_rng(1)
+        q, k, v = rng.normal(size=(3, 2, 5, 4))
+        out, _ = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(5, 5))
+        for b in range(2):
+            np.testing.assert_allclose(out[b], reference_attention(q[b], k[b], v[b], True), atol=1e-12)
+
+    @pytest.mark.points(1)
+    def test_fully_masked_row_is_zero_not_nan(self, impl):
+        rng = np.random.default_rng(2)
+        q, k, v = rng.normal(size=(3, 3, 4))
+        mask = np.ones((3, 3), dtype=bool)
+        mask[1] = False  # query 1 may see nothing
+        out, cache = impl.attention.attention_forward(q, k, v, mask)
+        assert np.all(np.isfinite(out)) and np.all(out[1] == 0)
+        grads = impl.attention.attention_backward(np.ones_like(out), cache)
+        assert all(np.all(np.isfinite(g)) for g in grads)
+        assert np.all(grads[0][1] == 0)  # no gradient to the blocked query
+
+    @pytest.mark.points(2)
+    def test_gradients_causal_and_offset(self, impl):
+        rng = np.random.default_rng(3)
+        att = impl.attention
+        # causal (T = T_k = 4) and a KV-cache-like offset mask (2 queries, 5 keys)
+        for n_queries, n_keys in ((4, 4), (2, 5)):
+            q = rng.normal(size=(2, 2, n_queries, 3))
+            k, v = rng.normal(size=(2, 2, 2, n_keys, 3))
+            mask = att.causal_mask(n_queries, n_keys)
+            dout = rng.normal(size=(2, 2, n_queries, 3))
+            out, cache = att.attention_forward(q, k, v, mask)
+            dq, dk, dv = att.attention_backward(dout, cache)
+            assert_gradients(lambda: np.sum(att.attention_forward(q, k, v, mask)[0] * dout),
+                             {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv})
+
+
+class TestSelfAttention:
+    """split_heads / merge_heads / self_attention_forward / self_attention_backward"""
+
+    @pytest.mark.points(1)
+    def test_heads_split_and_merge(self, impl):
+        x = np.arange(2 * 3 * 6.0).reshape(2, 3, 6)
+        heads = impl.attention.split_heads(x, 3)
+        assert heads.shape == (2, 3, 3, 2)
+        np.testing.assert_array_equal(heads[1, 2, 0], x[1, 0, 4:6])  # head 2 owns columns 4, 5
+        np.testing.assert_array_equal(impl.attention.merge_heads(heads), x)
+
+    @pytest.mark.points(2)
+    def test_matches_per_head_reference(self, impl):
+        rng = np.random.default_rng(4)
+        B, T, C, H = 2, 5, 6, 3
+        x = rng.normal(size=(B, T, C))
+        p = attention_params(rng, C)
+        for causal in (True, False):
+            out, _ = impl.attention.self_attention_forward(x, p, H, causal=causal)
+            qkv = x @ p["W_qkv"] + p["b_qkv"]
+            d = C // H
+            for b in range(B):
+                heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
+                                             qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal) for h in range(H)]
+                expected = np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"]
+                np.testing.assert_allclose(out[b], expected, atol=1e-12)
+
+    @pytest.mark.points(2)
+    def test_gradients(self, impl):
+        rng = np.random.default_rng(5)
+        att = impl.attention
+        x = rng.normal(size=(2, 4, 8))
+        p = attention_params(rng, 8)
+        dout = rng.normal(size=(2, 4, 8))
+        for causal in (True, False):
+            out, cache = att.self_attention_forward(x, p, 2, causal=causal)
+            dx, grads = att.self_attention_backward(dout, cache)
+            assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, causal=causal)[0] * dout),
+                             {"x": x, **p}, {"x": dx, **grads})
+
+    @pytest.mark.points(1)
+    def test_past_kv_equals_full_pass(self, impl):
+        rng = np.random.default_rng(6)
+        att = impl.attention
+        x = rng.normal(size=(2, 5, 8))
+        p = attention_params(rng, 8)
+        full, _ = att.self_attention_forward(x, p, 2)
+        first, cache = att.self_attention_forward(x[:, :3], p, 2)
+        past = tuple(a.copy() for a in cache["kv"])
+        rest, cache2 = att.self_attention_forward(x[:, 3:], p, 2, past_kv=cache["kv"])
+        np.testing.assert_allclose(np.concatenate([first, rest], axis=1), full, atol=1e-12)
+        assert cache2["kv"][0].shape == (2, 2, 5, 4)
+        for before, after in zip(past, cache["kv"]):
+            np.testing.assert_array_equal(before, after)  # the past was not modified
+
+
+class TestBlock:
+    """mlp_forward / mlp_backward / block_forward / block_backward (pre-LN, residuals)"""
+
+    @pytest.mark.points(1)
+    def test_mlp_gradients(self, impl):
+        rng = np.random.default_rng(7)
+        tr = impl.transformer
+        x = rng.normal(size=(2, 3, 4))
+        p = {"W_in": rng.normal(size=(4, 16)), "b_in": rng.normal(size=16),
+             "W_out": rng.normal(size=(16, 4)), "b_out": rng.normal(size=4)}
+        dout = rng.normal(size=x.shape)
+        dx, grads = tr.mlp_backward(dout, tr.mlp_forward(x, p)[1])
+        assert_gradients(lambda: np.sum(tr.mlp_forward(x, p)[0] * dout), {"x": x, **p}, {"x": dx, **grads})
+
+    @pytest.mark.points(1)
+    def test_zero_branches_are_identity(self, impl):
+        # with both output projections (and their biases) zero, each residual branch adds 0
+        model = tiny_gpt(impl, width=8)
+        p = impl.transformer.subdict(model.params, "blocks.0.")
+        for name in ("attn.W_out", "attn.b_out", "mlp.W_out", "mlp.b_out"):
+            p[name] = np.zeros_like(p[name])
+        x = np.random.default_rng(8).normal(size=(2, 4, 8))
+        out, _ = impl.transformer.block_forward(x, p, 2)
+        np.testing.assert_allclose(out, x, atol=1e-14)
+
+    @pytest.mark.points(2)
+    def test_block_gradients(self, impl):
+        rng = np.random.default_rng(9)
+        tr = impl.transformer
+        model = tiny_gpt(impl, width=8)
+        p = tr.subdict(model.params, "blocks.0.")
+        x = rng.normal(size=(2, 4, 8))
+        dout = rng.normal(size=x.shape)
+        dx, grads = tr.block_backward(dout, tr.block_forward(x, p, 2)[1])
+        assert set(grads) == set(p)
+        assert_gradients(lambda: np.sum(tr.block_forward(x, p, 2)[0] * dout), {"x": x, **p}, {"x": dx, **grads})
+
+
+def lm_loss(impl, model, ids, targets, loss_mask=None):
+    """Forward-only loss (the function the finite differences perturb)."""
+    return impl.nn.cross_entropy_forward(model.forward(ids)[0], targets, loss_mask)[0]
+
+
+class TestGPT:
+    """GPT.forward_hidden / backward_hidden / forward / backward / loss_and_grads"""
+
+    @pytest.mark.points(3)
+    @pytest.mark.parametrize("tied, layers", [(True, 2), (False, 1)])
+    def test_every_parameter_gradient(self, impl, tied, layers):
+        model = tiny_gpt(impl, layers=layers, tied=tied)
+        rng = np.random.default_rng(10)
+        ids, targets = rng.integers(0, 5, size=(2, 2, 4))
+        loss, grads = model.loss_and_grads(ids, targets)
+        assert set(grads) == set(model.params)
+        assert ("head.W" in grads) == (not tied)
+        assert abs(loss - lm_loss(impl, model, ids, targets)) < 1e-12
+        assert_gradients(lambda: lm_loss(impl, model, ids, targets), model.params, grads)
+
+    @pytest.mark.points(1)
+    def test_hidden_path_with_scalar_head(self, impl):
+        # a reward-model-like scalar head: r = sum_t hidden[:, t] . w; gradients via backward_hidden
+        model = tiny_gpt(impl, layers=1)
+        rng = np.random.default_rng(11)
+        ids = rng.integers(0, 5, size=(2, 4))
+        w = rng.normal(size=4)
+        hidden, cache = model.forward_hidden(ids)
+        assert hidden.shape == (2, 4, 4)
+        grads = model.backward_hidden(np.broadcast_to(w, hidden.shape).copy(), cache)
+        checked = {name: model.params[name] for name in ("tok_emb", "pos_emb", "blocks.0.attn.W_qkv", "ln_f.gamma")}
+        assert_gradients(lambda: float(np.sum(model.forward_hidden(ids)[0] @ w)), checked, grads)
+
+    @pytest.mark.points(1)
+    def test_loss_mask_and_float32(self, impl):
+        model64 = tiny_gpt(impl, layers=1)
+        rng = np.random.default_rng(12)
+        ids, targets = rng.integers(0, 5, size=(2, 2, 4))
+        mask = np.array([[0, 1, 1, 0], [1, 0, 0, 0]], dtype=bool)
+        loss, grads = model64.loss_and_grads(ids, targets, mask)
+        changed = targets.copy()
+        changed[~mask] = (changed[~mask] + 1) % 5  # targets at masked-out positions do not count
+        assert model64.loss_and_grads(ids, changed, mask)[0] == pytest.approx(loss, abs=1e-12)
+        model32 = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float32)
+        model32.params = {name: value.astype(np.float32) for name, value in model64.params.items()}
+        loss32, grads32 = model32.loss_and_grads(ids, targets, mask)
+        assert model32.logits(ids).dtype == np.float32
+        assert all(g.dtype == np.float32 for g in grads32.values())
+        assert loss32 == pytest.approx(loss, abs=1e-4)
+        for name in grads:
+            np.testing.assert_allclose(grads32[name], grads[name], atol=2e-4, err_msg=name)
+
+
+class TestCausality:
+    """GPT.forward: position t sees x_<=t only (and every position with causal=False)"""
+
+    @pytest.mark.points(2)
+    def test_changing_a_token_affects_only_later_logits(self, impl):
+        rng = np.random.default_rng(13)
+        for causal in (True, False):
+            model = tiny_gpt(impl, layers=2, causal=causal, width=8)
+            ids = rng.integers(0, 5, size=(1, 6))
+            changed = ids.copy()
+            changed[0, 3] = (ids[0, 3] + 1) % 5
+            diff = np.abs(model.logits(ids) - model.logits(changed)).max(axis=-1)[0]  # (T,)
+            assert np.all(diff[3:] > 1e-6)
+            if causal:
+                assert np.all(diff[:3] < 1e-12), diff
+            else:
+                assert np.all(diff[:3] > 1e-6), diff
+
+
+class TestKVCache:
+    """GPT.start / GPT.step (decoding protocol, KV cache)"""
+
+    @pytest.mark.points(2)
+    def test_incremental_logits_match_full_pass(self, impl):
+        model = tiny_gpt(impl, layers=2, width=8, context=8, vocab=7)
+        ids = np.random.default_rng(14).integers(0, 7, size=8)
+        full = model.logits(ids[None])[0]  # (T, V)
+        logits, state = model.start(ids[:3])
+        incremental = [logits]
+        for token in ids[3:-1]:
+            logits, state = model.step(state, token)
+            incremental.append(logits)
+        np.testing.assert_allclose(np.array(incremental), full[2:-1], atol=1e-6, rtol=0)
+
+    @pytest.mark.points(1)
+    def test_step_does_not_mutate_state(self, impl):
+        model = tiny_gpt(impl, layers=1, width=8)
+        _, state = model.start(np.array([1, 2]))
+        frozen = [tuple(a.copy() for a in kv) for kv in state[1]]
+        a, _ = model.step(state, 3)
+        model.step(state, 4)  # a branch from the same state
+        b, _ = model.step(state, 3)
+        np.testing.assert_array_equal(a, b)
+        for kv, kv_frozen in zip(state[1], frozen):
+            for x, y in zip(kv, kv_frozen):
+                np.testing.assert_array_equal(x, y)
+
+    @pytest.mark.points(1)
+    def test_greedy_with_and_without_cache(self, impl):
+        model = tiny_gpt(impl, layers=2, width=8, context=12, vocab=7)
+        prompt = [1, 4, 2]
+        cached = impl.generate.generate(model, prompt, 9, strategy="greedy")
+        uncached = impl.generate.generate(model.uncached(), prompt, 9, strategy="greedy")
+        assert cached == uncached and len(cached) == 9
+
+
+class TestMaskedLM:
+    """mask_tokens / the masked-LM loss with causal=False"""
+
+    @pytest.mark.points(2)
+    def test_mask_tokens_proportions(self, impl):
+        rng = np.random.default_rng(15)
+        V, mask_id = 1000, 999
+        ids = rng.integers(0, V - 1, size=(200, 100))
+        inputs, targets, picked = impl.transformer.mask_tokens(ids, mask_id, V, np.random.default_rng(16))
+        np.testing.assert_array_equal(targets, ids)
+        assert np.all(picked.sum(axis=1) == 15)  # 15% of T = 100, in every sequence
+        np.testing.assert_array_equal(inputs[~picked], ids[~picked])
+        n = picked.sum()  # 3000 picked positions; binomial standard deviations below ~0.0073
+        as_mask = np.mean(inputs[picked] == mask_id)
+        kept = np.mean(inputs[picked] == ids[picked])  # 0.1 + 0.1 / (V - 1) random hits
+        assert n == 3000
+        assert abs(as_mask - 0.8) < 0.03 and abs(kept - 0.1) < 0.02
+        assert abs(1 - as_mask - kept - 0.1) < 0.02  # random replacements, never the mask id
+
+    @pytest.mark.points(2)
+    def test_masked_loss_counts_picked_positions_only(self, impl):
+        model = tiny_gpt(impl, layers=1, causal=False, vocab=6)
+        rng = np.random.default_rng(17)
+        ids = rng.integers(0, 5, size=(2, 6))
+        loss, grads = impl.transformer.masked_lm_loss_and_grads(model, ids, 5, np.random.default_rng(18))
+        inputs, targets, picked = impl.transformer.mask_tokens(ids, 5, 6, np.random.default_rng(18))
+        logp = impl.nn.log_softmax(model.logits(inputs))
+        picked_logp = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0][picked]
+        assert loss == pytest.approx(-picked_logp.mean(), abs=1e-12)
+        assert_gradients(lambda: lm_loss(impl, model, inputs, targets, picked), model.params, grads)
+
+
+class TestInputErrors:
+    """Bad input raises a clear error (validation is outside the graded regions)."""
+
+    def test_errors(self, impl):
+        tr = impl.transformer
+        with pytest.raises(ValueError, match="divisible"):
+            tr.GPT(5, 6, 1, 3, 8)
+        model = tr.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        with pytest.raises(ValueError, match="context length"):
+            model.forward_hidden(np.zeros((1, 7), dtype=np.int64))
+        with pytest.raises(ValueError, match=r"\[0, 5\)"):
+            model.forward_hidden(np.array([[0, 5]]))
+        with pytest.raises(ValueError, match="shape"):
+            model.forward_hidden(np.array([0, 1]))
+        with pytest.raises(ValueError, match="causal"):
+            tr.GPT(5, 6, 1, 2, 4, causal=False).start([1])
+        with pytest.raises(ValueError, match="mask_id"):
+            tr.mask_tokens(np.zeros((1, 3), dtype=np.int64), 5, 5, np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def toy_english_chars():
+    grammar = data.ToyEnglish()
+    vocab = grammar.char_vocab()
+    train = vocab.encode(data.to_text(grammar.corpus(2000, seed=1)))
+    val = vocab.encode(data.to_text(grammar.corpus(200, seed=2)))
+    return grammar, vocab, train, val
+
+
+def char_bigram_loss(train, val, V):
+    """Held-out loss of an add-one character bigram fitted on ``train`` (nats per char)."""
+    counts = np.ones((V, V))
+    np.add.at(counts, (train[:-1], train[1:]), 1)
+    probs = counts / counts.sum(axis=1, keepdims=True)
+    return float(-np.log(probs[val[:-1], val[1:]]).mean())
+
+
+class TestTraining:
+    """A small GPT on character-level toy English"""
+
+    @pytest.mark.points(2)
+    def test_beats_bigram_near_true_entropy(self, impl, toy_english_chars):
+        grammar, vocab, train, val = toy_english_chars
+        model = impl.transformer.GPT(len(vocab), 32, 1, 4, 48, seed=0)
+        batches = training.random_batches(train, 16, 32, np.random.default_rng(0))
+        training.train_lm(model, batches, steps=150, lr=2e-2, warmup_steps=15, optim=impl.optim,
+                          log_every=1000, out=open("/dev/null", "w"))
+        val_loss = training.evaluate_loss(model, val, 16, 32)
+        bigram = char_bigram_loss(train, val, len(vocab))
+        entropy = grammar.entropy_per_char
+        # budget: 150 AdamW steps of 16 x 32 characters (~77k characters seen)
+        assert val_loss < bigram - 0.5, (val_loss, bigram)
+        assert val_loss < entropy + 0.45, (val_loss, entropy)
