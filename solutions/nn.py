@@ -36,6 +36,8 @@ Deliberately left out: dropout, batch norm, weight initialisation (each model ch
 own), automatic differentiation (the point is to write each backward by hand).
 """
 
+import math
+
 import numpy as np
 
 
@@ -173,7 +175,7 @@ def tanh_backward(dout, cache):
     ### END SOLUTION
 
 
-_GELU_C = np.sqrt(2 / np.pi)
+_GELU_C = math.sqrt(2 / math.pi)  # a Python float, so float32 inputs stay float32
 
 
 def gelu_forward(x):

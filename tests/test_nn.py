@@ -142,6 +142,14 @@ class TestActivations:
         elementwise_check(forward, backward, x, rng)
 
     @pytest.mark.points(1)
+    @pytest.mark.parametrize("name", ["relu", "tanh", "gelu"])
+    def test_float32_stays_float32(self, impl, name):
+        x = np.linspace(-2, 2, 6, dtype=np.float32)
+        out, cache = getattr(impl.nn, f"{name}_forward")(x)
+        dx = getattr(impl.nn, f"{name}_backward")(np.ones_like(out), cache)
+        assert out.dtype == dx.dtype == np.float32
+
+    @pytest.mark.points(1)
     def test_relu_gradient_is_a_mask(self, impl):
         x = np.array([-1.0, 2.0, -3.0, 4.0])
         _, cache = impl.nn.relu_forward(x)
