@@ -22,7 +22,7 @@ Conventions (the DESIGN document's, and choices where sources disagree)
   probability 0 and sums to 1 over the V ids.
 * c(context) is the number of times the context is *followed by a predicted token*, i.e.
   sum_w c(context, w) — the denominator that makes each conditional sum to 1.
-* Lower orders are counted on the same padded stream, so a bigram model of a trigram
+* Lower orders are counted on the same padded stream, so the bigram level of a trigram
   model sees the context ``<s>`` at sentence starts (the windows never cross sentences).
 * An unseen context has no MLE; every estimator then uses the next lower order (down to the
   unigram, whose empty context is always seen). Add-k on an unseen context is uniform.
@@ -54,6 +54,7 @@ import math
 import numbers
 import warnings
 from collections import Counter
+from itertools import chain
 
 import numpy as np
 
@@ -62,14 +63,22 @@ SMOOTHINGS = ("mle", "add_k", "interpolation", "kneser_ney")
 
 
 def check_sentences(sentences, name="sentences"):
-    """Validate a corpus: a non-empty list of sentences, each a list of word strings."""
+    """Validate a corpus (a non-empty list of sentences, each a list of word strings).
+
+    Returns the set of distinct tokens; the type check runs on that set, not on every token.
+    """
     if isinstance(sentences, str) or not hasattr(sentences, "__len__") or len(sentences) == 0:
         raise ValueError(f"{name} must be a non-empty list of sentences (lists of word strings); got {sentences!r:.60}")
     for sentence in sentences:
-        if isinstance(sentence, str) or not all(isinstance(token, str) for token in sentence):
+        if not isinstance(sentence, (list, tuple)):
             raise TypeError(f"{name}: every sentence must be a list of strings (tokens); got {sentence!r:.60}")
-        if BOS in sentence or EOS in sentence:
-            raise ValueError(f"{name}: the padding tokens {BOS} and {EOS} are added by the model, not the data")
+    tokens = set(chain.from_iterable(sentences))
+    not_strings = [t for t in tokens if not isinstance(t, str)]
+    if not_strings:
+        raise TypeError(f"{name}: tokens must be strings; got {not_strings[0]!r} ({type(not_strings[0]).__name__})")
+    if BOS in tokens or EOS in tokens:
+        raise ValueError(f"{name}: the padding tokens {BOS} and {EOS} are added by the model, not the data")
+    return tokens
 
 
 class Vocab:
@@ -84,7 +93,7 @@ class Vocab:
         check_sentences(sentences)
         if not isinstance(min_count, numbers.Integral) or min_count < 1:
             raise ValueError(f"min_count must be an integer >= 1; got {min_count!r}")
-        counts = Counter(token for sentence in sentences for token in sentence)
+        counts = Counter(chain.from_iterable(sentences))
         kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
         self.words = [UNK, BOS, EOS] + kept
         self.index = {w: i for i, w in enumerate(self.words)}
@@ -106,10 +115,11 @@ class Vocab:
 def pad_corpus(sentences, vocab, n):
     """One int64 stream (L,): each sentence as n-1 ``<s>``, its word ids, one ``</s>``."""
     check_sentences(sentences)
+    padding = [BOS] * (n - 1)
     pieces = []
     for sentence in sentences:
-        pieces.extend([BOS] * (n - 1))
-        pieces.extend(sentence)
+        pieces += padding
+        pieces += sentence
         pieces.append(EOS)
     return vocab.encode(pieces)
 
@@ -121,11 +131,10 @@ def encode_keys(grams, vocab_size):
     return grams @ powers
 
 
-def lookup(sorted_keys, values, query):
-    """values[i] where sorted_keys[i] == query, else 0 — vectorized over ``query``."""
-    pos = np.minimum(np.searchsorted(sorted_keys, query), max(len(sorted_keys) - 1, 0))
-    found = sorted_keys[pos] == query if len(sorted_keys) else np.zeros(np.shape(query), bool)
-    return np.where(found, values[pos] if len(values) else 0, 0)
+def lookup(sorted_keys, query):
+    """(position, found) of each ``query`` key in ``sorted_keys`` (non-empty), by binary search."""
+    pos = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
+    return pos, sorted_keys[pos] == query
 
 
 class CountTable:
@@ -141,18 +150,18 @@ class CountTable:
         # keys are sorted, so keys // V (the context's key) is sorted too: groups are runs.
         context_keys, starts = np.unique(self.keys // vocab_size, return_index=True)
         self.context_keys = context_keys
-        self.context_totals = np.add.reduceat(self.counts, starts) if len(starts) else starts
+        self.context_totals = np.add.reduceat(self.counts, starts)
         self.context_types = np.diff(np.append(starts, len(self.keys)))
 
     def count(self, grams):
         """c(h w) for each row of ``grams`` (N, k): 0 for an unseen k-gram."""
-        return lookup(self.keys, self.counts, encode_keys(grams, self.vocab_size))
+        pos, found = lookup(self.keys, encode_keys(grams, self.vocab_size))
+        return np.where(found, self.counts[pos], 0)
 
     def context(self, grams):
         """(sum_w c(h w), N1+(h .)) for the context h = grams[:, :-1] of each row; 0 if unseen."""
-        context_keys = encode_keys(grams[:, :-1], self.vocab_size)
-        return (lookup(self.context_keys, self.context_totals, context_keys),
-                lookup(self.context_keys, self.context_types, context_keys))
+        pos, found = lookup(self.context_keys, encode_keys(grams[:, :-1], self.vocab_size))
+        return np.where(found, self.context_totals[pos], 0), np.where(found, self.context_types[pos], 0)
 
 
 # -- counting -----------------------------------------------------------------------------
@@ -300,13 +309,13 @@ class NGramLM:
             if weights.shape != (n + 1,) or (weights < 0).any() or abs(weights.sum() - 1) > 1e-9:
                 raise ValueError(f"weights must be n+1 = {n + 1} non-negative numbers summing to 1 "
                                  f"(uniform, unigram, ..., {n}-gram); got {weights.tolist()}")
-        self.n, self.smoothing, self.k, self.discount, self.weights = int(n), smoothing, float(k), float(discount), weights
-        self.vocab = None
+        self.n, self.smoothing, self.k, self.discount = int(n), smoothing, float(k), float(discount)
+        self.given_weights, self.weights, self.vocab = weights, weights, None
 
     def fit(self, sentences, vocab=None, min_count=1, heldout=None):
         """Count orders 1..n on ``sentences`` (building a :class:`Vocab` unless given)."""
         check_sentences(sentences)
-        if self.smoothing == "interpolation" and self.weights is None and heldout is None:
+        if self.smoothing == "interpolation" and self.given_weights is None and heldout is None:
             raise ValueError("interpolation needs weights=... or fit(..., heldout=sentences) to fit them")
         if vocab is not None and not isinstance(vocab, Vocab):
             raise TypeError(f"vocab must be a Vocab; got {type(vocab).__name__}")
@@ -321,7 +330,7 @@ class NGramLM:
             self.kn_tables = list(self.tables)
             for k in range(self.n - 1, 0, -1):  # continuation counts of the lower orders
                 self.kn_tables[k] = continuation_counts(self.tables[k + 1], V)
-        if self.smoothing == "interpolation" and self.weights is None:
+        if self.smoothing == "interpolation" and self.given_weights is None:
             q = mle_probs_by_order(self.tables, self.grams_of(heldout), self.n_outcomes)
             self.weights = fit_interpolation_weights(q)
         return self
