@@ -87,9 +87,12 @@ def read_records(path):
 
 
 def pytest_command(root, impl, results, extra):
+    # Options that take a path use the "--name=value" form and the rootdir is explicit:
+    # pytest would otherwise count a separate path value among the paths that decide the
+    # rootdir, and the test ids would change between the collecting and the running process.
     return [
-        sys.executable, "-m", "pytest", str(Path(root) / "tests"),
-        "-p", "scratch.grading_plugin", "--scratch-results", str(results),
+        sys.executable, "-m", "pytest", str(Path(root) / "tests"), f"--rootdir={root}",
+        "-p", "scratch.grading_plugin", f"--scratch-results={results}",
         f"--impl={impl}", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
         *extra,
     ]
@@ -152,7 +155,7 @@ def run_tests(impl, nodeids, root=PROJECT_ROOT, timeout=DEFAULT_TIMEOUT, extra=(
             results = workdir / f"run{attempt}.jsonl"
             only = workdir / f"only{attempt}.txt"
             only.write_text("".join(f"{nodeid}\n" for nodeid in remaining), encoding="utf-8")
-            command = pytest_command(root, impl, results, ["--scratch-only", str(only), *extra])
+            command = pytest_command(root, impl, results, [f"--scratch-only={only}", *extra])
             with open(workdir / f"run{attempt}.log", "w") as log:
                 process = start_pytest(command, root, log)
                 running, started_at, seen, timed_out = None, None, 0, False
