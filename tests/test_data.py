@@ -78,6 +78,20 @@ class TestToyEnglishExact:
             data.ToyEnglish({"S": [(0.5, ("a",)), (0.5, ("a", "S"))]})
 
 
+class TestCharacterEntropy:
+    def test_char_bigram_is_far_above_the_true_char_entropy(self):
+        # Plug-in H(c_t | c_{t-1}) on a sample: spelling and word order leave a lot a
+        # character bigram cannot see, so a char-level model has room to beat it.
+        g = data.ToyEnglish()
+        vocab = g.char_vocab()
+        ids = data.char_ids(data.to_text(g.corpus(5000, seed=9)), vocab)
+        _, pair_counts = np.unique(ids[:-1] * len(vocab) + ids[1:], return_counts=True)
+        _, first_counts = np.unique(ids[:-1], return_counts=True)
+        entropy = lambda c: -(c / c.sum() * np.log(c / c.sum())).sum()  # noqa: E731
+        conditional = entropy(pair_counts) - entropy(first_counts)
+        assert conditional > 3 * g.entropy_per_char
+
+
 class TestViews:
     def test_text_round_trip(self):
         sentences = data.ToyEnglish().corpus(30, seed=0)

@@ -301,5 +301,9 @@ class TestBadInput:
             ng.NGramLM(2).fit(["the mouse"])
         with pytest.raises(ValueError, match="interpolation needs"):
             ng.NGramLM(2, "interpolation").fit(TINY)
+        with pytest.raises(ValueError, match="added by the model"):
+            ng.Vocab([["the", "</s>"]])
+        with pytest.raises(ValueError, match="min_count"):
+            ng.Vocab(TINY, min_count=0)
         with pytest.raises(ValueError, match="not fitted"):
             ng.NGramLM(2).prob("the")
