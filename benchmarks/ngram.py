@@ -66,7 +66,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     ngram = Impl(args.impl).ngram
 
-    print("command: python benchmarks/ngram.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(("command: python benchmarks/ngram.py " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip())
     grammar = data.ToyEnglish()
     start = time.perf_counter()
     train, n_train = corpus_with_tokens(grammar, args.tokens, seed=0)
