@@ -85,22 +85,25 @@ def attention_forward(q, k, v, mask=None):
     weights = np.exp(scores, out=scores)  # in place: the scores are not needed again
     row_sum = weights.sum(axis=-1, keepdims=True)
     row_sum[row_sum == 0] = 1.0  # fully blocked row: weights stay 0, no NaN
-    weights /= row_sum
+    weights *= 1.0 / row_sum  # one division per row, not per entry
     out = weights @ v  # (..., T, d_v)
-    return out, {"q_scaled": q_scaled, "k": k, "v": v, "weights": weights, "scale": scale}
+    return out, {"q_scaled": q_scaled, "k": k, "v": v, "weights": weights, "scale": scale, "out": out}
     ### END SOLUTION
 
 
 def attention_backward(dout, cache):
     """Gradients of out = softmax(q k^T / sqrt(d)) v: returns (dq, dk, dv), shapes of q, k, v."""
     ### BEGIN SOLUTION
-    q_scaled, k, v, weights, scale = (cache[name] for name in ("q_scaled", "k", "v", "weights", "scale"))
+    q_scaled, k, v, weights, scale, out = (
+        cache[name] for name in ("q_scaled", "k", "v", "weights", "scale", "out"))
     # forward: out = P v, so dv = P^T dout and dP = dout v^T
     dv = weights.swapaxes(-1, -2) @ dout  # (..., T_k, d_v)
     dscores = dout @ v.swapaxes(-1, -2)  # dP, (..., T, T_k)
-    ### HINT: softmax backward per row: dS = P * (dP - sum_j dP_j P_j); blocked entries have P = 0
-    # forward: P = softmax(S) per row, so dS = P * (dP - sum_j P_j dP_j)
-    dscores -= (dscores * weights).sum(axis=-1, keepdims=True)
+    ### HINT: softmax backward per row: dS = P * (dP - sum_j P_j dP_j); blocked entries have P = 0
+    # forward: P = softmax(S) per row, so dS = P * (dP - sum_j P_j dP_j), and
+    # sum_j P_ij dP_ij = sum_j P_ij (dout_i . v_j) = dout_i . out_i: a (..., T, 1) product
+    # instead of another pass over the (T, T_k) scores
+    dscores -= (dout * out).sum(axis=-1, keepdims=True)
     dscores *= weights  # (..., T, T_k), zero where blocked
     # forward: S = (q * scale) k^T, so dq = dS k * scale and dk = dS^T (q * scale)
     dq = (dscores @ k) * scale  # (..., T, d)
