@@ -289,6 +289,11 @@ class GPT:
         return loss, self.backward(nn.cross_entropy_backward(1.0, ce_cache), cache)
         ### END SOLUTION
 
+    def attention_weights(self, ids):
+        """Attention weights P of every block for ids (B, T): a list of L arrays (B, H, T, T)."""
+        cache = self.forward(ids)[1]["hidden"]
+        return [block["attn"]["attention"]["weights"] for block in cache["blocks"]]
+
     def loss(self, ids, targets, loss_mask=None):
         """The loss of loss_and_grads without the backward pass (evaluation)."""
         return nn.cross_entropy_forward(self.logits(ids), np.asarray(targets), loss_mask)[0]

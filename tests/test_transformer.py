@@ -11,6 +11,8 @@ drawn with a larger scale than the 0.02 initialisation so that attention is far 
 uniform and every path carries gradient.
 """
 
+import io
+
 import numpy as np
 import pytest
 
@@ -368,15 +370,6 @@ class TestInputErrors:
             tr.mask_tokens(np.zeros((1, 3), dtype=np.int64), 5, 5, np.random.default_rng(0))
 
 
-@pytest.fixture(scope="module")
-def toy_english_chars():
-    grammar = data.ToyEnglish()
-    vocab = grammar.char_vocab()
-    train = vocab.encode(data.to_text(grammar.corpus(2000, seed=1)))
-    val = vocab.encode(data.to_text(grammar.corpus(200, seed=2)))
-    return grammar, vocab, train, val
-
-
 def char_bigram_loss(train, val, V):
     """Held-out loss of an add-one character bigram fitted on ``train`` (nats per char)."""
     counts = np.ones((V, V))
@@ -385,19 +378,44 @@ def char_bigram_loss(train, val, V):
     return float(-np.log(probs[val[:-1], val[1:]]).mean())
 
 
+def strided_loss(model, ids, T):
+    """Held-out nats/char with windows of T every T/2 characters, scoring only each window's
+    second half, so every scored character has at least T/2 characters of left context
+    (the RNN's evaluation carries its state across windows; this is the GPT's equivalent)."""
+    half = T // 2
+    starts = np.arange(0, len(ids) - T - 1, half)
+    windows = starts[:, None] + np.arange(T)  # (n_windows, T)
+    scored = np.zeros(windows.shape, dtype=bool)
+    scored[:, half:] = True
+    return model.loss(ids[windows], ids[windows + 1], scored)
+
+
+# Training budget: 200 AdamW steps of 16 x 32 characters (102k characters: the same budget as
+# the RNN's training test), GPT with C = 48, H = 4, one block, peak lr 0.02. Observed held-out
+# loss ~0.45 nats/char against a true entropy of 0.290 and a char bigram at ~1.31; the RNN's
+# test reaches ~0.39 with the same characters (its recurrence suits this tiny budget; the GPT
+# needs ~300 steps to catch up, see the lecture demo). Margin asserted: 0.2 nats/char.
+ENTROPY_MARGIN = 0.2
+
+
 class TestTraining:
     """A small GPT on character-level toy English"""
 
     @pytest.mark.points(2)
-    def test_beats_bigram_near_true_entropy(self, impl, toy_english_chars):
-        grammar, vocab, train, val = toy_english_chars
+    def test_beats_bigram_near_true_entropy(self, impl):
+        grammar = data.ToyEnglish()
+        vocab = grammar.char_vocab()
+        train, val, _ = data.train_val_test_split(grammar.sample(1500, np.random.default_rng(0)))
+        train_ids = vocab.encode(data.to_text(train))
+        val_ids = vocab.encode(data.to_text(val))
         model = impl.transformer.GPT(len(vocab), 32, 1, 4, 48, seed=0)
-        batches = training.random_batches(train, 16, 32, np.random.default_rng(0))
-        training.train_lm(model, batches, steps=150, lr=2e-2, warmup_steps=15, optim=impl.optim,
-                          log_every=1000, out=open("/dev/null", "w"))
-        val_loss = training.evaluate_loss(model, val, 16, 32)
-        bigram = char_bigram_loss(train, val, len(vocab))
+        batches = training.random_batches(train_ids, 16, 32, np.random.default_rng(0))
+        training.train_lm(model, batches, steps=200, lr=0.02, warmup_steps=20, optim=impl.optim,
+                          log_every=1000, out=io.StringIO())
+        val_loss = strided_loss(model, val_ids, 32)
+        bigram = char_bigram_loss(train_ids, val_ids, len(vocab))
         entropy = grammar.entropy_per_char
-        # budget: 150 AdamW steps of 16 x 32 characters (~77k characters seen)
-        assert val_loss < bigram - 0.5, (val_loss, bigram)
-        assert val_loss < entropy + 0.45, (val_loss, entropy)
+        assert val_loss < bigram - 0.5, f"GPT {val_loss:.3f} vs bigram {bigram:.3f} nats/char"
+        assert val_loss < entropy + ENTROPY_MARGIN, (
+            f"held-out {val_loss:.3f} nats/char, true entropy {entropy:.3f}, margin {ENTROPY_MARGIN}")
+        assert val_loss > entropy - 0.02  # below the source's entropy would be a bug

@@ -1,0 +1,122 @@
+"""Lecture demo, Transformer language models: train a small character-level GPT on toy
+English, compare its held-out loss with the char bigram, an RNN trained on the same number
+of characters and the source's true entropy, sample sentences, and print one attention
+pattern — the causal triangle ("self-attention only attends to the tokens on the left").
+
+Setup: 3000 toy-English sentences (80/10/10 split), characters as tokens (V = 21, "\\n" ends
+a sentence). GPT: C = 64, H = 4, 1 block, context 64, float32, tied head; AdamW, peak lr
+0.02, warmup then cosine decay, clipping at norm 1; 400 steps of 16 random windows of 64
+characters. The RNN (D = 24, H = 96, truncated BPTT over 64-character windows) sees exactly
+as many characters. Held-out losses: the GPT scores every character with at least 32
+characters of left context (windows every 32 characters, second halves scored); the RNN
+carries its state across windows. At this budget the two end close (about 0.35-0.37
+nats/char against a true 0.29); the RNN is several times cheaper per character here.
+"""
+
+import time
+
+import numpy as np
+
+from scratch import data, training
+
+from . import side_by_side
+
+STEPS = 400
+BATCH, SEQ_LEN = 16, 64
+WIDTH, HEADS, LAYERS = 64, 4, 1
+SHADES = " .:-=+*#%@"  # attention weight 0 .. 1, in tenths
+ATTENTION_SENTENCE = "the mouse eats the cheese .\n"
+
+
+def char_bigram_loss(train_ids, val_ids, V):
+    """Held-out nats/char of an add-one char bigram, from counts."""
+    counts = np.ones((V, V))
+    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
+    probs = counts / counts.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(probs[val_ids[:-1], val_ids[1:]])))
+
+
+def strided_loss(model, ids, T):
+    """Held-out nats/char, windows of T every T/2 characters, second halves scored."""
+    half = T // 2
+    starts = np.arange(0, len(ids) - T - 1, half)
+    windows = starts[:, None] + np.arange(T)  # (n_windows, T)
+    scored = np.zeros(windows.shape, dtype=bool)
+    scored[:, half:] = True
+    return float(model.loss(ids[windows], ids[windows + 1], scored))
+
+
+def attention_picture(weights, text):
+    """One head's (T, T) weights as text: row = the query character, column = the key."""
+    labels = [repr(c)[1:-1].ljust(2) for c in text]
+    lines = ["   " + "".join(label[0] for label in labels)]
+    for label, row in zip(labels, weights):
+        lines.append(label + " " + "".join(SHADES[min(int(w * 10), 9)] for w in row))
+    return "\n".join(lines)
+
+
+def train_rnn(impl, V, train_ids, val_ids):
+    model = impl.rnn.RNNLM(V, 24, 96, rng=np.random.default_rng(1))
+    training.train_lm(model, training.sequential_batches(train_ids, BATCH, SEQ_LEN), steps=STEPS,
+                      lr=0.01, warmup_steps=30, optim=impl.optim, carry_hidden=True, log_every=STEPS,
+                      out=open("/dev/null", "w"))
+    return training.evaluate_loss(model, val_ids, 8, 64, carry_hidden=True)
+
+
+def run(impl):
+    grammar = data.ToyEnglish()
+    vocab = grammar.char_vocab()
+    V = len(vocab)
+    train, val, _ = data.train_val_test_split(grammar.sample(3000, np.random.default_rng(0)))
+    train_ids = vocab.encode(data.to_text(train))
+    val_ids = vocab.encode(data.to_text(val))
+    print(f"Toy English, one character per token (V = {V}); train {len(train_ids)} chars, "
+          f"held-out {len(val_ids)} chars\n")
+
+    model = impl.transformer.GPT(V, SEQ_LEN, LAYERS, HEADS, WIDTH, seed=0)
+    n_params = sum(p.size for p in model.params.values())
+    print(f"GPT: token + position embeddings ({WIDTH}) -> {LAYERS} pre-LN block "
+          f"({HEADS} heads, causal) -> layernorm -> tied head; {n_params} parameters")
+    print(f"{STEPS} AdamW steps of {BATCH} x {SEQ_LEN} characters; every position is predicted "
+          f"in parallel\n")
+    history = training.train_lm(
+        model, training.random_batches(train_ids, BATCH, SEQ_LEN, np.random.default_rng(0)),
+        steps=STEPS, lr=0.02, warmup_steps=25, optim=impl.optim, log_every=STEPS // 5,
+        eval_fn=lambda m: strided_loss(m, val_ids, SEQ_LEN), eval_every=STEPS // 5,
+    )
+    print("\nTraining loss (nats/char):")
+    print(training.text_curve(history["loss"], width=60, height=8))
+
+    start = time.perf_counter()
+    rnn_loss = train_rnn(impl, V, train_ids, val_ids)
+    rnn_seconds = time.perf_counter() - start
+    gpt_loss = history["eval_loss"][-1]
+    references = [
+        ("char bigram (add-one counts)", char_bigram_loss(train_ids, val_ids, V)),
+        (f"RNN, same {STEPS * BATCH * SEQ_LEN} characters ({rnn_seconds:.0f} s)", rnn_loss),
+        (f"GPT ({history['seconds']:.0f} s)", gpt_loss),
+        ("true entropy of the source", grammar.entropy_per_char),
+    ]
+    print("\nHeld-out loss, nats/char:")
+    for name, value in references:
+        print(f"  {name:<44} {value:.3f}")
+
+    eos = int(vocab.encode("\n")[0])
+    rng = np.random.default_rng(2)
+    samples = {
+        "greedy": [impl.generate.generate(model, [eos], SEQ_LEN - 1, strategy="greedy", eos_id=eos)],
+        "top-p 0.9": [impl.generate.generate(model, [eos], SEQ_LEN - 1, top_p=0.9, eos_id=eos, rng=rng)
+                      for _ in range(5)],
+    }
+    texts = {name: [vocab.decode(ids).rstrip("\n") for ids in runs] for name, runs in samples.items()}
+    print("\nSentences decoded from '\\n' with the KV cache (at most the context length):\n")
+    print(side_by_side(["\n".join(texts["greedy"]), "\n".join(texts["top-p 0.9"])], list(texts)))
+    sentences = [s for runs in texts.values() for s in runs]
+    grammatical = sum(np.isfinite(grammar.sentence_logprob(s.split(" "))) for s in sentences)
+    print(f"\ngrammatical (non-zero probability under the grammar): {grammatical}/{len(sentences)}")
+
+    text = ATTENTION_SENTENCE
+    weights = model.attention_weights(vocab.encode(text)[None])[0][0, 0]  # block 0, head 0: (T, T)
+    print(f"\nAttention of block 0, head 0 on {text!r} (row: query, column: key; "
+          f"'{SHADES[1]}' ~ 0.1 .. '{SHADES[-1]}' ~ 1). Nothing above the diagonal: the causal mask.\n")
+    print(attention_picture(weights, text))
