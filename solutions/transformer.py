@@ -68,6 +68,7 @@ def subdict(params, prefix):
 
 
 def prefixed(grads, prefix):
+    """The inverse of subdict: every name of ``grads`` with ``prefix`` put in front."""
     return {prefix + name: value for name, value in grads.items()}
 
 
@@ -367,8 +368,7 @@ def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
     action = rng.random((B, T))  # < 0.8: mask token, < 0.9: random token, else keep
     random_tokens = rng.integers(0, vocab_size - 1, size=(B, T))
     random_tokens += random_tokens >= mask_id  # skip the mask token: uniform over the others
-    inputs = ids.copy()
-    inputs = np.where(picked & (action < 0.8), mask_id, inputs)
+    inputs = np.where(picked & (action < 0.8), mask_id, ids)
     inputs = np.where(picked & (action >= 0.8) & (action < 0.9), random_tokens, inputs)
     return inputs, ids.copy(), picked
     ### END SOLUTION
