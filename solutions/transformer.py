@@ -89,8 +89,11 @@ def mlp_backward(dout, cache):
     ### BEGIN SOLUTION
     in_cache, gelu_cache, out_cache = cache
     grads = {}
+    # forward: out = activated W_out + b_out
     dactivated, grads["W_out"], grads["b_out"] = nn.linear_backward(dout, out_cache)
-    dhidden = nn.gelu_backward(dactivated, gelu_cache)
+    # forward: activated = gelu(hidden)
+    dhidden = nn.gelu_backward(dactivated, gelu_cache)  # (..., 4C)
+    # forward: hidden = x W_in + b_in
     dx, grads["W_in"], grads["b_in"] = nn.linear_backward(dhidden, in_cache)
     return dx, grads
     ### END SOLUTION
