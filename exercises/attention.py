@@ -1,0 +1,125 @@
+"""Self-attention: scaled dot-product attention, the causal mask, and multiple heads.
+
+Lecture slide: "Transformer Language Models — self-attention only attends to the tokens on
+the left (masked attention)". Each position t forms a query q_t, a key k_t and a value v_t
+from its input x_t; its output is an average of the values of the positions it may see,
+weighted by how well its query matches their keys:
+
+    S = Q K^T / sqrt(d)                       scores, d = head size
+    S_ij = -inf where position i may not see j   (causal: j > i)
+    P = softmax(S) over j                     attention weights, rows sum to 1
+    out = P V
+
+Multi-head self-attention runs H such attentions side by side on slices of width d = C / H
+and mixes their outputs with one linear layer:
+
+    [Q | K | V] = x W_qkv + b_qkv             (B, T, 3C), one matmul for all three
+    Q, K, V -> (B, H, T, d)                   split the width into H heads
+    Y = attention(Q, K, V)                    (B, H, T, d)
+    out = merge(Y) W_out + b_out              (B, T, C)
+
+Shape glossary: B batch, T positions (queries), T_k positions of the keys (T_k = T_past + T
+with a KV cache), C model width, H heads, d = C / H head size.
+
+Decisions:
+- A mask is boolean, True where a query MAY attend to a key (broadcast to (..., T, T_k)).
+  Scores of blocked pairs are set to -inf before the softmax, so their weights are exactly
+  0 and get no gradient. A row with no visible key at all (never the case with the causal
+  mask, but possible with padding masks) gets all-zero weights and a zero output instead of
+  0/0 = NaN.
+- The columns of W_qkv are laid out [queries | keys | values], each C wide with the heads
+  contiguous (head h owns columns h*d .. h*d+d-1): one matmul instead of three.
+- The queries are scaled by 1/sqrt(d) before the product (T*d multiplications rather than
+  T*T_k; the same S).
+- KV cache: ``past_kv = (K_past, V_past)`` (B, H, T_past, d) from earlier positions; the new
+  positions' keys and values are appended (new arrays, the past is never modified), and
+  the causal mask is offset so query i (absolute position T_past + i) sees keys
+  0 .. T_past + i. The keys and values of all positions are returned in the cache
+  (``cache["kv"]``) for the next step. Backward treats the past as constant.
+- No Python loop over batch, heads or positions: batched matmuls over (B, H).
+
+Left out: dropout on the weights, attention biases such as ALiBi or rotary embeddings,
+memory-efficient (flash) attention.
+"""
+
+import math
+
+import numpy as np
+
+from . import nn
+
+
+def causal_mask(n_queries, n_keys):
+    """Boolean (n_queries, n_keys), True where query i may see key j: j <= i + n_keys - n_queries.
+
+    The queries are the LAST n_queries of the n_keys positions (n_keys > n_queries with a KV
+    cache), so query i sits at absolute position n_keys - n_queries + i.
+    """
+    if n_keys < n_queries:
+        raise ValueError(f"n_keys must be >= n_queries; got {n_keys} < {n_queries}")
+    offset = n_keys - n_queries
+    return np.arange(n_keys)[None, :] <= np.arange(n_queries)[:, None] + offset
+
+
+def attention_forward(q, k, v, mask=None):
+    """Scaled dot-product attention: out = softmax(q k^T / sqrt(d), masked) v.
+
+    q (..., T, d), k (..., T_k, d), v (..., T_k, d_v), mask bool broadcastable to
+    (..., T, T_k), True = may attend (None: every pair). Returns out (..., T, d_v) and a
+    cache whose ``"weights"`` entry is P (..., T, T_k). Rows with no visible key give 0.
+    """
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"q (..., T, d), k (..., T_k, d), v (..., T_k, d_v) must agree; got {q.shape}, {k.shape}, {v.shape}"
+        )
+    # TODO: blocked scores become -inf; a row that is all -inf must not divide 0 by 0
+    raise NotImplementedError("attention_forward: not implemented yet")
+
+
+def attention_backward(dout, cache):
+    """Gradients of out = softmax(q k^T / sqrt(d)) v: returns (dq, dk, dv), shapes of q, k, v."""
+    # TODO: softmax backward per row: dS = P * (dP - sum_j P_j dP_j); blocked entries have P = 0
+    raise NotImplementedError("attention_backward: not implemented yet")
+
+
+def split_heads(x, n_heads):
+    """(B, T, C) -> (B, H, T, C // H): head h gets columns h*d .. h*d + d - 1 (a view)."""
+    B, T, C = x.shape
+    # TODO: implement split_heads (see the docstring)
+    raise NotImplementedError("split_heads: not implemented yet")
+
+
+def merge_heads(y):
+    """(B, H, T, d) -> (B, T, H * d): the inverse of split_heads (and its backward)."""
+    B, H, T, d = y.shape
+    # TODO: implement merge_heads (see the docstring)
+    raise NotImplementedError("merge_heads: not implemented yet")
+
+
+def self_attention_forward(x, params, n_heads, causal=True, past_kv=None):
+    """Multi-head self-attention on x (B, T, C) -> out (B, T, C), cache.
+
+    params: ``W_qkv`` (C, 3C), ``b_qkv`` (3C,), ``W_out`` (C, C), ``b_out`` (C,).
+    causal: each position sees itself and the positions on its left only.
+    past_kv: optional (K_past, V_past), each (B, H, T_past, d), from earlier positions (only
+    with causal=True). ``cache["kv"]`` holds (K, V) of all T_past + T positions.
+    """
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (B, T, C); got {x.shape}")
+    C = x.shape[-1]
+    if C % n_heads:
+        raise ValueError(f"width C={C} must be divisible by n_heads={n_heads}")
+    if past_kv is not None and not causal:
+        raise ValueError("past_kv (a KV cache) needs causal=True: bidirectional attention "
+                         "would change the past positions' outputs")
+    # TODO: append the new keys and values along the time axis (new arrays)
+    raise NotImplementedError("self_attention_forward: not implemented yet")
+
+
+def self_attention_backward(dout, cache):
+    """Gradients of self_attention_forward: returns dx (B, T, C) and a dict of parameter grads.
+
+    With a KV cache, only the new positions' keys and values depend on x.
+    """
+    # TODO: keep only the new positions' dk, dv; merge each back to (B, T, C) and concatenate
+    raise NotImplementedError("self_attention_backward: not implemented yet")

@@ -1,0 +1,301 @@
+"""The Transformer language model (GPT), its KV cache, and BERT's masked-LM objective.
+
+Lecture slide: "Transformer Language Models — self-attention only attends to the tokens on
+the left". Because position t only sees x_<=t, one forward pass predicts every next token
+at once, and the loss -1/N sum_t log p(x_{t+1} | x_<=t) is computed in parallel over all
+positions (the RNN needs a loop over time for the same loss).
+
+    h_0 = E[x_t] + P[t]                          token + learned position embeddings (B, T, C)
+    a_l = h_{l-1} + attn(ln_1(h_{l-1}))           pre-LN block: residual around attention
+    h_l = a_l + mlp(ln_2(a_l)),  mlp(z) = gelu(z W_in + b_in) W_out + b_out   (width 4C)
+    hidden = ln_f(h_L)                           final layernorm (B, T, C)
+    logits = hidden W_head                       (B, T, V); W_head = E^T when tied
+
+Shape glossary: B batch, T positions, C width, H heads, V vocabulary, L blocks,
+N context length (the largest T), d = C / H head size.
+
+Attention itself (scaled dot-product, causal mask, heads, KV cache) is in
+:mod:`solutions.attention`; layers and the cross-entropy come from :mod:`solutions.nn`.
+
+Composable interface (later chapters attach their own losses without touching the model):
+
+    hidden, cache = model.forward_hidden(ids)       grads = model.backward_hidden(dhidden, cache)
+    logits, cache = model.forward(ids)              grads = model.backward(dlogits, cache)
+    loss, grads = model.loss_and_grads(ids, targets, loss_mask=None)   # built on the two above
+
+``grads`` has the keys of ``model.params``. Parameter names: ``tok_emb`` (V, C), ``pos_emb``
+(N, C), ``blocks.{l}.ln1.gamma`` / ``.beta``, ``blocks.{l}.attn.W_qkv`` (C, 3C) / ``b_qkv`` /
+``W_out`` (C, C) / ``b_out``, ``blocks.{l}.ln2.*``, ``blocks.{l}.mlp.W_in`` (C, 4C) /
+``b_in`` / ``W_out`` (4C, C) / ``b_out``, ``ln_f.gamma`` / ``.beta``, and ``head.W`` (C, V)
+when the head is not tied.
+
+Decisions:
+- Pre-LN (layernorm inside the residual branch, as in GPT-2), not the original post-LN:
+  the residual stream is an identity path, which trains without warmup tricks at this size.
+- Tied head by default (logits = hidden E^T): the token embedding receives two gradients,
+  from the input lookup and from the head, and they SUM (the math of a shared weight).
+- Initialisation as GPT-2: N(0, 0.02) weights, zero biases, unit layernorm gains, and the
+  two projections that write into the residual stream scaled by 1/sqrt(2L) so the stream's
+  variance does not grow with depth. Deterministic from ``seed``.
+- Works in float32 (training) and float64 (gradient checks): ``dtype`` at construction;
+  everything computed stays in that dtype.
+- Decoding protocol (``start`` / ``step``, see :mod:`solutions.generate`): the state is
+  (tokens seen, per-block (K, V) of every past position). ``step`` runs one position
+  through the blocks, attending to the cached keys and values, and returns a NEW state
+  (the KV arrays are concatenated, never written in place), so beam search may branch. A
+  sequence may not grow past the context length N: an error, not a silent sliding window.
+  :meth:`GPT.uncached` decodes by re-running the whole prefix instead (for comparison).
+- BERT: the same blocks with ``causal=False`` (every position sees every position) and the
+  masked-LM objective: :func:`mask_tokens` picks 15% of the positions (exactly
+  max(1, round(0.15 T)) per sequence, uniformly without replacement, so no sequence is
+  without a target); of those, 80% become the mask token, 10% a random token (uniform over
+  the vocabulary without the mask token), 10% stay; the loss is the cross-entropy at the
+  picked positions only (``loss_mask``). A bidirectional model cannot decode left to right,
+  so ``start`` raises for it.
+
+Left out: dropout, weight decay exclusions (the optimizer's business), padding masks,
+BERT's next-sentence prediction and its segment embeddings.
+"""
+
+import numpy as np
+
+from . import attention, nn
+
+
+def subdict(params, prefix):
+    """The entries of ``params`` whose names start with ``prefix``, with it removed."""
+    return {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
+
+
+def prefixed(grads, prefix):
+    """The inverse of subdict: every name of ``grads`` with ``prefix`` put in front."""
+    return {prefix + name: value for name, value in grads.items()}
+
+
+# --------------------------------------------------------------------------- block
+
+def mlp_forward(x, params):
+    """mlp(x) = gelu(x W_in + b_in) W_out + b_out: (..., C) -> (..., C), width 4C inside."""
+    # TODO: implement mlp_forward (see the docstring)
+    raise NotImplementedError("mlp_forward: not implemented yet")
+
+
+def mlp_backward(dout, cache):
+    """Gradients of mlp_forward: dx and {W_in, b_in, W_out, b_out}."""
+    # TODO: implement mlp_backward (see the docstring)
+    raise NotImplementedError("mlp_backward: not implemented yet")
+
+
+def block_forward(x, params, n_heads, causal=True, past_kv=None):
+    """Pre-LN Transformer block on x (B, T, C) -> out (B, T, C), cache.
+
+        a = x + attn(ln1(x));   out = a + mlp(ln2(a))
+
+    params: ``ln1.gamma``, ``ln1.beta``, ``attn.*`` (see attention.self_attention_forward),
+    ``ln2.gamma``, ``ln2.beta``, ``mlp.*`` (see mlp_forward). ``past_kv``: this block's KV
+    cache; ``cache["kv"]`` has the keys and values of all positions.
+    """
+    # TODO: implement block_forward (see the docstring)
+    raise NotImplementedError("block_forward: not implemented yet")
+
+
+def block_backward(dout, cache):
+    """Gradients of block_forward: dx (B, T, C) and a dict keyed like the block's params."""
+    # TODO: a residual x + f(x) passes dout straight through and adds f's input gradient
+    raise NotImplementedError("block_backward: not implemented yet")
+
+
+# --------------------------------------------------------------------------- model
+
+class GPT:
+    """A decoder-only Transformer LM (or, with ``causal=False``, a BERT-style encoder).
+
+    GPT(vocab_size, context_length, n_layers, n_heads, width, *, tied=True, causal=True,
+        dtype=np.float32, seed=0)
+    """
+
+    def __init__(self, vocab_size, context_length, n_layers, n_heads, width, *, tied=True,
+                 causal=True, dtype=np.float32, seed=0):
+        for name, value in (("vocab_size", vocab_size), ("context_length", context_length),
+                            ("n_layers", n_layers), ("n_heads", n_heads), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        if width % n_heads:
+            raise ValueError(f"width C={width} must be divisible by n_heads H={n_heads} "
+                             f"(each head gets C/H columns)")
+        self.dtype = np.dtype(dtype)
+        if not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"dtype must be a float type; got {self.dtype}")
+        self.vocab_size, self.context_length = vocab_size, context_length
+        self.n_layers, self.n_heads, self.width = n_layers, n_heads, width
+        self.tied, self.causal = tied, causal
+        self.params = self.init_params(np.random.default_rng(seed))
+
+    def init_params(self, rng):
+        """GPT-2 initialisation (module docstring), in ``self.dtype``."""
+        V, N, C, L = self.vocab_size, self.context_length, self.width, self.n_layers
+        residual_std = 0.02 / np.sqrt(2 * L)
+        shapes = {"tok_emb": ((V, C), 0.02), "pos_emb": ((N, C), 0.02)}
+        for layer in range(L):
+            p = f"blocks.{layer}."
+            shapes.update({
+                p + "ln1.gamma": ((C,), "ones"), p + "ln1.beta": ((C,), "zeros"),
+                p + "attn.W_qkv": ((C, 3 * C), 0.02), p + "attn.b_qkv": ((3 * C,), "zeros"),
+                p + "attn.W_out": ((C, C), residual_std), p + "attn.b_out": ((C,), "zeros"),
+                p + "ln2.gamma": ((C,), "ones"), p + "ln2.beta": ((C,), "zeros"),
+                p + "mlp.W_in": ((C, 4 * C), 0.02), p + "mlp.b_in": ((4 * C,), "zeros"),
+                p + "mlp.W_out": ((4 * C, C), residual_std), p + "mlp.b_out": ((C,), "zeros"),
+            })
+        shapes.update({"ln_f.gamma": ((C,), "ones"), "ln_f.beta": ((C,), "zeros")})
+        if not self.tied:
+            shapes["head.W"] = ((C, V), 0.02)
+        params = {}
+        for name, (shape, how) in shapes.items():
+            if how == "ones":
+                value = np.ones(shape)
+            elif how == "zeros":
+                value = np.zeros(shape)
+            else:
+                value = rng.normal(0.0, how, size=shape)
+            params[name] = value.astype(self.dtype)
+        return params
+
+    def check_ids(self, ids, n_past=0):
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be an int array of shape (B, T); got {ids.dtype} {ids.shape}")
+        if ids.shape[1] == 0:
+            raise ValueError("ids must hold at least one position (T >= 1)")
+        if n_past + ids.shape[1] > self.context_length:
+            raise ValueError(f"sequence of {n_past + ids.shape[1]} positions is longer than the "
+                             f"context length {self.context_length}")
+        if ids.min() < 0 or ids.max() >= self.vocab_size:
+            raise ValueError(f"token ids must lie in [0, {self.vocab_size}); got values from "
+                             f"{ids.min()} to {ids.max()}")
+        return ids
+
+    # ----------------------------------------------------------------- hidden states
+
+    def forward_hidden(self, ids, past_kvs=None):
+        """Final hidden states (after ln_f) for ids (B, T): (hidden (B, T, C), cache).
+
+        ``past_kvs``: per-block (K, V) of T_past earlier positions (the KV cache); the new
+        positions then sit at T_past .. T_past + T - 1. ``cache["kvs"]`` holds every
+        block's (K, V) of all positions, for the next call.
+        """
+        n_past = 0 if past_kvs is None else past_kvs[0][0].shape[2]
+        ids = self.check_ids(ids, n_past)
+        params = self.params
+        # TODO: implement forward_hidden (see the docstring)
+        raise NotImplementedError("forward_hidden: not implemented yet")
+
+    def backward_hidden(self, dhidden, cache):
+        """Gradients of forward_hidden for dhidden (B, T, C): a dict keyed like ``params``
+        (``head.W`` gets zeros: the head is not part of this path)."""
+        # TODO: implement backward_hidden (see the docstring)
+        raise NotImplementedError("backward_hidden: not implemented yet")
+
+    # ----------------------------------------------------------------- logits
+
+    def head_weight(self):
+        """W_head (C, V): the token embedding transposed when tied (a view), else head.W."""
+        return self.params["tok_emb"].T if self.tied else self.params["head.W"]
+
+    def forward(self, ids, past_kvs=None):
+        """Next-token logits for ids (B, T): (logits (B, T, V), cache)."""
+        # TODO: implement forward (see the docstring)
+        raise NotImplementedError("forward: not implemented yet")
+
+    def backward(self, dlogits, cache):
+        """Gradients of forward for dlogits (B, T, V): a dict keyed like ``params``."""
+        # TODO: implement backward (see the docstring)
+        raise NotImplementedError("backward: not implemented yet")
+
+    def logits(self, ids):
+        """logits (B, T, V) for ids (B, T)."""
+        return self.forward(ids)[0]
+
+    def loss_and_grads(self, ids, targets, loss_mask=None):
+        """Mean cross-entropy of ``targets`` (B, T) over the unmasked positions, and its grads."""
+        # TODO: implement loss_and_grads (see the docstring)
+        raise NotImplementedError("loss_and_grads: not implemented yet")
+
+    def attention_weights(self, ids):
+        """Attention weights P of every block for ids (B, T): a list of L arrays (B, H, T, T)."""
+        cache = self.forward(ids)[1]["hidden"]
+        return [block["attn"]["attention"]["weights"] for block in cache["blocks"]]
+
+    def loss(self, ids, targets, loss_mask=None):
+        """The loss of loss_and_grads without the backward pass (evaluation)."""
+        return nn.cross_entropy_forward(self.logits(ids), np.asarray(targets), loss_mask)[0]
+
+    # ----------------------------------------------------------------- decoding protocol
+
+    def start(self, prompt_ids):
+        """Decoding protocol: logits (V,) after the prompt and the state (tokens, KV cache)."""
+        if not self.causal:
+            raise ValueError("a bidirectional model (causal=False) cannot decode left to right")
+        prompt = np.asarray(prompt_ids, dtype=np.int64).reshape(1, -1)  # (1, T)
+        logits, cache = self.forward(prompt)
+        return logits[0, -1], (prompt.shape[1], cache["hidden"]["kvs"])
+
+    def step(self, state, token_id):
+        """Decoding protocol: feed one token; returns (logits (V,), new state). ``state`` is
+        left untouched (the KV arrays are extended by concatenation into new arrays)."""
+        n_seen, kvs = state
+        if n_seen >= self.context_length:
+            raise ValueError(f"cannot decode past the context length {self.context_length}")
+        logits, cache = self.forward(np.array([[token_id]], dtype=np.int64), past_kvs=kvs)
+        return logits[0, -1], (n_seen + 1, cache["hidden"]["kvs"])
+
+    def uncached(self):
+        """The same model behind the decoding protocol WITHOUT a KV cache: every step re-runs
+        the whole prefix (quadratically more work; for tests and benchmarks)."""
+        return FullPrefixDecoder(self)
+
+
+class FullPrefixDecoder:
+    """Decoding protocol over ``model.logits`` on the whole prefix (state = the tokens)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def start(self, prompt_ids):
+        tokens = tuple(int(t) for t in prompt_ids)
+        return self.model.logits(np.array([tokens]))[0, -1], tokens
+
+    def step(self, state, token_id):
+        tokens = state + (int(token_id),)
+        return self.model.logits(np.array([tokens]))[0, -1], tokens
+
+
+# --------------------------------------------------------------------------- BERT
+
+def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
+    """BERT's corruption of ids (B, T): returns (inputs, targets, loss_mask).
+
+    In each sequence exactly max(1, round(mask_prob * T)) positions are picked uniformly
+    without replacement; a picked position becomes ``mask_id`` with probability 0.8, a
+    uniformly random token other than ``mask_id`` with probability 0.1, and keeps its token
+    with probability 0.1. targets = the original ids; loss_mask (B, T) bool = picked.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids must be an int array of shape (B, T); got {ids.dtype} {ids.shape}")
+    if not 0 <= mask_id < vocab_size:
+        raise ValueError(f"mask_id must lie in [0, vocab_size={vocab_size}); got {mask_id}")
+    if not 0 < mask_prob <= 1:
+        raise ValueError(f"mask_prob must be in (0, 1]; got {mask_prob}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator; got {type(rng).__name__}")
+    # TODO: the n_picked smallest of B x T uniform draws per row are a uniform random subset
+    raise NotImplementedError("mask_tokens: not implemented yet")
+
+
+def masked_lm_loss_and_grads(model, ids, mask_id, rng, mask_prob=0.15):
+    """BERT's objective on ids (B, T): corrupt with mask_tokens, predict the original tokens
+    at the picked positions only. Returns (loss, grads)."""
+    if model.causal:
+        raise ValueError("the masked-LM objective needs a bidirectional model (causal=False)")
+    inputs, targets, loss_mask = mask_tokens(ids, mask_id, model.vocab_size, rng, mask_prob)
+    return model.loss_and_grads(inputs, targets, loss_mask)
