@@ -159,7 +159,7 @@ class TestQValues:
 class TestPolicyEvaluation:
     """policy_evaluation: synchronous sweeps (Sutton & Barto Example 4.1)"""
 
-    @pytest.mark.points(2)
+    @pytest.mark.points(1)
     @pytest.mark.parametrize("k", sorted(SB_SWEEPS))
     def test_values_after_k_sweeps(self, impl, k):
         world = sutton_barto_grid(impl.mdp)
@@ -248,7 +248,7 @@ class TestLectureGridworld:
 class TestSolversAgree:
     """policy_iteration and value_iteration agree with the exact solve"""
 
-    @pytest.mark.points(2)
+    @pytest.mark.points(1)
     @pytest.mark.parametrize("seed", range(4))
     def test_random_mdps(self, impl, seed):
         m = random_mdp(impl.mdp, seed, S=8, A=3, gamma=0.95)
@@ -259,7 +259,7 @@ class TestSolversAgree:
         np.testing.assert_allclose(impl.mdp.policy_evaluation_exact(m, pi_pi), V_pi, atol=1e-12)
         assert iterations >= 1
 
-    @pytest.mark.points(2)
+    @pytest.mark.points(1)
     @pytest.mark.parametrize("living_reward, noise", [(-2.0, 0.0), (-0.5, 0.0), (-0.04, 0.2)])
     def test_lecture_grid(self, impl, living_reward, noise):
         world = impl.mdp.Gridworld.lecture(living_reward=living_reward, noise=noise)
@@ -301,7 +301,7 @@ class ModelFreeView:
 class TestQLearning:
     """q_learning: reward and transition functions unknown"""
 
-    @pytest.mark.points(3)
+    @pytest.mark.points(2)
     @pytest.mark.parametrize("living_reward", [-2.0, -0.5])
     def test_recovers_value_iteration_policy(self, impl, living_reward):
         world = impl.mdp.Gridworld.lecture(living_reward=living_reward)
