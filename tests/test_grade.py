@@ -1,12 +1,14 @@
 """The autograder and the handout, end to end.
 
-The expensive runs (grading ``solutions/``, and every test of a freshly released handout on
-``exercises/``) start together in threads at the first test of this file: each is a pytest
-subprocess, so the two cores share them.
+The expensive runs start together in threads at the first test that needs them: grading
+``solutions/`` in full, and in a freshly released handout the CLI grader (with Gradescope
+output) and the ungraded tests. Each is a subprocess, so the two cores share them.
 """
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,27 +20,40 @@ from scratch.impl import PROJECT_ROOT
 HARNESS_TESTS = ("test_build.py", "test_grade.py")
 
 
-def handout_outcomes(outdir):
-    """Release into ``outdir``, then run every chapter test there on ``exercises/``."""
+def run_in_handout(outdir):
+    """Release into ``outdir``; there, grade with the CLI and run the ungraded chapter tests.
+
+    Both run as a newcomer would, in the handout folder with nothing else set up: no
+    ``--impl`` (the handout has no ``solutions/``, so ``exercises`` is the default).
+    """
     release.release(outdir)
-    collected, errors = grade.collect("exercises", outdir, graded_only=False)
-    chapter_tests = [r for r in collected if r["nodeid"].split("::")[0].rsplit("/", 1)[-1] not in HARNESS_TESTS]
-    outcomes = grade.run_tests("exercises", [r["nodeid"] for r in chapter_tests], outdir)
-    return chapter_tests, errors, outcomes
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    graded = subprocess.run(
+        [sys.executable, "-m", "scratch", "grade", "--gradescope", "results.json"],
+        cwd=outdir, env=env, capture_output=True, text=True, timeout=600,
+    )
+    ignore = [f"--ignore=tests/{name}" for name in HARNESS_TESTS]
+    ungraded = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "-m", "not points", "-q", "-p", "no:cacheprovider", *ignore],
+        cwd=outdir, env=env, capture_output=True, text=True, timeout=600,
+    )
+    return graded, ungraded
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("handout") / "scratch-handout"
+    student = tmp_path_factory.mktemp("student")
     with ThreadPoolExecutor(max_workers=3) as pool:
         solutions = pool.submit(grade.grade, "solutions", PROJECT_ROOT)
-        handout = pool.submit(handout_outcomes, outdir)
-        handout_grade = pool.submit(lambda: (handout.result(), grade.grade("exercises", outdir))[1])
+        handout = pool.submit(run_in_handout, outdir)
+        misbehaving = pool.submit(grade_misbehaving_project, student)
         return {
             "solutions": solutions.result(),
             "handout": handout.result(),
-            "handout_grade": handout_grade.result(),
             "outdir": outdir,
+            "misbehaving": misbehaving.result(),
         }
 
 
@@ -50,28 +65,26 @@ def test_solutions_get_full_points(runs):
     assert sum(q.score for q in questions) == sum(q.points for q in questions) > 0
 
 
-def test_every_graded_test_is_not_implemented_in_exercises(runs):
-    tests, errors, outcomes = runs["handout"]
-    assert not errors
-    graded = [r["nodeid"] for r in tests if r["points"]]
-    ungraded = [r["nodeid"] for r in tests if not r["points"]]
-    assert graded, "no graded tests were collected"
-    wrong = {n: outcomes[n] for n in graded if outcomes[n][0] != "not_implemented"}
-    assert wrong == {}, "graded tests must fail with NotImplementedError on exercises/"
-    broken = {n: outcomes[n] for n in ungraded if outcomes[n][0] != "passed"}
-    assert broken == {}, "ungraded tests touch only plumbing and must pass on exercises/"
-
-
-def test_handout_has_no_solutions_and_grades_zero(runs):
+def test_handout_grades_every_test_not_implemented(runs):
     outdir = runs["outdir"]
     assert not (outdir / "solutions").exists()
     assert (outdir / "exercises" / "mdp.py").is_file() and (outdir / "README.md").is_file()
-    questions, errors = runs["handout_grade"]
-    assert not errors
-    assert sum(q.score for q in questions) == 0
-    assert {t.status for q in questions for t in q.tests} == {"not_implemented"}
-    report = grade.format_report(questions, errors, "exercises", 60)
-    assert "Total: 0/" in report and "failed" not in report.split("Total")[0]
+    graded, _ = runs["handout"]
+    assert graded.returncode == 0, graded.stderr
+    assert "Grading exercises/" in graded.stdout and "Total: 0/" in graded.stdout
+    results = json.loads((outdir / "results.json").read_text())
+    questions, _ = runs["solutions"]
+    assert len(results["tests"]) == sum(len(q.tests) for q in questions) > 0
+    assert results["score"] == 0
+    wrong = [t["name"] for t in results["tests"] if not t["output"].startswith("not implemented yet: NotImplementedError")]
+    assert wrong == [], "graded tests must fail with NotImplementedError on exercises/"
+
+
+def test_ungraded_tests_pass_on_the_handout(runs):
+    # Tests without points touch only the plumbing students are given.
+    _, ungraded = runs["handout"]
+    assert ungraded.returncode == 0, ungraded.stdout[-3000:]
+    assert " passed" in ungraded.stdout and "failed" not in ungraded.stdout
 
 
 def test_release_refuses_a_non_empty_folder(tmp_path):
@@ -127,21 +140,18 @@ def test_ungraded_is_ignored():
 """
 
 
-@pytest.fixture(scope="module")
-def misbehaving(tmp_path_factory):
-    root = tmp_path_factory.mktemp("student")
+def grade_misbehaving_project(root):
     (root / "tests").mkdir()
     (root / "tests" / "conftest.py").write_text(CONFTEST)
     (root / "tests" / "test_misbehaviour.py").write_text(textwrap.dedent(STUDENT_TESTS))
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(PROJECT_ROOT)  # the synthetic project has no scratch/ of its own
-    try:
-        return grade.grade("exercises", root, timeout=2.0)
-    finally:
-        if old is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = old
+    # The grader's plugin is imported from the graded project: lend it this checkout's.
+    (root / "scratch").symlink_to(PROJECT_ROOT / "scratch", target_is_directory=True)
+    return grade.grade("exercises", root, timeout=2.0)
+
+
+@pytest.fixture
+def misbehaving(runs):
+    return runs["misbehaving"]
 
 
 def test_grader_survives_exits_crashes_and_hangs(misbehaving):
@@ -171,19 +181,29 @@ def test_gradescope_results(misbehaving, tmp_path):
     assert hung["output"].startswith("timed out")
 
 
-def test_cli_grades_one_question_and_writes_gradescope(tmp_path, capsys):
-    from scratch import __main__ as cli
-
-    path = tmp_path / "out" / "results.json"
-    assert cli.main(["grade", "--impl", "exercises", "--question", "1.4", "--gradescope", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert "1.4" in out and "not implemented yet" in out and "Total: 0/" in out
-    results = json.loads(path.read_text())
-    assert results["score"] == 0 and all(t["number"] == "1.4" for t in results["tests"])
-
-
-def test_unknown_question_is_a_clear_error():
+def test_question_selection():
+    records = [
+        {"question": q, "title": q, "chapter": q.split("::")[0], "nodeid": f"{q}::t", "points": 1}
+        for q in ("mdp::TestA", "mdp::TestB", "ngram::TestC")
+    ]
+    questions = grade.number_questions(records)
+    assert [q.number for q in questions] == ["1.1", "1.2", "2.1"]
+    assert [q.key for q in grade.select(questions, "mdp")] == ["mdp::TestA", "mdp::TestB"]
+    assert [q.key for q in grade.select(questions, "1.2")] == ["mdp::TestB"]
+    assert [q.key for q in grade.select(questions, "2")] == ["ngram::TestC"]
+    assert [q.key for q in grade.select(questions, "TestC")] == ["ngram::TestC"]
     with pytest.raises(grade.GradingError, match="matches no question"):
-        grade.select(grade.number_questions([
-            {"question": "mdp::TestA", "title": "A", "chapter": "mdp", "nodeid": "x", "points": 1}
-        ]), "9.9")
+        grade.select(questions, "9.9")
+
+
+def test_readme_tables_match_the_graded_questions(runs):
+    # README.md promises students a question number, a test class and its points per row.
+    import re
+
+    rows = re.findall(r"^\| (\d+\.\d+) \|.*\| `(\w+)` \| (\d+(?:\.\d+)?) \|$", (PROJECT_ROOT / "README.md").read_text(), re.M)
+    in_readme = {number: (cls, float(points)) for number, cls, points in rows}
+    questions, _ = runs["solutions"]
+    graded = {q.number: (q.key.split("::")[-1], float(q.points)) for q in questions}
+    assert in_readme == graded, "update the chapter tables in README.md"
+    total = sum(points for _, points in graded.values())
+    assert f"({total:g} in all)" in (PROJECT_ROOT / "README.md").read_text()
