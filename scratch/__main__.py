@@ -115,7 +115,12 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    try:
+        top = parser()
+    except ValueError as err:  # SCRATCH_IMPL names no implementation
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args = top.parse_args(argv)
     return args.func(args)
 
 
