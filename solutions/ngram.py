@@ -72,7 +72,11 @@ def check_sentences(sentences, name="sentences"):
     for sentence in sentences:
         if not isinstance(sentence, (list, tuple)):
             raise TypeError(f"{name}: every sentence must be a list of strings (tokens); got {sentence!r:.60}")
-    tokens = set(chain.from_iterable(sentences))
+    try:
+        tokens = set(chain.from_iterable(sentences))
+    except TypeError:  # an unhashable token, e.g. a nested list
+        bad = next(t for t in chain.from_iterable(sentences) if not isinstance(t, str))
+        raise TypeError(f"{name}: tokens must be strings; got {bad!r:.60} ({type(bad).__name__})") from None
     not_strings = [t for t in tokens if not isinstance(t, str)]
     if not_strings:
         raise TypeError(f"{name}: tokens must be strings; got {not_strings[0]!r} ({type(not_strings[0]).__name__})")
@@ -300,14 +304,15 @@ class NGramLM:
             raise ValueError(f"n must be an integer >= 1; got {n!r}")
         if smoothing not in SMOOTHINGS:
             raise ValueError(f"smoothing must be one of {SMOOTHINGS}; got {smoothing!r}")
-        if not (isinstance(k, numbers.Real) and k > 0):
-            raise ValueError(f"k must be a number > 0 for add-k smoothing; got {k!r}")
+        if not (isinstance(k, numbers.Real) and math.isfinite(k) and k > 0):
+            raise ValueError(f"k must be a finite number > 0 for add-k smoothing; got {k!r}")
         if not (isinstance(discount, numbers.Real) and 0 < discount < 1):
             raise ValueError(f"discount must be in (0, 1) for Kneser-Ney; got {discount!r}")
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
-            if weights.shape != (n + 1,) or (weights < 0).any() or abs(weights.sum() - 1) > 1e-9:
-                raise ValueError(f"weights must be n+1 = {n + 1} non-negative numbers summing to 1 "
+            valid = weights.shape == (n + 1,) and np.isfinite(weights).all() and (weights >= 0).all()
+            if not (valid and abs(weights.sum() - 1) <= 1e-9):  # written so that NaN fails
+                raise ValueError(f"weights must be n+1 = {n + 1} finite non-negative numbers summing to 1 "
                                  f"(uniform, unigram, ..., {n}-gram); got {weights.tolist()}")
         self.n, self.smoothing, self.k, self.discount = int(n), smoothing, float(k), float(discount)
         self.given_weights, self.weights, self.vocab = weights, weights, None
@@ -354,12 +359,22 @@ class NGramLM:
             p = kneser_ney_probs(self.kn_tables, grams, self.discount, self.n_outcomes)
         return np.where(grams[:, -1] == self.vocab.bos_id, 0.0, p)  # <s> is never predicted
 
-    def context_ids(self, context):
+    def check_id(self, token_id, name):
+        """``token_id`` as an int, or TypeError/ValueError naming ``name`` unless 0 <= id < V."""
+        self._check_fitted()
+        if isinstance(token_id, bool) or not isinstance(token_id, numbers.Integral):
+            raise TypeError(f"{name} must hold integer token ids; got {token_id!r} ({type(token_id).__name__})")
+        if not 0 <= token_id < len(self.vocab):
+            raise ValueError(f"{name}: token id {token_id} is outside 0..V-1 = 0..{len(self.vocab) - 1}")
+        return int(token_id)
+
+    def context_ids(self, context, name="context"):
         """The last n-1 ids of a context of words (or ids), ``<s>``-padded on the left."""
         self._check_fitted()
         if isinstance(context, str):
-            raise TypeError(f"context must be a list of words, not a string; got {context!r}")
-        ids = [c if isinstance(c, numbers.Integral) else self.vocab.index.get(c, self.vocab.unk_id) for c in context]
+            raise TypeError(f"{name} must be a list of words, not a string; got {context!r}")
+        ids = [self.vocab.index.get(c, self.vocab.unk_id) if isinstance(c, str) else self.check_id(c, name)
+               for c in context]
         padded = [self.vocab.bos_id] * (self.n - 1) + ids
         return padded[len(padded) - (self.n - 1):]
 
@@ -409,6 +424,10 @@ class NGramLM:
         """
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+        if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral):
+            raise TypeError(f"max_len must be an int; got {max_len!r}")
+        if max_len < 0:
+            raise ValueError(f"max_len must be >= 0; got {max_len}")
         ### BEGIN SOLUTION
         ### HINT: draw from next_token_probs(context + words) until </s>
         words, V = [], len(self.vocab)
@@ -428,12 +447,15 @@ class NGramLM:
 
     def start(self, prompt_ids):
         """(log-probabilities (V,), state) for the token after ``prompt_ids`` (a sentence start)."""
-        state = tuple(self.context_ids([int(i) for i in prompt_ids]))
+        if isinstance(prompt_ids, str):
+            raise TypeError(f"prompt_ids must be a sequence of token ids, not a string; got {prompt_ids!r}")
+        state = tuple(self.context_ids([self.check_id(i, "prompt_ids") for i in prompt_ids], "prompt_ids"))
         return self._logits(state), state
 
     def step(self, state, token_id):
         """Feed ``token_id``; returns (log-probabilities (V,), new state). ``state`` is unchanged."""
-        new_state = (tuple(state) + (int(token_id),))[-(self.n - 1):] if self.n > 1 else ()
+        token_id = self.check_id(token_id, "token_id")
+        new_state = (tuple(state) + (token_id,))[-(self.n - 1):] if self.n > 1 else ()
         return self._logits(new_state), new_state
 
     def _check_fitted(self):

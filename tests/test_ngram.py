@@ -185,6 +185,23 @@ class TestKneserNey:
         assert lm.prob("dog", ["the"]) == pytest.approx(0.75 * 3 * p1_unk / 4)
         assert lm.prob("mouse", ["dog"]) == pytest.approx(p1_mouse)  # unseen context
 
+    @pytest.mark.points(1)
+    def test_trigram_uses_bigram_continuation_counts(self, impl):
+        # p(mouse | ate the), trigram KN with D = 0.75, three levels:
+        # 1. unigram: as above (12 bigram types), p1 = 1.90625 / 12.
+        # 2. bigram, context "the", with continuation counts N1+(. the w) over the trigram
+        #    types: "the mouse" follows <s> and ate (2), "the cheese" ate (1), "the cat" <s> (1),
+        #    so the total is 4 and N1+(the .) = 3: p2 = (2 - 0.75 + 0.75 * 3 * p1) / 4.
+        # 3. trigram, context (ate, the), raw counts: cheese 1, mouse 1, total 2, 2 followers:
+        #    p3 = (1 - 0.75 + 0.75 * 2 * p2) / 2 = 0.4263916015625.
+        # (Continuation counts keyed by the last id only, whatever the order, miss level 2.)
+        lm = fit(impl, 3, "kneser_ney", discount=0.75)
+        p1 = 1.90625 / 12
+        p2 = (1.25 + 2.25 * p1) / 4
+        p3 = (0.25 + 1.5 * p2) / 2
+        assert p3 == pytest.approx(0.4263916015625, abs=1e-15)
+        assert lm.prob("mouse", ["ate", "the"]) == pytest.approx(p3, abs=1e-12)
+
 
 class TestScoring:
     """token_logprobs / perplexity (n-1 <s>, one </s> predicted and counted)"""
@@ -272,6 +289,14 @@ class TestDecodingProtocol:
         assert state == before
         np.testing.assert_allclose(np.exp(logits2), lm.next_token_probs(["the", "mouse"]))
         assert logits2[vocab.index["ate"]] == pytest.approx(math.log(1 / 2))  # ate or </s>
+        # Ids outside 0..V-1 (V = 9) are errors, never another context's distribution.
+        for bad in (9, 12, -1):
+            with pytest.raises(ValueError, match="context"):
+                lm.next_token_probs([0, bad])
+            with pytest.raises(ValueError, match="prompt_ids"):
+                lm.start([bad])
+            with pytest.raises(ValueError, match="token_id"):
+                lm.step(state, bad)
 
 
 class TestBadInput:
@@ -290,6 +315,12 @@ class TestBadInput:
             ng.NGramLM(2, "witten_bell")
         with pytest.raises(ValueError, match="weights"):
             ng.NGramLM(2, "interpolation", weights=[0.5, 0.5])
+        for bad in ([math.nan, 0.5, 0.5], [math.inf, 0.5, 0.5], [-0.5, 0.5, 1.0]):
+            with pytest.raises(ValueError, match="weights"):
+                ng.NGramLM(2, "interpolation", weights=bad)
+        for bad in (math.inf, math.nan):
+            with pytest.raises(ValueError, match="k must"):
+                ng.NGramLM(2, "add_k", k=bad)
 
     def test_corpus_arguments(self, impl):
         ng = impl.ngram
@@ -307,3 +338,11 @@ class TestBadInput:
             ng.Vocab(TINY, min_count=0)
         with pytest.raises(ValueError, match="not fitted"):
             ng.NGramLM(2).prob("the")
+        with pytest.raises(TypeError, match="sentences"):
+            ng.Vocab([["the", ["mouse"]]])  # an unhashable token
+
+    def test_sample_arguments(self, impl):
+        with pytest.raises(ValueError, match="max_len"):
+            impl.ngram.NGramLM(2).sample(np.random.default_rng(0), max_len=-1)
+        with pytest.raises(TypeError, match="max_len"):
+            impl.ngram.NGramLM(2).sample(np.random.default_rng(0), max_len=2.5)
