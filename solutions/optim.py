@@ -52,9 +52,15 @@ def _check_params_and_grads(params, grads):
             raise ValueError(f"grads[{name!r}] has shape {grads[name].shape} but params[{name!r}] has {p.shape}")
 
 
-def _check_lr(lr):
-    if not (isinstance(lr, numbers.Real) and lr >= 0):
-        raise ValueError(f"lr must be a number >= 0; got {lr!r}")
+def _check_number(value, name, low, high=math.inf, *, low_open=False, high_open=False):
+    """A real ``value`` in the interval from ``low`` to ``high``; NaN and inf never pass."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (math.isfinite(value) and above and below):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}; got {value!r}")
 
 
 def sgd_init(params):
@@ -65,9 +71,9 @@ def sgd_init(params):
 def sgd_step(params, grads, state, lr, momentum=0.9, weight_decay=0.0):
     """One SGD-with-momentum step, in place:  v <- mu v + (g + wd theta);  theta <- theta - lr v."""
     _check_params_and_grads(params, grads)
-    _check_lr(lr)
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1); got {momentum}")
+    _check_number(lr, "lr", 0)
+    _check_number(momentum, "momentum", 0, 1, high_open=True)
+    _check_number(weight_decay, "weight_decay", 0)
     ### BEGIN SOLUTION
     ### HINT: update state["velocity"][name] and params[name] in place (use [...] = or -=)
     for name, theta in params.items():
@@ -91,10 +97,12 @@ def adamw_init(params):
 def adamw_step(params, grads, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
     """One AdamW step, in place (see the module docstring for the equations)."""
     _check_params_and_grads(params, grads)
-    _check_lr(lr)
-    for name, beta in (("beta1", beta1), ("beta2", beta2)):
-        if not 0 <= beta < 1:
-            raise ValueError(f"{name} must be in [0, 1); got {beta}")
+    _check_number(lr, "lr", 0)
+    _check_number(beta1, "beta1", 0, 1, high_open=True)
+    _check_number(beta2, "beta2", 0, 1, high_open=True)
+    # eps > 0 keeps m_hat / (sqrt(v_hat) + eps) finite when a gradient entry has always been 0.
+    _check_number(eps, "eps", 0, low_open=True)
+    _check_number(weight_decay, "weight_decay", 0)
     ### BEGIN SOLUTION
     ### HINT: increment state["step"] first; bias-correct with 1 - beta**t; decay uses the old theta
     state["step"] += 1
@@ -116,8 +124,9 @@ def clip_grad_norm(grads, max_norm):
     """Scale all gradients by one factor so their global L2 norm is at most ``max_norm``.
 
     Returns ``(clipped, total_norm)``: a NEW dict of new arrays (the input is untouched) and
-    the norm before clipping (a float; the training loop logs it, and a non-finite value
-    tells it to stop).
+    the norm before clipping (a float). The training loop logs the norm, and raises
+    ``FloatingPointError`` before the update when it is not finite (an inf or NaN gradient
+    cannot be clipped into a useful step: max_norm / inf scales everything to 0 or NaN).
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be > 0; got {max_norm}")

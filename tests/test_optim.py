@@ -29,11 +29,16 @@ class TestSGD:
 
     @pytest.mark.points(1)
     def test_weight_decay_is_added_to_the_gradient(self, impl):
+        # Zero gradient, theta = 2, lr 0.5, momentum 0.9, wd 0.1: the decay goes through v.
+        # Step 1: g = 0.1 * 2 = 0.2, v = 0.2, theta = 2 - 0.5 * 0.2 = 1.9.
+        # Step 2: g = 0.1 * 1.9 = 0.19, v = 0.9 * 0.2 + 0.19 = 0.37, theta = 1.9 - 0.185 = 1.715.
+        # (Decay applied outside the velocity, theta -= lr * (v + wd theta), gives 1.805.)
         params = {"w": np.array([2.0])}
         state = impl.optim.sgd_init(params)
-        impl.optim.sgd_step(params, {"w": np.array([0.0])}, state, lr=0.5, momentum=0.0, weight_decay=0.1)
-        # g = 0 + 0.1 * 2 = 0.2;  theta = 2 - 0.5 * 0.2
-        np.testing.assert_allclose(params["w"], [1.9])
+        for _ in range(2):
+            impl.optim.sgd_step(params, {"w": np.array([0.0])}, state, lr=0.5, momentum=0.9, weight_decay=0.1)
+        np.testing.assert_allclose(params["w"], [1.715], rtol=1e-12)
+        np.testing.assert_allclose(state["velocity"]["w"], [0.37], rtol=1e-12)
 
 
 class TestAdamW:
@@ -83,6 +88,30 @@ class TestAdamW:
         params = make_params()
         with pytest.raises(ValueError, match="same names"):
             impl.optim.adamw_step(params, {"w": np.zeros(2)}, impl.optim.adamw_init(params), lr=0.1)
+
+
+class TestHyperparameters:
+    """Bad hyperparameters raise clear errors (validation outside the graded regions)."""
+
+    def test_adamw_and_sgd_reject_bad_values(self, impl):
+        optim = impl.optim
+        params, grads = {"w": np.ones(2)}, {"w": np.zeros(2)}
+        adamw, sgd = optim.adamw_init(params), optim.sgd_init(params)
+        # eps = 0 with an all-zero gradient would give 0 / 0 = NaN in every parameter.
+        for name, bad in (("eps", 0.0), ("eps", -1e-8), ("eps", np.nan), ("weight_decay", np.nan),
+                          ("weight_decay", -0.1), ("weight_decay", np.inf), ("lr", np.inf),
+                          ("lr", np.nan), ("beta1", np.nan)):
+            with pytest.raises(ValueError, match=name):
+                optim.adamw_step(params, grads, adamw, **{"lr": 0.1, name: bad})
+        for name, bad in (("weight_decay", np.nan), ("weight_decay", -0.1), ("lr", np.inf),
+                          ("momentum", np.nan), ("momentum", 1.0)):
+            with pytest.raises(ValueError, match=name):
+                optim.sgd_step(params, grads, sgd, **{"lr": 0.1, name: bad})
+        for name, bad in (("momentum", "0.9"), ("eps", None)):
+            with pytest.raises(TypeError, match=name):
+                step = optim.sgd_step if name == "momentum" else optim.adamw_step
+                step(params, grads, sgd if name == "momentum" else adamw, **{"lr": 0.1, name: bad})
+        np.testing.assert_array_equal(params["w"], [1.0, 1.0])  # nothing was updated
 
 
 class TestClipGradNorm:
