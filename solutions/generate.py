@@ -29,8 +29,9 @@ Strategies
      broken by token id (the lower id is kept), so exactly k tokens survive, always.
   3. top-p (nucleus): sort the probabilities p_(1) >= p_(2) >= ..., keep the smallest prefix
      whose mass reaches p, i.e. the first m tokens with m = min{m : sum_{i<=m} p_(i) >= p}.
-     The top token is always kept; p = 1 keeps every token of non-zero probability. Mass
-     comparisons allow a round-off slack of 1e-12 (so mass 0.5 "reaches" p = 0.5).
+     The top token is always kept; p = 1 keeps every token of non-zero probability, however
+     small (it is no filter at all). Mass comparisons for p < 1 allow a round-off slack of
+     1e-12 (so mass 0.5 "reaches" p = 0.5).
 
 - beam search: keep the ``beam_width`` best partial sequences by total log-probability
   log p(y_1..y_L | prompt) = sum_t log p(y_t | prompt, y_<t). Each round, every live beam is
@@ -52,6 +53,8 @@ Strategies
 Left out on purpose: repetition penalties, min-length constraints, typical/min-p sampling,
 batched decoding of several prompts.
 """
+
+import numbers
 
 import numpy as np
 
@@ -75,17 +78,24 @@ def check_logits(logits, name="logits"):
     return logits
 
 
+# softmax and log-softmax are written again here instead of calling ``nn.softmax`` and
+# ``nn.log_softmax`` on purpose: decoding must not depend on another chapter's stubs. On
+# exercises/, a student who has not done the nn chapter can still decode the n-gram models
+# (whose decoding protocol needs no nn), and a bug in their softmax cannot fail this chapter.
+
+
 def probabilities(logits):
     """softmax over the last axis, stable: p_v = exp(l_v - max l) / sum_u exp(l_u - max l).
 
-    Plumbing for the decoders (``-inf`` entries get probability exactly 0)."""
+    Plumbing for the decoders (``-inf`` entries get probability exactly 0); a copy of
+    ``nn.softmax`` kept here so that decoding does not depend on the nn chapter's stubs."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     weights = np.exp(shifted)
     return weights / weights.sum(axis=-1, keepdims=True)
 
 
 def log_probabilities(logits):
-    """log softmax over the last axis, stable; ``-inf`` entries stay ``-inf``."""
+    """log softmax over the last axis, stable; ``-inf`` entries stay ``-inf`` (see above)."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -98,10 +108,14 @@ def check_rng(rng):
         )
 
 
-def check_top_k(top_k, vocab_size):
+def check_top_k(top_k, vocab_size=None):
+    """top_k an int in 1..V (only >= 1 when ``vocab_size`` is None, before V is known)."""
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
         raise TypeError(f"top_k must be an int; got {type(top_k).__name__}")
-    if not 1 <= top_k <= vocab_size:
+    if vocab_size is None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1; got {top_k}")
+    elif not 1 <= top_k <= vocab_size:
         raise ValueError(f"top_k must be in 1..V={vocab_size}; got {top_k}")
 
 
@@ -138,9 +152,22 @@ def check_prompt(prompt_ids):
 # --------------------------------------------------------------------------- warpers
 
 def apply_temperature(logits, temperature):
-    """logits / temperature, for temperature > 0 (ValueError otherwise). Shape (..., V)."""
+    """logits / temperature, for temperature > 0 (ValueError otherwise). Shape (..., V).
+
+    Also a ValueError, naming the temperature, when it is so small that some finite logit
+    divided by it overflows to +-inf (the later warpers would fail on that, far from the cause).
+    """
     logits = check_logits(logits)
     check_temperature(temperature)
+    finite = logits[np.isfinite(logits)]
+    largest = np.abs(finite).max() if finite.size else logits.dtype.type(0)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        overflows = not np.isfinite(largest / logits.dtype.type(temperature))
+    if overflows:
+        raise ValueError(
+            f"temperature={temperature} is too small for these logits: the largest |logit| {largest:.3g} "
+            "divided by it overflows (use strategy='greedy' for argmax)"
+        )
     ### BEGIN SOLUTION
     return logits / temperature
     ### END SOLUTION
@@ -168,12 +195,15 @@ def top_p_filter(logits, top_p):
     """Nucleus filter: keep the smallest set of most likely tokens whose mass reaches top_p.
 
     With probabilities sorted p_(1) >= p_(2) >= ... (ties by token id), keep the first m,
-    m = min{m : p_(1) + ... + p_(m) >= top_p - 1e-12}; the rest become -inf. 0 < top_p <= 1,
-    else ValueError. Returns a new array (..., V).
+    m = min{m : p_(1) + ... + p_(m) >= top_p - 1e-12}; the rest become -inf. top_p = 1 keeps
+    every token (only the -inf ones stay -inf). 0 < top_p <= 1, else ValueError. Returns a new
+    array (..., V).
     """
     logits = check_logits(logits)
     check_top_p(top_p)
     ### BEGIN SOLUTION
+    if top_p >= 1:  # no filter: the slack below must not drop a tiny but non-zero tail
+        return logits.copy()
     ranked = np.argsort(-logits, axis=-1, kind="stable")  # (..., V)
     sorted_probs = np.take_along_axis(probabilities(logits), ranked, axis=-1)
     mass_before = np.cumsum(sorted_probs, axis=-1) - sorted_probs  # mass of the better tokens
@@ -237,6 +267,8 @@ def generate(lm, prompt_ids, max_new_tokens, *, strategy="sample", temperature=1
     if strategy == "sample":
         check_temperature(temperature)
         check_rng(rng)
+        if top_k is not None:
+            check_top_k(top_k)  # against V too, once the first logits are known
         if top_p is not None:
             check_top_p(top_p)
     elif top_k is not None or top_p is not None or temperature != 1.0:
@@ -265,6 +297,8 @@ def beam_search(lm, prompt_ids, beam_width, max_new_tokens, *, eos_id=None, leng
     check_count(beam_width, "beam_width", 1)
     check_count(max_new_tokens, "max_new_tokens", 0)
     prompt = check_prompt(prompt_ids)
+    if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
+        raise TypeError(f"length_penalty must be a real number; got {length_penalty!r}")
     if not np.isfinite(length_penalty):
         raise ValueError(f"length_penalty must be a finite number; got {length_penalty}")
     ### BEGIN SOLUTION

@@ -60,6 +60,22 @@ LENGTH_TRADE = TableLM(
     default=[0.5, 0.2, 0.2, 0.1],
 )
 
+# Length counts the end-of-sequence token: log p(a, eos) = -1 and log p(b, c, eos) = -1.8
+# (p(a) 0.6, then eos e^-1 / 0.6; p(b) 0.4, c certain, then eos e^-1.8 / 0.4).
+# alpha = 1 with L = 2 and 3: -1 / 2 = -0.5 > -1.8 / 3 = -0.6, so [a, eos] wins;
+# leaving eos out of L (1 and 2) would rank -1 / 1 = -1 < -1.8 / 2 = -0.9 and pick [b, c, eos].
+# Beam width 2: round 2 ranks [b, c] (-0.92, live), [a, eos] (-1, finished), [a, a] (-1.46, live);
+# round 3 ranks [b, c, c] (-1.45, live), [b, c, eos] (-1.8, finished): two finished, stop.
+EOS_IN_LENGTH = TableLM(
+    {
+        (): [0.0, 0.6, 0.4, 0.0],
+        (1,): [np.exp(-1) / 0.6, 1 - np.exp(-1) / 0.6, 0.0, 0.0],
+        (2,): [0.0, 0.0, 0.0, 1.0],
+        (2, 3): [np.exp(-1.8) / 0.4, 0.0, 0.0, 1 - np.exp(-1.8) / 0.4],
+    },
+    default=[0.5, 0.2, 0.2, 0.1],
+)
+
 
 class TestTemperature:
     """apply_temperature"""
@@ -113,6 +129,8 @@ class TestTopP:
         logits = np.array([[0.0, -np.inf, 2.0, 1.0], [5.0, 5.0, -1.0, -np.inf]])
         out = impl.generate.top_p_filter(logits, 1.0)
         np.testing.assert_array_equal(out, logits)
+        # p = 1 keeps every token of non-zero probability, however small (here ~9e-14).
+        np.testing.assert_array_equal(impl.generate.top_p_filter(np.array([0.0, -30.0]), 1.0), [0.0, -30.0])
         out = impl.generate.top_p_filter(logits, 0.6)
         # row 0: probs (0.090, 0, 0.665, 0.245) -> {2}; row 1: (0.4989, 0.4989, 0.0025, 0) -> {0, 1}
         np.testing.assert_array_equal(out, [[-np.inf, -np.inf, 2.0, -np.inf], [5.0, 5.0, -np.inf, -np.inf]])
@@ -197,6 +215,8 @@ class TestBeamSearch:
         search = impl.generate.beam_search
         assert search(LENGTH_TRADE, [3], 2, 5, eos_id=EOS, length_penalty=0.0) == [1, EOS]
         assert search(LENGTH_TRADE, [3], 2, 5, eos_id=EOS, length_penalty=1.0) == [2, 3, EOS]
+        # </s> counts in L (see EOS_IN_LENGTH): -1 / 2 > -1.8 / 3
+        assert search(EOS_IN_LENGTH, [3], 2, 5, eos_id=EOS, length_penalty=1.0) == [1, EOS]
 
 
 class TestArgumentErrors:
@@ -218,6 +238,11 @@ class TestArgumentErrors:
                 gen.top_p_filter(logits, bad)
         with pytest.raises(ValueError, match="-inf"):
             gen.top_k_filter(np.full(3, -np.inf), 1)
+        # A temperature so small that logits / temperature overflows is named as the cause.
+        with pytest.raises(ValueError, match="temperature"):
+            gen.apply_temperature(np.array([1.0, 2.0]), 1e-308)
+        with pytest.raises(ValueError, match="temperature"):
+            gen.apply_temperature(np.array([-1e300, -2e300], dtype=np.float64), 1e-10)
 
     def test_decoder_arguments(self, impl):
         gen = impl.generate
@@ -236,3 +261,21 @@ class TestArgumentErrors:
             gen.beam_search(lm, [1], 0, 3)
         with pytest.raises(TypeError, match="prompt_ids"):
             gen.beam_search(lm, [[1, 2]], 2, 3)
+        with pytest.raises(TypeError, match="length_penalty"):
+            gen.beam_search(lm, [1], 2, 3, length_penalty="a")
+        with pytest.raises(ValueError, match="length_penalty"):
+            gen.beam_search(lm, [1], 2, 3, length_penalty=np.nan)
+
+    def test_top_k_checked_before_the_model_runs(self, impl):
+        class NoCallLM:
+            def start(self, prompt_ids):
+                raise AssertionError("lm.start called before the arguments were checked")
+
+        gen = impl.generate
+        for max_new_tokens in (0, 3):
+            with pytest.raises(ValueError, match="top_k"):
+                gen.generate(NoCallLM(), [1], max_new_tokens, top_k=0, rng=np.random.default_rng(0))
+            with pytest.raises(TypeError, match="top_k"):
+                gen.generate(NoCallLM(), [1], max_new_tokens, top_k=2.5, rng=np.random.default_rng(0))
+            with pytest.raises(ValueError, match="top_p"):
+                gen.generate(NoCallLM(), [1], max_new_tokens, top_p=0.0, rng=np.random.default_rng(0))
