@@ -69,3 +69,16 @@ def check_gradients(f, arrays, grads, eps=1e-6):
         name: relative_error(grads[name], numerical_gradient(f, x, eps))
         for name, x in arrays.items()
     }
+
+
+def assert_gradients_match(f, arrays, grads, tol):
+    """Assert every analytic gradient in ``grads`` is within relative error ``tol`` of ``f``'s.
+
+    The :func:`check_gradients` comparison as a test assertion: raises AssertionError naming
+    each parameter above ``tol`` with its relative error (a NaN error fails too).
+    """
+    errors = check_gradients(f, arrays, grads)
+    bad = {name: error for name, error in errors.items() if not error < tol}
+    if bad:
+        listed = ", ".join(f"{name!r}: relative error {error:.3g}" for name, error in bad.items())
+        raise AssertionError(f"gradients above tolerance {tol}: {listed}")
