@@ -41,9 +41,17 @@ def _check_stream(ids, seq_len):
         raise ValueError(f"the stream has {len(ids)} ids; a window of seq_len={seq_len} needs at least {seq_len + 1}")
 
 
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r} ({type(batch_size).__name__})")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+
+
 def random_batches(ids, batch_size, seq_len, rng):
     """Endless iterator of ``(inputs, targets)``, both int (B, T), windows at random offsets."""
     _check_stream(ids, seq_len)
+    _check_batch_size(batch_size)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator; got {type(rng).__name__}")
     offsets = np.arange(seq_len)
@@ -56,6 +64,7 @@ def random_batches(ids, batch_size, seq_len, rng):
 def sequential_windows(ids, batch_size, seq_len):
     """One pass of contiguous windows: a list of ``(inputs, targets)`` (B, T) (see module doc)."""
     _check_stream(ids, seq_len)
+    _check_batch_size(batch_size)
     row_len = (len(ids) - 1) // batch_size
     n_windows = row_len // seq_len
     if n_windows == 0:
@@ -142,7 +151,8 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
                  and decays to ``min_lr`` (default lr / 10) with ``optim.cosine_lr``;
                  ``schedule="constant"`` keeps ``lr``
     optim        the optimizer module (``impl.optim``); ``optimizer`` is "adamw" or "sgd"
-    max_grad_norm  global-norm clipping before each update (None: no clipping)
+    max_grad_norm  global-norm clipping before each update (None: no clipping; the norm is
+                 still computed, with ``optim.clip_grad_norm(grads, inf)``, and logged)
     carry_hidden pass the last hidden state on as the next batch's h0 (truncated BPTT; the
                  model's ``loss_and_grads`` must take ``h0=`` and ``return_hidden=``)
     eval_fn      optional ``eval_fn(model) -> float`` (e.g. a held-out loss), run every
@@ -151,7 +161,9 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
 
     Returns ``{"loss": [...], "lr": [...], "grad_norm": [...], "eval_step": [...],
     "eval_loss": [...], "seconds": float, "tokens_per_sec": float}``. Raises
-    FloatingPointError as soon as a loss is not finite (a diverged run never continues).
+    FloatingPointError as soon as a loss or the gradient norm is not finite, before that
+    step's update, so the parameters are never written with inf or NaN (a diverged run
+    never continues).
     """
     if optimizer not in ("adamw", "sgd"):
         raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {optimizer!r}")
@@ -176,9 +188,13 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
             loss, grads = model.loss_and_grads(inputs, targets, loss_mask)
         if not math.isfinite(loss):
             raise FloatingPointError(f"loss is {loss} at step {step}: lower lr or clip gradients")
-        grad_norm = float("nan")
+        clipped, grad_norm = optim.clip_grad_norm(grads, math.inf if max_grad_norm is None else max_grad_norm)
+        if not math.isfinite(grad_norm):
+            raise FloatingPointError(
+                f"gradient norm is {grad_norm} at step {step} (loss {loss}): lower lr; the update was not applied"
+            )
         if max_grad_norm is not None:
-            grads, grad_norm = optim.clip_grad_norm(grads, max_grad_norm)
+            grads = clipped
         step_lr = optim.cosine_lr(step, lr, warmup_steps, steps, min_lr) if schedule == "cosine" else lr
         update(params=model.params, grads=grads, state=state, lr=step_lr, weight_decay=weight_decay)
         tokens += inputs.size
@@ -196,6 +212,9 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
 
 def text_curve(values, width=60, height=10, label="loss"):
     """A loss curve as lines of text: ``height`` rows, the values averaged into ``width`` columns."""
+    for name, value, minimum in (("width", width, 1), ("height", height, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return ""

@@ -173,6 +173,8 @@ class RNNLM:
         if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 2:
             got = f"{ids.dtype} array of shape {ids.shape}" if isinstance(ids, np.ndarray) else type(ids).__name__
             raise ValueError(f"{name} must be an integer array of shape (B, T); got {got}")
+        if ids.shape[1] == 0:
+            raise ValueError(f"{name} must hold at least one time step (T >= 1); got shape {ids.shape}")
 
     def _initial_hidden(self, h0, batch_size):
         dtype = self.params["Wh"].dtype
@@ -252,8 +254,16 @@ class RNNLM:
 
         Never mutates ``state``.
         """
-        if not 0 <= int(token_id) < self.vocab_size:
+        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
+            raise TypeError(f"token_id must be an int; got {token_id!r} ({type(token_id).__name__})")
+        if not 0 <= token_id < self.vocab_size:
             raise ValueError(f"token_id must be in [0, {self.vocab_size}); got {token_id}")
+        if not isinstance(state, np.ndarray):
+            raise TypeError(
+                f"state must be the hidden vector (H,) from start/step, a numpy array; got {type(state).__name__}"
+            )
+        if state.shape != (self.d_hidden,):
+            raise ValueError(f"state must have shape (H,) = ({self.d_hidden},); got {state.shape}")
         ### BEGIN SOLUTION
         ### HINT: one embedding row, one rnn_step_forward on a batch of 1, one linear layer
         p = self.params

@@ -4,19 +4,16 @@ state, and a short training run on the character-level toy English whose held-ou
 compared with the char bigram's and with the source's exact entropy per character.
 """
 
+import io
+import types
+
 import numpy as np
 import pytest
 
 from scratch import data, training
-from scratch.gradcheck import check_gradients
+from scratch.gradcheck import assert_gradients_match
 
 GRAD_TOL = 1e-6
-
-
-def assert_grads_match(f, arrays, grads, tol=GRAD_TOL):
-    errors = check_gradients(f, arrays, grads)
-    bad = {name: err for name, err in errors.items() if not err < tol}
-    assert not bad, f"relative error above {tol}: {bad}"
 
 
 def rnn_weights(rng, D, H):
@@ -47,10 +44,11 @@ class TestRNNStep:
         R = rng.standard_normal(h.shape)
         dx, dh_prev, dWx, dWh, db = impl.rnn.rnn_step_backward(R, cache)
         f = lambda: np.sum(impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)[0] * R)
-        assert_grads_match(
+        assert_gradients_match(
             f,
             {"x": x, "h_prev": h_prev, "Wx": Wx, "Wh": Wh, "b": b},
             {"x": dx, "h_prev": dh_prev, "Wx": dWx, "Wh": dWh, "b": db},
+            GRAD_TOL,
         )
 
     def test_shape_errors(self, impl):
@@ -87,10 +85,11 @@ class TestRNNSequence:
         R = rng.standard_normal(hs.shape)  # upstream gradient at EVERY time step
         dx, dh0, dWx, dWh, db = impl.rnn.rnn_backward(R, cache)
         f = lambda: np.sum(impl.rnn.rnn_forward(x, h0, Wx, Wh, b)[0] * R)
-        assert_grads_match(
+        assert_gradients_match(
             f,
             {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "b": b},
             {"x": dx, "h0": dh0, "Wx": dWx, "Wh": dWh, "b": db},
+            GRAD_TOL,
         )
 
     @pytest.mark.points(1)
@@ -105,7 +104,7 @@ class TestRNNSequence:
         dx = impl.rnn.rnn_backward(R, cache)[0]
         assert np.abs(dx[:, 0]).max() > 1e-4
         f = lambda: np.sum(impl.rnn.rnn_forward(x, h0, Wx, Wh, b)[0][:, -1])
-        assert_grads_match(f, {"x": x}, {"x": dx})
+        assert_gradients_match(f, {"x": x}, {"x": dx}, GRAD_TOL)
 
 
 def small_model(impl, seed=0, V=5, D=3, H=4):
@@ -136,7 +135,7 @@ class TestRNNLM:
         loss, grads = model.loss_and_grads(ids, targets, mask, h0=h0)
         f = lambda: model.loss(ids, targets, mask, h0=h0)
         assert loss == pytest.approx(f())
-        assert_grads_match(f, model.params, grads)
+        assert_gradients_match(f, model.params, grads, GRAD_TOL)
 
     @pytest.mark.points(2)
     def test_carried_hidden_state_equals_one_long_window(self, impl):
@@ -170,6 +169,12 @@ class TestRNNLM:
             model.start([])
         with pytest.raises(ValueError, match="token_id"):
             model.step(np.zeros(4), 9)
+        with pytest.raises(TypeError, match="token_id"):
+            model.step(np.zeros(4), 1.7)  # never silently truncated to 1
+        with pytest.raises(TypeError, match="state"):
+            model.step([0.0] * 4, 1)
+        with pytest.raises(ValueError, match="state"):
+            model.step(np.zeros((1, 4)), 1)
 
     def test_bad_ids_raise(self, impl):
         model = small_model(impl)
@@ -177,6 +182,8 @@ class TestRNNLM:
             model.forward(np.zeros(4, dtype=int))
         with pytest.raises(ValueError, match="h0"):
             model.forward(np.zeros((2, 3), dtype=int), h0=np.zeros((3, 4)))
+        with pytest.raises(ValueError, match="ids"):
+            model.forward(np.zeros((2, 0), dtype=int))  # T = 0: no step, no last hidden state
 
 
 # Training budget of the test below: H = 48, D = 16, 200 AdamW steps of 16 x 32 characters
@@ -219,6 +226,18 @@ class TestRNNLMTraining:
         assert val_loss > entropy - 0.02  # a loss below the source's entropy would be a bug
 
 
+class TestGradientCheckHelper:
+    """scratch.gradcheck.assert_gradients_match (harness, not graded)"""
+
+    def test_names_the_wrong_parameter_and_its_error(self):
+        x, y = np.array([1.0, 2.0]), np.array([3.0])
+        f = lambda: np.sum(x**2) * y[0]  # noqa: E731
+        assert_gradients_match(f, {"x": x, "y": y}, {"x": 2 * x * y[0], "y": np.array([5.0])}, GRAD_TOL)
+        with pytest.raises(AssertionError, match=r"'y'.*relative error 0\.1"):
+            # dy is 5, the analytic value given is 4: |5 - 4| / (5 + 4) = 0.111
+            assert_gradients_match(f, {"x": x, "y": y}, {"x": 2 * x * y[0], "y": np.array([4.0])}, GRAD_TOL)
+
+
 class TestTrainingGlue:
     """scratch.training batching (harness, not graded)"""
 
@@ -240,8 +259,6 @@ class TestTrainingGlue:
         np.testing.assert_array_equal(windows[3][1][:, -1], [20, 40])
 
     def test_text_curve_and_progress(self):
-        import io
-
         out = io.StringIO()
         progress = training.ProgressDisplay(total_steps=4, every=2, out=out)
         assert progress.update(0, 2.0, 0.1, 10) is None
@@ -249,3 +266,43 @@ class TestTrainingGlue:
         assert "step 2/4" in line and "loss 1.5000" in line and "tok/s" in line and "ETA" in line
         curve = training.text_curve([3.0, 2.0, 1.0], width=3, height=3)
         assert curve.splitlines()[0].endswith("*  ")
+        for name, bad in (("height", 1), ("height", 0), ("width", 0)):
+            with pytest.raises(ValueError, match=name):
+                training.text_curve([3.0, 2.0, 1.0], **{name: bad})
+
+    def test_bad_batch_size_raises(self):
+        ids = np.arange(100)
+        for bad in (0, -2):
+            with pytest.raises(ValueError, match="batch_size"):
+                training.sequential_windows(ids, bad, 5)
+            with pytest.raises(ValueError, match="batch_size"):
+                next(training.random_batches(ids, bad, 5, np.random.default_rng(0)))
+        with pytest.raises(ValueError, match="batch_size"):
+            training.sequential_windows(ids, 2.0, 5)
+
+    def test_non_finite_gradient_norm_stops_before_the_update(self):
+        # A model whose loss is finite but whose gradient overflows: clipping an infinite
+        # norm would scale by max_norm / inf = 0 (or give NaN) and corrupt the parameters.
+        class OverflowingModel:
+            params = {"w": np.ones(3)}
+
+            def loss_and_grads(self, ids, targets, loss_mask=None):
+                return 1.0, {"w": np.array([np.inf, 1.0, 0.0])}
+
+        def clip_grad_norm(grads, max_norm):  # the reference behaviour: the norm before clipping
+            total = float(np.sqrt(sum(np.sum(g**2) for g in grads.values())))
+            with np.errstate(invalid="ignore"):  # inf * 0 = NaN: what the loop must not apply
+                return {k: g * min(1.0, max_norm / total) for k, g in grads.items()}, total
+
+        def sgd_step(params, grads, state, lr, momentum=0.9, weight_decay=0.0):
+            for name, p in params.items():
+                p -= lr * grads[name]
+
+        optim = types.SimpleNamespace(sgd_init=lambda params: {}, sgd_step=sgd_step,
+                                      clip_grad_norm=clip_grad_norm, cosine_lr=lambda *a: 0.1)
+        model = OverflowingModel()
+        batches = iter([(np.zeros((1, 2), int), np.zeros((1, 2), int))] * 3)
+        with pytest.raises(FloatingPointError, match="gradient norm"):
+            training.train_lm(model, batches, steps=3, lr=0.1, optim=optim, optimizer="sgd",
+                              out=io.StringIO())
+        np.testing.assert_array_equal(model.params["w"], [1.0, 1.0, 1.0])  # untouched
