@@ -336,6 +336,9 @@ def train_val_test_split(items, fractions=(0.8, 0.1, 0.1)):
 # -- Markov-chain languages ------------------------------------------------------------------
 
 
+MAX_TABLE_ENTRIES = 2**22  # the largest MarkovLanguage transition table, V ** (order + 1)
+
+
 class MarkovLanguage:
     """A random order-k Markov chain over V symbols, with its exact entropy rate.
 
@@ -351,8 +354,13 @@ class MarkovLanguage:
             raise ValueError(f"order must be an integer >= 1; got {order!r}")
         if not isinstance(vocab_size, (int, np.integer)) or vocab_size < 2:
             raise ValueError(f"vocab_size must be an integer >= 2; got {vocab_size!r}")
-        if vocab_size**order > 2**20:
-            raise ValueError(f"vocab_size ** order must be at most 2**20 contexts; got {vocab_size}**{order}")
+        # The transition table holds V ** (k + 1) float64 numbers (V ** k contexts of V each);
+        # 2**22 of them is 32 MiB. Checked before anything is allocated.
+        if int(vocab_size) ** (int(order) + 1) > MAX_TABLE_ENTRIES:
+            raise ValueError(
+                f"vocab_size ** (order + 1) = {vocab_size}**{order + 1} transition probabilities exceed "
+                f"{MAX_TABLE_ENTRIES} (2**22, 32 MiB); use a smaller vocab_size or order"
+            )
         if not concentration > 0:
             raise ValueError(f"concentration must be > 0; got {concentration!r}")
         self.order, self.vocab_size = int(order), int(vocab_size)
@@ -388,9 +396,19 @@ class MarkovLanguage:
         raise RuntimeError("power iteration for the stationary distribution did not converge")
 
     def logprob(self, ids):
-        """Sum of log p(x_t | x_{t-k..t-1}) over t >= k (the first k symbols are not scored)."""
-        ids = np.asarray(ids, dtype=np.int64)
+        """Sum of log p(x_t | x_{t-k..t-1}) over t >= k (the first k symbols are not scored).
+
+        ``ids`` is a 1-D sequence of at least order + 1 ids in 0..V-1 (ValueError otherwise).
+        """
+        ids = np.asarray(ids)
         k, V = self.order, self.vocab_size
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+            raise ValueError(f"ids must be a 1-D sequence of integer ids; got {ids.dtype} array of shape {ids.shape}")
+        if len(ids) < k + 1:
+            raise ValueError(f"ids must hold at least order + 1 = {k + 1} ids (k of context, one scored); got {len(ids)}")
+        if ids.min() < 0 or ids.max() >= V:
+            raise ValueError(f"ids must lie in 0..V-1 = 0..{V - 1}; got values from {ids.min()} to {ids.max()}")
+        ids = ids.astype(np.int64)
         context = np.zeros(len(ids) - k, dtype=np.int64)
         for j in range(k):  # base-V index of each context, a loop over the order only
             context = context * V + ids[j : len(ids) - k + j]

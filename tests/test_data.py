@@ -154,3 +154,15 @@ class TestMarkovLanguage:
             data.MarkovLanguage(1, 1)
         with pytest.raises(TypeError, match="rng"):
             data.MarkovLanguage(1, 3).sample(10, rng=None)
+        with pytest.raises(ValueError, match="ids"):
+            data.MarkovLanguage(2, 3).logprob([0, 1])  # an order-2 chain scores from the 3rd id
+        with pytest.raises(ValueError, match="ids"):
+            data.MarkovLanguage(1, 3).logprob([0, 3])
+
+    def test_table_size_guard(self):
+        # The transition table has V ** (k + 1) entries: 1024 ** 3 float64 would be 8 GiB.
+        # The guard must fire before any allocation (this test would otherwise run out of memory).
+        with pytest.raises(ValueError, match=r"vocab_size \*\* \(order \+ 1\)"):
+            data.MarkovLanguage(2, 1024)
+        with pytest.raises(ValueError, match=r"vocab_size \*\* \(order \+ 1\)"):
+            data.MarkovLanguage(1, 8192)
