@@ -183,9 +183,17 @@ def gelu_forward(x):
     _check_float_array("x", x)
     ### BEGIN SOLUTION
     ### HINT: cache x and tanh(u); both appear in the derivative
-    u = _GELU_C * (x + 0.044715 * x**3)
-    tanh_u = np.tanh(u)
-    out = 0.5 * x * (1 + tanh_u)
+    # u = c x (1 + 0.044715 x^2), built in one buffer: x * x rather than x**3 (a general
+    # power, ~15x slower), and in-place updates rather than a temporary per operation
+    u = np.multiply(x, x, out=np.empty_like(x))  # x^2, same shape and dtype as x
+    u *= 0.044715
+    u += 1.0
+    u *= x
+    u *= _GELU_C
+    tanh_u = np.tanh(u, out=u)
+    out = tanh_u + 1.0
+    out *= x
+    out *= 0.5  # 0.5 x (1 + tanh u)
     return out, (x, tanh_u)
     ### END SOLUTION
 
@@ -195,10 +203,20 @@ def gelu_backward(dout, cache):
     ### BEGIN SOLUTION
     x, tanh_u = cache
     # forward: u = c (x + 0.044715 x^3), so du/dx = c (1 + 3 * 0.044715 x^2)
-    du_dx = _GELU_C * (1 + 3 * 0.044715 * x * x)
-    # forward: out = 0.5 x (1 + tanh u): product rule, with d tanh(u)/du = 1 - tanh^2 u
-    dout_dx = 0.5 * (1 + tanh_u) + 0.5 * x * (1 - tanh_u * tanh_u) * du_dx
-    return dout * dout_dx
+    du_dx = x * x
+    du_dx *= 3 * 0.044715 * _GELU_C
+    du_dx += _GELU_C
+    # forward: out = 0.5 x (1 + tanh u): product rule, with d tanh(u)/du = 1 - tanh^2 u, so
+    # dout/dx = 0.5 [(1 + tanh u) + x (1 - tanh^2 u) du/dx]  (in place, in one buffer)
+    dout_dx = np.multiply(tanh_u, tanh_u, out=np.empty_like(tanh_u))  # tanh^2 u
+    np.subtract(1.0, dout_dx, out=dout_dx)  # 1 - tanh^2 u
+    dout_dx *= du_dx
+    dout_dx *= x
+    dout_dx += tanh_u
+    dout_dx += 1.0
+    dout_dx *= 0.5
+    dout_dx *= dout
+    return dout_dx
     ### END SOLUTION
 
 
