@@ -20,8 +20,12 @@ Measures, in float32:
 Inputs are random ids: speed does not depend on the text. The time not spent in matmuls
 goes to the elementwise layers (GELU's tanh, layernorm, softmax over B H T^2 scores).
 
-OpenBLAS threads: on a busy small machine threading small products can cost more than it
-gains; compare with OPENBLAS_NUM_THREADS=1.
+OpenBLAS threads: the matmuls use every BLAS thread, NumPy's elementwise ufuncs (GELU's
+tanh, the softmax's exp, layernorm, the residual and bias additions) run on one core, so the
+fraction of the peak drops as threads are added; OPENBLAS_NUM_THREADS=1 compares core for
+core. On a machine shared with other jobs, threaded small products (the B*H attention
+matrices) can cost more than they gain, and every figure varies from run to run: the step
+and the peak are each the best of several repeats.
 """
 
 import argparse
