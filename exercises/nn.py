@@ -66,8 +66,10 @@ def linear_forward(x, W, b=None):
     _check_float_array("W", W)
     if W.ndim != 2 or x.shape[-1:] != W.shape[:1]:
         raise ValueError(f"x (..., D) and W (D, M) must agree on D; got x {x.shape}, W {W.shape}")
-    if b is not None and b.shape != W.shape[1:]:
-        raise ValueError(f"b must have shape ({W.shape[1]},) to match W; got {b.shape}")
+    if b is not None:
+        _check_float_array("b", b)
+        if b.shape != W.shape[1:]:
+            raise ValueError(f"b must have shape ({W.shape[1]},) to match W; got {b.shape}")
     # TODO: matmul works on any leading dims; add b only when it is not None
     raise NotImplementedError("linear_forward: not implemented yet")
 
@@ -171,6 +173,8 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
     x (..., D), gamma (D,), beta (D,)  ->  out (..., D).
     """
     _check_float_array("x", x)
+    _check_float_array("gamma", gamma)
+    _check_float_array("beta", beta)
     if gamma.shape != x.shape[-1:] or beta.shape != x.shape[-1:]:
         raise ValueError(
             f"gamma and beta must have shape ({x.shape[-1]},) to match x {x.shape}; "
@@ -220,6 +224,8 @@ def _check_cross_entropy_inputs(logits, targets, loss_mask):
             f"targets must have the shape of logits without its last axis; "
             f"got logits {logits.shape} and targets {targets.shape}"
         )
+    if not np.all(logits < np.inf):  # one pass catches both NaN and +inf
+        raise ValueError("logits must not contain NaN or +inf (-inf, probability 0, is allowed)")
     V = logits.shape[-1]
     if targets.size and (targets.min() < 0 or targets.max() >= V):
         raise ValueError(

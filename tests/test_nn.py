@@ -70,6 +70,8 @@ class TestLinear:
     def test_shape_mismatch_raises(self, impl):
         with pytest.raises(ValueError, match="D"):
             impl.nn.linear_forward(np.ones((2, 4)), np.ones((5, 3)), None)
+        with pytest.raises(TypeError, match="b must be a float numpy array"):
+            impl.nn.linear_forward(np.ones((2, 4)), np.ones((4, 3)), [0.0, 0.0, 0.0])
 
 
 class TestEmbedding:
@@ -152,6 +154,13 @@ class TestActivations:
 
 class TestLayerNorm:
     """layernorm_forward / layernorm_backward"""
+
+    def test_bad_parameters_raise(self, impl):
+        x = np.ones((2, 3))
+        with pytest.raises(TypeError, match="gamma must be a float numpy array"):
+            impl.nn.layernorm_forward(x, [1.0, 1.0, 1.0], np.zeros(3))
+        with pytest.raises(ValueError, match="gamma and beta must have shape"):
+            impl.nn.layernorm_forward(x, np.ones(4), np.zeros(4))
 
     @pytest.mark.points(1)
     def test_values(self, impl):
@@ -252,6 +261,11 @@ class TestCrossEntropy:
     def test_all_masked_raises(self, impl):
         with pytest.raises(ValueError, match="loss_mask"):
             impl.nn.cross_entropy_forward(np.zeros((2, 3)), np.array([0, 1]), np.array([0, 0]))
+
+    def test_nan_or_plus_inf_logits_raise(self, impl):
+        for bad in (np.nan, np.inf):
+            with pytest.raises(ValueError, match="logits must not contain NaN"):
+                impl.nn.cross_entropy_forward(np.array([[0.0, bad]]), np.array([0]))
 
     def test_bad_targets_raise(self, impl):
         with pytest.raises(ValueError, match="targets"):
