@@ -322,6 +322,31 @@ def char_ids(text, vocab):
     return vocab.encode(text)
 
 
+def char_level_splits(n_sentences, seed=0):
+    """Toy English as character ids, split for training: ``(grammar, vocab, train_ids, val_ids)``.
+
+    ``n_sentences`` are sampled with ``np.random.default_rng(seed)`` and split 80/10/10 by
+    :func:`train_val_test_split` (the last tenth, the test split, is not returned). The RNN
+    and Transformer chapters' tests and demos train on these.
+    """
+    grammar = ToyEnglish()
+    vocab = grammar.char_vocab()
+    train, val, _ = train_val_test_split(grammar.sample(n_sentences, np.random.default_rng(seed)))
+    return grammar, vocab, vocab.encode(to_text(train)), vocab.encode(to_text(val))
+
+
+def char_bigram_loss(train_ids, val_ids, vocab_size):
+    """Held-out nats per character of an add-one character bigram fitted on ``train_ids``.
+
+    The reference line every neural chapter compares with: a model that sees only the
+    previous character. Computed from counts here, so it never depends on graded code.
+    """
+    counts = np.ones((vocab_size, vocab_size))
+    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)  # a pair may repeat: accumulate
+    probs = counts / counts.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(probs[val_ids[:-1], val_ids[1:]])))
+
+
 def train_val_test_split(items, fractions=(0.8, 0.1, 0.1)):
     """Three contiguous slices of ``items`` (a list or an array) in the given proportions."""
     fractions = tuple(float(f) for f in fractions)

@@ -136,6 +136,24 @@ class ProgressDisplay:
         return line
 
 
+def strided_loss(model, ids, seq_len):
+    """Held-out loss of a fixed-context model (the GPT), comparable with a carried RNN state.
+
+    Windows of ``seq_len`` characters start every ``seq_len // 2``; only each window's
+    second half is scored, so every scored token sees at least ``seq_len // 2`` tokens of
+    left context. Uses ``model.loss(ids, targets, loss_mask)``.
+    """
+    _check_stream(ids, seq_len)
+    if seq_len < 2 or len(ids) < seq_len + 2:
+        raise ValueError(f"strided_loss needs seq_len >= 2 and at least seq_len + 2 ids; got {seq_len} and {len(ids)}")
+    half = seq_len // 2
+    starts = np.arange(0, len(ids) - seq_len - 1, half)
+    windows = starts[:, None] + np.arange(seq_len)  # (n_windows, T)
+    scored = np.zeros(windows.shape, dtype=bool)
+    scored[:, half:] = True
+    return float(model.loss(ids[windows], ids[windows + 1], scored))
+
+
 def format_seconds(seconds):
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -370,26 +370,6 @@ class TestInputErrors:
             tr.mask_tokens(np.zeros((1, 3), dtype=np.int64), 5, 5, np.random.default_rng(0))
 
 
-def char_bigram_loss(train, val, V):
-    """Held-out loss of an add-one character bigram fitted on ``train`` (nats per char)."""
-    counts = np.ones((V, V))
-    np.add.at(counts, (train[:-1], train[1:]), 1)
-    probs = counts / counts.sum(axis=1, keepdims=True)
-    return float(-np.log(probs[val[:-1], val[1:]]).mean())
-
-
-def strided_loss(model, ids, T):
-    """Held-out nats/char with windows of T every T/2 characters, scoring only each window's
-    second half, so every scored character has at least T/2 characters of left context
-    (the RNN's evaluation carries its state across windows; this is the GPT's equivalent)."""
-    half = T // 2
-    starts = np.arange(0, len(ids) - T - 1, half)
-    windows = starts[:, None] + np.arange(T)  # (n_windows, T)
-    scored = np.zeros(windows.shape, dtype=bool)
-    scored[:, half:] = True
-    return model.loss(ids[windows], ids[windows + 1], scored)
-
-
 # Training budget: 200 AdamW steps of 16 x 32 characters (102k characters: the same budget as
 # the RNN's training test), GPT with C = 48, H = 4, one block, peak lr 0.02. Observed held-out
 # loss ~0.45 nats/char against a true entropy of 0.290 and a char bigram at ~1.31. The RNN's
@@ -409,17 +389,13 @@ class TestTraining:
 
     @pytest.mark.points(2)
     def test_beats_bigram_near_true_entropy(self, impl):
-        grammar = data.ToyEnglish()
-        vocab = grammar.char_vocab()
-        train, val, _ = data.train_val_test_split(grammar.sample(1500, np.random.default_rng(0)))
-        train_ids = vocab.encode(data.to_text(train))
-        val_ids = vocab.encode(data.to_text(val))
+        grammar, vocab, train_ids, val_ids = data.char_level_splits(1500, seed=0)
         model = impl.transformer.GPT(len(vocab), 32, 1, 4, 48, seed=0)
         batches = training.random_batches(train_ids, 16, 32, np.random.default_rng(0))
         training.train_lm(model, batches, steps=200, lr=0.02, warmup_steps=20, optim=impl.optim,
                           log_every=1000, out=io.StringIO())
-        val_loss = strided_loss(model, val_ids, 32)
-        bigram = char_bigram_loss(train_ids, val_ids, len(vocab))
+        val_loss = training.strided_loss(model, val_ids, 32)
+        bigram = data.char_bigram_loss(train_ids, val_ids, len(vocab))
         entropy = grammar.entropy_per_char
         assert val_loss < bigram - 0.5, f"GPT {val_loss:.3f} vs bigram {bigram:.3f} nats/char"
         assert val_loss < entropy + ENTROPY_MARGIN, (

@@ -22,14 +22,6 @@ D_EMBED, D_HIDDEN = 24, 96
 N_SAMPLES = 6
 
 
-def char_bigram_loss(train_ids, val_ids, V):
-    """Held-out nats/char of an add-one char bigram, from counts."""
-    counts = np.ones((V, V))
-    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
-    probs = counts / counts.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(probs[val_ids[:-1], val_ids[1:]])))
-
-
 def decode_sentences(impl, model, vocab, strategy_kwargs, rng):
     """N_SAMPLES sentences started from "\\n" and stopped at the next "\\n"."""
     eos = int(vocab.encode("\n")[0])
@@ -61,15 +53,11 @@ def save_plot(history, path="rnn_loss.png"):
 
 
 def run(impl):
-    grammar = data.ToyEnglish()
-    vocab = grammar.char_vocab()
+    grammar, vocab, train_ids, val_ids = data.char_level_splits(3000, seed=0)
     V = len(vocab)
-    train, val, _ = data.train_val_test_split(grammar.sample(3000, np.random.default_rng(0)))
-    train_ids = vocab.encode(data.to_text(train))
-    val_ids = vocab.encode(data.to_text(val))
     print("Toy English, one character per token (V = %d, '\\n' ends a sentence):\n" % V)
-    print(data.to_text(train[:3]))
-    bigram = char_bigram_loss(train_ids, val_ids, V)
+    print("\n".join(vocab.decode(train_ids[:300]).split("\n")[:3]) + "\n")
+    bigram = data.char_bigram_loss(train_ids, val_ids, V)
     print(f"train {len(train_ids)} chars, held-out {len(val_ids)} chars")
     print(f"references, nats/char: char bigram {bigram:.3f}, true entropy {grammar.entropy_per_char:.3f}\n")
 

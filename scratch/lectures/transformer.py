@@ -13,6 +13,7 @@ carries its state across windows. At this budget the two end close (about 0.35 n
 a true 0.29, the RNN slightly ahead); the RNN is several times cheaper per character here.
 """
 
+import io
 import time
 
 import numpy as np
@@ -28,24 +29,6 @@ SHADES = " .:-=+*#%@"  # attention weight 0 .. 1, in tenths
 ATTENTION_SENTENCE = "the mouse eats the cheese .\n"
 
 
-def char_bigram_loss(train_ids, val_ids, V):
-    """Held-out nats/char of an add-one char bigram, from counts."""
-    counts = np.ones((V, V))
-    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
-    probs = counts / counts.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(probs[val_ids[:-1], val_ids[1:]])))
-
-
-def strided_loss(model, ids, T):
-    """Held-out nats/char, windows of T every T/2 characters, second halves scored."""
-    half = T // 2
-    starts = np.arange(0, len(ids) - T - 1, half)
-    windows = starts[:, None] + np.arange(T)  # (n_windows, T)
-    scored = np.zeros(windows.shape, dtype=bool)
-    scored[:, half:] = True
-    return float(model.loss(ids[windows], ids[windows + 1], scored))
-
-
 def attention_picture(weights, text):
     """One head's (T, T) weights as text: row = the query character, column = the key."""
     labels = [repr(c)[1:-1].ljust(2) for c in text]
@@ -59,17 +42,13 @@ def train_rnn(impl, V, train_ids, val_ids):
     model = impl.rnn.RNNLM(V, 24, 96, rng=np.random.default_rng(1))
     training.train_lm(model, training.sequential_batches(train_ids, BATCH, SEQ_LEN), steps=STEPS,
                       lr=0.01, warmup_steps=30, optim=impl.optim, carry_hidden=True, log_every=STEPS,
-                      out=open("/dev/null", "w"))
+                      out=io.StringIO())
     return training.evaluate_loss(model, val_ids, 8, 64, carry_hidden=True)
 
 
 def run(impl):
-    grammar = data.ToyEnglish()
-    vocab = grammar.char_vocab()
+    grammar, vocab, train_ids, val_ids = data.char_level_splits(3000, seed=0)
     V = len(vocab)
-    train, val, _ = data.train_val_test_split(grammar.sample(3000, np.random.default_rng(0)))
-    train_ids = vocab.encode(data.to_text(train))
-    val_ids = vocab.encode(data.to_text(val))
     print(f"Toy English, one character per token (V = {V}); train {len(train_ids)} chars, "
           f"held-out {len(val_ids)} chars\n")
 
@@ -82,7 +61,7 @@ def run(impl):
     history = training.train_lm(
         model, training.random_batches(train_ids, BATCH, SEQ_LEN, np.random.default_rng(0)),
         steps=STEPS, lr=0.02, warmup_steps=25, optim=impl.optim, log_every=STEPS // 5,
-        eval_fn=lambda m: strided_loss(m, val_ids, SEQ_LEN), eval_every=STEPS // 5,
+        eval_fn=lambda m: training.strided_loss(m, val_ids, SEQ_LEN), eval_every=STEPS // 5,
     )
     print("\nTraining loss (nats/char):")
     print(training.text_curve(history["loss"], width=60, height=8))
@@ -92,7 +71,7 @@ def run(impl):
     rnn_seconds = time.perf_counter() - start
     gpt_loss = history["eval_loss"][-1]
     references = [
-        ("char bigram (add-one counts)", char_bigram_loss(train_ids, val_ids, V)),
+        ("char bigram (add-one counts)", data.char_bigram_loss(train_ids, val_ids, V)),
         (f"RNN, same {STEPS * BATCH * SEQ_LEN} characters ({rnn_seconds:.0f} s)", rnn_loss),
         (f"GPT ({history['seconds']:.0f} s)", gpt_loss),
         ("true entropy of the source", grammar.entropy_per_char),
