@@ -355,8 +355,8 @@ class NGramLM:
 
     def token_logprobs(self, sentences):
         """log p of every predicted token (N,) of ``sentences``, in order, ``</s>`` included."""
-        # TODO: implement token_logprobs (see the docstring)
-        raise NotImplementedError("token_logprobs: not implemented yet")
+        # TODO: implement NGramLM.token_logprobs (see the docstring)
+        raise NotImplementedError("NGramLM.token_logprobs: not implemented yet")
 
     def logprob(self, sentence):
         """log p(sentence) = sum of log p(x_i | x_{i-n+1:i-1}) over its words and ``</s>``."""
@@ -367,8 +367,8 @@ class NGramLM:
 
         Returns inf, with a RuntimeWarning, if some token has probability 0 (MLE).
         """
-        # TODO: implement perplexity (see the docstring)
-        raise NotImplementedError("perplexity: not implemented yet")
+        # TODO: implement NGramLM.perplexity (see the docstring)
+        raise NotImplementedError("NGramLM.perplexity: not implemented yet")
 
     def sample(self, rng, max_len=50, context=()):
         """One sentence (list of words, ``</s>`` not included) drawn token by token.
@@ -383,7 +383,7 @@ class NGramLM:
         if max_len < 0:
             raise ValueError(f"max_len must be >= 0; got {max_len}")
         # TODO: draw from next_token_probs(context + words) until </s>
-        raise NotImplementedError("sample: not implemented yet")
+        raise NotImplementedError("NGramLM.sample: not implemented yet")
 
     # -- the decoding protocol of ``generate``: the state is the last n-1 ids (a tuple) -----
 

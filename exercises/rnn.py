@@ -153,7 +153,7 @@ class RNNLM:
         self._check_ids(ids)
         h0 = self._initial_hidden(h0, ids.shape[0])
         # TODO: nn.embedding_forward -> rnn_forward -> nn.linear_forward; h_last = a copy of hs[:, -1]
-        raise NotImplementedError("forward: not implemented yet")
+        raise NotImplementedError("RNNLM.forward: not implemented yet")
 
     def backward(self, dlogits, cache):
         """dlogits (B, T, V)  ->  grads, a dict with one array per entry of ``params``.
@@ -161,7 +161,7 @@ class RNNLM:
         The gradient into h0 is dropped: truncated BPTT stops at the window's start.
         """
         # TODO: run the three backward functions in the reverse order of forward
-        raise NotImplementedError("backward: not implemented yet")
+        raise NotImplementedError("RNNLM.backward: not implemented yet")
 
     def loss_and_grads(self, ids, targets, loss_mask=None, h0=None, return_hidden=False):
         """Mean cross-entropy of ``targets`` (B, T) given ``ids`` (B, T), and its gradients.
@@ -211,4 +211,4 @@ class RNNLM:
         if state.shape != (self.d_hidden,):
             raise ValueError(f"state must have shape (H,) = ({self.d_hidden},); got {state.shape}")
         # TODO: one embedding row, one rnn_step_forward on a batch of 1, one linear layer
-        raise NotImplementedError("step: not implemented yet")
+        raise NotImplementedError("RNNLM.step: not implemented yet")

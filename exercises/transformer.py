@@ -186,14 +186,14 @@ class GPT:
         n_past = 0 if past_kvs is None else past_kvs[0][0].shape[2]
         ids = self.check_ids(ids, n_past)
         params = self.params
-        # TODO: implement forward_hidden (see the docstring)
-        raise NotImplementedError("forward_hidden: not implemented yet")
+        # TODO: implement GPT.forward_hidden (see the docstring)
+        raise NotImplementedError("GPT.forward_hidden: not implemented yet")
 
     def backward_hidden(self, dhidden, cache):
         """Gradients of forward_hidden for dhidden (B, T, C): a dict keyed like ``params``
         (``head.W`` gets zeros: the head is not part of this path)."""
-        # TODO: implement backward_hidden (see the docstring)
-        raise NotImplementedError("backward_hidden: not implemented yet")
+        # TODO: implement GPT.backward_hidden (see the docstring)
+        raise NotImplementedError("GPT.backward_hidden: not implemented yet")
 
     # ----------------------------------------------------------------- logits
 
@@ -203,13 +203,13 @@ class GPT:
 
     def forward(self, ids, past_kvs=None):
         """Next-token logits for ids (B, T): (logits (B, T, V), cache)."""
-        # TODO: implement forward (see the docstring)
-        raise NotImplementedError("forward: not implemented yet")
+        # TODO: implement GPT.forward (see the docstring)
+        raise NotImplementedError("GPT.forward: not implemented yet")
 
     def backward(self, dlogits, cache):
         """Gradients of forward for dlogits (B, T, V): a dict keyed like ``params``."""
-        # TODO: implement backward (see the docstring)
-        raise NotImplementedError("backward: not implemented yet")
+        # TODO: implement GPT.backward (see the docstring)
+        raise NotImplementedError("GPT.backward: not implemented yet")
 
     def logits(self, ids):
         """logits (B, T, V) for ids (B, T)."""
@@ -217,8 +217,8 @@ class GPT:
 
     def loss_and_grads(self, ids, targets, loss_mask=None):
         """Mean cross-entropy of ``targets`` (B, T) over the unmasked positions, and its grads."""
-        # TODO: implement loss_and_grads (see the docstring)
-        raise NotImplementedError("loss_and_grads: not implemented yet")
+        # TODO: implement GPT.loss_and_grads (see the docstring)
+        raise NotImplementedError("GPT.loss_and_grads: not implemented yet")
 
     def attention_weights(self, ids):
         """Attention weights P of every block for ids (B, T): a list of L arrays (B, H, T, T)."""

@@ -35,6 +35,7 @@ END = "### END SOLUTION"
 HINT = "### HINT:"
 
 DEF_LINE = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)\s*\(")
+CLASS_LINE = re.compile(r"^(\s*)class\s+(\w+)\b")
 
 
 class MarkerError(ValueError):
@@ -42,12 +43,19 @@ class MarkerError(ValueError):
 
 
 def enclosing_function(lines, index, indent):
-    """Name of the innermost ``def`` above ``lines[index]`` indented less than ``indent``."""
+    """Name of the innermost ``def`` above ``lines[index]`` indented less than ``indent``,
+    qualified by its class for a method (``RNNLM.forward``), so the stub's error is unambiguous."""
+    name = None
     for line in reversed(lines[:index]):
-        match = DEF_LINE.match(line)
+        pattern = CLASS_LINE if name else DEF_LINE
+        match = pattern.match(line)
         if match and len(match.group(1)) < len(indent):
-            return match.group(2)
-    return None
+            if name:
+                return f"{match.group(2)}.{name}"
+            name, indent = match.group(2), match.group(1)
+            if not indent:
+                return name  # a module-level function
+    return name
 
 
 def stub_lines(region_hints, indent, function):
