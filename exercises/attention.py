@@ -66,12 +66,27 @@ def attention_forward(q, k, v, mask=None):
 
     q (..., T, d), k (..., T_k, d), v (..., T_k, d_v), mask bool broadcastable to
     (..., T, T_k), True = may attend (None: every pair). Returns out (..., T, d_v) and a
-    cache whose ``"weights"`` entry is P (..., T, T_k). Rows with no visible key give 0.
+    cache: a dict whose ``"weights"`` entry MUST be P (..., T, T_k) (``GPT.attention_weights``
+    reads it); other entries are yours. Rows with no visible key give 0.
+
+    The cache keeps a reference to the returned ``out`` (backward uses it), so callers must
+    not modify ``out`` in place before calling attention_backward (copy it first).
     """
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
             f"q (..., T, d), k (..., T_k, d), v (..., T_k, d_v) must agree; got {q.shape}, {k.shape}, {v.shape}"
         )
+    if mask is not None:
+        scores_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+        mask_shape = np.shape(mask)
+        try:
+            fits = np.broadcast_shapes(mask_shape, scores_shape) == scores_shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"mask must broadcast to the scores' shape (..., T, T_k) = {scores_shape}; "
+                             f"got shape {mask_shape}")
+    # TODO: return a cache dict whose "weights" entry is P (keep whatever backward needs too)
     # TODO: blocked scores become -inf; a row that is all -inf must not divide 0 by 0
     raise NotImplementedError("attention_forward: not implemented yet")
 
@@ -96,22 +111,48 @@ def merge_heads(y):
     raise NotImplementedError("merge_heads: not implemented yet")
 
 
+def check_past_kv(past_kv, batch_size, n_heads, head_size):
+    """Raise ValueError unless past_kv is a pair (K_past, V_past) of arrays of one shape
+    (B, H, T_past, d) with the given B (None: any), H and d."""
+    if not (isinstance(past_kv, (tuple, list)) and len(past_kv) == 2
+            and all(isinstance(a, np.ndarray) for a in past_kv)):
+        raise ValueError(f"past_kv must be a pair (K_past, V_past) of arrays; got {type(past_kv).__name__}")
+    K_past, V_past = past_kv
+    fits = (K_past.ndim == 4 and V_past.shape == K_past.shape
+            and K_past.shape[1:2] + K_past.shape[3:] == (n_heads, head_size)
+            and batch_size in (None, K_past.shape[0]))
+    if not fits:
+        B = "B" if batch_size is None else batch_size
+        raise ValueError(f"past_kv must hold K_past and V_past of one shape (B, H, T_past, d) = "
+                         f"({B}, {n_heads}, T_past, {head_size}); got {K_past.shape} and {V_past.shape}")
+
+
 def self_attention_forward(x, params, n_heads, causal=True, past_kv=None):
     """Multi-head self-attention on x (B, T, C) -> out (B, T, C), cache.
 
     params: ``W_qkv`` (C, 3C), ``b_qkv`` (3C,), ``W_out`` (C, C), ``b_out`` (C,).
     causal: each position sees itself and the positions on its left only.
     past_kv: optional (K_past, V_past), each (B, H, T_past, d), from earlier positions (only
-    with causal=True). ``cache["kv"]`` holds (K, V) of all T_past + T positions.
+    with causal=True).
+
+    The cache is a dict with at least these entries, which other code reads:
+    ``cache["kv"]`` = (K, V), each (B, H, T_past + T, d): the keys and values of all
+    positions (the next call's past_kv); ``cache["attention"]`` = the cache returned by
+    attention_forward (its ``"weights"`` are the attention weights P (B, H, T, T_past + T)).
     """
     if x.ndim != 3:
         raise ValueError(f"x must have shape (B, T, C); got {x.shape}")
-    C = x.shape[-1]
+    if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
+        raise ValueError(f"n_heads must be a positive int; got {n_heads!r}")
+    B, T, C = x.shape
     if C % n_heads:
         raise ValueError(f"width C={C} must be divisible by n_heads={n_heads}")
-    if past_kv is not None and not causal:
-        raise ValueError("past_kv (a KV cache) needs causal=True: bidirectional attention "
-                         "would change the past positions' outputs")
+    if past_kv is not None:
+        if not causal:
+            raise ValueError("past_kv (a KV cache) needs causal=True: bidirectional attention "
+                             "would change the past positions' outputs")
+        check_past_kv(past_kv, B, n_heads, C // n_heads)
+    # TODO: return the cache as a dict with "kv": (K, V) of all positions and "attention": attention_forward's cache
     # TODO: append the new keys and values along the time axis (new arrays)
     raise NotImplementedError("self_attention_forward: not implemented yet")
 

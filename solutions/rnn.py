@@ -47,11 +47,61 @@ import numpy as np
 from . import nn
 
 
+# ----------------------------------------------------------------------------- input checks
+# Plumbing shared with the GPT (solutions.transformer imports these), so both language models
+# reject bad decoding-protocol input and dtypes with the same messages.
+
+
+def check_lm_dtype(dtype):
+    """The np.dtype of ``dtype`` if it is float32 or float64, else TypeError.
+
+    float16 is refused: sums over many positions (the mean cross-entropy) overflow it."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be np.float32 or np.float64; got {dtype!r}") from None
+    if resolved not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be np.float32 or np.float64 (float16 overflows in the loss's "
+                        f"sums); got {resolved}")
+    return resolved
+
+
+def check_prompt_ids(prompt_ids, vocab_size):
+    """A non-empty 1-D sequence of ints in [0, vocab_size) as an int64 array (decoding protocol)."""
+    prompt = np.asarray(prompt_ids)
+    if prompt.size == 0 or prompt.ndim != 1:
+        raise ValueError(
+            "prompt_ids must be a non-empty 1-D sequence of token ids (a model needs a first "
+            f"token to read; start a fresh sentence with the end-of-sentence id); got {prompt_ids!r}"
+        )
+    if not np.issubdtype(prompt.dtype, np.integer):
+        raise TypeError(f"prompt_ids must hold ints (never silently truncated); got dtype {prompt.dtype}")
+    if prompt.min() < 0 or prompt.max() >= vocab_size:
+        raise ValueError(f"prompt_ids must lie in [0, {vocab_size}); got values from {prompt.min()} to {prompt.max()}")
+    return prompt.astype(np.int64)
+
+
+def check_token_id(token_id, vocab_size):
+    """``token_id`` as a Python int if it is an int in [0, vocab_size) (decoding protocol)."""
+    if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
+        raise TypeError(f"token_id must be an int; got {token_id!r} ({type(token_id).__name__})")
+    if not 0 <= token_id < vocab_size:
+        raise ValueError(f"token_id must be in [0, {vocab_size}); got {token_id}")
+    return int(token_id)
+
+
 def _check_rnn_shapes(x, h_prev, Wx, Wh, b, time_axis):
+    for name, value in (("x", x), ("h_prev", h_prev), ("Wx", Wx), ("Wh", Wh), ("b", b)):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array; got {type(value).__name__}")
+    if Wx.ndim != 2:
+        raise ValueError(f"Wx must have shape (D, H); got {Wx.shape}")
     D, H = Wx.shape
     expected_x = "(B, T, D)" if time_axis else "(B, D)"
     if x.ndim != (3 if time_axis else 2) or x.shape[-1] != D:
         raise ValueError(f"x must have shape {expected_x} with D = {D} (from Wx); got {x.shape}")
+    if time_axis and x.shape[1] == 0:
+        raise ValueError(f"x must hold at least one time step (T >= 1); got shape {x.shape}")
     if h_prev.shape != (x.shape[0], H):
         raise ValueError(f"the hidden state must have shape (B, H) = {(x.shape[0], H)}; got {h_prev.shape}")
     if Wh.shape != (H, H) or b.shape != (H,):
@@ -148,13 +198,15 @@ class RNNLM:
 
     ``RNNLM(vocab_size, d_embed, d_hidden, rng=rng, dtype=np.float32)``. ``params`` holds
     ``embed`` (V, D), ``Wx`` (D, H), ``Wh`` (H, H), ``b`` (H,), ``W_out`` (H, V), ``b_out`` (V,).
-    Use float64 for gradient checks and float32 for speed.
+    ``dtype`` must be np.float32 (speed) or np.float64 (gradient checks); anything else is a
+    TypeError (float16 overflows in the loss's sums).
     """
 
     def __init__(self, vocab_size, d_embed, d_hidden, *, rng, dtype=np.float32):
         for name, value in (("vocab_size", vocab_size), ("d_embed", d_embed), ("d_hidden", d_hidden)):
-            if not (isinstance(value, (int, np.integer)) and value >= 1):
+            if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        dtype = check_lm_dtype(dtype)
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)); got {type(rng).__name__}")
         V, D, H = vocab_size, d_embed, d_hidden
@@ -180,6 +232,8 @@ class RNNLM:
         dtype = self.params["Wh"].dtype
         if h0 is None:
             return np.zeros((batch_size, self.d_hidden), dtype=dtype)
+        if not isinstance(h0, np.ndarray):
+            raise TypeError(f"h0 must be a numpy array (B, H) or None; got {type(h0).__name__}")
         if h0.shape != (batch_size, self.d_hidden):
             raise ValueError(f"h0 must have shape (B, H) = {(batch_size, self.d_hidden)}; got {h0.shape}")
         return h0.astype(dtype, copy=False)
@@ -240,12 +294,7 @@ class RNNLM:
 
     def start(self, prompt_ids):
         """Run the prompt: -> (logits (V,) for the next token, state = hidden vector (H,))."""
-        prompt = np.asarray(prompt_ids)
-        if prompt.ndim != 1 or prompt.size == 0 or not np.issubdtype(prompt.dtype, np.integer):
-            raise ValueError(
-                "prompt_ids must be a non-empty 1-D sequence of token ids (an RNN needs a first "
-                f"token to read; start a fresh sentence with the end-of-sentence id); got {prompt_ids!r}"
-            )
+        prompt = check_prompt_ids(prompt_ids, self.vocab_size)
         logits, h_last, _ = self.forward(prompt[None, :])
         return logits[0, -1], h_last[0]
 
@@ -254,10 +303,7 @@ class RNNLM:
 
         Never mutates ``state``.
         """
-        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
-            raise TypeError(f"token_id must be an int; got {token_id!r} ({type(token_id).__name__})")
-        if not 0 <= token_id < self.vocab_size:
-            raise ValueError(f"token_id must be in [0, {self.vocab_size}); got {token_id}")
+        token_id = check_token_id(token_id, self.vocab_size)
         if not isinstance(state, np.ndarray):
             raise TypeError(
                 f"state must be the hidden vector (H,) from start/step, a numpy array; got {type(state).__name__}"

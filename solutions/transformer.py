@@ -38,12 +38,16 @@ Decisions:
   two projections that write into the residual stream scaled by 1/sqrt(2L) so the stream's
   variance does not grow with depth. Deterministic from ``seed``.
 - Works in float32 (training) and float64 (gradient checks): ``dtype`` at construction;
-  everything computed stays in that dtype.
+  everything computed stays in that dtype. Other dtypes are refused (float16 overflows in
+  the loss's sums over many positions).
 - Decoding protocol (``start`` / ``step``, see :mod:`solutions.generate`): the state is
   (tokens seen, per-block (K, V) of every past position). ``step`` runs one position
   through the blocks, attending to the cached keys and values, and returns a NEW state
-  (the KV arrays are concatenated, never written in place), so beam search may branch. A
-  sequence may not grow past the context length N: an error, not a silent sliding window.
+  (the KV arrays are concatenated, never written in place), so beam search may branch. The
+  price: each step copies the whole cache, O(L * t * C) at step t, so decoding T tokens
+  copies O(L * T^2 * C) numbers in total (preallocated buffers written in place would avoid
+  it, but then a state could be changed behind a branch's back). A sequence may not grow
+  past the context length N: an error, not a silent sliding window.
   :meth:`GPT.uncached` decodes by re-running the whole prefix instead (for comparison).
 - BERT: the same blocks with ``causal=False`` (every position sees every position) and the
   masked-LM objective: :func:`mask_tokens` picks 15% of the positions (exactly
@@ -60,6 +64,7 @@ BERT's next-sentence prediction and its segment embeddings.
 import numpy as np
 
 from . import attention, nn
+from .rnn import check_lm_dtype, check_prompt_ids, check_token_id
 
 
 def subdict(params, prefix):
@@ -106,9 +111,14 @@ def block_forward(x, params, n_heads, causal=True, past_kv=None):
 
     params: ``ln1.gamma``, ``ln1.beta``, ``attn.*`` (see attention.self_attention_forward),
     ``ln2.gamma``, ``ln2.beta``, ``mlp.*`` (see mlp_forward). ``past_kv``: this block's KV
-    cache; ``cache["kv"]`` has the keys and values of all positions.
+    cache.
+
+    The cache is a dict with at least these entries, which other code reads:
+    ``cache["attn"]`` = the cache of attention.self_attention_forward, and ``cache["kv"]`` =
+    its ``"kv"``: the (K, V) of all positions.
     """
     ### BEGIN SOLUTION
+    ### HINT: cache dict: "attn" = self_attention_forward's cache, "kv" = its "kv" (+ what backward needs)
     normed, ln1_cache = nn.layernorm_forward(x, params["ln1.gamma"], params["ln1.beta"])
     attended, attn_cache = attention.self_attention_forward(
         normed, subdict(params, "attn."), n_heads, causal, past_kv)
@@ -146,6 +156,9 @@ class GPT:
 
     GPT(vocab_size, context_length, n_layers, n_heads, width, *, tied=True, causal=True,
         dtype=np.float32, seed=0)
+
+    ``dtype`` must be np.float32 (training) or np.float64 (gradient checks); anything else is
+    a TypeError.
     """
 
     def __init__(self, vocab_size, context_length, n_layers, n_heads, width, *, tied=True,
@@ -157,9 +170,7 @@ class GPT:
         if width % n_heads:
             raise ValueError(f"width C={width} must be divisible by n_heads H={n_heads} "
                              f"(each head gets C/H columns)")
-        self.dtype = np.dtype(dtype)
-        if not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"dtype must be a float type; got {self.dtype}")
+        self.dtype = check_lm_dtype(dtype)
         self.vocab_size, self.context_length = vocab_size, context_length
         self.n_layers, self.n_heads, self.width = n_layers, n_heads, width
         self.tied, self.causal = tied, causal
@@ -195,6 +206,8 @@ class GPT:
         return params
 
     def check_ids(self, ids, n_past=0):
+        """``ids`` as an array if it is int (B, T), T >= 1, fits in the context after
+        ``n_past`` cached positions, and lies in [0, V); ValueError otherwise."""
         ids = np.asarray(ids)
         if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"ids must be an int array of shape (B, T); got {ids.dtype} {ids.shape}")
@@ -208,19 +221,40 @@ class GPT:
                              f"{ids.min()} to {ids.max()}")
         return ids
 
+    def check_past_kvs(self, past_kvs):
+        """The number of cached positions T_past in ``past_kvs`` (0 for None); ValueError unless
+        it is a list of L pairs (K, V), each (B, H, T_past, d) with one T_past."""
+        if past_kvs is None:
+            return 0
+        if not isinstance(past_kvs, (list, tuple)) or len(past_kvs) != self.n_layers:
+            got = f"{len(past_kvs)} entries" if isinstance(past_kvs, (list, tuple)) else type(past_kvs).__name__
+            raise ValueError(f"past_kvs must be a list of one (K, V) per block, {self.n_layers} entries; got {got}")
+        head_size = self.width // self.n_heads
+        for past_kv in past_kvs:
+            attention.check_past_kv(past_kv, None, self.n_heads, head_size)
+        shapes = {past_kv[0].shape[:3] for past_kv in past_kvs}
+        if len(shapes) != 1:
+            raise ValueError(f"every block's (K, V) in past_kvs must have one (B, H, T_past); got {sorted(shapes)}")
+        return shapes.pop()[2]
+
     # ----------------------------------------------------------------- hidden states
 
     def forward_hidden(self, ids, past_kvs=None):
         """Final hidden states (after ln_f) for ids (B, T): (hidden (B, T, C), cache).
 
-        ``past_kvs``: per-block (K, V) of T_past earlier positions (the KV cache); the new
-        positions then sit at T_past .. T_past + T - 1. ``cache["kvs"]`` holds every
-        block's (K, V) of all positions, for the next call.
+        ``past_kvs``: a list of L per-block (K, V), each (B, H, T_past, d), of T_past earlier
+        positions (the KV cache); the new positions then sit at T_past .. T_past + T - 1.
+
+        The cache is a dict with at least these entries, which other code reads (``start``,
+        ``step``, ``attention_weights``): ``cache["blocks"]`` = the list of the L
+        block_forward caches, and ``cache["kvs"]`` = the list of every block's (K, V) of all
+        T_past + T positions (each block cache's ``"kv"``), the next call's past_kvs.
         """
-        n_past = 0 if past_kvs is None else past_kvs[0][0].shape[2]
+        n_past = self.check_past_kvs(past_kvs)
         ids = self.check_ids(ids, n_past)
         params = self.params
         ### BEGIN SOLUTION
+        ### HINT: cache dict: "blocks" = list of block caches, "kvs" = list of their "kv" (+ what backward needs)
         T = ids.shape[1]
         tokens, tok_cache = nn.embedding_forward(ids, params["tok_emb"])  # (B, T, C)
         x = tokens + params["pos_emb"][n_past:n_past + T]  # (B, T, C)
@@ -261,8 +295,13 @@ class GPT:
         return self.params["tok_emb"].T if self.tied else self.params["head.W"]
 
     def forward(self, ids, past_kvs=None):
-        """Next-token logits for ids (B, T): (logits (B, T, V), cache)."""
+        """Next-token logits for ids (B, T): (logits (B, T, V), cache).
+
+        ``past_kvs`` as in forward_hidden. The cache is a dict with at least the entry
+        ``cache["hidden"]`` = forward_hidden's cache (``start`` and ``step`` read its "kvs").
+        """
         ### BEGIN SOLUTION
+        ### HINT: cache dict: "hidden" = forward_hidden's cache (+ what backward needs)
         hidden, hidden_cache = self.forward_hidden(ids, past_kvs)
         logits, head_cache = nn.linear_forward(hidden, self.head_weight())  # (B, T, V)
         return logits, {"hidden": hidden_cache, "head": head_cache}
@@ -305,17 +344,27 @@ class GPT:
     # ----------------------------------------------------------------- decoding protocol
 
     def start(self, prompt_ids):
-        """Decoding protocol: logits (V,) after the prompt and the state (tokens, KV cache)."""
+        """Decoding protocol: logits (V,) after the prompt and the state (tokens, KV cache).
+
+        ``prompt_ids``: a non-empty 1-D sequence of ints in [0, V) (else ValueError/TypeError)."""
         if not self.causal:
             raise ValueError("a bidirectional model (causal=False) cannot decode left to right")
-        prompt = np.asarray(prompt_ids, dtype=np.int64).reshape(1, -1)  # (1, T)
+        prompt = check_prompt_ids(prompt_ids, self.vocab_size)[None, :]  # (1, T)
         logits, cache = self.forward(prompt)
         return logits[0, -1], (prompt.shape[1], cache["hidden"]["kvs"])
 
     def step(self, state, token_id):
-        """Decoding protocol: feed one token; returns (logits (V,), new state). ``state`` is
-        left untouched (the KV arrays are extended by concatenation into new arrays)."""
+        """Decoding protocol: feed one token; returns (logits (V,), new state).
+
+        ``state`` (n_seen, per-block (K, V)) comes from start/step and is left untouched: the
+        KV arrays are extended by concatenation into new arrays, which copies the whole cache
+        at every step (O(T^2) copying over T steps: the price of never mutating a state)."""
+        token_id = check_token_id(token_id, self.vocab_size)
+        if not (isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], (int, np.integer))):
+            raise TypeError(f"state must be the (n_seen, kvs) pair returned by start/step; got {type(state).__name__}")
         n_seen, kvs = state
+        if self.check_past_kvs(kvs) != n_seen or kvs[0][0].shape[0] != 1:
+            raise ValueError(f"state's KV cache must hold n_seen = {n_seen} positions of one sequence")
         if n_seen >= self.context_length:
             raise ValueError(f"cannot decode past the context length {self.context_length}")
         logits, cache = self.forward(np.array([[token_id]], dtype=np.int64), past_kvs=kvs)
@@ -334,11 +383,11 @@ class FullPrefixDecoder:
         self.model = model
 
     def start(self, prompt_ids):
-        tokens = tuple(int(t) for t in prompt_ids)
+        tokens = tuple(int(t) for t in check_prompt_ids(prompt_ids, self.model.vocab_size))
         return self.model.logits(np.array([tokens]))[0, -1], tokens
 
     def step(self, state, token_id):
-        tokens = state + (int(token_id),)
+        tokens = state + (check_token_id(token_id, self.model.vocab_size),)
         return self.model.logits(np.array([tokens]))[0, -1], tokens
 
 
@@ -355,6 +404,13 @@ def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
     ids = np.asarray(ids)
     if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"ids must be an int array of shape (B, T); got {ids.dtype} {ids.shape}")
+    if ids.shape[1] == 0:
+        raise ValueError(f"ids must hold at least one position per sequence (T >= 1); got shape {ids.shape}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 2:
+        raise ValueError(f"vocab_size must be an int >= 2 (the mask token and at least one other); "
+                         f"got {vocab_size!r}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"ids must lie in [0, vocab_size={vocab_size}); got values from {ids.min()} to {ids.max()}")
     if not 0 <= mask_id < vocab_size:
         raise ValueError(f"mask_id must lie in [0, vocab_size={vocab_size}); got {mask_id}")
     if not 0 < mask_prob <= 1:

@@ -176,6 +176,28 @@ class TestRNNLM:
         with pytest.raises(ValueError, match="state"):
             model.step(np.zeros((1, 4)), 1)
 
+    def test_bad_constructor_and_input_types_raise(self, impl):
+        rnn, rng = impl.rnn, np.random.default_rng(0)
+        for dtype in (np.int32, np.float16):  # int: fails later; float16: the loss overflows
+            with pytest.raises(TypeError, match="float32 or np.float64"):
+                rnn.RNNLM(5, 3, 4, rng=rng, dtype=dtype)
+        with pytest.raises(ValueError, match="vocab_size"):
+            rnn.RNNLM(True, 3, 4, rng=rng)
+        model = small_model(impl)
+        with pytest.raises(TypeError, match="h0"):
+            model.forward(np.zeros((1, 3), dtype=int), h0=[[0.0] * 4])
+        with pytest.raises(TypeError, match="prompt_ids"):
+            model.start([1.7, 2.2])
+        with pytest.raises(ValueError, match="prompt_ids"):
+            model.start([1, 9])
+        Wx, Wh, b = np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)
+        with pytest.raises(ValueError, match="T >= 1"):  # no step: backward would have nothing
+            rnn.rnn_forward(np.zeros((2, 0, 3)), np.zeros((2, 4)), Wx, Wh, b)
+        with pytest.raises(ValueError, match="Wx"):
+            rnn.rnn_step_forward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros(3), Wh, b)
+        with pytest.raises(TypeError, match="h_prev"):
+            rnn.rnn_step_forward(np.zeros((2, 3)), [[0.0] * 4] * 2, Wx, Wh, b)
+
     def test_bad_ids_raise(self, impl):
         model = small_model(impl)
         with pytest.raises(ValueError, match="ids"):

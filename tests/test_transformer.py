@@ -2,7 +2,8 @@
 
 Gradient checks: centered differences (``scratch.gradcheck.numerical_gradient``, eps 1e-6)
 in float64, compared per array with the norm-wise relative error
-||analytic - numerical|| / (||analytic|| + ||numerical||) < 1e-6. Norm-wise, not entry-wise,
+||analytic - numerical|| / (||analytic|| + ||numerical||) < 1e-6
+(``scratch.gradcheck.assert_gradients_match(..., norm=True)``). Norm-wise, not entry-wise,
 because some gradients are exactly zero in theory (the key bias: softmax ignores a constant
 added to a whole row of scores), where the entry-wise ratio compares two round-off noises;
 a real bug (a missing transpose or term) gives errors of 1e-2 to 1.
@@ -17,26 +18,13 @@ import numpy as np
 import pytest
 
 from scratch import data, training
-from scratch.gradcheck import numerical_gradient
+from scratch.gradcheck import assert_gradients_match, relative_error
 
 GRAD_TOL = 1e-6
 
 
-def gradient_errors(f, arrays, grads):
-    """{name: norm-wise relative error of grads[name] vs the numerical gradient of f}."""
-    errors = {}
-    for name, x in arrays.items():
-        numerical = numerical_gradient(f, x)
-        analytic = np.asarray(grads[name], dtype=np.float64)
-        scale = max(np.linalg.norm(analytic) + np.linalg.norm(numerical), 1e-12)
-        errors[name] = float(np.linalg.norm(analytic - numerical) / scale)
-    return errors
-
-
 def assert_gradients(f, arrays, grads, tol=GRAD_TOL):
-    errors = gradient_errors(f, arrays, grads)
-    bad = {name: err for name, err in errors.items() if not err < tol}
-    assert not bad, f"relative gradient errors above {tol}: {bad}"
+    assert_gradients_match(f, arrays, grads, tol, norm=True)
 
 
 def randomize(params, rng, scale=0.5):
@@ -154,6 +142,12 @@ class TestSelfAttention:
             dx, grads = att.self_attention_backward(dout, cache)
             assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, causal=causal)[0] * dout),
                              {"x": x, **p}, {"x": dx, **grads})
+        # with a KV cache of 3 earlier positions: only the 4 new keys and values depend on x
+        past_kv = tuple(rng.normal(size=(2, 2, 3, 4)) for _ in range(2))
+        out, cache = att.self_attention_forward(x, p, 2, past_kv=past_kv)
+        dx, grads = att.self_attention_backward(dout, cache)
+        assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, past_kv=past_kv)[0] * dout),
+                         {"x": x, **p}, {"x": dx, **grads})
 
     @pytest.mark.points(1)
     def test_past_kv_equals_full_pass(self, impl):
@@ -325,17 +319,28 @@ class TestMaskedLM:
     def test_mask_tokens_proportions(self, impl):
         rng = np.random.default_rng(15)
         V, mask_id = 1000, 999
-        ids = rng.integers(0, V - 1, size=(200, 100))
+        ids = rng.integers(0, V - 1, size=(1000, 100))
         inputs, targets, picked = impl.transformer.mask_tokens(ids, mask_id, V, np.random.default_rng(16))
         np.testing.assert_array_equal(targets, ids)
         assert np.all(picked.sum(axis=1) == 15)  # 15% of T = 100, in every sequence
+        # every position is equally likely to be picked: per column 0.15, binomial sd 0.011
+        column_rate = picked.mean(axis=0)
+        assert np.all(np.abs(column_rate - 0.15) < 0.06), column_rate
         np.testing.assert_array_equal(inputs[~picked], ids[~picked])
-        n = picked.sum()  # 3000 picked positions; binomial standard deviations below ~0.0073
+        n = picked.sum()  # 15000 picked positions; binomial standard deviations below ~0.0033
         as_mask = np.mean(inputs[picked] == mask_id)
         kept = np.mean(inputs[picked] == ids[picked])  # 0.1 + 0.1 / (V - 1) random hits
-        assert n == 3000
-        assert abs(as_mask - 0.8) < 0.03 and abs(kept - 0.1) < 0.02
-        assert abs(1 - as_mask - kept - 0.1) < 0.02  # random replacements, never the mask id
+        assert n == 15000
+        assert abs(as_mask - 0.8) < 0.02 and abs(kept - 0.1) < 0.015
+        assert abs(1 - as_mask - kept - 0.1) < 0.015  # random replacements
+        # the random tokens are spread over the vocabulary (~1500 draws over 999 ids: ~780 distinct)
+        replaced = inputs[picked & (inputs != mask_id) & (inputs != ids)]
+        assert len(np.unique(replaced)) > 200
+        # ... and never the mask token: with V = 2 the only other token is 0, so exactly 80%
+        # (not 85%) of the picked positions show the mask token
+        inputs2, _, picked2 = impl.transformer.mask_tokens(np.zeros((1000, 100), dtype=np.int64), 1, 2,
+                                                           np.random.default_rng(17))
+        assert abs(np.mean(inputs2[picked2] == 1) - 0.8) < 0.02
 
     @pytest.mark.points(2)
     def test_masked_loss_counts_picked_positions_only(self, impl):
@@ -368,6 +373,87 @@ class TestInputErrors:
             tr.GPT(5, 6, 1, 2, 4, causal=False).start([1])
         with pytest.raises(ValueError, match="mask_id"):
             tr.mask_tokens(np.zeros((1, 3), dtype=np.int64), 5, 5, np.random.default_rng(0))
+
+    def test_mask_tokens_errors(self, impl):
+        mask_tokens, rng = impl.transformer.mask_tokens, np.random.default_rng(0)
+        with pytest.raises(ValueError, match=r"ids must lie in \[0, vocab_size=5\)"):
+            mask_tokens(np.array([[1, 9, 2]]), 4, 5, rng)
+        with pytest.raises(ValueError, match="vocab_size"):
+            mask_tokens(np.zeros((1, 3), dtype=np.int64), 0, 1, rng)  # no token but the mask
+        with pytest.raises(ValueError, match="T >= 1"):
+            mask_tokens(np.zeros((2, 0), dtype=np.int64), 4, 5, rng)
+
+    def test_attention_argument_errors(self, impl):
+        att = impl.attention
+        x, p = np.zeros((2, 3, 4)), attention_params(np.random.default_rng(0), 4)
+        with pytest.raises(ValueError, match="n_heads"):
+            att.self_attention_forward(x, p, 0)
+        with pytest.raises(ValueError, match="past_kv"):  # 4 heads' cache for a 2-head layer
+            att.self_attention_forward(x, p, 2, past_kv=(np.zeros((2, 4, 1, 1)), np.zeros((2, 4, 1, 1))))
+        with pytest.raises(ValueError, match="past_kv"):  # batch of 1 against a batch of 2
+            att.self_attention_forward(x, p, 2, past_kv=(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2))))
+        with pytest.raises(ValueError, match="past_kv"):
+            att.self_attention_forward(x, p, 2, past_kv=np.zeros((2, 2, 1, 2)))
+        q = np.zeros((2, 3, 4))
+        with pytest.raises(ValueError, match=r"mask must broadcast.*\(2, 3, 3\)"):
+            att.attention_forward(q, q, q, np.ones((4, 3), dtype=bool))
+        model = impl.transformer.GPT(5, 6, 2, 2, 4, dtype=np.float64)
+        one_block = [(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2)))]
+        with pytest.raises(ValueError, match="past_kvs.*2 entries; got 1"):
+            model.forward_hidden(np.array([[1]]), past_kvs=one_block)
+
+    def test_decoding_rejects_bad_ids_and_state(self, impl):
+        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        for lm in (model, model.uncached()):
+            with pytest.raises(TypeError, match="prompt_ids"):
+                lm.start([1.7, 2.2])  # never silently truncated to [1, 2]
+            with pytest.raises(ValueError, match="prompt_ids"):
+                lm.start([[1, 2], [3, 4]])  # never flattened
+            with pytest.raises(ValueError, match="prompt_ids"):
+                lm.start([])
+            with pytest.raises(ValueError, match="prompt_ids"):
+                lm.start([1, 5])
+        state = (1, [(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2)))])  # what start([t]) returns
+        for lm, lm_state in ((model, state), (model.uncached(), (1,))):
+            with pytest.raises(TypeError, match="token_id"):
+                lm.step(lm_state, 2.9)
+            with pytest.raises(TypeError, match="token_id"):
+                lm.step(lm_state, None)
+            with pytest.raises(ValueError, match="token_id"):
+                lm.step(lm_state, 5)
+        with pytest.raises(TypeError, match="state"):
+            model.step(np.zeros(4), 1)
+        with pytest.raises(ValueError, match="n_seen"):
+            model.step((2, state[1]), 1)
+
+    def test_only_float32_or_float64(self, impl):
+        for dtype in (np.float16, np.int32):
+            with pytest.raises(TypeError, match="float32 or np.float64"):
+                impl.transformer.GPT(5, 6, 1, 2, 4, dtype=dtype)
+
+    def test_cache_entries_read_by_given_code_are_documented(self, impl):
+        # start, step and attention_weights (given code) read these entries of the caches
+        # that the graded functions build: each graded docstring must promise them
+        tr, att = impl.transformer, impl.attention
+        for function, entries in ((tr.GPT.forward, ['cache["hidden"]']),
+                                  (tr.GPT.forward_hidden, ['cache["blocks"]', 'cache["kvs"]']),
+                                  (tr.block_forward, ['cache["attn"]', 'cache["kv"]']),
+                                  (att.self_attention_forward, ['cache["kv"]', 'cache["attention"]']),
+                                  (att.attention_forward, ['"weights"'])):
+            for entry in entries:
+                assert entry in function.__doc__, (function.__qualname__, entry)
+
+
+class TestGradientCheckNorm:
+    """scratch.gradcheck's norm-wise error (harness, not graded)"""
+
+    def test_norm_wise_error(self):
+        analytic, numerical = np.array([3.0, 0.0]), np.array([3.0, 4e-9])
+        assert relative_error(analytic, numerical) == pytest.approx(0.4)  # 4e-9 / max(4e-9, 1e-8)
+        assert relative_error(analytic, numerical, norm=True) == pytest.approx(4e-9 / (3 + 3))  # ||a - n|| / (||a|| + ||n||)
+        x = np.array([1.0, 2.0])
+        with pytest.raises(AssertionError, match="'x'"):
+            assert_gradients_match(lambda: np.sum(x ** 2), {"x": x}, {"x": 2 * x + 1e-3}, 1e-6, norm=True)
 
 
 # Training budget: 200 AdamW steps of 16 x 32 characters (102k characters: the same budget as
