@@ -22,7 +22,8 @@ Progress display: one line every ``log_every`` steps and at the end,
     step   200/1000 | loss 1.2345 | lr 2.8e-03 | 41.2k tok/s | ETA 0:00:09
 
 where loss is the mean over the steps since the previous line, tokens/s counts the tokens
-fed (B*T per step), and ETA extrapolates the mean time per step so far.
+fed (B*T per step) over the training time only (the time spent in ``eval_fn`` is left out),
+and ETA extrapolates the mean training time per step so far (evaluations not counted).
 """
 
 import math
@@ -91,10 +92,13 @@ def evaluate_loss(model, ids, batch_size, seq_len, *, carry_hidden=False):
     Uses ``model.loss`` when the model has one (forward only), else ``loss_and_grads``.
     With ``carry_hidden`` (an RNN) each window starts from the previous window's last
     hidden state, so every token but the first of each row is predicted with its full
-    left context.
+    left context; that needs ``model.loss(inputs, targets, h0=..., return_hidden=True)``.
     """
     total, count, hidden = 0.0, 0, None
     loss_fn = getattr(model, "loss", None)
+    if carry_hidden and not callable(loss_fn):
+        raise TypeError(f"carry_hidden=True needs model.loss(inputs, targets, h0=, return_hidden=) "
+                        f"(as RNNLM has); {type(model).__name__} has no loss method")
     for inputs, targets in sequential_windows(ids, batch_size, seq_len):
         if carry_hidden:
             loss, hidden = loss_fn(inputs, targets, h0=hidden, return_hidden=True)
@@ -114,8 +118,13 @@ class ProgressDisplay:
         self.total_steps, self.every = total_steps, max(1, int(every))
         self.out = sys.stdout if out is None else out
         self.start = time.perf_counter()
+        self.excluded_seconds = 0.0  # time not spent training (evaluations), left out of the rates
         self.tokens = 0
         self.window_losses = []
+
+    def exclude(self, seconds):
+        """Leave ``seconds`` (e.g. an evaluation) out of tokens/s and the ETA."""
+        self.excluded_seconds += seconds
 
     def update(self, step, loss, lr, n_tokens):
         """Record step ``step`` (0-based); print a line when due. Returns the line or None."""
@@ -124,7 +133,7 @@ class ProgressDisplay:
         done = step + 1
         if done % self.every and done != self.total_steps:
             return None
-        elapsed = time.perf_counter() - self.start
+        elapsed = time.perf_counter() - self.start - self.excluded_seconds
         eta = elapsed / done * (self.total_steps - done)
         line = (
             f"step {done:>{len(str(self.total_steps))}}/{self.total_steps} | "
@@ -136,22 +145,51 @@ class ProgressDisplay:
         return line
 
 
-def strided_loss(model, ids, seq_len):
+def strided_windows(n_ids, seq_len):
+    """Window starts and the first scored column of each window for :func:`strided_loss`.
+
+    Position p (the prediction of ids[p + 1] from ids[:p + 1]) is scored exactly once for
+    every p from ``seq_len // 2`` to ``n_ids - 2``, always with at least ``seq_len // 2``
+    positions of left context. Regular windows start every ``seq_len - seq_len // 2`` and
+    score their columns ``seq_len // 2 ..`` (for odd seq_len the stride is the larger half, so
+    the scored second halves tile the stream without overlap); a last window, flush with the
+    end of the stream, scores only the positions the regular ones did not reach. Returns
+    (starts, first_scored), int arrays of one length.
+    """
+    half = seq_len // 2
+    stride = seq_len - half
+    last_start = n_ids - 1 - seq_len  # a window needs seq_len inputs and the target after them
+    starts = np.arange(0, last_start + 1, stride)
+    first_scored = np.full(len(starts), half)
+    covered_until = starts[-1] + seq_len  # positions < this are scored
+    if covered_until < n_ids - 1:
+        starts = np.append(starts, last_start)
+        first_scored = np.append(first_scored, covered_until - last_start)
+    return starts, first_scored
+
+
+def strided_loss(model, ids, seq_len, batch_size=64):
     """Held-out loss of a fixed-context model (the GPT), comparable with a carried RNN state.
 
-    Windows of ``seq_len`` characters start every ``seq_len // 2``; only each window's
-    second half is scored, so every scored token sees at least ``seq_len // 2`` tokens of
-    left context. Uses ``model.loss(ids, targets, loss_mask)``.
+    Mean loss per scored position, where every position from ``seq_len // 2`` on is scored
+    exactly once with at least ``seq_len // 2`` tokens of left context (see
+    :func:`strided_windows`). Uses ``model.loss(ids, targets, loss_mask)`` on ``batch_size``
+    windows at a time, so memory stays at one batch's activations whatever the stream length.
     """
     _check_stream(ids, seq_len)
+    _check_batch_size(batch_size)
     if seq_len < 2 or len(ids) < seq_len + 2:
         raise ValueError(f"strided_loss needs seq_len >= 2 and at least seq_len + 2 ids; got {seq_len} and {len(ids)}")
-    half = seq_len // 2
-    starts = np.arange(0, len(ids) - seq_len - 1, half)
-    windows = starts[:, None] + np.arange(seq_len)  # (n_windows, T)
-    scored = np.zeros(windows.shape, dtype=bool)
-    scored[:, half:] = True
-    return float(model.loss(ids[windows], ids[windows + 1], scored))
+    starts, first_scored = strided_windows(len(ids), seq_len)
+    columns = np.arange(seq_len)
+    total, count = 0.0, 0
+    for chunk in range(0, len(starts), batch_size):
+        windows = starts[chunk:chunk + batch_size, None] + columns  # (n_windows, T)
+        scored = columns >= first_scored[chunk:chunk + batch_size, None]  # (n_windows, T)
+        n_scored = int(scored.sum())
+        total += float(model.loss(ids[windows], ids[windows + 1], scored)) * n_scored
+        count += n_scored
+    return total / count
 
 
 def format_seconds(seconds):
@@ -169,16 +207,22 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
                  and decays to ``min_lr`` (default lr / 10) with ``optim.cosine_lr``;
                  ``schedule="constant"`` keeps ``lr``
     optim        the optimizer module (``impl.optim``); ``optimizer`` is "adamw" or "sgd"
+    weight_decay passed to the update; 0.0 here although ``adamw_step`` defaults to 0.01,
+                 on purpose: the update decays EVERY parameter (no exclusions for biases,
+                 layernorm gains and embeddings), and decaying gains towards 0 hurts; the
+                 small models trained here on a few passes of toy data do not overfit enough
+                 to need it. Pass it explicitly to experiment.
     max_grad_norm  global-norm clipping before each update (None: no clipping; the norm is
                  still computed, with ``optim.clip_grad_norm(grads, inf)``, and logged)
     carry_hidden pass the last hidden state on as the next batch's h0 (truncated BPTT; the
                  model's ``loss_and_grads`` must take ``h0=`` and ``return_hidden=``)
     eval_fn      optional ``eval_fn(model) -> float`` (e.g. a held-out loss), run every
-                 ``eval_every`` steps and at the end
+                 ``eval_every`` steps and at the end; its time is not counted in tokens/s
     log_every    progress line interval (default: steps // 10); ``out`` the stream (stdout)
 
     Returns ``{"loss": [...], "lr": [...], "grad_norm": [...], "eval_step": [...],
-    "eval_loss": [...], "seconds": float, "tokens_per_sec": float}``. Raises
+    "eval_loss": [...], "seconds": float, "eval_seconds": float, "tokens_per_sec": float}``
+    (seconds: the whole run; tokens_per_sec: over seconds - eval_seconds). Raises
     FloatingPointError as soon as a loss or the gradient norm is not finite, before that
     step's update, so the parameters are never written with inf or NaN (a diverged run
     never continues).
@@ -196,7 +240,7 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
     history = {"loss": [], "lr": [], "grad_norm": [], "eval_step": [], "eval_loss": []}
     hidden = None
     start = time.perf_counter()
-    tokens = 0
+    tokens, eval_seconds = 0, 0.0
     for step in range(steps):
         inputs, targets, *rest = next(batches)
         loss_mask = rest[0] if rest else None
@@ -221,10 +265,15 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
         history["grad_norm"].append(grad_norm)
         progress.update(step, loss, step_lr, inputs.size)
         if eval_fn is not None and ((eval_every and (step + 1) % eval_every == 0) or step + 1 == steps):
+            eval_start = time.perf_counter()
             history["eval_step"].append(step + 1)
             history["eval_loss"].append(float(eval_fn(model)))
+            seconds = time.perf_counter() - eval_start
+            eval_seconds += seconds
+            progress.exclude(seconds)
     history["seconds"] = time.perf_counter() - start
-    history["tokens_per_sec"] = tokens / history["seconds"]
+    history["eval_seconds"] = eval_seconds
+    history["tokens_per_sec"] = tokens / max(history["seconds"] - eval_seconds, 1e-9)
     return history
 
 

@@ -5,6 +5,7 @@ compared with the char bigram's and with the source's exact entropy per characte
 """
 
 import io
+import time
 import types
 
 import numpy as np
@@ -320,3 +321,49 @@ class TestTrainingGlue:
             training.train_lm(model, batches, steps=3, lr=0.1, optim=optim, optimizer="sgd",
                               out=io.StringIO())
         np.testing.assert_array_equal(model.params["w"], [1.0, 1.0, 1.0])  # untouched
+
+    def test_strided_loss_scores_every_position_once_in_chunks(self):
+        class RecordingModel:  # loss = the mean of the scored targets; ids = arange: target = position + 1
+            def __init__(self):
+                self.scored, self.batch_sizes = [], []
+
+            def loss(self, ids, targets, loss_mask):
+                self.scored.extend(targets[loss_mask].tolist())
+                self.batch_sizes.append(len(ids))
+                return float(targets[loss_mask].mean())
+
+        for seq_len, n in ((5, 23), (5, 27), (6, 40), (6, 41), (2, 4)):
+            model = RecordingModel()
+            loss = training.strided_loss(model, np.arange(n), seq_len, batch_size=2)
+            expected = list(range(seq_len // 2 + 1, n))  # every target after the first seq_len // 2
+            assert sorted(model.scored) == expected, (seq_len, n)  # once each: no overlap, no gap
+            assert loss == pytest.approx(np.mean(expected))  # the mean over positions, not over chunks
+            assert max(model.batch_sizes) <= 2
+
+    def test_evaluation_time_is_not_training_speed(self):
+        class ConstantModel:
+            params = {"w": np.ones(3)}
+
+            def loss_and_grads(self, ids, targets, loss_mask=None):
+                return 1.0, {"w": np.zeros(3)}
+
+        optim = types.SimpleNamespace(
+            sgd_init=lambda params: {}, sgd_step=lambda params, grads, state, lr, weight_decay: None,
+            clip_grad_norm=lambda grads, max_norm: (grads, 0.0), cosine_lr=lambda *a: 0.1)
+        batches = iter([(np.zeros((1, 50), int), np.zeros((1, 50), int))] * 4)
+        out = io.StringIO()
+        history = training.train_lm(ConstantModel(), batches, steps=4, lr=0.1, optim=optim, optimizer="sgd",
+                                    log_every=4, eval_fn=lambda m: time.sleep(0.1) or 0.0, eval_every=1, out=out)
+        assert history["eval_seconds"] >= 0.4
+        # 200 tokens: counting the 0.4 s of evaluation would give < 500 tokens/s
+        assert history["tokens_per_sec"] > 5000
+        rates = [float(line.split(" tok/s")[0].split("| ")[-1].rstrip("k")) * 1e3 for line in out.getvalue().splitlines()]
+        assert rates and rates[-1] > 5000
+
+    def test_evaluate_loss_with_carried_state_needs_a_loss_method(self):
+        class NoLossModel:
+            def loss_and_grads(self, ids, targets, loss_mask=None):
+                return 1.0, {}
+
+        with pytest.raises(TypeError, match="carry_hidden.*loss"):
+            training.evaluate_loss(NoLossModel(), np.arange(50), 2, 5, carry_hidden=True)
