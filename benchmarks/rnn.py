@@ -1,6 +1,7 @@
 """Speed and memory of the RNN language model (a printed benchmark, not a test).
 
     python benchmarks/rnn.py [--impl solutions] [--vocab 64 --embed 64 --hidden 256 --batch 32 --seq-len 64]
+                             [--steps 20 --gen-tokens 2000]
 
 Measures, at the stated size and in float32:
   - training throughput: tokens/s of loss_and_grads + clipping + AdamW (forward, BPTT, update);
@@ -67,9 +68,8 @@ def main():
     print(f"training:   {args.steps * B * T / seconds:>10,.0f} tokens/s  "
           f"({seconds / args.steps * 1e3:.1f} ms per step of {B * T} tokens)")
 
-    eos = None
     start = time.perf_counter()
-    out = impl.generate.generate(model, [0], args.gen_tokens, eos_id=eos, rng=np.random.default_rng(1))
+    out = impl.generate.generate(model, [0], args.gen_tokens, rng=np.random.default_rng(1))  # no eos: exactly gen_tokens
     seconds = time.perf_counter() - start
     print(f"generation: {len(out) / seconds:>10,.0f} tokens/s  (one sequence, sampling, {len(out)} tokens)")
 

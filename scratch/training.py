@@ -297,3 +297,51 @@ def text_curve(values, width=60, height=10, label="loss"):
     rows.append(" " * 9 + "+" + "-" * len(levels))
     rows.append(f"{'':9} {label}: {len(values)} steps, first {values[0]:.3f}, last {values[-1]:.3f}")
     return "\n".join(rows)
+
+
+def text_chart(series, references=None, width=60, height=12, x_label="step"):
+    """Several curves and horizontal reference lines in one text plot (shared axes).
+
+    series      {name: (xs, ys)}: each curve is drawn with its own marker (the first letter
+                of a distinct symbol set: ``*``, ``o``, ``+``, ``x``, ...), at the columns its
+                xs map to on a common x range 0 .. max(xs); a cell where two curves meet
+                shows ``@``
+    references  {name: value}: a horizontal line of ``-`` across the plot (drawn under the
+                curves), labelled at its right end
+    Returns the lines of text joined by newlines, with a legend of markers.
+    """
+    for name, value, minimum in (("width", width, 2), ("height", height, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    references = dict(references or {})
+    markers, overlap = "*o+x#%&", "@"
+    if not series or len(series) > len(markers):
+        raise ValueError(f"series must hold 1 to {len(markers)} curves; got {len(series)}")
+    curves = {name: (np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)) for name, (xs, ys) in series.items()}
+    for name, (xs, ys) in curves.items():
+        if xs.shape != ys.shape or xs.ndim != 1 or xs.size == 0:
+            raise ValueError(f"series {name!r} needs two 1-D sequences of one non-zero length; got {xs.shape} and {ys.shape}")
+    values = np.concatenate([ys for _, ys in curves.values()] + [np.array(list(references.values()), dtype=float)])
+    lo, hi = values.min(), values.max()
+    span = hi - lo if hi > lo else 1.0
+    x_max = max(xs.max() for xs, _ in curves.values()) or 1.0
+    row_of = lambda y: int(round((hi - y) / span * (height - 1)))  # 0 = top row  # noqa: E731
+    grid = [[" "] * width for _ in range(height)]
+    for value in references.values():
+        grid[row_of(value)] = ["-"] * width
+    for marker, (xs, ys) in zip(markers, curves.values()):
+        for x, y in zip(xs, ys):
+            row, column = row_of(y), min(width - 1, int(round(x / x_max * (width - 1))))
+            grid[row][column] = overlap if grid[row][column] in markers + overlap else marker
+    labels = {}
+    for name, value in references.items():
+        labels.setdefault(row_of(value), []).append(f"{name} {value:.3f}")
+    lines = [f"{hi - span * row / (height - 1):8.3f} |" + "".join(cells) + (" " + ", ".join(labels[row]) if row in labels else "")
+             for row, cells in enumerate(grid)]
+    lines.append(" " * 9 + "+" + "-" * width)
+    legend = [f"{m} {name}" for m, name in zip(markers, curves)]
+    if any(overlap in cells for cells in grid):
+        legend.append(f"{overlap} several")
+    lines.append(f"{'':9} {x_label} 0 .. {x_max:g};  " + ", ".join(legend))
+    return "\n".join(lines)
+

@@ -5,6 +5,8 @@ compared with the char bigram's and with the source's exact entropy per characte
 """
 
 import io
+import os
+import sys
 import time
 import types
 
@@ -367,3 +369,31 @@ class TestTrainingGlue:
 
         with pytest.raises(TypeError, match="carry_hidden.*loss"):
             training.evaluate_loss(NoLossModel(), np.arange(50), 2, 5, carry_hidden=True)
+
+    def test_text_chart_draws_curves_and_reference_lines(self):
+        chart = training.text_chart({"a": ([0, 10], [2.0, 0.0]), "b": ([10], [0.0])}, {"ref": 1.0},
+                                    width=11, height=3).splitlines()
+        assert chart[0] == "   2.000 |*          "  # a starts top left
+        assert chart[1] == "   1.000 |----------- ref 1.000"
+        assert chart[2] == "   0.000 |          @"  # a and b meet at the bottom right
+        assert chart[-1].endswith("* a, o b, @ several")
+        with pytest.raises(ValueError, match="series 'a'"):
+            training.text_chart({"a": ([0, 1], [1.0])})
+
+    def test_lecture_plot_goes_to_a_temporary_directory(self, monkeypatch, tmp_path):
+        from unittest import mock
+
+        from scratch.lectures import rnn as rnn_lecture
+
+        pyplot = mock.MagicMock()
+        figure = mock.MagicMock()
+        pyplot.subplots.return_value = (figure, mock.MagicMock())
+        matplotlib = mock.MagicMock(pyplot=pyplot)
+        monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
+        monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+        monkeypatch.chdir(tmp_path)
+        path = rnn_lecture.save_plot({"loss": [2.0, 1.0], "eval_step": [2], "eval_loss": [1.5]})
+        figure.savefig.assert_called_once_with(path)
+        assert os.path.isabs(path) and os.path.dirname(path) != str(tmp_path)  # never the cwd
+        assert os.path.basename(path) == "rnn_loss.png"
+        os.rmdir(os.path.dirname(path))  # the mock wrote nothing into the fresh directory

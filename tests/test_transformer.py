@@ -442,6 +442,10 @@ class TestInputErrors:
                                   (att.attention_forward, ['"weights"'])):
             for entry in entries:
                 assert entry in function.__doc__, (function.__qualname__, entry)
+        # attention_forward's cache holds the returned out; step's copying has a cost
+        assert "must\n    not modify ``out`` in place" in att.attention_forward.__doc__
+        assert "copies the whole cache" in " ".join(tr.GPT.step.__doc__.split())
+        assert tr.GPT.check_ids.__doc__
 
 
 class TestGradientCheckNorm:

@@ -7,8 +7,12 @@ the end of sentence); RNNLM with D = 24, H = 96 in float32; AdamW, peak lr 0.01 
 warmup and cosine decay, clipping at norm 1; truncated BPTT over windows of 48 characters,
 16 streams, hidden state carried across windows. Reference points printed next to the
 held-out loss: the char bigram (add-one counts) and the exact entropy per character.
-A plot of the curve is saved to ``rnn_loss.png`` when matplotlib is installed.
+When matplotlib is installed, a plot of the curve is saved as ``rnn_loss.png`` in a new
+temporary directory (never the current one) and its path printed.
 """
+
+import os
+import tempfile
 
 import numpy as np
 
@@ -32,7 +36,9 @@ def decode_sentences(impl, model, vocab, strategy_kwargs, rng):
     return sentences
 
 
-def save_plot(history, path="rnn_loss.png"):
+def save_plot(history, path=None):
+    """Save the loss curves as a PNG (default: rnn_loss.png in a new temporary directory);
+    returns the path, or None without matplotlib."""
     try:
         import matplotlib
 
@@ -40,6 +46,8 @@ def save_plot(history, path="rnn_loss.png"):
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    if path is None:
+        path = os.path.join(tempfile.mkdtemp(prefix="scratch-rnn-"), "rnn_loss.png")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["loss"], label="train (per batch)", alpha=0.6)
     ax.plot(history["eval_step"], history["eval_loss"], "o-", label="held-out")
