@@ -324,6 +324,9 @@ def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
     without replacement; a picked position becomes ``mask_id`` with probability 0.8, a
     uniformly random token other than ``mask_id`` with probability 0.1, and keeps its token
     with probability 0.1. targets = the original ids; loss_mask (B, T) bool = picked.
+    ValueError for ids that are not int (B, T) with T >= 1 and values in [0, vocab_size), for
+    vocab_size < 2 (no token besides the mask), a mask_id outside the vocabulary, or
+    mask_prob outside (0, 1].
     """
     ids = np.asarray(ids)
     if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):

@@ -33,6 +33,11 @@ token. The state is the hidden vector h (H,); ``step`` returns a new array and n
 the one it was given, so beam search can branch from it. The prompt must hold at least one
 token: for a fresh character-level sentence, start from the end-of-sentence "\\n".
 
+Input checks shared with the GPT (plumbing, not graded): :func:`check_prompt_ids`,
+:func:`check_token_id` and :func:`check_lm_dtype` live here, in the course's first neural LM,
+and ``solutions.transformer`` imports them, so both models reject a float or 2-D prompt, a
+non-int token and a float16 (or int) dtype with the same message.
+
 Initialisation: embedding ~ N(0, 1); Wx ~ N(0, 1/D) and Wh ~ N(0, 1/H) so the
 pre-activation starts with unit scale; W_out ~ N(0, 1/H) * 0.1 so the first predictions are
 near uniform (loss ~ log V); biases zero.
