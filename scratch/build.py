@@ -21,7 +21,10 @@ Decisions:
 - Everything outside markers is copied byte for byte: docstrings, argument validation,
   classes and training glue stay identical in both packages.
 - Markers must stand alone on their line; a BEGIN inside a region, an END without a BEGIN, or
-  a file that ends inside a region is a :class:`MarkerError` naming the file and line.
+  a file that ends inside a region is a :class:`MarkerError` naming the file and line, and so
+  is a generated file that does not compile (a region indented less than its body). A marker
+  is recognised on any line, inside a docstring too: write about markers without the
+  ``###`` prefix.
 - Only ``*.py`` files are written; ``exercises/`` gets no file that ``solutions/`` lacks, and
   a stale extra ``.py`` file in ``exercises/`` is removed by a build and reported by
   ``--check``.
@@ -109,7 +112,13 @@ def expected_exercises(solutions_dir):
         if "__pycache__" in path.parts:
             continue
         relative = path.relative_to(solutions_dir)
-        files[relative] = strip_solutions(path.read_text(encoding="utf-8"), str(path))
+        text = strip_solutions(path.read_text(encoding="utf-8"), str(path))
+        try:  # a region at the wrong indentation leaves a stub Python cannot even import
+            compile(text, f"exercises/{relative}", "exec")
+        except SyntaxError as err:
+            raise MarkerError(f"{path}: the generated exercises/{relative} does not compile "
+                              f"(line {err.lineno}: {err.msg}); check the markers' indentation") from None
+        files[relative] = text
     return files
 
 

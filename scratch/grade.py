@@ -48,13 +48,10 @@ class GradingError(RuntimeError):
 @dataclass
 class TestResult:
     nodeid: str
+    name: str  # the test function's name with its parameters, as pytest shows it
     points: float
     status: str = "crashed"
     message: str = ""
-
-    @property
-    def name(self):
-        return self.nodeid.rsplit("::", 1)[-1]
 
     @property
     def score(self):
@@ -94,6 +91,7 @@ def pytest_command(root, impl, results, extra):
         sys.executable, "-m", "pytest", str(Path(root) / "tests"), f"--rootdir={root}",
         "-p", "scratch.grading_plugin", f"--scratch-results={results}",
         f"--impl={impl}", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+        "--continue-on-collection-errors",  # one broken test file must not cost the others
         *extra,
     ]
 
@@ -102,6 +100,7 @@ def start_pytest(command, root, log):
     env = dict(os.environ)
     # Import the harness and the implementation from the graded tree, installed or not.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+    env.pop("PYTEST_ADDOPTS", None)  # e.g. -x would stop the run at the first failing test
     # Graded tests multiply small matrices, where BLAS threads cost more than they give, and
     # a grading run may share the machine with other runs: one thread unless told otherwise.
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -211,7 +210,7 @@ def number_questions(collected):
                 number=f"{chapter_number}.{per_chapter[chapter]}", key=key,
                 title=record["title"], chapter=chapter,
             )
-        questions[key].tests.append(TestResult(record["nodeid"], record["points"]))
+        questions[key].tests.append(TestResult(record["nodeid"], record["name"], record["points"]))
     return list(questions.values())
 
 
@@ -299,11 +298,17 @@ def main(args):
         questions, errors = grade(args.impl, PROJECT_ROOT, args.question, args.timeout)
     except GradingError as err:
         print(f"grading could not run: {err}", file=sys.stderr)
+        if args.gradescope:  # Gradescope then shows the reason instead of a missing file
+            write_json(args.gradescope, {"score": 0, "output": f"grading could not run: {err}", "tests": []})
         return 2
     print(format_report(questions, errors, args.impl, args.timeout))
     if args.gradescope:
-        path = Path(args.gradescope)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(gradescope_results(questions, errors), indent=2) + "\n")
-        print(f"wrote {path}")
+        write_json(args.gradescope, gradescope_results(questions, errors))
+        print(f"wrote {args.gradescope}")
     return 0
+
+
+def write_json(path, results):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")

@@ -2,12 +2,13 @@
 
 It records, as one JSON object per line in the file named by ``--scratch-results``:
 
-- ``{"event": "collected", "nodeid", "chapter", "question", "title", "points"}`` for every
+- ``{"event": "collected", "nodeid", "name", "chapter", "question", "title", "points"}`` for every
   selected test, in run order;
 - ``{"event": "collection_error", "nodeid", "message"}`` for a test file that fails to import;
 - ``{"event": "start", "nodeid"}`` when a test begins;
 - ``{"event": "result", "nodeid", "status", "message"}`` when it ends, with status one of
-  ``passed``, ``not_implemented`` (a stub raised NotImplementedError) or ``failed``.
+  ``passed``, ``not_implemented`` (a stub raised NotImplementedError) or ``failed`` (a
+  skipped or expected-to-fail test counts as failed: only a pass earns points).
 
 Each line is flushed as it is written, so when a student's code kills the process
 (``os._exit``, a segfault) or hangs, the parent knows exactly which test was running; it
@@ -54,7 +55,7 @@ class Recorder:
         for item in items:
             marker = item.get_closest_marker("points")
             points = marker.args[0] if marker and marker.args else 0
-            self.write(event="collected", nodeid=item.nodeid, points=points, **question_of(item))
+            self.write(event="collected", nodeid=item.nodeid, name=item.name, points=points, **question_of(item))
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -68,9 +69,17 @@ class Recorder:
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
-        if report.passed or report.skipped or item.nodeid in self.outcomes:
+        if report.passed or item.nodeid in self.outcomes:
             return  # keep the first failure: a teardown error after a failure adds nothing
-        if call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError):
+        if report.skipped:
+            # A graded test earns its points by passing: a skip (pytest.skip called from
+            # student code, say) or an expected failure is not a pass.
+            if hasattr(report, "wasxfail"):
+                reason = f"expected to fail (xfail): {report.wasxfail}"
+            else:
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "Skipped"
+            self.outcomes[item.nodeid] = ("failed", first_line(reason))
+        elif call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError):
             self.outcomes[item.nodeid] = ("not_implemented", first_line(call.excinfo.exconly()))
         elif call.excinfo is not None:
             self.outcomes[item.nodeid] = ("failed", first_line(call.excinfo.exconly()))

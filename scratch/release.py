@@ -6,9 +6,10 @@ The handout is the project without ``solutions/``: the harness, the generated
 ``python -m scratch grade`` work in it with no other step.
 
 Decisions:
-- The files copied are the ones git knows (tracked, or untracked and not ignored) when the
-  project is a git checkout, else every file but caches and build output; ``solutions/`` is
-  never copied, whatever git says.
+- In a git checkout the files copied are the ones git tracks, as they are in the working
+  tree: an untracked file (a backup of a solution, notes with answers) never reaches
+  students. Outside git, every file but caches, virtual environments and build output.
+  ``solutions/`` is never copied, whatever git says.
 - A handout is only written when ``exercises/`` matches a fresh build, so students never get
   stubs that drifted from the reference.
 - OUTDIR must not exist yet or be empty, so a release never mixes with an older one.
@@ -21,7 +22,7 @@ from pathlib import Path
 from . import build
 from .impl import PROJECT_ROOT
 
-NEVER_COPIED = {"solutions", ".git", "__pycache__", ".pytest_cache", "build", "dist"}
+NEVER_COPIED = {"solutions", ".git", "__pycache__", ".pytest_cache", "build", "dist", ".venv", "venv", "results.json"}
 
 
 class ReleaseError(RuntimeError):
@@ -33,7 +34,7 @@ def project_files(root):
     root = Path(root)
     try:
         listed = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            ["git", "ls-files", "--cached", "-z"],
             cwd=root, capture_output=True, check=True,
         ).stdout.decode().split("\0")
         paths = [Path(p) for p in listed if p]

@@ -3,6 +3,7 @@
 import ast
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,26 @@ def test_build_reports_marker_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "PROJECT_ROOT", tmp_path)
     assert cli.main(["build"]) == 2
     assert "bad.py:2" in capsys.readouterr().err
+
+
+def test_a_misindented_region_is_a_build_error(tmp_path):
+    (tmp_path / "bad.py").write_text("def f(x):\n### BEGIN SOLUTION\n    return x\n### END SOLUTION\n")
+    with pytest.raises(build.MarkerError, match="does not compile"):
+        build.expected_exercises(tmp_path)
+
+
+def test_release_copies_only_tracked_files(tmp_path):
+    import subprocess
+
+    from scratch import release
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "mdp.py").write_text("answer = 42\n")
+    (tmp_path / "README.md").write_text("hello\n")
+    git("init", "-q")
+    git("add", "README.md", "solutions/mdp.py")
+    (tmp_path / "solutions_backup.py").write_text("answer = 42\n")  # untracked
+    assert release.project_files(tmp_path) == [Path("README.md")]

@@ -137,13 +137,30 @@ def test_after_the_trouble():
 
 def test_ungraded_is_ignored():
     assert False
+
+@pytest.mark.points(1)
+def test_skips_itself():
+    pytest.skip("student code called pytest.skip")
+
+@pytest.mark.points(1)
+@pytest.mark.xfail(reason="marked as expected to fail")
+def test_expected_failure():
+    assert False
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("case", ["a::b"])
+def test_odd_id(case):
+    assert case == "a::b"
 """
+
+BROKEN_TESTS = "def test_cannot_import(:\n"
 
 
 def grade_misbehaving_project(root):
     (root / "tests").mkdir()
     (root / "tests" / "conftest.py").write_text(CONFTEST)
     (root / "tests" / "test_misbehaviour.py").write_text(textwrap.dedent(STUDENT_TESTS))
+    (root / "tests" / "test_zz_broken.py").write_text(BROKEN_TESTS)
     # The grader's plugin is imported from the graded project: lend it this checkout's.
     (root / "scratch").symlink_to(PROJECT_ROOT / "scratch", target_is_directory=True)
     return grade.grade("exercises", root, timeout=2.0)
@@ -165,15 +182,21 @@ def test_grader_survives_exits_crashes_and_hangs(misbehaving):
     assert status["test_hangs"][0] == "timed_out"
     assert status["test_after_the_trouble"][0] == "passed"
     assert "test_ungraded_is_ignored" not in status
+    assert status["test_skips_itself"] == ("failed", "Skipped: student code called pytest.skip")
+    assert status["test_expected_failure"][0] == "failed" and "xfail" in status["test_expected_failure"][1]
+    assert status["test_odd_id[a::b]"][0] == "passed"
+    # a test file that cannot be imported is reported, and costs nothing else
+    assert [e["nodeid"] for e in errors] == ["tests/test_zz_broken.py"]
     assert [q.title for q in questions][0] == "Question A"
-    assert sum(q.score for q in questions) == 3 and sum(q.points for q in questions) == 9
+    assert sum(q.score for q in questions) == 4 and sum(q.points for q in questions) == 12
 
 
 def test_gradescope_results(misbehaving, tmp_path):
     questions, errors = misbehaving
     results = json.loads(json.dumps(grade.gradescope_results(questions, errors)))
-    assert results["score"] == 3
-    assert len(results["tests"]) == 7
+    assert results["score"] == 4
+    assert len(results["tests"]) == 10
+    assert "collection error in tests/test_zz_broken.py" in results["output"]
     for test in results["tests"]:
         assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
@@ -183,7 +206,7 @@ def test_gradescope_results(misbehaving, tmp_path):
 
 def test_question_selection():
     records = [
-        {"question": q, "title": q, "chapter": q.split("::")[0], "nodeid": f"{q}::t", "points": 1}
+        {"question": q, "title": q, "chapter": q.split("::")[0], "nodeid": f"{q}::t", "name": "t", "points": 1}
         for q in ("mdp::TestA", "mdp::TestB", "ngram::TestC")
     ]
     questions = grade.number_questions(records)
