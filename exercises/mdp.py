@@ -71,7 +71,7 @@ class MDP:
             raise ValueError(f"R must have shape (S, A) = {(S, A)} to match P; got {R.shape}")
         if not np.all(np.isfinite(R)):
             raise ValueError("R must be finite; got inf or nan entries")
-        if not isinstance(gamma, (int, float, np.floating, np.integer)) or not 0 <= gamma <= 1:
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.floating, np.integer)) or not 0 <= gamma <= 1:
             raise ValueError(f"gamma must be a number in [0, 1]; got {gamma!r}")
         self.P, self.R, self.gamma = P, R, float(gamma)
         self.terminal = self._terminal_mask(terminal, S)
@@ -136,6 +136,9 @@ class Gridworld(MDP):
         rows = [line.split() for line in layout.strip().splitlines() if line.strip()]
         if not rows or any(len(row) != len(rows[0]) for row in rows):
             raise ValueError(f"layout must have rows of equal length; got row lengths {[len(r) for r in rows]}")
+        for name, value in (("noise", noise), ("living_reward", living_reward)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a number; got {value!r}")
         if not 0 <= noise <= 1:
             raise ValueError(f"noise must be a probability in [0, 1]; got {noise!r}")
         if not np.isfinite(living_reward):
@@ -149,6 +152,8 @@ class Gridworld(MDP):
         for s, (r, c) in enumerate(self.cells):
             token = rows[r][c]
             if token == "S":
+                if self.start is not None:
+                    raise ValueError(f"layout has more than one start square 'S' (the second at ({r}, {c}))")
                 self.start = s
             elif token != ".":
                 try:
@@ -193,7 +198,9 @@ class Gridworld(MDP):
         return int(rng.choice(np.flatnonzero(~self.terminal)))
 
     def step(self, s, a, rng):
-        """Sample one transition: ``(s', reward, done)``."""
+        """Sample one transition: ``(s', reward, done)``. A terminal state stays put, pays 0."""
+        if self.terminal[s]:
+            return s, 0.0, True
         s_next = int(rng.choice(self.n_states, p=self.P[s, a]))
         return s_next, self.reward_of_entering(s_next), bool(self.terminal[s_next])
 
@@ -212,12 +219,18 @@ class Gridworld(MDP):
 
     def render_values(self, V):
         """Values to two decimals; exits show their reward in brackets."""
-        V = np.asarray(V)
+        V = check_values(self, V)
         return self.render(lambda s: f"[{self.exit_reward[s]:+g}]" if s in self.exit_reward else f"{V[s]:.2f}")
 
     def render_policy(self, policy):
-        """One arrow per square (``^ v < >``); exits show their reward in brackets."""
+        """One arrow per square (``^ v < >``); exits show their reward in brackets.
+
+        A stochastic (S, A) policy shows its most likely action (the first on ties)."""
         policy = np.asarray(policy)
+        if policy.shape == (self.n_states, self.n_actions):
+            policy = policy.argmax(axis=1)
+        if policy.shape != (self.n_states,):
+            raise ValueError(f"policy must have shape ({self.n_states},) or ({self.n_states}, {self.n_actions}); got {policy.shape}")
         return self.render(lambda s: f"[{self.exit_reward[s]:+g}]" if s in self.exit_reward else ARROWS[policy[s]])
 
 
@@ -244,8 +257,17 @@ def policy_dynamics(mdp, policy):
     return P_pi, R_pi
 
 
+def check_values(mdp, V, name="V"):
+    """``V`` as a float array of shape (S,), or a ValueError naming ``name``."""
+    V = np.asarray(V, dtype=np.float64)
+    if V.shape != (mdp.n_states,):
+        raise ValueError(f"{name} must have shape (S,) = ({mdp.n_states},); got {V.shape}")
+    return V
+
+
 def q_values(mdp, V):
     """Q(s, a) = R(s, a) + gamma * sum_s' p(s'|s, a) V(s'), as an (S, A) array."""
+    V = check_values(mdp, V)
     # TODO: (S, A, S) @ (S,) gives the expected next value for every (s, a)
     raise NotImplementedError("q_values: not implemented yet")
 
@@ -269,12 +291,12 @@ def policy_evaluation(mdp, policy, tol=1e-10, max_iter=100_000, V0=None):
     policy that never reaches a terminal state does (its values drift off forever).
     """
     check_solver_args(tol, max_iter)
-    V = np.zeros(mdp.n_states) if V0 is None else np.array(V0, dtype=np.float64)
+    V = np.zeros(mdp.n_states) if V0 is None else check_values(mdp, V0, "V0").copy()
     # TODO: implement policy_evaluation (see the docstring)
     raise NotImplementedError("policy_evaluation: not implemented yet")
     raise ConvergenceError(
-        f"policy evaluation did not converge in {max_iter} sweeps (last change "
-        f"{np.max(np.abs(V_next - V)):.3g}); with gamma = 1 the policy may never reach a terminal state"
+        f"policy evaluation did not converge to tol = {tol:g} in {max_iter} sweeps; with "
+        f"gamma = 1 the policy may never reach a terminal state"
     )
 
 
@@ -299,7 +321,9 @@ def check_proper(mdp, P_pi):
     if not reaches.all():
         raise ValueError(
             f"with gamma = 1 the policy must reach a terminal state from every state; from states "
-            f"{np.flatnonzero(~reaches).tolist()} it never does, so their values are not finite"
+            f"{np.flatnonzero(~reaches).tolist()} it never does, so their values are not finite "
+            f"(if every step costs nothing, staying put ties with moving on: use a negative "
+            f"living reward or gamma < 1)"
         )
 
 
@@ -373,6 +397,10 @@ def value_iteration(mdp, tol=1e-10, max_iter=100_000):
     greedy policy for it, and k + 1. For gamma < 1 that V is within tol * gamma / (1 - gamma)
     of V*. Raises ``ConvergenceError`` after ``max_iter`` sweeps (values that grow forever,
     as with gamma = 1 and a positive living reward).
+
+    With gamma = 1 the greedy policy is only sure to reach an exit when every step costs
+    something (a negative living reward, as in the lecture): with free steps, bumping into a
+    wall ties with walking on, and the tie may go to the wall.
     """
     check_solver_args(tol, max_iter)
     V = np.zeros(mdp.n_states)
@@ -402,6 +430,8 @@ def q_learning(env, episodes, alpha=0.5, epsilon=0.2, rng=None, max_steps=200):
     """
     if not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer; got {episodes!r}")
+    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha (the step size) must be in (0, 1]; got {alpha!r}")
     if not 0 <= epsilon <= 1:

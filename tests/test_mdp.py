@@ -111,8 +111,37 @@ def test_gridworld_rejects_bad_layout(impl):
         impl.mdp.Gridworld(". .\n.")
     with pytest.raises(ValueError, match="cell"):
         impl.mdp.Gridworld(". x\n. .")
+    with pytest.raises(ValueError, match="more than one start"):
+        impl.mdp.Gridworld("S . 1\nS . .")
     with pytest.raises(ValueError, match="noise"):
         impl.mdp.Gridworld.lecture(noise=1.5)
+    with pytest.raises(TypeError, match="noise must be a number"):
+        impl.mdp.Gridworld.lecture(noise="0.1")
+    with pytest.raises(TypeError, match="living_reward must be a number"):
+        impl.mdp.Gridworld.lecture(living_reward="a")
+    with pytest.raises(ValueError, match="gamma"):
+        impl.mdp.Gridworld.lecture(gamma=True)
+
+
+def test_values_of_the_wrong_shape_are_named(impl):
+    world = impl.mdp.Gridworld.lecture()
+    with pytest.raises(ValueError, match=r"V must have shape \(S,\) = \(11,\)"):
+        impl.mdp.q_values(world, np.zeros(12))
+    with pytest.raises(ValueError, match="V0 must have shape"):
+        impl.mdp.policy_evaluation(world, np.zeros(11, dtype=int), V0=np.zeros(3))
+
+
+def test_a_finished_episode_stays_finished(impl):
+    world = impl.mdp.Gridworld.lecture(living_reward=-0.5)
+    exit_plus = state(world, 0, 3)
+    assert world.step(exit_plus, UP, np.random.default_rng(0)) == (exit_plus, 0.0, True)
+
+
+def test_render_policy_takes_a_stochastic_policy(impl):
+    world = impl.mdp.Gridworld.lecture()
+    probs = np.zeros((world.n_states, world.n_actions))
+    probs[:, LEFT] = 1.0
+    assert world.render_policy(probs) == world.render_policy(np.full(world.n_states, LEFT))
 
 
 def test_improper_policy_is_a_clear_error(impl):
@@ -169,6 +198,18 @@ class TestPolicyEvaluation:
         # the book prints one decimal: agreement to 0.05 pins every value
         np.testing.assert_allclose(V, np.ravel(SB_SWEEPS[k]), atol=0.05)
 
+    @pytest.mark.points(1)
+    def test_stopping_rule_and_start(self, impl):
+        # From V_0 = 0 the first sweep changes values by exactly 1 (< 1.01), so it stops there
+        # and returns V_1, not V_0; from V0 = V_2 the next sweep changes by < 1.01: V_3.
+        world = sutton_barto_grid(impl.mdp)
+        pi = random_policy(world)
+        V1 = impl.mdp.policy_evaluation(world, pi, tol=1.01)
+        np.testing.assert_allclose(V1, np.ravel(SB_SWEEPS[1]), atol=1e-12)
+        V2 = impl.mdp.bellman_expectation_backup(world, pi, V1)
+        V3 = impl.mdp.policy_evaluation(world, pi, tol=1.01, V0=V2)
+        np.testing.assert_allclose(V3, np.ravel(SB_SWEEPS[3]), atol=0.05)
+
     @pytest.mark.points(2)
     def test_converges_to_book_values(self, impl):
         world = sutton_barto_grid(impl.mdp)
@@ -218,7 +259,34 @@ class TestGreedyPolicy:
 
 
 class TestLectureGridworld:
-    """value_iteration on the lecture's gridworld: living reward -2 vs -0.5"""
+    """value_iteration: the lecture's gridworld at living reward -2 vs -0.5, sweep by sweep"""
+
+    @pytest.mark.points(1)
+    def test_sweep_count_and_stopping_rule(self, impl):
+        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        # V_k grows outward from the exits one square per sweep; the start is 4 moves away,
+        # so V_4 = V_5 = V*: the 5th sweep is the first that changes nothing.
+        assert impl.mdp.value_iteration(world)[2] == 5
+        # With tol = 1.5 the 4th sweep (changes of 1 or 0 from V_3) already stops, returning
+        # V_4, which is V* at the start square: -2 -2 -2 -1.
+        V, _, sweeps = impl.mdp.value_iteration(world, tol=1.5)
+        assert sweeps == 4 and V[state(world, 2, 0)] == pytest.approx(-7.0)
+
+    @pytest.mark.points(1)
+    def test_synchronous_sweeps_on_a_random_mdp(self, impl):
+        # The reference below is the definition itself: V_{k+1} = max_a Q(V_k), stop at the
+        # first change below tol, return V_{k+1} and k + 1. In-place sweeps stop earlier.
+        m = random_mdp(impl.mdp, seed=11)
+        V, sweeps = np.zeros(m.n_states), 0
+        while True:
+            sweeps += 1
+            V_next = (m.R + m.gamma * m.P @ V).max(axis=1)
+            if np.max(np.abs(V_next - V)) < 0.05:
+                break
+            V = V_next
+        V_vi, _, sweeps_vi = impl.mdp.value_iteration(m, tol=0.05)
+        assert sweeps_vi == sweeps
+        np.testing.assert_allclose(V_vi, V_next, atol=1e-12)
 
     @pytest.mark.points(2)
     def test_minus_two_takes_the_nearest_exit(self, impl):
@@ -242,7 +310,7 @@ class TestLectureGridworld:
         # Beside the -1 exit: up then right (-0.5 + 1) instead of right into -1.
         assert policy[state(world, 1, 2)] == UP
         assert V[state(world, 1, 2)] == pytest.approx(0.5)
-        assert V[state(world, 2, 0)] == pytest.approx(-1.0)  # 5 steps: -2.5 + 1
+        assert V[state(world, 2, 0)] == pytest.approx(-1.0)  # 5 moves: 4 living rewards, then +1
 
 
 class TestSolversAgree:
@@ -267,6 +335,13 @@ class TestSolversAgree:
         V_pi, pi_pi, _ = impl.mdp.policy_iteration(world)
         np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
         np.testing.assert_array_equal(pi_vi, pi_pi)
+
+    @pytest.mark.points(1)
+    def test_policy_iteration_counts_evaluations(self, impl):
+        # From the shortest-path start policy: at -2 one improvement and a confirming
+        # evaluation; at -0.5 the walk around to +1 takes one more.
+        assert impl.mdp.policy_iteration(impl.mdp.Gridworld.lecture(living_reward=-2.0))[2] == 2
+        assert impl.mdp.policy_iteration(impl.mdp.Gridworld.lecture(living_reward=-0.5))[2] == 3
 
     @pytest.mark.points(1)
     def test_bellman_optimality_holds(self, impl):
@@ -302,15 +377,16 @@ class TestQLearning:
     """q_learning: reward and transition functions unknown"""
 
     @pytest.mark.points(2)
-    @pytest.mark.parametrize("living_reward", [-2.0, -0.5])
-    def test_recovers_value_iteration_policy(self, impl, living_reward):
-        world = impl.mdp.Gridworld.lecture(living_reward=living_reward)
+    @pytest.mark.parametrize("living_reward, gamma", [(-2.0, 1.0), (-0.5, 1.0), (-0.04, 0.9)])
+    def test_recovers_value_iteration_policy(self, impl, living_reward, gamma):
+        world = impl.mdp.Gridworld.lecture(living_reward=living_reward, gamma=gamma)
         V_star, _, _ = impl.mdp.value_iteration(world)
         Q_star = impl.mdp.q_values(world, V_star)
         Q = impl.mdp.q_learning(ModelFreeView(world), episodes=3000, alpha=0.5, epsilon=0.3,
                                 rng=np.random.default_rng(0))
         live = ~world.terminal
         np.testing.assert_allclose(Q.max(axis=1)[live], V_star[live], atol=1e-3)
+        assert np.all(Q[world.terminal] == 0)  # the episode ends on entering an exit
         # The learned greedy action is optimal in every square (ties allowed either way).
         learned = Q.argmax(axis=1)
         np.testing.assert_allclose(Q_star[np.arange(world.n_states), learned][live], V_star[live], atol=1e-9)
@@ -328,3 +404,5 @@ class TestQLearning:
             impl.mdp.q_learning(world, episodes=1, alpha=0.0, rng=np.random.default_rng(0))
         with pytest.raises(TypeError, match="rng"):
             impl.mdp.q_learning(world, episodes=1, rng=0)
+        with pytest.raises(ValueError, match="max_steps"):
+            impl.mdp.q_learning(world, episodes=1, max_steps=0, rng=np.random.default_rng(0))
