@@ -58,6 +58,8 @@ from itertools import chain
 
 import numpy as np
 
+from .generate import check_token_id
+
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 SMOOTHINGS = ("mle", "add_k", "interpolation", "kneser_ney")
 
@@ -323,11 +325,7 @@ class NGramLM:
     def check_id(self, token_id, name):
         """``token_id`` as an int, or TypeError/ValueError naming ``name`` unless 0 <= id < V."""
         self._check_fitted()
-        if isinstance(token_id, bool) or not isinstance(token_id, numbers.Integral):
-            raise TypeError(f"{name} must hold integer token ids; got {token_id!r} ({type(token_id).__name__})")
-        if not 0 <= token_id < len(self.vocab):
-            raise ValueError(f"{name}: token id {token_id} is outside 0..V-1 = 0..{len(self.vocab) - 1}")
-        return int(token_id)
+        return check_token_id(token_id, len(self.vocab), name)
 
     def context_ids(self, context, name="context"):
         """The last n-1 ids of a context of words (or ids), ``<s>``-padded on the left."""

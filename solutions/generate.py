@@ -142,11 +142,34 @@ def check_count(value, name, minimum):
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
 
 
-def check_prompt(prompt_ids):
+def check_prompt_ids(prompt_ids, vocab_size=None, allow_empty=True):
+    """``prompt_ids`` as an int64 array (T,): a 1-D sequence of ints, in [0, vocab_size) when
+    given. The decoding protocol's prompt check, shared by every LM (n-gram, RNN, GPT) so a
+    float or 2-D prompt is refused with the same message everywhere, never silently truncated.
+    ``allow_empty=False`` for models that need a first token to read (the neural LMs)."""
     prompt = np.asarray(prompt_ids)
-    if prompt.ndim != 1 or (prompt.size and not np.issubdtype(prompt.dtype, np.integer)):
-        raise TypeError(f"prompt_ids must be a 1-D sequence of ints; got {prompt_ids!r}")
-    return [int(token) for token in prompt]
+    if prompt.ndim != 1 or (prompt.size == 0 and not allow_empty):
+        raise ValueError(
+            "prompt_ids must be a non-empty 1-D sequence of token ids (a model needs a first "
+            f"token to read; start a fresh sentence with the end-of-sentence id); got {prompt_ids!r}"
+            if not allow_empty else f"prompt_ids must be a 1-D sequence of token ids; got {prompt_ids!r}"
+        )
+    if prompt.size == 0:
+        return prompt.astype(np.int64)
+    if not np.issubdtype(prompt.dtype, np.integer):
+        raise TypeError(f"prompt_ids must hold ints (never silently truncated); got dtype {prompt.dtype}")
+    if vocab_size is not None and (prompt.min() < 0 or prompt.max() >= vocab_size):
+        raise ValueError(f"prompt_ids must lie in [0, {vocab_size}); got values from {prompt.min()} to {prompt.max()}")
+    return prompt.astype(np.int64)
+
+
+def check_token_id(token_id, vocab_size, name="token_id"):
+    """``token_id`` as a Python int if it is an int in [0, vocab_size), else an error naming ``name``."""
+    if isinstance(token_id, bool) or not isinstance(token_id, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {token_id!r} ({type(token_id).__name__})")
+    if not 0 <= token_id < vocab_size:
+        raise ValueError(f"{name} must be in [0, {vocab_size}); got {token_id}")
+    return int(token_id)
 
 
 # --------------------------------------------------------------------------- warpers
@@ -263,7 +286,7 @@ def generate(lm, prompt_ids, max_new_tokens, *, strategy="sample", temperature=1
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}; got {strategy!r}")
     check_count(max_new_tokens, "max_new_tokens", 0)
-    prompt = check_prompt(prompt_ids)
+    prompt = check_prompt_ids(prompt_ids).tolist()
     if strategy == "sample":
         check_temperature(temperature)
         check_rng(rng)
@@ -296,7 +319,7 @@ def beam_search(lm, prompt_ids, beam_width, max_new_tokens, *, eos_id=None, leng
     """
     check_count(beam_width, "beam_width", 1)
     check_count(max_new_tokens, "max_new_tokens", 0)
-    prompt = check_prompt(prompt_ids)
+    prompt = check_prompt_ids(prompt_ids).tolist()
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
         raise TypeError(f"length_penalty must be a real number; got {length_penalty!r}")
     if not np.isfinite(length_penalty):

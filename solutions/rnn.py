@@ -33,10 +33,9 @@ token. The state is the hidden vector h (H,); ``step`` returns a new array and n
 the one it was given, so beam search can branch from it. The prompt must hold at least one
 token: for a fresh character-level sentence, start from the end-of-sentence "\\n".
 
-Input checks shared with the GPT (plumbing, not graded): :func:`check_prompt_ids`,
-:func:`check_token_id` and :func:`check_lm_dtype` live here, in the course's first neural LM,
-and ``solutions.transformer`` imports them, so both models reject a float or 2-D prompt, a
-non-int token and a float16 (or int) dtype with the same message.
+Input checks shared with the GPT (plumbing, not graded): :func:`check_lm_dtype` lives here,
+in the course's first neural LM, and ``solutions.transformer`` imports it; the decoding
+protocol's checks of ``prompt_ids`` and ``token_id`` come from ``solutions.generate``.
 
 Initialisation: embedding ~ N(0, 1); Wx ~ N(0, 1/D) and Wh ~ N(0, 1/H) so the
 pre-activation starts with unit scale; W_out ~ N(0, 1/H) * 0.1 so the first predictions are
@@ -50,11 +49,12 @@ layers, dropout, and weight tying.
 import numpy as np
 
 from . import nn
+from .generate import check_prompt_ids, check_token_id
 
 
 # ----------------------------------------------------------------------------- input checks
-# Plumbing shared with the GPT (solutions.transformer imports these), so both language models
-# reject bad decoding-protocol input and dtypes with the same messages.
+# Plumbing shared with the GPT (solutions.transformer imports it), so both language models
+# reject a float16 or integer dtype with the same message.
 
 
 def check_lm_dtype(dtype):
@@ -69,30 +69,6 @@ def check_lm_dtype(dtype):
         raise TypeError(f"dtype must be np.float32 or np.float64 (float16 overflows in the loss's "
                         f"sums); got {resolved}")
     return resolved
-
-
-def check_prompt_ids(prompt_ids, vocab_size):
-    """A non-empty 1-D sequence of ints in [0, vocab_size) as an int64 array (decoding protocol)."""
-    prompt = np.asarray(prompt_ids)
-    if prompt.size == 0 or prompt.ndim != 1:
-        raise ValueError(
-            "prompt_ids must be a non-empty 1-D sequence of token ids (a model needs a first "
-            f"token to read; start a fresh sentence with the end-of-sentence id); got {prompt_ids!r}"
-        )
-    if not np.issubdtype(prompt.dtype, np.integer):
-        raise TypeError(f"prompt_ids must hold ints (never silently truncated); got dtype {prompt.dtype}")
-    if prompt.min() < 0 or prompt.max() >= vocab_size:
-        raise ValueError(f"prompt_ids must lie in [0, {vocab_size}); got values from {prompt.min()} to {prompt.max()}")
-    return prompt.astype(np.int64)
-
-
-def check_token_id(token_id, vocab_size):
-    """``token_id`` as a Python int if it is an int in [0, vocab_size) (decoding protocol)."""
-    if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)):
-        raise TypeError(f"token_id must be an int; got {token_id!r} ({type(token_id).__name__})")
-    if not 0 <= token_id < vocab_size:
-        raise ValueError(f"token_id must be in [0, {vocab_size}); got {token_id}")
-    return int(token_id)
 
 
 def _check_rnn_shapes(x, h_prev, Wx, Wh, b, time_axis):
@@ -299,7 +275,7 @@ class RNNLM:
 
     def start(self, prompt_ids):
         """Run the prompt: -> (logits (V,) for the next token, state = hidden vector (H,))."""
-        prompt = check_prompt_ids(prompt_ids, self.vocab_size)
+        prompt = check_prompt_ids(prompt_ids, self.vocab_size, allow_empty=False)
         logits, h_last, _ = self.forward(prompt[None, :])
         return logits[0, -1], h_last[0]
 

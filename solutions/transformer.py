@@ -64,7 +64,8 @@ BERT's next-sentence prediction and its segment embeddings.
 import numpy as np
 
 from . import attention, nn
-from .rnn import check_lm_dtype, check_prompt_ids, check_token_id
+from .generate import check_prompt_ids, check_token_id
+from .rnn import check_lm_dtype
 
 
 def subdict(params, prefix):
@@ -349,7 +350,7 @@ class GPT:
         ``prompt_ids``: a non-empty 1-D sequence of ints in [0, V) (else ValueError/TypeError)."""
         if not self.causal:
             raise ValueError("a bidirectional model (causal=False) cannot decode left to right")
-        prompt = check_prompt_ids(prompt_ids, self.vocab_size)[None, :]  # (1, T)
+        prompt = check_prompt_ids(prompt_ids, self.vocab_size, allow_empty=False)[None, :]  # (1, T)
         logits, cache = self.forward(prompt)
         return logits[0, -1], (prompt.shape[1], cache["hidden"]["kvs"])
 
@@ -383,7 +384,7 @@ class FullPrefixDecoder:
         self.model = model
 
     def start(self, prompt_ids):
-        tokens = tuple(int(t) for t in check_prompt_ids(prompt_ids, self.model.vocab_size))
+        tokens = tuple(int(t) for t in check_prompt_ids(prompt_ids, self.model.vocab_size, allow_empty=False))
         return self.model.logits(np.array([tokens]))[0, -1], tokens
 
     def step(self, state, token_id):

@@ -259,8 +259,10 @@ class TestArgumentErrors:
             gen.generate(lm, [1], -1, strategy="greedy")
         with pytest.raises(ValueError, match="beam_width"):
             gen.beam_search(lm, [1], 0, 3)
-        with pytest.raises(TypeError, match="prompt_ids"):
+        with pytest.raises(ValueError, match="prompt_ids must be a 1-D"):
             gen.beam_search(lm, [[1, 2]], 2, 3)
+        with pytest.raises(TypeError, match="prompt_ids must hold ints"):
+            gen.beam_search(lm, [1.5], 2, 3)
         with pytest.raises(TypeError, match="length_penalty"):
             gen.beam_search(lm, [1], 2, 3, length_penalty="a")
         with pytest.raises(ValueError, match="length_penalty"):
