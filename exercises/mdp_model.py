@@ -1,0 +1,220 @@
+"""The model of the lecture's RL setup: an MDP whose dynamics are known, and the gridworld.
+
+An MDP is the state space S, the action space A, the transition function p(s'|s, a) and the
+reward R(s, a), here as arrays (shapes below), plus the discount gamma and which states
+end an episode. ``Gridworld`` builds one from a text picture of a grid; ``Gridworld.lecture``
+is the lecture's 3x4 world with its +1 and -1 exits. :mod:`solutions.mdp` solves them.
+
+Shapes: S states, A actions.
+    P       (S, A, S)  P[s, a, s'] = p(s'|s, a)
+    R       (S, A)     expected reward of taking a in s
+    V       (S,)       a value function
+
+Conventions (where sources disagree):
+- Reward on the transition: entering a terminal square pays that square's reward and ends
+  the episode; every other step pays the living reward. Terminal states are absorbing with
+  zero reward, so V(terminal) = 0 (the CS188 "exit action" convention would put the +1 in
+  V(terminal) instead).
+- Actions are ordered up, down, left, right, as the lecture lists them.
+
+Nothing here is graded: this is the world students' solvers run on.
+"""
+
+import numpy as np
+
+
+class MDP:
+    """A finite MDP with known dynamics: ``MDP(P, R, gamma, terminal)``.
+
+    ``terminal`` is a boolean mask (S,) or a list of state indices. Terminal states must be
+    absorbing (every action stays) and pay nothing, which is what "the episode ends" means
+    for the Bellman equations.
+    """
+
+    def __init__(self, P, R, gamma, terminal=()):
+        P = np.asarray(P, dtype=np.float64)
+        R = np.asarray(R, dtype=np.float64)
+        if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
+            raise ValueError(f"P must have shape (S, A, S) with S, A >= 1; got shape {P.shape}")
+        S, A, _ = P.shape
+        if not np.all(np.isfinite(P)) or P.min() < 0 or P.max() > 1:
+            raise ValueError("P must hold probabilities in [0, 1]; got entries outside that range")
+        row_sums = P.sum(axis=2)
+        if not np.allclose(row_sums, 1.0, atol=1e-8):
+            s, a = np.unravel_index(np.argmax(np.abs(row_sums - 1)), row_sums.shape)
+            raise ValueError(
+                f"P[s, a, :] must sum to 1 for every s, a; P[{s}, {a}, :] sums to {row_sums[s, a]:.6g}"
+            )
+        if R.shape != (S, A):
+            raise ValueError(f"R must have shape (S, A) = {(S, A)} to match P; got {R.shape}")
+        if not np.all(np.isfinite(R)):
+            raise ValueError("R must be finite; got inf or nan entries")
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.floating, np.integer)) or not 0 <= gamma <= 1:
+            raise ValueError(f"gamma must be a number in [0, 1]; got {gamma!r}")
+        self.P, self.R, self.gamma = P, R, float(gamma)
+        self.terminal = self._terminal_mask(terminal, S)
+        for t in np.flatnonzero(self.terminal):
+            if not np.allclose(P[t, :, t], 1.0) or np.any(R[t] != 0):
+                raise ValueError(
+                    f"terminal state {t} must be absorbing with zero reward (P[{t}, :, {t}] = 1, R[{t}] = 0)"
+                )
+
+    @staticmethod
+    def _terminal_mask(terminal, S):
+        terminal = np.asarray(terminal)
+        if terminal.dtype == bool:
+            if terminal.shape != (S,):
+                raise ValueError(f"terminal as a mask must have shape ({S},); got {terminal.shape}")
+            return terminal.copy()
+        if terminal.size and (not np.issubdtype(terminal.dtype, np.integer) or terminal.min() < 0 or terminal.max() >= S):
+            raise ValueError(f"terminal must be a boolean mask or state indices in [0, {S}); got {terminal!r}")
+        mask = np.zeros(S, dtype=bool)
+        mask[terminal.astype(int).ravel()] = True
+        return mask
+
+    @property
+    def n_states(self):
+        return self.P.shape[0]
+
+    @property
+    def n_actions(self):
+        return self.P.shape[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The lecture's gridworld
+
+ACTIONS = ("up", "down", "left", "right")  # the lecture's order; ties go to the first
+MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))  # (row, column) step of each action
+ARROWS = "^v<>"
+PERPENDICULAR = ((2, 3), (2, 3), (0, 1), (0, 1))  # up/down slip sideways, left/right slip up/down
+
+LECTURE_LAYOUT = """
+.  .  .  +1
+.  #  .  -1
+S  .  .  .
+"""
+
+
+class Gridworld(MDP):
+    """A grid MDP built from a text layout, one whitespace-separated token per cell:
+
+    ``.`` a free square, ``S`` the free square where episodes start, ``#`` a wall, and a
+    number (``+1``, ``-1``, ``10``) a terminal square paying that reward on entry. States are
+    the non-wall squares in row-major order (terminal squares included, as absorbing states).
+
+    Moving into a wall or off the grid stays put (and still pays the living reward). With
+    slip ``noise``, the intended move happens with probability 1 - noise and each of the two
+    perpendicular moves with noise / 2; the default 0 is the lecture's deterministic world.
+    """
+
+    def __init__(self, layout, living_reward=-0.04, gamma=1.0, noise=0.0):
+        if not isinstance(layout, str):
+            raise TypeError(f"layout must be a string of rows; got {type(layout).__name__}")
+        rows = [line.split() for line in layout.strip().splitlines() if line.strip()]
+        if not rows or any(len(row) != len(rows[0]) for row in rows):
+            raise ValueError(f"layout must have rows of equal length; got row lengths {[len(r) for r in rows]}")
+        for name, value in (("noise", noise), ("living_reward", living_reward)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a number; got {value!r}")
+        if not 0 <= noise <= 1:
+            raise ValueError(f"noise must be a probability in [0, 1]; got {noise!r}")
+        if not np.isfinite(living_reward):
+            raise ValueError(f"living_reward must be a finite number; got {living_reward!r}")
+        self.shape = (len(rows), len(rows[0]))
+        self.living_reward, self.noise = float(living_reward), float(noise)
+        self.cells = [(r, c) for r, row in enumerate(rows) for c, token in enumerate(row) if token != "#"]
+        self.index = {cell: s for s, cell in enumerate(self.cells)}
+        self.exit_reward = {}
+        self.start = None
+        for s, (r, c) in enumerate(self.cells):
+            token = rows[r][c]
+            if token == "S":
+                if self.start is not None:
+                    raise ValueError(f"layout has more than one start square 'S' (the second at ({r}, {c}))")
+                self.start = s
+            elif token != ".":
+                try:
+                    self.exit_reward[s] = float(token)
+                except ValueError:
+                    raise ValueError(
+                        f"layout cell ({r}, {c}) is {token!r}; cells must be '.', 'S', '#' or a number"
+                    ) from None
+        S, A = len(self.cells), len(ACTIONS)
+        P, R = np.zeros((S, A, S)), np.zeros((S, A))
+        for s in range(S):
+            if s in self.exit_reward:
+                P[s, :, s] = 1.0  # absorbing: the episode has ended
+                continue
+            for a in range(A):
+                side1, side2 = PERPENDICULAR[a]
+                for move, prob in ((a, 1 - noise), (side1, noise / 2), (side2, noise / 2)):
+                    if prob > 0:
+                        s_next = self.neighbour(s, move)
+                        P[s, a, s_next] += prob
+                        R[s, a] += prob * self.reward_of_entering(s_next)
+        super().__init__(P, R, gamma, terminal=list(self.exit_reward))
+
+    @classmethod
+    def lecture(cls, living_reward=-0.04, gamma=1.0, noise=0.0):
+        """The lecture's 3x4 world: +1 and -1 exits in the right column, one wall, start bottom-left."""
+        return cls(LECTURE_LAYOUT, living_reward, gamma, noise)
+
+    def neighbour(self, s, action):
+        r, c = self.cells[s]
+        dr, dc = MOVES[action]
+        return self.index.get((r + dr, c + dc), s)  # a wall or the edge: stay put
+
+    def reward_of_entering(self, s_next):
+        return self.exit_reward.get(s_next, self.living_reward)
+
+    # --- sampling, for learning without P and R (q_learning) -----------------------------
+    def reset(self, rng):
+        """The start square if the layout has one, else a uniformly random non-terminal square."""
+        if self.start is not None:
+            return self.start
+        return int(rng.choice(np.flatnonzero(~self.terminal)))
+
+    def step(self, s, a, rng):
+        """Sample one transition: ``(s', reward, done)``. A terminal state stays put, pays 0."""
+        if self.terminal[s]:
+            return s, 0.0, True
+        s_next = int(rng.choice(self.n_states, p=self.P[s, a]))
+        return s_next, self.reward_of_entering(s_next), bool(self.terminal[s_next])
+
+    # --- text rendering ---------------------------------------------------------------------
+    def render(self, cell_text, width=6):
+        """The grid as text, ``cell_text(s)`` in each state's square, walls as ``#``."""
+        lines = []
+        for r in range(self.shape[0]):
+            row = []
+            for c in range(self.shape[1]):
+                s = self.index.get((r, c))
+                text = "#" * (width - 2) if s is None else cell_text(s)
+                row.append(f"{text:^{width}}")
+            lines.append("".join(row).rstrip())
+        return "\n".join(lines)
+
+    def render_values(self, V):
+        """Values to two decimals; exits show their reward in brackets."""
+        V = check_values(self, V)
+        return self.render(lambda s: f"[{self.exit_reward[s]:+g}]" if s in self.exit_reward else f"{V[s]:.2f}")
+
+    def render_policy(self, policy):
+        """One arrow per square (``^ v < >``); exits show their reward in brackets.
+
+        A stochastic (S, A) policy shows its most likely action (the first on ties)."""
+        policy = np.asarray(policy)
+        if policy.shape == (self.n_states, self.n_actions):
+            policy = policy.argmax(axis=1)
+        if policy.shape != (self.n_states,):
+            raise ValueError(f"policy must have shape ({self.n_states},) or ({self.n_states}, {self.n_actions}); got {policy.shape}")
+        return self.render(lambda s: f"[{self.exit_reward[s]:+g}]" if s in self.exit_reward else ARROWS[policy[s]])
+
+
+def check_values(mdp, V, name="V"):
+    """``V`` as a float array of shape (S,), or a ValueError naming ``name``."""
+    V = np.asarray(V, dtype=np.float64)
+    if V.shape != (mdp.n_states,):
+        raise ValueError(f"{name} must have shape (S,) = ({mdp.n_states},); got {V.shape}")
+    return V
