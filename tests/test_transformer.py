@@ -137,17 +137,14 @@ class TestSelfAttention:
         x = rng.normal(size=(2, 4, 8))
         p = attention_params(rng, 8)
         dout = rng.normal(size=(2, 4, 8))
-        for causal in (True, False):
-            out, cache = att.self_attention_forward(x, p, 2, causal=causal)
-            dx, grads = att.self_attention_backward(dout, cache)
-            assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, causal=causal)[0] * dout),
-                             {"x": x, **p}, {"x": dx, **grads})
-        # with a KV cache of 3 earlier positions: only the 4 new keys and values depend on x
+        # causal, bidirectional, and causal after a KV cache of 3 earlier positions (only the
+        # 4 new keys and values depend on x)
         past_kv = tuple(rng.normal(size=(2, 2, 3, 4)) for _ in range(2))
-        out, cache = att.self_attention_forward(x, p, 2, past_kv=past_kv)
-        dx, grads = att.self_attention_backward(dout, cache)
-        assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, past_kv=past_kv)[0] * dout),
-                         {"x": x, **p}, {"x": dx, **grads})
+        for options in ({"causal": True}, {"causal": False}, {"past_kv": past_kv}):
+            out, cache = att.self_attention_forward(x, p, 2, **options)
+            dx, grads = att.self_attention_backward(dout, cache)
+            assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, **options)[0] * dout),
+                             {"x": x, **p}, {"x": dx, **grads})
 
     @pytest.mark.points(1)
     def test_past_kv_equals_full_pass(self, impl):
