@@ -92,14 +92,14 @@ def mlp_backward(dout, cache):
     raise NotImplementedError("mlp_backward: not implemented yet")
 
 
-def block_forward(x, params, n_heads, causal=True, past_kv=None):
+def block_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None):
     """Pre-LN Transformer block on x (B, T, C) -> out (B, T, C), cache.
 
         a = x + attn(ln1(x));   out = a + mlp(ln2(a))
 
     params: ``ln1.gamma``, ``ln1.beta``, ``attn.*`` (see attention.self_attention_forward),
     ``ln2.gamma``, ``ln2.beta``, ``mlp.*`` (see mlp_forward). ``past_kv``: this block's KV
-    cache.
+    cache. ``slopes``: the attention's ALiBi slopes (None: no recency bias).
 
     The cache is a dict with at least these entries, which other code reads:
     ``cache["attn"]`` = the cache of attention.self_attention_forward, and ``cache["kv"]`` =
@@ -121,14 +121,16 @@ class GPT:
     """A decoder-only Transformer LM (or, with ``causal=False``, a BERT-style encoder).
 
     GPT(vocab_size, context_length, n_layers, n_heads, width, *, tied=True, causal=True,
-        dtype=np.float32, seed=0)
+        alibi=False, dtype=np.float32, seed=0)
 
     ``dtype`` must be np.float32 (training) or np.float64 (gradient checks); anything else is
-    a TypeError.
+    a TypeError. ``alibi=True`` adds ALiBi's recency bias with ``attention.alibi_slopes`` to
+    every block's attention, ON TOP of the learned position embeddings (kept, so the
+    parameters are the same either way); ``self.slopes`` is then (H,), else None.
     """
 
     def __init__(self, vocab_size, context_length, n_layers, n_heads, width, *, tied=True,
-                 causal=True, dtype=np.float32, seed=0):
+                 causal=True, alibi=False, dtype=np.float32, seed=0):
         for name, value in (("vocab_size", vocab_size), ("context_length", context_length),
                             ("n_layers", n_layers), ("n_heads", n_heads), ("width", width)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -140,6 +142,7 @@ class GPT:
         self.vocab_size, self.context_length = vocab_size, context_length
         self.n_layers, self.n_heads, self.width = n_layers, n_heads, width
         self.tied, self.causal = tied, causal
+        self.slopes = attention.alibi_slopes(n_heads) if alibi else None
         self.params = self.init_params(np.random.default_rng(seed))
 
     def init_params(self, rng):

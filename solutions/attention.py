@@ -37,9 +37,18 @@ Decisions:
   0 .. T_past + i. The keys and values of all positions are returned in the cache
   (``cache["kv"]``) for the next step. Backward treats the past as constant.
 - No Python loop over batch, heads or positions: batched matmuls over (B, H).
+- Optional recency bias (ALiBi, Press et al. 2022, "Train Short, Test Long"): head h adds
+  -m_h * |i - j| to the score of query i and key j, so before any training every head
+  already prefers nearby positions, each at its own range. The bias is a constant: it
+  changes the weights P but gets no gradient, so attention_backward is the same with or
+  without it. The slopes are a geometric sequence, ALiBi's m_h = 2^(-8(h+1)/H) times 4:
+  ALiBi's own values were tuned for words and subwords, and a character-level model needs
+  a steeper first head (for H = 8: 2, 1, 1/2, ..., 1/64; the steepest head gives the
+  previous character e^2 = 7x the weight of the one before it, the flattest head sees the
+  whole window almost evenly). Off by default: the GPT of the lecture has only learned
+  position embeddings.
 
-Left out: dropout on the weights, attention biases such as ALiBi or rotary embeddings,
-memory-efficient (flash) attention.
+Left out: dropout on the weights, rotary embeddings, memory-efficient (flash) attention.
 """
 
 import math
@@ -61,11 +70,44 @@ def causal_mask(n_queries, n_keys):
     return np.arange(n_keys)[None, :] <= np.arange(n_queries)[:, None] + offset
 
 
-def attention_forward(q, k, v, mask=None):
-    """Scaled dot-product attention: out = softmax(q k^T / sqrt(d), masked) v.
+def alibi_slopes(n_heads):
+    """The recency slopes m_h = 4 * 2^(-8(h+1)/H), h = 0 .. H-1 (module docstring), (H,)."""
+    return 4.0 * 2.0 ** (-8.0 * np.arange(1, n_heads + 1) / n_heads)
+
+
+def alibi_bias(slopes, n_queries, n_keys):
+    """Additive score bias (H, n_queries, n_keys): -m_h * |i - j| for query i, key j.
+
+    As in causal_mask, the queries are the LAST n_queries of the n_keys positions, so query
+    i sits at absolute position n_keys - n_queries + i (a KV cache sees the same bias as the
+    full pass). The distance is symmetric, so the bias also serves causal=False.
+    """
+    if n_keys < n_queries:
+        raise ValueError(f"n_keys must be >= n_queries; got {n_keys} < {n_queries}")
+    query_positions = np.arange(n_keys - n_queries, n_keys)
+    distance = np.abs(query_positions[:, None] - np.arange(n_keys)[None, :])  # (T, T_k)
+    return -np.asarray(slopes, dtype=float)[:, None, None] * distance  # (H, T, T_k)
+
+
+def check_broadcasts_to_scores(array, name, q, k):
+    """Raise ValueError unless ``array`` broadcasts to the scores' shape (..., T, T_k)."""
+    scores_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+    try:
+        fits = np.broadcast_shapes(np.shape(array), scores_shape) == scores_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} must broadcast to the scores' shape (..., T, T_k) = {scores_shape}; "
+                         f"got shape {np.shape(array)}")
+
+
+def attention_forward(q, k, v, mask=None, bias=None):
+    """Scaled dot-product attention: out = softmax(q k^T / sqrt(d) + bias, masked) v.
 
     q (..., T, d), k (..., T_k, d), v (..., T_k, d_v), mask bool broadcastable to
-    (..., T, T_k), True = may attend (None: every pair). Returns out (..., T, d_v) and a
+    (..., T, T_k), True = may attend (None: every pair); bias: an optional constant array
+    broadcastable to (..., T, T_k), added to the scaled scores (ALiBi's recency bias; it gets
+    no gradient). Returns out (..., T, d_v) and a
     cache: a dict whose ``"weights"`` entry MUST be P (..., T, T_k) (``GPT.attention_weights``
     reads it); other entries are yours. Rows with no visible key give 0.
 
@@ -77,20 +119,16 @@ def attention_forward(q, k, v, mask=None):
             f"q (..., T, d), k (..., T_k, d), v (..., T_k, d_v) must agree; got {q.shape}, {k.shape}, {v.shape}"
         )
     if mask is not None:
-        scores_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
-        mask_shape = np.shape(mask)
-        try:
-            fits = np.broadcast_shapes(mask_shape, scores_shape) == scores_shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"mask must broadcast to the scores' shape (..., T, T_k) = {scores_shape}; "
-                             f"got shape {mask_shape}")
+        check_broadcasts_to_scores(mask, "mask", q, k)
+    if bias is not None:
+        check_broadcasts_to_scores(bias, "bias", q, k)
     ### BEGIN SOLUTION
     ### HINT: return a cache dict whose "weights" entry is P (keep whatever backward needs too)
     scale = 1.0 / math.sqrt(q.shape[-1])  # a Python float: keeps float32 arrays float32
     q_scaled = q * scale
     scores = q_scaled @ k.swapaxes(-1, -2)  # (..., T, T_k)
+    if bias is not None:
+        scores += bias  # a constant: the softmax backward below is unchanged
     if mask is not None:
         ### HINT: blocked scores become -inf; a row that is all -inf must not divide 0 by 0
         np.copyto(scores, -np.inf, where=~np.asarray(mask, dtype=bool))
@@ -159,13 +197,14 @@ def check_past_kv(past_kv, batch_size, n_heads, head_size):
                          f"({B}, {n_heads}, T_past, {head_size}); got {K_past.shape} and {V_past.shape}")
 
 
-def self_attention_forward(x, params, n_heads, causal=True, past_kv=None):
+def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None):
     """Multi-head self-attention on x (B, T, C) -> out (B, T, C), cache.
 
     params: ``W_qkv`` (C, 3C), ``b_qkv`` (3C,), ``W_out`` (C, C), ``b_out`` (C,).
     causal: each position sees itself and the positions on its left only.
     past_kv: optional (K_past, V_past), each (B, H, T_past, d), from earlier positions (only
     with causal=True).
+    slopes: optional (H,) ALiBi slopes; head h's scores get alibi_bias (None: no bias).
 
     The cache is a dict with at least these entries, which other code reads:
     ``cache["kv"]`` = (K, V), each (B, H, T_past + T, d): the keys and values of all
@@ -184,6 +223,8 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None):
             raise ValueError("past_kv (a KV cache) needs causal=True: bidirectional attention "
                              "would change the past positions' outputs")
         check_past_kv(past_kv, B, n_heads, C // n_heads)
+    if slopes is not None and np.shape(slopes) != (n_heads,):
+        raise ValueError(f"slopes must hold one ALiBi slope per head, shape ({n_heads},); got shape {np.shape(slopes)}")
     ### BEGIN SOLUTION
     ### HINT: return the cache as a dict with "kv": (K, V) of all positions and "attention": attention_forward's cache
     qkv, qkv_cache = nn.linear_forward(x, params["W_qkv"], params["b_qkv"])  # (B, T, 3C)
@@ -193,7 +234,9 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None):
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, H, T_past + T, d)
         v = np.concatenate([past_kv[1], v], axis=2)
     mask = causal_mask(q.shape[2], k.shape[2]) if causal else None
-    y, attn_cache = attention_forward(q, k, v, mask)  # (B, H, T, d)
+    ### HINT: with slopes, the bias is alibi_bias(slopes, T, T_k) in x's dtype (it broadcasts over B)
+    bias = None if slopes is None else alibi_bias(slopes, q.shape[2], k.shape[2]).astype(x.dtype)
+    y, attn_cache = attention_forward(q, k, v, mask, bias)  # (B, H, T, d)
     out, out_cache = nn.linear_forward(merge_heads(y), params["W_out"], params["b_out"])  # (B, T, C)
     return out, {"qkv": qkv_cache, "attention": attn_cache, "out": out_cache, "kv": (k, v)}
     ### END SOLUTION

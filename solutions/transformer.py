@@ -105,14 +105,14 @@ def mlp_backward(dout, cache):
     ### END SOLUTION
 
 
-def block_forward(x, params, n_heads, causal=True, past_kv=None):
+def block_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None):
     """Pre-LN Transformer block on x (B, T, C) -> out (B, T, C), cache.
 
         a = x + attn(ln1(x));   out = a + mlp(ln2(a))
 
     params: ``ln1.gamma``, ``ln1.beta``, ``attn.*`` (see attention.self_attention_forward),
     ``ln2.gamma``, ``ln2.beta``, ``mlp.*`` (see mlp_forward). ``past_kv``: this block's KV
-    cache.
+    cache. ``slopes``: the attention's ALiBi slopes (None: no recency bias).
 
     The cache is a dict with at least these entries, which other code reads:
     ``cache["attn"]`` = the cache of attention.self_attention_forward, and ``cache["kv"]`` =
@@ -122,7 +122,7 @@ def block_forward(x, params, n_heads, causal=True, past_kv=None):
     ### HINT: cache dict: "attn" = self_attention_forward's cache, "kv" = its "kv" (+ what backward needs)
     normed, ln1_cache = nn.layernorm_forward(x, params["ln1.gamma"], params["ln1.beta"])
     attended, attn_cache = attention.self_attention_forward(
-        normed, subdict(params, "attn."), n_heads, causal, past_kv)
+        normed, subdict(params, "attn."), n_heads, causal, past_kv, slopes)
     a = x + attended  # residual, (B, T, C)
     normed2, ln2_cache = nn.layernorm_forward(a, params["ln2.gamma"], params["ln2.beta"])
     mlp_out, mlp_cache = mlp_forward(normed2, subdict(params, "mlp."))
@@ -156,14 +156,16 @@ class GPT:
     """A decoder-only Transformer LM (or, with ``causal=False``, a BERT-style encoder).
 
     GPT(vocab_size, context_length, n_layers, n_heads, width, *, tied=True, causal=True,
-        dtype=np.float32, seed=0)
+        alibi=False, dtype=np.float32, seed=0)
 
     ``dtype`` must be np.float32 (training) or np.float64 (gradient checks); anything else is
-    a TypeError.
+    a TypeError. ``alibi=True`` adds ALiBi's recency bias with ``attention.alibi_slopes`` to
+    every block's attention, ON TOP of the learned position embeddings (kept, so the
+    parameters are the same either way); ``self.slopes`` is then (H,), else None.
     """
 
     def __init__(self, vocab_size, context_length, n_layers, n_heads, width, *, tied=True,
-                 causal=True, dtype=np.float32, seed=0):
+                 causal=True, alibi=False, dtype=np.float32, seed=0):
         for name, value in (("vocab_size", vocab_size), ("context_length", context_length),
                             ("n_layers", n_layers), ("n_heads", n_heads), ("width", width)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -175,6 +177,7 @@ class GPT:
         self.vocab_size, self.context_length = vocab_size, context_length
         self.n_layers, self.n_heads, self.width = n_layers, n_heads, width
         self.tied, self.causal = tied, causal
+        self.slopes = attention.alibi_slopes(n_heads) if alibi else None
         self.params = self.init_params(np.random.default_rng(seed))
 
     def init_params(self, rng):
@@ -263,7 +266,7 @@ class GPT:
         for layer in range(self.n_layers):
             past_kv = None if past_kvs is None else past_kvs[layer]
             x, block_cache = block_forward(x, subdict(params, f"blocks.{layer}."), self.n_heads,
-                                           self.causal, past_kv)
+                                           self.causal, past_kv, self.slopes)
             block_caches.append(block_cache)
         hidden, lnf_cache = nn.layernorm_forward(x, params["ln_f.gamma"], params["ln_f.beta"])
         return hidden, {"tok": tok_cache, "positions": (n_past, T), "blocks": block_caches,

@@ -40,13 +40,18 @@ def tiny_gpt(impl, *, vocab=5, context=6, layers=1, heads=2, width=4, seed=0, **
     return model
 
 
-def reference_attention(q, k, v, causal):
-    """softmax(q k^T / sqrt(d)) v for one head, (T, d) arrays, written the slow obvious way."""
-    scores = q @ k.T / np.sqrt(q.shape[-1])
+def reference_attention(q, k, v, causal, bias=0.0):
+    """softmax(q k^T / sqrt(d) + bias) v for one head, (T, d) arrays, the slow obvious way."""
+    scores = q @ k.T / np.sqrt(q.shape[-1]) + bias
     if causal:
         scores = scores + np.triu(np.full(scores.shape, -np.inf), k=1)
     weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return weights / weights.sum(axis=-1, keepdims=True) @ v
+
+
+def reference_alibi(slope, T):
+    """-slope * |i - j| for T positions, element by element."""
+    return np.array([[-slope * abs(i - j) for j in range(T)] for i in range(T)])
 
 
 def attention_params(rng, C, dtype=np.float64):
@@ -74,6 +79,10 @@ class TestAttention:
         out, _ = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(5, 5))
         for b in range(2):
             np.testing.assert_allclose(out[b], reference_attention(q[b], k[b], v[b], True), atol=1e-12)
+        bias = rng.normal(size=(5, 5))  # an additive score bias (ALiBi's kind), shared by the batch
+        out, _ = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(5, 5), bias)
+        for b in range(2):
+            np.testing.assert_allclose(out[b], reference_attention(q[b], k[b], v[b], True, bias), atol=1e-12)
 
     @pytest.mark.points(1)
     def test_fully_masked_row_is_zero_not_nan(self, impl):
@@ -91,16 +100,34 @@ class TestAttention:
     def test_gradients_causal_and_offset(self, impl):
         rng = np.random.default_rng(3)
         att = impl.attention
-        # causal (T = T_k = 4) and a KV-cache-like offset mask (2 queries, 5 keys)
-        for n_queries, n_keys in ((4, 4), (2, 5)):
+        # causal (T = T_k = 4), a KV-cache-like offset mask (2 queries, 5 keys), and the offset
+        # mask with a constant score bias (ALiBi's, one slope per head)
+        for n_queries, n_keys, slopes in ((4, 4, None), (2, 5, None), (2, 5, [0.5, 2.0])):
             q = rng.normal(size=(2, 2, n_queries, 3))
             k, v = rng.normal(size=(2, 2, 2, n_keys, 3))
             mask = att.causal_mask(n_queries, n_keys)
+            bias = None if slopes is None else att.alibi_bias(slopes, n_queries, n_keys)
             dout = rng.normal(size=(2, 2, n_queries, 3))
-            out, cache = att.attention_forward(q, k, v, mask)
+            out, cache = att.attention_forward(q, k, v, mask, bias)
             dq, dk, dv = att.attention_backward(dout, cache)
-            assert_gradients(lambda: np.sum(att.attention_forward(q, k, v, mask)[0] * dout),
+            assert_gradients(lambda: np.sum(att.attention_forward(q, k, v, mask, bias)[0] * dout),
                              {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv})
+
+
+class TestAlibi:
+    """alibi_slopes / alibi_bias (given code, not graded)"""
+
+    def test_slopes_and_bias_values(self, impl):
+        att = impl.attention
+        np.testing.assert_allclose(att.alibi_slopes(8), [2, 1, 1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64])
+        np.testing.assert_allclose(att.alibi_slopes(4), [1, 1 / 4, 1 / 16, 1 / 64])
+        bias = att.alibi_bias([1.0, 0.5], 3, 3)
+        assert bias.shape == (2, 3, 3)
+        np.testing.assert_allclose(bias[1], reference_alibi(0.5, 3))
+        # two queries after three cached positions sit at positions 3 and 4 of 5
+        np.testing.assert_allclose(att.alibi_bias([1.0], 2, 5)[0], reference_alibi(1.0, 5)[3:])
+        with pytest.raises(ValueError, match="n_keys"):
+            att.alibi_bias([1.0], 3, 2)
 
 
 class TestSelfAttention:
@@ -120,13 +147,16 @@ class TestSelfAttention:
         B, T, C, H = 2, 5, 6, 3
         x = rng.normal(size=(B, T, C))
         p = attention_params(rng, C)
-        for causal in (True, False):
-            out, _ = impl.attention.self_attention_forward(x, p, H, causal=causal)
+        slopes = np.array([2.0, 0.5, 0.0])
+        for causal, alibi in ((True, False), (False, False), (True, True), (False, True)):
+            out, _ = impl.attention.self_attention_forward(x, p, H, causal=causal,
+                                                           slopes=slopes if alibi else None)
             qkv = x @ p["W_qkv"] + p["b_qkv"]
             d = C // H
             for b in range(B):
                 heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
-                                             qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal) for h in range(H)]
+                                             qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal,
+                                             reference_alibi(slopes[h], T) if alibi else 0.0) for h in range(H)]
                 expected = np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"]
                 np.testing.assert_allclose(out[b], expected, atol=1e-12)
 
@@ -138,9 +168,10 @@ class TestSelfAttention:
         p = attention_params(rng, 8)
         dout = rng.normal(size=(2, 4, 8))
         # causal, bidirectional, and causal after a KV cache of 3 earlier positions (only the
-        # 4 new keys and values depend on x)
+        # 4 new keys and values depend on x), the last also with ALiBi slopes
         past_kv = tuple(rng.normal(size=(2, 2, 3, 4)) for _ in range(2))
-        for options in ({"causal": True}, {"causal": False}, {"past_kv": past_kv}):
+        for options in ({"causal": True}, {"causal": False}, {"past_kv": past_kv},
+                        {"past_kv": past_kv, "slopes": np.array([1.0, 0.25])}):
             out, cache = att.self_attention_forward(x, p, 2, **options)
             dx, grads = att.self_attention_backward(dout, cache)
             assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, **options)[0] * dout),
@@ -152,14 +183,15 @@ class TestSelfAttention:
         att = impl.attention
         x = rng.normal(size=(2, 5, 8))
         p = attention_params(rng, 8)
-        full, _ = att.self_attention_forward(x, p, 2)
-        first, cache = att.self_attention_forward(x[:, :3], p, 2)
-        past = tuple(a.copy() for a in cache["kv"])
-        rest, cache2 = att.self_attention_forward(x[:, 3:], p, 2, past_kv=cache["kv"])
-        np.testing.assert_allclose(np.concatenate([first, rest], axis=1), full, atol=1e-12)
-        assert cache2["kv"][0].shape == (2, 2, 5, 4)
-        for before, after in zip(past, cache["kv"]):
-            np.testing.assert_array_equal(before, after)  # the past was not modified
+        for slopes in (None, np.array([1.0, 0.25])):  # ALiBi: the cached queries keep their positions
+            full, _ = att.self_attention_forward(x, p, 2, slopes=slopes)
+            first, cache = att.self_attention_forward(x[:, :3], p, 2, slopes=slopes)
+            past = tuple(a.copy() for a in cache["kv"])
+            rest, cache2 = att.self_attention_forward(x[:, 3:], p, 2, past_kv=cache["kv"], slopes=slopes)
+            np.testing.assert_allclose(np.concatenate([first, rest], axis=1), full, atol=1e-12)
+            assert cache2["kv"][0].shape == (2, 2, 5, 4)
+            for before, after in zip(past, cache["kv"]):
+                np.testing.assert_array_equal(before, after)  # the past was not modified
 
 
 class TestBlock:
@@ -209,9 +241,9 @@ class TestGPT:
     """GPT.forward_hidden / backward_hidden / forward / backward / loss_and_grads"""
 
     @pytest.mark.points(3)
-    @pytest.mark.parametrize("tied, layers", [(True, 2), (False, 1)])
-    def test_every_parameter_gradient(self, impl, tied, layers):
-        model = tiny_gpt(impl, layers=layers, tied=tied)
+    @pytest.mark.parametrize("tied, layers, alibi", [(True, 2, False), (False, 1, True)])
+    def test_every_parameter_gradient(self, impl, tied, layers, alibi):
+        model = tiny_gpt(impl, layers=layers, tied=tied, alibi=alibi)
         rng = np.random.default_rng(10)
         ids, targets = rng.integers(0, 5, size=(2, 2, 4))
         loss, grads = model.loss_and_grads(ids, targets)
@@ -259,8 +291,8 @@ class TestCausality:
     @pytest.mark.points(2)
     def test_changing_a_token_affects_only_later_logits(self, impl):
         rng = np.random.default_rng(13)
-        for causal in (True, False):
-            model = tiny_gpt(impl, layers=2, causal=causal, width=8)
+        for causal, alibi in ((True, False), (False, False), (True, True)):
+            model = tiny_gpt(impl, layers=2, causal=causal, width=8, alibi=alibi)
             ids = rng.integers(0, 5, size=(1, 6))
             changed = ids.copy()
             changed[0, 3] = (ids[0, 3] + 1) % 5
@@ -277,15 +309,16 @@ class TestKVCache:
 
     @pytest.mark.points(2)
     def test_incremental_logits_match_full_pass(self, impl):
-        model = tiny_gpt(impl, layers=2, width=8, context=8, vocab=7)
         ids = np.random.default_rng(14).integers(0, 7, size=8)
-        full = model.logits(ids[None])[0]  # (T, V)
-        logits, state = model.start(ids[:3])
-        incremental = [logits]
-        for token in ids[3:-1]:
-            logits, state = model.step(state, token)
-            incremental.append(logits)
-        np.testing.assert_allclose(np.array(incremental), full[2:-1], atol=1e-6, rtol=0)
+        for alibi in (False, True):
+            model = tiny_gpt(impl, layers=2, width=8, context=8, vocab=7, alibi=alibi)
+            full = model.logits(ids[None])[0]  # (T, V)
+            logits, state = model.start(ids[:3])
+            incremental = [logits]
+            for token in ids[3:-1]:
+                logits, state = model.step(state, token)
+                incremental.append(logits)
+            np.testing.assert_allclose(np.array(incremental), full[2:-1], atol=1e-6, rtol=0)
 
     @pytest.mark.points(1)
     def test_step_does_not_mutate_state(self, impl):
@@ -394,6 +427,10 @@ class TestInputErrors:
         q = np.zeros((2, 3, 4))
         with pytest.raises(ValueError, match=r"mask must broadcast.*\(2, 3, 3\)"):
             att.attention_forward(q, q, q, np.ones((4, 3), dtype=bool))
+        with pytest.raises(ValueError, match=r"bias must broadcast.*\(2, 3, 3\)"):
+            att.attention_forward(q, q, q, None, np.zeros((3, 4)))
+        with pytest.raises(ValueError, match=r"slopes.*\(2,\)"):  # one slope per head
+            att.self_attention_forward(x, p, 2, slopes=[1.0, 0.5, 0.25])
         model = impl.transformer.GPT(5, 6, 2, 2, 4, dtype=np.float64)
         one_block = [(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2)))]
         with pytest.raises(ValueError, match="past_kvs.*2 entries; got 1"):
