@@ -37,6 +37,14 @@ Decisions:
 - Initialisation as GPT-2: N(0, 0.02) weights, zero biases, unit layernorm gains, and the
   two projections that write into the residual stream scaled by 1/sqrt(2L) so the stream's
   variance does not grow with depth. Deterministic from ``seed``.
+- Optional recency bias, ``alibi=True`` (ALiBi's slopes, see :mod:`solutions.attention`),
+  added to the learned position embeddings rather than replacing them, so the model and its
+  parameters are the lecture's either way. Off by default. Why it exists: on character-level
+  toy English at a test-sized budget (~100k characters) a plain GPT does not beat the RNN,
+  whose recurrence starts out knowing that the last few characters matter most; a plain
+  GPT must first learn that from its position embeddings. With the bias every head starts
+  out preferring nearby characters, and the GPT beats the RNN on the same characters (see
+  the training test and the lecture demo for the numbers).
 - Works in float32 (training) and float64 (gradient checks): ``dtype`` at construction;
   everything computed stays in that dtype. Other dtypes are refused (float16 overflows in
   the loss's sums over many positions).

@@ -5,9 +5,16 @@ and read modules off it (``impl.mdp``), so the same tests grade either package.
 Select with ``pytest --impl=solutions|exercises`` or the ``SCRATCH_IMPL`` variable.
 """
 
-import pytest
+import os
 
-from scratch.impl import CHAPTERS, Impl, default_impl_name
+# As in the grader (scratch/grade.py): the tests multiply small matrices, where BLAS threads
+# cost more than they give (the GPT training test takes ~10 s on two threads, ~6 s on one).
+# Set before NumPy is first imported, so it takes effect; export the variable to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest  # noqa: E402  (after the BLAS setting on purpose)
+
+from scratch.impl import CHAPTERS, Impl, default_impl_name  # noqa: E402
 
 
 def pytest_addoption(parser):

@@ -494,34 +494,41 @@ class TestGradientCheckNorm:
             assert_gradients_match(lambda: np.sum(x ** 2), {"x": x}, {"x": 2 * x + 1e-3}, 1e-6, norm=True)
 
 
-# Training budget: 200 AdamW steps of 16 x 32 characters (102k characters: the same budget as
-# the RNN's training test), GPT with C = 48, H = 4, one block, peak lr 0.02. Observed held-out
-# loss ~0.45 nats/char against a true entropy of 0.290 and a char bigram at ~1.31. The RNN's
-# test reaches 0.38-0.40 with the same characters; at this budget the GPT does not beat it:
-# over ~35 variants with the same 102k characters (B x steps 16x200, 8x400, 4x800, 2x1600;
-# T = 32, 48, 64, 128; H = 2..12; C = 32..64; 1-2 blocks; lr 0.005-0.03; warmup, min lr,
-# clipping; tied/untied; larger q/k, output or embedding initialisation; sinusoidal or zero
-# position initialisation; random, sequential or sentence-aligned windows) the best held-out
-# losses were 0.39-0.41 (4 x 800, H = 8, lr 0.015: 0.394, 0.411, 0.399 over seeds 0-2), and
-# longer windows train slower (T = 64: ~0.7). No assertion against the RNN is made here; the
-# margin asserted is to the true entropy: 0.2 nats/char.
-ENTROPY_MARGIN = 0.2
+# Training budget: 102k characters for both models, 800 AdamW steps of 4 windows x 32
+# characters (~2.7 passes over 1200 training sentences), cosine schedule, peak lr 0.015 (GPT)
+# and 0.02 (RNN, as in its own test). GPT: 3 blocks, C = 48, H = 8, with ALiBi's recency bias
+# (~85k parameters); RNN: D = 16, H = 48 with the hidden state carried (~5k parameters).
+# Measured held-out losses (nats/char; true entropy 0.290, char bigram ~1.31):
+#   GPT, model seeds 0-5: 0.360 0.367 0.359 0.366 0.377 0.361 (mean 0.365)
+#   RNN, model seeds 0-7: 0.378 0.389 0.379 0.389 0.388 0.389 0.390 0.394 (mean 0.387)
+# The same GPT without ALiBi: 0.414 and 0.440 (seeds 0, 1), above the RNN. At this budget a
+# plain GPT must first learn from its position embeddings that the previous few characters
+# matter, which the RNN's recurrence gives for free (over ~35 plain variants the best was
+# 0.39-0.41). Two blocks with ALiBi give 0.364-0.388: too close to the RNN to assert. Across seeds the gap
+# is ~0.022 with a per-seed spread of ~0.006 per model: a machine whose BLAS rounds
+# differently behaves like another seed, and the comparison below holds for it too.
+ENTROPY_MARGIN = 0.1
 
 
 class TestTraining:
-    """A small GPT on character-level toy English"""
+    """A small GPT on character-level toy English, against the RNN on the same characters"""
 
     @pytest.mark.points(2)
-    def test_beats_bigram_near_true_entropy(self, impl):
+    def test_beats_the_rnn_and_nears_true_entropy(self, impl):
         grammar, vocab, train_ids, val_ids = data.char_level_splits(1500, seed=0)
-        model = impl.transformer.GPT(len(vocab), 32, 1, 4, 48, seed=0)
-        batches = training.random_batches(train_ids, 16, 32, np.random.default_rng(0))
-        training.train_lm(model, batches, steps=200, lr=0.02, warmup_steps=20, optim=impl.optim,
-                          log_every=1000, out=io.StringIO())
+        V, quiet = len(vocab), {"log_every": 1000, "out": io.StringIO()}
+        model = impl.transformer.GPT(V, 32, 3, 8, 48, alibi=True, seed=0)
+        batches = training.random_batches(train_ids, 4, 32, np.random.default_rng(0))
+        training.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim, **quiet)
         val_loss = training.strided_loss(model, val_ids, 32)
-        bigram = data.char_bigram_loss(train_ids, val_ids, len(vocab))
+        rnn = impl.rnn.RNNLM(V, 16, 48, rng=np.random.default_rng(1))
+        training.train_lm(rnn, training.sequential_batches(train_ids, 4, 32), steps=800, lr=0.02,
+                          optim=impl.optim, carry_hidden=True, **quiet)
+        rnn_loss = training.evaluate_loss(rnn, val_ids, 8, 64, carry_hidden=True)
+        bigram = data.char_bigram_loss(train_ids, val_ids, V)
         entropy = grammar.entropy_per_char
         assert val_loss < bigram - 0.5, f"GPT {val_loss:.3f} vs bigram {bigram:.3f} nats/char"
+        assert val_loss < rnn_loss, f"GPT {val_loss:.3f} vs RNN {rnn_loss:.3f} nats/char on the same characters"
         assert val_loss < entropy + ENTROPY_MARGIN, (
             f"held-out {val_loss:.3f} nats/char, true entropy {entropy:.3f}, margin {ENTROPY_MARGIN}")
         assert val_loss > entropy - 0.02  # below the source's entropy would be a bug

@@ -4,15 +4,17 @@ of characters and the source's true entropy, sample sentences, and print one att
 pattern — the causal triangle ("self-attention only attends to the tokens on the left").
 
 Setup: 3000 toy-English sentences (80/10/10 split), characters as tokens (V = 21, "\\n" ends
-a sentence). GPT: C = 48, H = 4, 2 blocks, context 64, float32, tied head; AdamW, peak lr
-0.02, warmup then cosine decay, clipping at norm 1; 400 steps of 16 random windows of 64
-characters. The RNN (D = 24, H = 96, truncated BPTT over 64-character windows) sees exactly
-as many characters. Held-out losses: the GPT scores every character with at least 32
-characters of left context (windows every 32 characters, second halves scored); the RNN
-carries its state across windows. Both are evaluated every 80 steps; the two held-out curves
-are drawn in one text plot with the bigram and the true entropy as reference lines. At this
-budget the two end close (about 0.35 nats/char against
-a true 0.29, the RNN slightly ahead); the RNN is several times cheaper per character here.
+a sentence). GPT: C = 48, H = 8, 2 blocks, context 64, float32, tied head, learned position
+embeddings plus ALiBi's recency bias (``alibi=True``; a plain GPT with H = 4 only tied the
+RNN at this budget, 0.348 against 0.345); AdamW, peak lr 0.02, warmup then cosine decay,
+clipping at norm 1; 400 steps of 16 random windows of 64 characters. The RNN (D = 24,
+H = 96, truncated BPTT over 64-character windows) sees exactly as many characters.
+Held-out losses: the GPT scores every character with at least 32 characters of left context
+(windows every 32 characters, second halves scored); the RNN carries its state across
+windows. Both are evaluated every 80 steps; the two held-out curves are drawn in one text
+plot with the bigram and the true entropy as reference lines. Measured: GPT 0.317, RNN
+0.345 nats/char, true entropy 0.290; the RNN is about five times cheaper per character here
+(3 s against 15 s of training on two cores).
 """
 
 import io
@@ -26,7 +28,7 @@ from . import side_by_side
 
 STEPS = 400
 BATCH, SEQ_LEN = 16, 64
-WIDTH, HEADS, LAYERS = 48, 4, 2
+WIDTH, HEADS, LAYERS = 48, 8, 2
 SHADES = " .:-=+*#%@"  # attention weight 0 .. 1, in tenths
 ATTENTION_SENTENCE = "the mouse eats the cheese .\n"
 
@@ -59,10 +61,10 @@ def run(impl):
     print(f"Toy English, one character per token (V = {V}); train {len(train_ids)} chars, "
           f"held-out {len(val_ids)} chars\n")
 
-    model = impl.transformer.GPT(V, SEQ_LEN, LAYERS, HEADS, WIDTH, seed=0)
+    model = impl.transformer.GPT(V, SEQ_LEN, LAYERS, HEADS, WIDTH, alibi=True, seed=0)
     n_params = sum(p.size for p in model.params.values())
     print(f"GPT: token + position embeddings ({WIDTH}) -> {LAYERS} pre-LN block(s) "
-          f"({HEADS} heads, causal) -> layernorm -> tied head; {n_params} parameters")
+          f"({HEADS} heads, causal, ALiBi recency bias) -> layernorm -> tied head; {n_params} parameters")
     print(f"{STEPS} AdamW steps of {BATCH} x {SEQ_LEN} characters; every position is predicted "
           f"in parallel\n")
     history = training.train_lm(
