@@ -397,3 +397,12 @@ class TestTrainingGlue:
         assert os.path.isabs(path) and os.path.dirname(path) != str(tmp_path)  # never the cwd
         assert os.path.basename(path) == "rnn_loss.png"
         os.rmdir(os.path.dirname(path))  # the mock wrote nothing into the fresh directory
+
+    def test_lecture_plot_with_real_matplotlib(self, tmp_path):
+        pytest.importorskip("matplotlib")  # the optional `plot` extra; not graded
+        from scratch.lectures import rnn as rnn_lecture
+
+        history = {"loss": [2.0, 1.0, 0.5], "eval_step": [2], "eval_loss": [0.7]}
+        path = rnn_lecture.save_plot(history, str(tmp_path / "curve.png"), {"true entropy": 0.29})
+        with open(path, "rb") as png:
+            assert png.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -36,8 +36,9 @@ def decode_sentences(impl, model, vocab, strategy_kwargs, rng):
     return sentences
 
 
-def save_plot(history, path=None):
-    """Save the loss curves as a PNG (default: rnn_loss.png in a new temporary directory);
+def save_plot(history, path=None, references=None):
+    """Save the loss curves as a PNG (default: rnn_loss.png in a new temporary directory),
+    with ``references`` ({name: loss}, e.g. the true entropy) as dashed horizontal lines;
     returns the path, or None without matplotlib."""
     try:
         import matplotlib
@@ -51,6 +52,9 @@ def save_plot(history, path=None):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["loss"], label="train (per batch)", alpha=0.6)
     ax.plot(history["eval_step"], history["eval_loss"], "o-", label="held-out")
+    for name, value in (references or {}).items():
+        ax.axhline(value, linestyle="--", linewidth=1, color="gray")
+        ax.annotate(f"{name} {value:.3f}", (0, value), textcoords="offset points", xytext=(4, 3), fontsize=8)
     ax.set_xlabel("step")
     ax.set_ylabel("nats / char")
     ax.legend()
@@ -85,7 +89,7 @@ def run(impl):
     final = history["eval_loss"][-1]
     print(f"final held-out {final:.3f} nats/char = true entropy {grammar.entropy_per_char:.3f} "
           f"+ {final - grammar.entropy_per_char:.3f}; the bigram is at {bigram:.3f}")
-    plot = save_plot(history)
+    plot = save_plot(history, references={"true entropy": grammar.entropy_per_char, "char bigram": bigram})
     if plot:
         print(f"(plot saved to {plot})")
 
