@@ -29,9 +29,10 @@ and the peak are each the best of several repeats.
 
 Measured on a quiet 2-core machine (numpy 2.4, OpenBLAS): 39-42% of the peak with the
 default two threads, 52-59% with OPENBLAS_NUM_THREADS=1, so the >= 50% target holds core for
-core only. Where the rest goes (two threads, ms per step of ~1500): the 128 small
-256 x 256 x 32 attention products run at about a third of the peak (~260 ms for ~90 at the
-peak rate), the softmax ~215, GELU ~195, layernorm ~105. Splitting GELU and the softmax
+core only. Where the rest goes (two threads, ms per step of ~1500): the attention products
+(24 batched calls per step, 4 layers x (2 forward + 4 backward), each B * H = 128 small
+256 x 256 x 32 products) run at about a third of the peak (~260 ms in all, ~90 at the peak
+rate), the softmax ~215, GELU ~195, layernorm ~105. Splitting GELU and the softmax
 over a thread pool (NumPy's ufuncs release the GIL) halves those two in isolation, but in
 a whole step it gained under 5% (OpenBLAS's threads keep spinning between products and
 compete for the same cores), so the layers stay single-threaded and readable.

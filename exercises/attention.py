@@ -44,9 +44,10 @@ Decisions:
   without it. The slopes are a geometric sequence, ALiBi's m_h = 2^(-8(h+1)/H) times 4:
   ALiBi's own values were tuned for words and subwords, and a character-level model needs
   a steeper first head (for H = 8: 2, 1, 1/2, ..., 1/64; the steepest head gives the
-  previous character e^2 = 7x the weight of the one before it, the flattest head sees the
-  whole window almost evenly). Off by default: the GPT of the lecture has only learned
-  position embeddings.
+  previous character e^2 = 7x the weight of the one before it; the flattest head, 1/64,
+  still gives a key 32 positions back 0.6 of the weight of the nearest, all else equal).
+  Off by default: the lecture slides' GPT has learned position embeddings only (the lecture
+  demo and the training test turn it on; see solutions/transformer.py for why).
 
 Left out: dropout on the weights, rotary embeddings, memory-efficient (flash) attention.
 """
@@ -72,6 +73,8 @@ def causal_mask(n_queries, n_keys):
 
 def alibi_slopes(n_heads):
     """The recency slopes m_h = 4 * 2^(-8(h+1)/H), h = 0 .. H-1 (module docstring), (H,)."""
+    if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
+        raise ValueError(f"n_heads must be a positive int; got {n_heads!r}")
     return 4.0 * 2.0 ** (-8.0 * np.arange(1, n_heads + 1) / n_heads)
 
 
@@ -84,9 +87,15 @@ def alibi_bias(slopes, n_queries, n_keys):
     """
     if n_keys < n_queries:
         raise ValueError(f"n_keys must be >= n_queries; got {n_keys} < {n_queries}")
+    try:
+        slopes = np.asarray(slopes, dtype=float)
+    except (TypeError, ValueError):
+        slopes = None
+    if slopes is None or slopes.ndim != 1 or not np.all(np.isfinite(slopes)):
+        raise ValueError("slopes must be a 1-D sequence of finite numbers, one per head")
     query_positions = np.arange(n_keys - n_queries, n_keys)
     distance = np.abs(query_positions[:, None] - np.arange(n_keys)[None, :])  # (T, T_k)
-    return -np.asarray(slopes, dtype=float)[:, None, None] * distance  # (H, T, T_k)
+    return -slopes[:, None, None] * distance  # (H, T, T_k)
 
 
 def check_broadcasts_to_scores(array, name, q, k):
@@ -123,12 +132,14 @@ def attention_forward(q, k, v, mask=None, bias=None):
     if bias is not None:
         check_broadcasts_to_scores(bias, "bias", q, k)
     # TODO: return a cache dict whose "weights" entry is P (keep whatever backward needs too)
+    # TODO: if a bias is given, add it to the scaled scores (in place keeps q's dtype)
     # TODO: blocked scores become -inf; a row that is all -inf must not divide 0 by 0
     raise NotImplementedError("attention_forward: not implemented yet")
 
 
 def attention_backward(dout, cache):
-    """Gradients of out = softmax(q k^T / sqrt(d)) v: returns (dq, dk, dv), shapes of q, k, v."""
+    """Gradients of out = softmax(q k^T / sqrt(d) + bias) v: returns (dq, dk, dv), shapes of
+    q, k, v. The bias is a constant (it gets no gradient), so nothing here depends on it."""
     # TODO: softmax backward per row: dS = P * (dP - sum_j P_j dP_j); blocked entries have P = 0
     raise NotImplementedError("attention_backward: not implemented yet")
 

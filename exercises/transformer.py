@@ -39,7 +39,7 @@ Decisions:
   variance does not grow with depth. Deterministic from ``seed``.
 - Optional recency bias, ``alibi=True`` (ALiBi's slopes, see :mod:`solutions.attention`),
   added to the learned position embeddings rather than replacing them, so the model and its
-  parameters are the lecture's either way. Off by default. Why it exists: on character-level
+  parameters are the lecture slides' either way. Off by default. Why it exists: on character-level
   toy English at a test-sized budget (~100k characters) a plain GPT does not beat the RNN,
   whose recurrence starts out knowing that the last few characters matter most; a plain
   GPT must first learn that from its position embeddings. With the bias every head starts
@@ -113,6 +113,7 @@ def block_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None):
     ``cache["attn"]`` = the cache of attention.self_attention_forward, and ``cache["kv"]`` =
     its ``"kv"``: the (K, V) of all positions.
     """
+    # TODO: pass causal, past_kv and slopes on to the attention
     # TODO: cache dict: "attn" = self_attention_forward's cache, "kv" = its "kv" (+ what backward needs)
     raise NotImplementedError("block_forward: not implemented yet")
 
@@ -230,6 +231,7 @@ class GPT:
         n_past = self.check_past_kvs(past_kvs)
         ids = self.check_ids(ids, n_past)
         params = self.params
+        # TODO: every block gets self.causal, its own past (K, V) and self.slopes (ALiBi, or None)
         # TODO: cache dict: "blocks" = list of block caches, "kvs" = list of their "kv" (+ what backward needs)
         raise NotImplementedError("GPT.forward_hidden: not implemented yet")
 

@@ -39,7 +39,7 @@ Decisions:
   variance does not grow with depth. Deterministic from ``seed``.
 - Optional recency bias, ``alibi=True`` (ALiBi's slopes, see :mod:`solutions.attention`),
   added to the learned position embeddings rather than replacing them, so the model and its
-  parameters are the lecture's either way. Off by default. Why it exists: on character-level
+  parameters are the lecture slides' either way. Off by default. Why it exists: on character-level
   toy English at a test-sized budget (~100k characters) a plain GPT does not beat the RNN,
   whose recurrence starts out knowing that the last few characters matter most; a plain
   GPT must first learn that from its position embeddings. With the bias every head starts
@@ -127,6 +127,7 @@ def block_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None):
     its ``"kv"``: the (K, V) of all positions.
     """
     ### BEGIN SOLUTION
+    ### HINT: pass causal, past_kv and slopes on to the attention
     ### HINT: cache dict: "attn" = self_attention_forward's cache, "kv" = its "kv" (+ what backward needs)
     normed, ln1_cache = nn.layernorm_forward(x, params["ln1.gamma"], params["ln1.beta"])
     attended, attn_cache = attention.self_attention_forward(
@@ -266,6 +267,7 @@ class GPT:
         ids = self.check_ids(ids, n_past)
         params = self.params
         ### BEGIN SOLUTION
+        ### HINT: every block gets self.causal, its own past (K, V) and self.slopes (ALiBi, or None)
         ### HINT: cache dict: "blocks" = list of block caches, "kvs" = list of their "kv" (+ what backward needs)
         T = ids.shape[1]
         tokens, tok_cache = nn.embedding_forward(ids, params["tok_emb"])  # (B, T, C)

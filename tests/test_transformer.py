@@ -230,6 +230,12 @@ class TestBlock:
         dx, grads = tr.block_backward(dout, tr.block_forward(x, p, 2)[1])
         assert set(grads) == set(p)
         assert_gradients(lambda: np.sum(tr.block_forward(x, p, 2)[0] * dout), {"x": x, **p}, {"x": dx, **grads})
+        # the block hands its ALiBi slopes to the attention: the same weights as attention on ln1(x)
+        slopes = np.array([1.0, 0.25])
+        weights = tr.block_forward(x, p, 2, slopes=slopes)[1]["attn"]["attention"]["weights"]
+        normed = impl.nn.layernorm_forward(x, p["ln1.gamma"], p["ln1.beta"])[0]
+        direct = impl.attention.self_attention_forward(normed, tr.subdict(p, "attn."), 2, slopes=slopes)
+        np.testing.assert_allclose(weights, direct[1]["attention"]["weights"], atol=1e-12)
 
 
 def lm_loss(impl, model, ids, targets, loss_mask=None):
@@ -251,6 +257,13 @@ class TestGPT:
         assert ("head.W" in grads) == (not tied)
         assert abs(loss - lm_loss(impl, model, ids, targets)) < 1e-12
         assert_gradients(lambda: lm_loss(impl, model, ids, targets), model.params, grads)
+        # block 0's attention weights, rebuilt by hand: the model passes its slopes (or None) on
+        params, tr = model.params, impl.transformer
+        x0 = params["tok_emb"][ids] + params["pos_emb"][:ids.shape[1]]
+        normed = impl.nn.layernorm_forward(x0, params["blocks.0.ln1.gamma"], params["blocks.0.ln1.beta"])[0]
+        direct = impl.attention.self_attention_forward(normed, tr.subdict(params, "blocks.0.attn."), 2,
+                                                       slopes=model.slopes)
+        np.testing.assert_allclose(model.attention_weights(ids)[0], direct[1]["attention"]["weights"], atol=1e-12)
 
     @pytest.mark.points(1)
     def test_hidden_path_with_scalar_head(self, impl):
@@ -267,22 +280,23 @@ class TestGPT:
 
     @pytest.mark.points(1)
     def test_loss_mask_and_float32(self, impl):
-        model64 = tiny_gpt(impl, layers=1)
         rng = np.random.default_rng(12)
         ids, targets = rng.integers(0, 5, size=(2, 2, 4))
         mask = np.array([[0, 1, 1, 0], [1, 0, 0, 0]], dtype=bool)
-        loss, grads = model64.loss_and_grads(ids, targets, mask)
-        changed = targets.copy()
-        changed[~mask] = (changed[~mask] + 1) % 5  # targets at masked-out positions do not count
-        assert model64.loss_and_grads(ids, changed, mask)[0] == pytest.approx(loss, abs=1e-12)
-        model32 = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float32)
-        model32.params = {name: value.astype(np.float32) for name, value in model64.params.items()}
-        loss32, grads32 = model32.loss_and_grads(ids, targets, mask)
-        assert model32.logits(ids).dtype == np.float32
-        assert all(g.dtype == np.float32 for g in grads32.values())
-        assert loss32 == pytest.approx(loss, abs=1e-4)
-        for name in grads:
-            np.testing.assert_allclose(grads32[name], grads[name], atol=2e-4, err_msg=name)
+        for alibi in (False, True):  # the float64 ALiBi bias must not turn float32 into float64
+            model64 = tiny_gpt(impl, layers=1, alibi=alibi)
+            loss, grads = model64.loss_and_grads(ids, targets, mask)
+            changed = targets.copy()
+            changed[~mask] = (changed[~mask] + 1) % 5  # targets at masked-out positions do not count
+            assert model64.loss_and_grads(ids, changed, mask)[0] == pytest.approx(loss, abs=1e-12)
+            model32 = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float32, alibi=alibi)
+            model32.params = {name: value.astype(np.float32) for name, value in model64.params.items()}
+            loss32, grads32 = model32.loss_and_grads(ids, targets, mask)
+            assert model32.logits(ids).dtype == np.float32
+            assert all(g.dtype == np.float32 for g in grads32.values())
+            assert loss32 == pytest.approx(loss, abs=1e-4)
+            for name in grads:
+                np.testing.assert_allclose(grads32[name], grads[name], atol=2e-4, err_msg=name)
 
 
 class TestCausality:
@@ -431,6 +445,11 @@ class TestInputErrors:
             att.attention_forward(q, q, q, None, np.zeros((3, 4)))
         with pytest.raises(ValueError, match=r"slopes.*\(2,\)"):  # one slope per head
             att.self_attention_forward(x, p, 2, slopes=[1.0, 0.5, 0.25])
+        for bad in (0.5, [[1.0], [0.5]], ["a", "b"], [np.nan]):
+            with pytest.raises(ValueError, match="slopes"):
+                att.alibi_bias(bad, 2, 3)
+        with pytest.raises(ValueError, match="n_heads"):
+            att.alibi_slopes(0)
         model = impl.transformer.GPT(5, 6, 2, 2, 4, dtype=np.float64)
         one_block = [(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2)))]
         with pytest.raises(ValueError, match="past_kvs.*2 entries; got 1"):
@@ -494,19 +513,24 @@ class TestGradientCheckNorm:
             assert_gradients_match(lambda: np.sum(x ** 2), {"x": x}, {"x": 2 * x + 1e-3}, 1e-6, norm=True)
 
 
-# Training budget: 102k characters for both models, 800 AdamW steps of 4 windows x 32
-# characters (~2.7 passes over 1200 training sentences), cosine schedule, peak lr 0.015 (GPT)
-# and 0.02 (RNN, as in its own test). GPT: 3 blocks, C = 48, H = 8, with ALiBi's recency bias
-# (~85k parameters); RNN: D = 16, H = 48 with the hidden state carried (~5k parameters).
-# Measured held-out losses (nats/char; true entropy 0.290, char bigram ~1.31):
+# Training budget: 102k characters, 800 AdamW steps of 4 windows x 32 characters (~2.7 passes
+# over 1200 training sentences), cosine schedule after 20 warmup steps, peak lr 0.015. GPT:
+# 3 blocks, C = 48, H = 8, with ALiBi's recency bias (87k parameters).
+# The RNN it must beat is chapter 5's, on the same characters: RNNLM(V, 16, 48) (4.5k
+# parameters), sequential_batches(train_ids, 4, 32), 800 steps, lr 0.02, carry_hidden=True,
+# held-out evaluate_loss(model, val_ids, 8, 64, carry_hidden=True). That loss is a constant
+# here, measured with the reference solution, so this question grades the student's GPT and
+# not their RNN. Measured held-out losses (nats/char; true entropy 0.290, char bigram ~1.31):
+#   RNN, model seeds 0-7: 0.378 0.389 0.379 0.389 0.388 0.389 0.390 0.394 (seed 1: 0.3893)
 #   GPT, model seeds 0-5: 0.360 0.367 0.359 0.366 0.377 0.361 (mean 0.365)
-#   RNN, model seeds 0-7: 0.378 0.389 0.379 0.389 0.388 0.389 0.390 0.394 (mean 0.387)
 # The same GPT without ALiBi: 0.414 and 0.440 (seeds 0, 1), above the RNN. At this budget a
 # plain GPT must first learn from its position embeddings that the previous few characters
 # matter, which the RNN's recurrence gives for free (over ~35 plain variants the best was
-# 0.39-0.41). Two blocks with ALiBi give 0.364-0.388: too close to the RNN to assert. Across seeds the gap
-# is ~0.022 with a per-seed spread of ~0.006 per model: a machine whose BLAS rounds
-# differently behaves like another seed, and the comparison below holds for it too.
+# 0.39-0.41). Two blocks with ALiBi give 0.364-0.388: too close to the RNN to assert.
+# Margin: BLAS rounding differences act like another seed (one thread instead of two moved
+# seed 0 from 0.360 to 0.355); the worst GPT seed is still 0.012 below the RNN's 0.389,
+# about two standard deviations of the GPT's spread over seeds.
+RNN_HELD_OUT_LOSS = 0.389
 ENTROPY_MARGIN = 0.1
 
 
@@ -516,19 +540,16 @@ class TestTraining:
     @pytest.mark.points(2)
     def test_beats_the_rnn_and_nears_true_entropy(self, impl):
         grammar, vocab, train_ids, val_ids = data.char_level_splits(1500, seed=0)
-        V, quiet = len(vocab), {"log_every": 1000, "out": io.StringIO()}
-        model = impl.transformer.GPT(V, 32, 3, 8, 48, alibi=True, seed=0)
+        model = impl.transformer.GPT(len(vocab), 32, 3, 8, 48, alibi=True, seed=0)
         batches = training.random_batches(train_ids, 4, 32, np.random.default_rng(0))
-        training.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim, **quiet)
+        training.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim,
+                          log_every=1000, out=io.StringIO())
         val_loss = training.strided_loss(model, val_ids, 32)
-        rnn = impl.rnn.RNNLM(V, 16, 48, rng=np.random.default_rng(1))
-        training.train_lm(rnn, training.sequential_batches(train_ids, 4, 32), steps=800, lr=0.02,
-                          optim=impl.optim, carry_hidden=True, **quiet)
-        rnn_loss = training.evaluate_loss(rnn, val_ids, 8, 64, carry_hidden=True)
-        bigram = data.char_bigram_loss(train_ids, val_ids, V)
+        bigram = data.char_bigram_loss(train_ids, val_ids, len(vocab))
         entropy = grammar.entropy_per_char
         assert val_loss < bigram - 0.5, f"GPT {val_loss:.3f} vs bigram {bigram:.3f} nats/char"
-        assert val_loss < rnn_loss, f"GPT {val_loss:.3f} vs RNN {rnn_loss:.3f} nats/char on the same characters"
+        assert val_loss < RNN_HELD_OUT_LOSS, (
+            f"GPT {val_loss:.3f} vs the RNN's {RNN_HELD_OUT_LOSS} nats/char on the same characters")
         assert val_loss < entropy + ENTROPY_MARGIN, (
             f"held-out {val_loss:.3f} nats/char, true entropy {entropy:.3f}, margin {ENTROPY_MARGIN}")
         assert val_loss > entropy - 0.02  # below the source's entropy would be a bug
