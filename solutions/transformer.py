@@ -1,4 +1,4 @@
-"""The Transformer language model (GPT), its KV cache, and BERT's masked-LM objective.
+"""The Transformer language model (GPT) and its KV cache.
 
 Lecture slide: "Transformer Language Models — self-attention only attends to the tokens on
 the left". Because position t only sees x_<=t, one forward pass predicts every next token
@@ -57,21 +57,18 @@ Decisions:
   it, but then a state could be changed behind a branch's back). A sequence may not grow
   past the context length N: an error, not a silent sliding window.
   :meth:`GPT.uncached` decodes by re-running the whole prefix instead (for comparison).
-- BERT: the same blocks with ``causal=False`` (every position sees every position) and the
-  masked-LM objective: :func:`mask_tokens` picks 15% of the positions (exactly
-  max(1, round(0.15 T)) per sequence, uniformly without replacement, so no sequence is
-  without a target); of those, 80% become the mask token, 10% a random token (uniform over
-  the vocabulary without the mask token), 10% stay; the loss is the cross-entropy at the
-  picked positions only (``loss_mask``). A bidirectional model cannot decode left to right,
-  so ``start`` raises for it.
+- BERT: the same blocks with ``causal=False`` (every position sees every position); its
+  masked-LM objective (``mask_tokens``, ``masked_lm_loss_and_grads``) is in
+  :mod:`solutions.bert` and importable from here too. A bidirectional model cannot decode
+  left to right, so ``start`` raises for it.
 
-Left out: dropout, weight decay exclusions (the optimizer's business), padding masks,
-BERT's next-sentence prediction and its segment embeddings.
+Left out: dropout, weight decay exclusions (the optimizer's business), padding masks.
 """
 
 import numpy as np
 
 from . import attention, nn
+from .bert import mask_tokens, masked_lm_loss_and_grads  # noqa: F401  (the module contract's names)
 from .generate import check_prompt_ids, check_token_id
 from .rnn import check_lm_dtype
 
@@ -403,57 +400,3 @@ class FullPrefixDecoder:
     def step(self, state, token_id):
         tokens = state + (check_token_id(token_id, self.model.vocab_size),)
         return self.model.logits(np.array([tokens]))[0, -1], tokens
-
-
-# --------------------------------------------------------------------------- BERT
-
-def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
-    """BERT's corruption of ids (B, T): returns (inputs, targets, loss_mask).
-
-    In each sequence exactly max(1, round(mask_prob * T)) positions are picked uniformly
-    without replacement; a picked position becomes ``mask_id`` with probability 0.8, a
-    uniformly random token other than ``mask_id`` with probability 0.1, and keeps its token
-    with probability 0.1. targets = the original ids; loss_mask (B, T) bool = picked.
-    ValueError for ids that are not int (B, T) with T >= 1 and values in [0, vocab_size), for
-    vocab_size < 2 (no token besides the mask), a mask_id outside the vocabulary, or
-    mask_prob outside (0, 1].
-    """
-    ids = np.asarray(ids)
-    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"ids must be an int array of shape (B, T); got {ids.dtype} {ids.shape}")
-    if ids.shape[1] == 0:
-        raise ValueError(f"ids must hold at least one position per sequence (T >= 1); got shape {ids.shape}")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 2:
-        raise ValueError(f"vocab_size must be an int >= 2 (the mask token and at least one other); "
-                         f"got {vocab_size!r}")
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"ids must lie in [0, vocab_size={vocab_size}); got values from {ids.min()} to {ids.max()}")
-    if not 0 <= mask_id < vocab_size:
-        raise ValueError(f"mask_id must lie in [0, vocab_size={vocab_size}); got {mask_id}")
-    if not 0 < mask_prob <= 1:
-        raise ValueError(f"mask_prob must be in (0, 1]; got {mask_prob}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator; got {type(rng).__name__}")
-    ### BEGIN SOLUTION
-    B, T = ids.shape
-    n_picked = max(1, int(round(mask_prob * T)))
-    ### HINT: the n_picked smallest of B x T uniform draws per row are a uniform random subset
-    order = np.argsort(rng.random((B, T)), axis=1)
-    picked = np.zeros((B, T), dtype=bool)
-    np.put_along_axis(picked, order[:, :n_picked], True, axis=1)
-    action = rng.random((B, T))  # < 0.8: mask token, < 0.9: random token, else keep
-    random_tokens = rng.integers(0, vocab_size - 1, size=(B, T))
-    random_tokens += random_tokens >= mask_id  # skip the mask token: uniform over the others
-    inputs = np.where(picked & (action < 0.8), mask_id, ids)
-    inputs = np.where(picked & (action >= 0.8) & (action < 0.9), random_tokens, inputs)
-    return inputs, ids.copy(), picked
-    ### END SOLUTION
-
-
-def masked_lm_loss_and_grads(model, ids, mask_id, rng, mask_prob=0.15):
-    """BERT's objective on ids (B, T): corrupt with mask_tokens, predict the original tokens
-    at the picked positions only. Returns (loss, grads)."""
-    if model.causal:
-        raise ValueError("the masked-LM objective needs a bidirectional model (causal=False)")
-    inputs, targets, loss_mask = mask_tokens(ids, mask_id, model.vocab_size, rng, mask_prob)
-    return model.loss_and_grads(inputs, targets, loss_mask)
