@@ -131,6 +131,10 @@ def main():
           f"{2 * flops / 3e9:.1f})")
     print(f"achieved: {achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of this machine's "
           f"large-matmul {peak / 1e9:.1f} GFLOP/s (2048^3 float32, same run)")
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", f"default ({os.cpu_count()} cores)")
+    print(f"target >= 50% of the peak: {'met' if achieved >= 0.5 * peak else 'NOT met'} with BLAS "
+          f"threads = {threads}" + ("" if threads == "1" else
+                                    "; core for core: OPENBLAS_NUM_THREADS=1 python benchmarks/transformer.py"))
 
     tracemalloc.start()
     training_step(impl, model, ids, targets, state)
