@@ -71,10 +71,15 @@ def causal_mask(n_queries, n_keys):
     return np.arange(n_keys)[None, :] <= np.arange(n_queries)[:, None] + offset
 
 
-def alibi_slopes(n_heads):
-    """The recency slopes m_h = 4 * 2^(-8(h+1)/H), h = 0 .. H-1 (module docstring), (H,)."""
+def check_n_heads(n_heads):
+    """Raise ValueError unless n_heads is a positive int."""
     if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
         raise ValueError(f"n_heads must be a positive int; got {n_heads!r}")
+
+
+def alibi_slopes(n_heads):
+    """The recency slopes m_h = 4 * 2^(-8(h+1)/H), h = 0 .. H-1 (module docstring), (H,)."""
+    check_n_heads(n_heads)
     return 4.0 * 2.0 ** (-8.0 * np.arange(1, n_heads + 1) / n_heads)
 
 
@@ -224,8 +229,7 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes
     """
     if x.ndim != 3:
         raise ValueError(f"x must have shape (B, T, C); got {x.shape}")
-    if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
-        raise ValueError(f"n_heads must be a positive int; got {n_heads!r}")
+    check_n_heads(n_heads)
     B, T, C = x.shape
     if C % n_heads:
         raise ValueError(f"width C={C} must be divisible by n_heads={n_heads}")
