@@ -6,8 +6,8 @@ over many orders of magnitude, as long as the other two do not hold it back."
 
     L(N) = E + A * N^(-alpha)          E >= 0, A > 0, alpha > 0
 
-E is the irreducible loss: the entropy of the source itself, which no model, however large,
-can go below. A real-world study has to estimate E from the fit (nobody knows the entropy
+E is the irreducible loss: the entropy of the source itself (in the loss's units, nats per
+token), which no model, however large, can go below. A real-world study has to estimate E from the fit (nobody knows the entropy
 of English); our corpora are generated from a known distribution (:mod:`scratch.data`), so
 here the fitted E can be checked against the exact entropy.
 
@@ -27,8 +27,8 @@ Which parameters count (the convention sources disagree on):
 - ``non_embedding=True`` is Kaplan et al.'s N: it leaves out the token embedding E (V, C),
   the position embedding P (N_ctx, C) and, when the head is untied, the head W_head (C, V),
   the "unembedding", which is an embedding matrix as well (tied, it IS E^T). What remains,
-  L * (12 C^2 + 13 C) + 2 C, grows with depth and width only, and their laws are smoother
-  in it. (The head's 2 * C * V forward FLOPs per token are then outside 6 * N * D too.)
+  L * (12 C^2 + 13 C) + 2 C, grows with depth and width only; Kaplan et al. found their
+  laws much cleaner in it than in the total. (The head's 2 * C * V forward FLOPs per token are then outside 6 * N * D too.)
 
 The GPT of :mod:`solutions.transformer`, parameter by parameter (C width, V vocabulary,
 N_ctx context length, L blocks):
@@ -56,7 +56,8 @@ from scipy import optimize
 
 class PowerLawFitError(ValueError):
     """The losses admit no power-law fit L = E + A N^-alpha with A, alpha > 0 (they do not fall
-    with N), or the solver did not converge. Never caught as NotImplementedError."""
+    with N), or the solver did not converge. A ValueError, not a RuntimeError, so that a stub's
+    NotImplementedError (a RuntimeError) can never pass for it."""
 
 
 def check_positive_int(value, name):
