@@ -1,0 +1,230 @@
+"""Saving and loading a GPT, and a cache of trained models (harness: never graded).
+
+A checkpoint is one ``.npz`` file (NumPy's zip of arrays, read back with
+``allow_pickle=False``, so loading a file never runs code) holding:
+
+    params/<name>      every array of ``model.params``, under its own name
+    config             JSON: the constructor's arguments (:func:`gpt_config`)
+    recipe             JSON: how the model was made (training settings, data seed, the
+                       implementation's name, ...), whatever the caller puts in
+    recipe_hash        sha256 of the canonical JSON of {"config": ..., "recipe": ...}
+    params_digest      sha256 over every parameter's name, shape, dtype and bytes
+
+Loading checks all of it: a file that is not an npz, is truncated or fails the zip's own
+CRC, a ``recipe_hash`` or ``params_digest`` that does not match what is stored, a config or
+recipe other than the caller expects, a parameter of the wrong shape or dtype: each is a
+:class:`CheckpointError` naming the file and what is wrong. Files are written to a temporary
+file in the same folder and renamed (``os.replace``) so a crash never leaves half a file
+under the real name.
+
+The cache (:func:`cached_gpt`) keeps trained models under ``<cache_dir>/<name>-<key>.npz``
+where ``key`` is the first 12 hex digits of the sha256 of the recipe alone (the config is
+only known once the model is built, so it cannot name the file; a recipe should therefore
+say everything that shapes the model, as the train_fn builds the model from it). The recipe
+must name the implementation (``"implementation": "solutions"`` or ``"exercises"``): a
+student's model and the reference model are different models made by the same recipe, and
+must never be served from one cache entry. The cache does not notice edits to the code: after
+changing the implementation, pass ``retrain=True``.
+
+The cache folder: ``$SCRATCH_CACHE`` if set, else ``$XDG_CACHE_HOME/scratch``, else
+``~/.cache/scratch``.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+PARAM_PREFIX = "params/"
+METADATA = ("config", "recipe", "recipe_hash", "params_digest")
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be read, is corrupted, or is not the one expected."""
+
+
+def canonical_json(value, name="value"):
+    """One JSON text per value: sorted keys, no spaces; TypeError naming ``name`` if it is not
+    JSON-serialisable (NaN and infinities are refused too: they are not JSON)."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be JSON-serialisable (dicts, lists, str, finite numbers, bools, "
+                        f"None); {err}") from None
+
+
+def recipe_hash(config, recipe):
+    """sha256 hex digest of the canonical JSON of {"config": config, "recipe": recipe}."""
+    text = canonical_json({"config": config, "recipe": recipe}, "recipe")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def params_digest(params):
+    """sha256 hex digest over every array's name, shape, dtype and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(params):
+        array = np.ascontiguousarray(params[name])
+        digest.update(f"{name}|{array.shape}|{array.dtype.str}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def gpt_config(model):
+    """The arguments that rebuild ``model``: ``GPT(**config)`` with dtype as its name."""
+    return {
+        "vocab_size": int(model.vocab_size), "context_length": int(model.context_length),
+        "n_layers": int(model.n_layers), "n_heads": int(model.n_heads), "width": int(model.width),
+        "tied": bool(model.tied), "causal": bool(model.causal), "alibi": model.slopes is not None,
+        "dtype": np.dtype(model.dtype).name,
+    }
+
+
+def save_gpt(path, model, recipe):
+    """Write ``model`` and its ``recipe`` (a JSON-serialisable dict) to ``path`` (.npz),
+    atomically, creating the parent folders. Returns the path as a Path."""
+    path = Path(path)
+    if not isinstance(recipe, dict):
+        raise TypeError(f"recipe must be a dict; got {type(recipe).__name__}")
+    config = gpt_config(model)
+    arrays = {PARAM_PREFIX + name: np.asarray(value) for name, value in model.params.items()}
+    arrays.update(config=np.array(canonical_json(config, "config")),
+                  recipe=np.array(canonical_json(recipe, "recipe")),
+                  recipe_hash=np.array(recipe_hash(config, recipe)),
+                  params_digest=np.array(params_digest(model.params)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path):
+    """(params, config, recipe) from the file, every hash verified; CheckpointError otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in METADATA if key not in archive.files]
+            if missing:
+                raise CheckpointError(f"{path}: corrupted or not a GPT checkpoint (no {', '.join(missing)})")
+            stored = {key: str(archive[key]) for key in METADATA}
+            params = {key[len(PARAM_PREFIX):]: archive[key] for key in archive.files if key.startswith(PARAM_PREFIX)}
+        config, recipe = json.loads(stored["config"]), json.loads(stored["recipe"])
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        # A damaged zip fails in many ways (BadZipFile for a truncated file or a failed CRC,
+        # EOFError, ValueError from the npy header or the JSON, NotImplementedError for a
+        # flipped compression field, ...); every one of them means the same thing here.
+        raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({type(err).__name__}: {err})") from None
+    if recipe_hash(config, recipe) != stored["recipe_hash"]:
+        raise CheckpointError(f"{path}: corrupted, the config and recipe do not match their stored hash")
+    if params_digest(params) != stored["params_digest"]:
+        raise CheckpointError(f"{path}: corrupted, the parameters do not match their stored digest")
+    return params, config, recipe
+
+
+def check_expected(path, what, stored, expected):
+    """CheckpointError naming every key where ``stored`` and ``expected`` differ (JSON-wise)."""
+    if expected is None:
+        return
+    expected = json.loads(canonical_json(expected, f"expect_{what}"))
+    differing = sorted(set(stored) | set(expected), key=str)
+    differing = [key for key in differing if stored.get(key, "<missing>") != expected.get(key, "<missing>")]
+    if differing:
+        details = "; ".join(f"{key}: file has {stored.get(key, '<missing>')!r}, expected "
+                            f"{expected.get(key, '<missing>')!r}" for key in differing)
+        raise CheckpointError(f"{path}: {what} differs from the one expected in {', '.join(map(str, differing))} "
+                              f"({details})")
+
+
+def load_gpt(path, transformer_module, *, expect_config=None, expect_recipe=None):
+    """The GPT saved at ``path``, rebuilt with ``transformer_module.GPT``, and its recipe.
+
+    ``expect_config`` / ``expect_recipe``: dicts the stored ones must equal (None: anything).
+    Returns (model, recipe); CheckpointError for anything wrong (module docstring)."""
+    path = Path(path)
+    params, config, recipe = read_checkpoint(path)
+    check_expected(path, "config", config, expect_config)
+    check_expected(path, "recipe", recipe, expect_recipe)
+    try:
+        model = transformer_module.GPT(**{**config, "dtype": np.dtype(config["dtype"])})
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: its config {config} does not build a GPT ({err})") from None
+    if set(params) != set(model.params):
+        raise CheckpointError(f"{path}: parameter names differ from the model's; file only: "
+                              f"{sorted(set(params) - set(model.params))}, model only: "
+                              f"{sorted(set(model.params) - set(params))}")
+    for name, target in model.params.items():
+        if params[name].shape != target.shape or params[name].dtype != target.dtype:
+            raise CheckpointError(f"{path}: parameter {name} is {params[name].dtype} {params[name].shape}; "
+                                  f"the model needs {target.dtype} {target.shape}")
+        target[...] = params[name]
+    return model, recipe
+
+
+def default_cache_dir():
+    """$SCRATCH_CACHE, else $XDG_CACHE_HOME/scratch, else ~/.cache/scratch (a Path)."""
+    if os.environ.get("SCRATCH_CACHE"):
+        return Path(os.environ["SCRATCH_CACHE"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "scratch"
+    return Path.home() / ".cache" / "scratch"
+
+
+def cache_path(name, recipe, cache_dir=None):
+    """``<cache_dir>/<name>-<sha256(recipe)[:12]>.npz`` (cache_dir None: default_cache_dir())."""
+    if not isinstance(name, str) or not name or "/" in name or os.sep in name or name.startswith("."):
+        raise ValueError(f"name must be a non-empty file-name stem without path separators; got {name!r}")
+    if not isinstance(recipe, dict):
+        raise TypeError(f"recipe must be a dict; got {type(recipe).__name__}")
+    key = hashlib.sha256(canonical_json(recipe, "recipe").encode()).hexdigest()[:12]
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{name}-{key}.npz"
+
+
+def check_implementation(recipe, transformer_module):
+    """ValueError unless recipe["implementation"] names the package of ``transformer_module``."""
+    package = transformer_module.__name__.rpartition(".")[0] or transformer_module.__name__
+    if recipe.get("implementation") != package:
+        raise ValueError(f"recipe must name the implementation that trains the model, "
+                         f"recipe['implementation'] = {package!r}; got {recipe.get('implementation')!r} "
+                         f"(a student's model and the reference must not share a cache entry)")
+
+
+def cached_gpt(name, recipe, train_fn, transformer_module, *, cache_dir=None, retrain=False, out=None):
+    """The GPT made by ``recipe``: loaded from the cache if it is there, else ``train_fn()``,
+    saved, and returned. The file is :func:`cache_path` (name, recipe, cache_dir).
+
+    ``recipe``: JSON-serialisable dict, with ``"implementation"`` naming the package of
+    ``transformer_module`` (module docstring). ``train_fn()`` -> a ``transformer_module.GPT``.
+    ``retrain``: train and overwrite even if a cached file loads. A cached file that fails to
+    load is reported on ``out`` (default sys.stdout) and replaced, never a crash.
+    """
+    out = sys.stdout if out is None else out
+    path = cache_path(name, recipe, cache_dir)
+    check_implementation(recipe, transformer_module)
+    if path.exists() and not retrain:
+        try:
+            model, _ = load_gpt(path, transformer_module, expect_recipe=recipe)
+            print(f"[{name}] reused the trained model in {path} (retrain=True to train again)", file=out)
+            return model
+        except CheckpointError as err:
+            print(f"[{name}] cannot reuse the cached model, training again: {err}", file=out)
+    model = train_fn()
+    if not isinstance(model, transformer_module.GPT):
+        raise TypeError(f"train_fn must return a {transformer_module.__name__}.GPT; got {type(model).__name__}")
+    save_gpt(path, model, recipe)
+    print(f"[{name}] trained and saved to {path}", file=out)
+    return model
