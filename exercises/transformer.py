@@ -23,9 +23,8 @@ Composable interface (later chapters attach their own losses without touching th
     logits, cache = model.forward(ids)              grads = model.backward(dlogits, cache)
     loss, grads = model.loss_and_grads(ids, targets, loss_mask=None)   # built on the two above
 
-Every one of them takes an optional ``left_pad`` (B,): row b's first left_pad[b] slots are
-padding, its tokens sit at positions shifted back by left_pad[b], and no query sees a pad
-(:mod:`solutions.batched` derives the positions and the key mask, and explains why).
+All of them take an optional ``left_pad`` (B,) for rows padded on the left: each row's
+positions shift back by its pads, and no query sees a pad (see :mod:`solutions.batched`).
 
 ``grads`` has the keys of ``model.params``. Parameter names: ``tok_emb`` (V, C), ``pos_emb``
 (N, C), ``blocks.{l}.ln1.gamma`` / ``.beta``, ``blocks.{l}.attn.W_qkv`` (C, 3C) / ``b_qkv`` /
@@ -66,7 +65,7 @@ Decisions:
   :mod:`solutions.bert` and importable from here too. A bidirectional model cannot decode
   left to right, so ``start`` raises for it.
 
-Left out: dropout, weight decay exclusions (the optimizer's business), right padding.
+Left out: dropout, weight decay exclusions (the optimizer's business).
 """
 
 import numpy as np
@@ -225,11 +224,9 @@ class GPT:
 
         ``past_kvs``: a list of L per-block (K, V), each (B, H, T_past, d), of T_past earlier
         positions (the KV cache); the new positions then sit at T_past .. T_past + T - 1.
-        ``left_pad``: optional (B,) ints, pad slots in front of each row, counted over the
-        whole sequence (cached past included; the same array at every step of a decode).
-        Slot s of row b then sits at position s - left_pad[b] and pad keys are masked
-        (batched.padded_positions, a question of the prompting chapter, derives both; here
-        they only replace the shared rows of pos_emb and the causal-only mask).
+        ``left_pad``: optional (B,) ints, pad slots in front of each row over the whole sequence
+        (the same array at every cached step): slot s of row b sits at position s - left_pad[b]
+        and pad keys are masked (batched.padded_positions, a prompting question, derives both).
 
         The cache is a dict with at least these entries, which other code reads (``start``,
         ``step``, ``attention_weights``): ``cache["blocks"]`` = the list of the L
@@ -261,7 +258,7 @@ class GPT:
     def forward(self, ids, past_kvs=None, left_pad=None):
         """Next-token logits for ids (B, T): (logits (B, T, V), cache).
 
-        ``past_kvs`` and ``left_pad`` as in forward_hidden. The cache is a dict with at least the entry
+        ``past_kvs``, ``left_pad`` as in forward_hidden. The cache is a dict with at least the entry
         ``cache["hidden"]`` = forward_hidden's cache (``start`` and ``step`` read its "kvs").
         """
         # TODO: cache dict: "hidden" = forward_hidden's cache (+ what backward needs)

@@ -158,10 +158,10 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
     V, N = model.vocab_size, model.context_length
     ids, left_pad = pad_left(prompts, pad_id, V)
     stop_ids = check_stop_ids(stop_id, V)
-    n_slots = ids.shape[1] + max_new_tokens - 1  # the last new token is never fed back
+    n_slots = ids.shape[1] + max(max_new_tokens - 1, 0)  # the last new token is never fed back
     if n_slots > N:
         raise ValueError(f"the longest prompt ({ids.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) "
-                         f"- 1 = {n_slots} positions exceeds the context length {N} by {n_slots - N}")
+                         f"- 1 needs {n_slots} positions, over the context length {N} by {n_slots - N}")
     if greedy:
         if temperature != 1.0:
             raise ValueError(f"greedy=True takes no temperature (argmax); got temperature={temperature}")
