@@ -44,6 +44,18 @@ Stopping: a row stops after producing any of its stop ids; it still advances wit
 others (fed ``pad_id``; the batch stays rectangular) but nothing more of it is recorded, and
 the loop ends as soon as every row has stopped.
 
+Decisions:
+- What is graded: ``padded_positions`` (the per-row offsets and the key mask are this
+  chapter's idea) and the decoding loop of ``generate_batch``; the model's side (the key
+  mask in self-attention, ``left_pad`` in the GPT) sits in the transformer chapter's graded
+  functions. ``pad_left`` and the argument checks are given plumbing, run before any graded
+  code, so a bad ``left_pad`` or prompt is named even while the stubs are empty.
+- The KV cache is the GPT's: every step concatenates the new keys and values into new
+  arrays (a state is never modified, see solutions/transformer.py), so a step copies the
+  whole cache, 2 L B t C numbers at step t. At B = 64 that copy, not the arithmetic, is the
+  largest cost of a step; benchmarks/generate.py measures the speed-up over one sequence at
+  a time and where the time goes.
+
 Left out on purpose: top-k and top-p (RL rollouts sample from the full softmax, so the
 log-probabilities are those of the policy being trained; the single-sequence decoder in
 solutions/generate.py has them), beam search, and refilling a finished row with a new
