@@ -25,9 +25,10 @@ small CPU hold): every step copies it into new arrays (self-attention concatenat
 writing into a state, see solutions/transformer.py) and reads it once more in the attention
 products, so the batched step is bound by memory traffic, not by arithmetic.
 
-Measured on a shared 2-core VM (AMD EPYC, numpy 2.4, OPENBLAS_NUM_THREADS=1, CPU time,
-default sizes): batched ~3,200 tokens/s, single sequence ~340 tokens/s: ~9.5x, under the
-20x target. A profile of the batched run: the KV concatenation ~40% of the time, the linear
+Measured on a 2-core VM shared with other jobs (AMD EPYC, numpy 2.4, default sizes), with
+OPENBLAS_NUM_THREADS=1: batched 3,200-3,600 tokens/s, single sequence 280-470 tokens/s,
+ratios 7.6x to 12.7x over five runs, under the 20x target (with two BLAS threads and the
+other jobs busy, 4.8x-5.7x: the threads compete for the same two cores). A profile of the batched run: the KV concatenation ~40% of the time, the linear
 layers ~20%, the attention products ~20%. Writing the new keys and values into preallocated
 (B, H, N, d) buffers instead (an experiment, not in the code: it gives up the "a state is
 never modified" rule that beam search relies on) measured ~4,500 tokens/s, ~13x: the rest is
