@@ -19,11 +19,14 @@ PROMPTS = [[1, 2, 3, 4, 5], [3], [6, 0, 2], [4, 4]]  # lengths 5, 1, 3, 2: pads 
 
 
 class CountingModel:
-    """A GPT whose ``forward`` records the shape of every ids array it is given."""
+    """A GPT whose ``forward`` records the shape of every ids array it is given (and the
+    number of cached positions); every other attribute is the model's."""
 
     def __init__(self, model):
         self.model, self.calls = model, []
-        self.vocab_size, self.context_length, self.causal = model.vocab_size, model.context_length, model.causal
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
 
     def forward(self, ids, past_kvs=None, left_pad=None):
         self.calls.append((np.shape(ids), 0 if past_kvs is None else past_kvs[0][0].shape[2]))
