@@ -37,6 +37,12 @@ Decisions:
   0 .. T_past + i. The keys and values of all positions are returned in the cache
   (``cache["kv"]``) for the next step. Backward treats the past as constant.
 - No Python loop over batch, heads or positions: batched matmuls over (B, H).
+- Padding: an optional ``key_mask`` (B, T_k), True where a key is a real token, is and-ed
+  with the causal mask, so no query sees a padding key (solutions/batched.py pads prompts
+  of different lengths on the left). A query that is itself padding sees no key at all and
+  gets a zero output (the rule above). ALiBi's |i - j| stays right under left padding: a
+  row's real tokens are shifted by the same number of slots, so their distances do not
+  change, and the padding keys between them and the start are masked.
 - Optional recency bias (ALiBi, Press et al. 2022, "Train Short, Test Long"): head h adds
   -m_h * |i - j| to the score of query i and key j, so before any training every head
   already prefers nearby positions, each at its own range. The bias is a constant: it
@@ -179,7 +185,7 @@ def check_past_kv(past_kv, batch_size, n_heads, head_size):
                          f"({B}, {n_heads}, T_past, {head_size}); got {K_past.shape} and {V_past.shape}")
 
 
-def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None):
+def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None, key_mask=None):
     """Multi-head self-attention on x (B, T, C) -> out (B, T, C), cache.
 
     params: ``W_qkv`` (C, 3C), ``b_qkv`` (3C,), ``W_out`` (C, C), ``b_out`` (C,).
@@ -187,6 +193,8 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes
     past_kv: optional (K_past, V_past), each (B, H, T_past, d), from earlier positions (only
     with causal=True).
     slopes: optional (H,) ALiBi slopes; head h's scores get alibi_bias (None: no bias).
+    key_mask: optional bool (B, T_past + T), True where a key is a real token (False: padding,
+    which no query of that row may see); it is combined with the causal mask.
 
     The cache is a dict with at least these entries, which other code reads:
     ``cache["kv"]`` = (K, V), each (B, H, T_past + T, d): the keys and values of all
@@ -206,8 +214,13 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes
         check_past_kv(past_kv, B, n_heads, C // n_heads)
     if slopes is not None and np.shape(slopes) != (n_heads,):
         raise ValueError(f"slopes must hold one ALiBi slope per head, shape ({n_heads},); got shape {np.shape(slopes)}")
+    n_keys = T + (0 if past_kv is None else past_kv[0].shape[2])
+    if key_mask is not None and (np.shape(key_mask) != (B, n_keys) or np.asarray(key_mask).dtype != bool):
+        raise ValueError(f"key_mask must be a bool array (B, T_past + T) = ({B}, {n_keys}); "
+                         f"got {np.asarray(key_mask).dtype} {np.shape(key_mask)}")
     # TODO: return the cache as a dict with "kv": (K, V) of all positions and "attention": attention_forward's cache
     # TODO: append the new keys and values along the time axis (new arrays)
+    # TODO: a key_mask (B, T_k) blocks padding keys for every head and query: (B, 1, 1, T_k), and-ed with the causal mask
     # TODO: with slopes, the bias is alibi_bias(slopes, T, T_k) in x's dtype (it broadcasts over B)
     raise NotImplementedError("self_attention_forward: not implemented yet")
 

@@ -23,6 +23,9 @@ Composable interface (later chapters attach their own losses without touching th
     logits, cache = model.forward(ids)              grads = model.backward(dlogits, cache)
     loss, grads = model.loss_and_grads(ids, targets, loss_mask=None)   # built on the two above
 
+All of them take an optional ``left_pad`` (B,) for rows padded on the left: each row's
+positions shift back by its pads, and no query sees a pad (see :mod:`solutions.batched`).
+
 ``grads`` has the keys of ``model.params``. Parameter names: ``tok_emb`` (V, C), ``pos_emb``
 (N, C), ``blocks.{l}.ln1.gamma`` / ``.beta``, ``blocks.{l}.attn.W_qkv`` (C, 3C) / ``b_qkv`` /
 ``W_out`` (C, C) / ``b_out``, ``blocks.{l}.ln2.*``, ``blocks.{l}.mlp.W_in`` (C, 4C) /
@@ -62,12 +65,13 @@ Decisions:
   :mod:`solutions.bert` and importable from here too. A bidirectional model cannot decode
   left to right, so ``start`` raises for it.
 
-Left out: dropout, weight decay exclusions (the optimizer's business), padding masks.
+Left out: dropout, weight decay exclusions (the optimizer's business).
 """
 
 import numpy as np
 
 from . import attention, nn
+from .batched import check_left_pad, padded_positions
 from .bert import mask_tokens, masked_lm_loss_and_grads  # noqa: F401  (the module contract's names)
 from .generate import check_prompt_ids, check_token_id
 from .rnn import check_lm_dtype
@@ -97,20 +101,21 @@ def mlp_backward(dout, cache):
     raise NotImplementedError("mlp_backward: not implemented yet")
 
 
-def block_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None):
+def block_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None, key_mask=None):
     """Pre-LN Transformer block on x (B, T, C) -> out (B, T, C), cache.
 
         a = x + attn(ln1(x));   out = a + mlp(ln2(a))
 
     params: ``ln1.gamma``, ``ln1.beta``, ``attn.*`` (see attention.self_attention_forward),
     ``ln2.gamma``, ``ln2.beta``, ``mlp.*`` (see mlp_forward). ``past_kv``: this block's KV
-    cache. ``slopes``: the attention's ALiBi slopes (None: no recency bias).
+    cache. ``slopes``: the attention's ALiBi slopes (None: no recency bias). ``key_mask``:
+    the attention's (B, T_past + T) mask of real (non-padding) keys, or None.
 
     The cache is a dict with at least these entries, which other code reads:
     ``cache["attn"]`` = the cache of attention.self_attention_forward, and ``cache["kv"]`` =
     its ``"kv"``: the (K, V) of all positions.
     """
-    # TODO: pass causal, past_kv and slopes on to the attention
+    # TODO: pass causal, past_kv, slopes and key_mask on to the attention
     # TODO: cache dict: "attn" = self_attention_forward's cache, "kv" = its "kv" (+ what backward needs)
     raise NotImplementedError("block_forward: not implemented yet")
 
@@ -214,11 +219,14 @@ class GPT:
 
     # ----------------------------------------------------------------- hidden states
 
-    def forward_hidden(self, ids, past_kvs=None):
+    def forward_hidden(self, ids, past_kvs=None, left_pad=None):
         """Final hidden states (after ln_f) for ids (B, T): (hidden (B, T, C), cache).
 
         ``past_kvs``: a list of L per-block (K, V), each (B, H, T_past, d), of T_past earlier
         positions (the KV cache); the new positions then sit at T_past .. T_past + T - 1.
+        ``left_pad``: optional (B,) ints, pad slots in front of each row over the whole sequence
+        (the same array at every cached step): slot s of row b sits at position s - left_pad[b]
+        and pad keys are masked (batched.padded_positions, a prompting question, derives both).
 
         The cache is a dict with at least these entries, which other code reads (``start``,
         ``step``, ``attention_weights``): ``cache["blocks"]`` = the list of the L
@@ -227,15 +235,18 @@ class GPT:
         """
         n_past = self.check_past_kvs(past_kvs)
         ids = self.check_ids(ids, n_past)
+        if left_pad is not None:
+            left_pad = check_left_pad(left_pad, ids.shape[0], n_past + ids.shape[1])
         params = self.params
-        # TODO: every block gets self.causal, its own past (K, V) and self.slopes (ALiBi, or None)
+        # TODO: every block gets self.causal, its own past (K, V), self.slopes (ALiBi, or None) and the key mask
         # TODO: cache dict: "blocks" = list of block caches, "kvs" = list of their "kv" (+ what backward needs)
+        # TODO: with left_pad, padded_positions(left_pad, n_past, T) gives each row's positions (B, T) and the key mask
         raise NotImplementedError("GPT.forward_hidden: not implemented yet")
 
     def backward_hidden(self, dhidden, cache):
         """Gradients of forward_hidden for dhidden (B, T, C): a dict keyed like ``params``
         (``head.W`` gets zeros: the head is not part of this path)."""
-        # TODO: implement GPT.backward_hidden (see the docstring)
+        # TODO: padded rows use different rows of P, some twice (pads at 0): accumulate
         raise NotImplementedError("GPT.backward_hidden: not implemented yet")
 
     # ----------------------------------------------------------------- logits
@@ -244,10 +255,10 @@ class GPT:
         """W_head (C, V): the token embedding transposed when tied (a view), else head.W."""
         return self.params["tok_emb"].T if self.tied else self.params["head.W"]
 
-    def forward(self, ids, past_kvs=None):
+    def forward(self, ids, past_kvs=None, left_pad=None):
         """Next-token logits for ids (B, T): (logits (B, T, V), cache).
 
-        ``past_kvs`` as in forward_hidden. The cache is a dict with at least the entry
+        ``past_kvs``, ``left_pad`` as in forward_hidden. The cache is a dict with at least the entry
         ``cache["hidden"]`` = forward_hidden's cache (``start`` and ``step`` read its "kvs").
         """
         # TODO: cache dict: "hidden" = forward_hidden's cache (+ what backward needs)
@@ -258,12 +269,13 @@ class GPT:
         # TODO: implement GPT.backward (see the docstring)
         raise NotImplementedError("GPT.backward: not implemented yet")
 
-    def logits(self, ids):
-        """logits (B, T, V) for ids (B, T)."""
-        return self.forward(ids)[0]
+    def logits(self, ids, left_pad=None):
+        """logits (B, T, V) for ids (B, T) (``left_pad`` as in forward_hidden)."""
+        return self.forward(ids, left_pad=left_pad)[0]
 
-    def loss_and_grads(self, ids, targets, loss_mask=None):
-        """Mean cross-entropy of ``targets`` (B, T) over the unmasked positions, and its grads."""
+    def loss_and_grads(self, ids, targets, loss_mask=None, left_pad=None):
+        """Mean cross-entropy of ``targets`` (B, T) over the unmasked positions, and its grads
+        (``left_pad`` as in forward_hidden; mask the pad positions out with ``loss_mask``)."""
         # TODO: implement GPT.loss_and_grads (see the docstring)
         raise NotImplementedError("GPT.loss_and_grads: not implemented yet")
 
@@ -272,9 +284,9 @@ class GPT:
         cache = self.forward(ids)[1]["hidden"]
         return [block["attn"]["attention"]["weights"] for block in cache["blocks"]]
 
-    def loss(self, ids, targets, loss_mask=None):
+    def loss(self, ids, targets, loss_mask=None, left_pad=None):
         """The loss of loss_and_grads without the backward pass (evaluation)."""
-        return nn.cross_entropy_forward(self.logits(ids), np.asarray(targets), loss_mask)[0]
+        return nn.cross_entropy_forward(self.logits(ids, left_pad), np.asarray(targets), loss_mask)[0]
 
     # ----------------------------------------------------------------- decoding protocol
 

@@ -50,8 +50,10 @@ Strategies
   every token costing log-probability); alpha = 1 ranks by mean log-probability per token.
   Beam width 1 is exactly greedy decoding.
 
-Left out on purpose: repetition penalties, min-length constraints, typical/min-p sampling,
-batched decoding of several prompts.
+Left out on purpose: repetition penalties, min-length constraints, typical/min-p sampling.
+Decoding several prompts at once (left padding, one forward pass per new position for all
+of them, the same tokens as ``generate`` for one row and the same seed) is in
+solutions/batched.py.
 """
 
 import numbers

@@ -1,0 +1,217 @@
+"""Batched decoding: many prompts at once, one forward pass per new position for all of them.
+
+Lecture chapter "prompting" (and the rollouts of RLHF later): a model is asked the same
+kind of question many times, with prompts of different lengths, and every answer is sampled.
+Decoding one prompt at a time with a KV cache costs one forward pass per new token, and a
+pass over a single position is almost all Python and call overhead: the matrices are
+(1, C) x (C, 3C). Decoding B prompts together costs the same number of passes, each over B
+positions, so the overhead is paid once per step instead of B times and the products grow
+into something BLAS is good at.
+
+    ids (B, P)          the prompts, left-padded to the longest length P
+    step 0:             logits, cache = forward(ids)                     one pass, B x P slots
+    step i >= 1:        logits, cache = forward(x_{i-1} (B, 1), past = cache)    one slot per row
+    x_i[b] ~ softmax(logits[b, -1] / tau)         one uniform per row (inverse CDF), or argmax
+
+Shape glossary: B rows (prompts), P longest prompt, T slots in a forward pass, T_past slots
+already in the KV cache, V vocabulary, n = max_new_tokens.
+
+Why LEFT padding: every row's next token is read off the last slot, and every row's new
+token is written into the same next slot, so the rows' ends must line up. Pads go in front.
+A row b with left_pad[b] pads then looks like
+
+    slot s:      0 .. left_pad[b] - 1        left_pad[b] ..
+    content:     pad_id (masked keys)        the prompt, then the generated tokens
+    position:    0                           s - left_pad[b]
+
+Two things make a padded row compute exactly what it would alone:
+- position offsets: the token in slot s sits at position s - left_pad[b], so it gets the same
+  position embedding as without padding (pad slots use position 0; nothing reads them);
+- a key mask: no query may attend to a pad slot (the causal mask alone would let it).
+With both, a row's real tokens see the same keys, values and embeddings as alone, and its
+logits agree to round-off (the tests check 1e-12 in float64). ALiBi's distances |i - j| are
+differences of slots, which equal differences of positions within a row.
+``padded_positions`` derives both from ``left_pad``; ``GPT.forward_hidden(ids, past_kvs,
+left_pad)`` applies them, with the same ``left_pad`` at every step of a cached decode.
+
+Sampling is the full softmax at a temperature (or greedy argmax), with the same inverse-CDF
+rule and the same uniforms as ``generate.sample_from_logits``: for one row and the same
+seed, ``generate_batch`` and ``generate.generate`` give the same tokens. The log-probability
+of every chosen token under softmax(logits / tau) is returned too (RLHF's policy gradient
+needs exactly that number for each sampled token).
+
+Stopping: a row stops after producing any of its stop ids; it still advances with the
+others (fed ``pad_id``; the batch stays rectangular) but nothing more of it is recorded, and
+the loop ends as soon as every row has stopped.
+
+Decisions:
+- What is graded: ``padded_positions`` (the per-row offsets and the key mask are this
+  chapter's idea) and the decoding loop of ``generate_batch``; the model's side (the key
+  mask in self-attention, ``left_pad`` in the GPT) sits in the transformer chapter's graded
+  functions. ``pad_left`` and the argument checks are given plumbing, run before any graded
+  code, so a bad ``left_pad`` or prompt is named even while the stubs are empty.
+- The KV cache is the GPT's: every step concatenates the new keys and values into new
+  arrays (a state is never modified, see solutions/transformer.py), so a step copies the
+  whole cache, 2 L B t C numbers at step t. At B = 64 that copy, not the arithmetic, is the
+  largest cost of a step; benchmarks/generate.py measures the speed-up over one sequence at
+  a time and where the time goes.
+
+Left out on purpose: top-k and top-p (RL rollouts sample from the full softmax, so the
+log-probabilities are those of the policy being trained; the single-sequence decoder in
+solutions/generate.py has them), beam search, and refilling a finished row with a new
+prompt (continuous batching).
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from .generate import (check_count, check_prompt_ids, check_rng, check_temperature, check_token_id,
+                       log_probabilities, probabilities)
+
+BatchGeneration = namedtuple("BatchGeneration", ["tokens", "lengths", "logprobs"])
+BatchGeneration.__doc__ = """The result of generate_batch: ``tokens`` (B, n) int64 (``pad_id``
+after a row's stop token), ``lengths`` (B,) tokens generated per row (the stop token
+included), ``logprobs`` (B, n) float64 log p of each chosen token (0.0 after the stop)."""
+
+
+# --------------------------------------------------------------------------- left padding
+
+def check_left_pad(left_pad, batch_size, n_slots):
+    """``left_pad`` as an int64 array (B,) if it is one non-negative int per row, each below
+    ``n_slots`` (every row keeps at least one real token); ValueError/TypeError otherwise."""
+    array = np.asarray(left_pad)
+    if array.shape != (batch_size,):
+        raise ValueError(f"left_pad must have shape (B,) = ({batch_size},), one count per row; "
+                         f"got shape {array.shape}")
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"left_pad must hold ints (pad slots per row); got dtype {array.dtype}")
+    if batch_size and (array.min() < 0 or array.max() >= n_slots):
+        raise ValueError(f"left_pad must lie in [0, {n_slots}) for {n_slots} slots (every row needs "
+                         f"a real token); got values from {array.min()} to {array.max()}")
+    return array.astype(np.int64)
+
+
+def padded_positions(left_pad, n_past, n_new):
+    """Positions and key mask of left-padded rows (module docstring).
+
+    ``left_pad`` (B,) pads in front of each row; the new slots are n_past .. n_past + n_new - 1
+    of the whole sequence. Returns ``positions`` (B, n_new) int: slot s of row b sits at
+    position max(s - left_pad[b], 0) (pads at 0), and ``key_mask`` (B, n_past + n_new) bool:
+    True where the slot holds a real token (s >= left_pad[b]).
+    """
+    ### BEGIN SOLUTION
+    left_pad = np.asarray(left_pad)[:, None]  # (B, 1)
+    new_slots = np.arange(n_past, n_past + n_new)[None, :]  # (1, n_new)
+    positions = np.maximum(new_slots - left_pad, 0)  # (B, n_new)
+    key_mask = np.arange(n_past + n_new)[None, :] >= left_pad  # (B, n_past + n_new)
+    return positions, key_mask
+    ### END SOLUTION
+
+
+def pad_left(prompts, pad_id, vocab_size=None):
+    """Left-pad B prompts to one length: (ids (B, P) int64, left_pad (B,) int64).
+
+    ``prompts``: a non-empty list of non-empty 1-D int sequences (ids in [0, vocab_size) when
+    it is given); P is the longest length, and row b is ``[pad_id] * left_pad[b] + prompts[b]``.
+    Errors name the bad prompt's row.
+    """
+    if isinstance(prompts, np.ndarray) and prompts.ndim == 2:
+        prompts = list(prompts)  # a rectangular array: one prompt per row
+    if not isinstance(prompts, (list, tuple)) or len(prompts) == 0:
+        raise ValueError(f"prompts must be a non-empty list of token-id sequences; got {prompts!r}")
+    check_token_id(pad_id, np.inf if vocab_size is None else vocab_size, "pad_id")
+    rows = []
+    for b, prompt in enumerate(prompts):
+        try:
+            rows.append(check_prompt_ids(prompt, vocab_size, allow_empty=False))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"prompts[{b}]: {err}") from None
+    lengths = np.array([len(row) for row in rows])
+    ids = np.full((len(rows), lengths.max()), pad_id, dtype=np.int64)
+    for b, row in enumerate(rows):  # plumbing, once per call: the decoding loop has no row loop
+        ids[b, ids.shape[1] - len(row):] = row
+    return ids, ids.shape[1] - lengths
+
+
+# --------------------------------------------------------------------------- decoding
+
+def check_stop_ids(stop_id, vocab_size):
+    """``stop_id`` (None, an int, or a collection of ints in [0, V)) as an int64 array."""
+    if stop_id is None:
+        return np.zeros(0, dtype=np.int64)
+    candidates = [stop_id] if isinstance(stop_id, (int, np.integer)) else stop_id
+    try:
+        candidates = list(candidates)
+    except TypeError:
+        raise TypeError(f"stop_id must be None, an int or a collection of ints; got {stop_id!r}") from None
+    return np.array([check_token_id(s, vocab_size, "stop_id") for s in candidates], dtype=np.int64)
+
+
+def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=False, stop_id=None,
+                   pad_id=0, rng=None):
+    """Decode up to ``max_new_tokens`` tokens after each of B prompts, all rows together.
+
+    ``model``: a causal GPT; ``model.forward(ids, past_kvs=..., left_pad=...)`` runs once on the
+    left-padded prompts, then once per new position on the (B, 1) tokens of the last step,
+    with ``cache["hidden"]["kvs"]`` of the previous call as ``past_kvs``.
+    ``greedy``: argmax (ties: lowest id), temperature must stay 1. Otherwise sample from
+    softmax(logits / temperature) by inverse CDF with ``rng.random(B)``, one uniform per row
+    per step, row b's uniform scaled exactly as in ``generate.sample_from_logits``.
+    ``stop_id``: None, an int, or a collection of ints; a row stops after producing one.
+    Returns ``BatchGeneration(tokens, lengths, logprobs)``: tokens (B, n) int64, ``pad_id``
+    after a row's stop; lengths (B,); logprobs (B, n) float64, log p of each chosen token
+    under softmax(logits / temperature) (greedy: temperature 1), 0.0 after the stop.
+    """
+    if not getattr(model, "causal", True):
+        raise ValueError("generate_batch needs a causal model; a bidirectional one (causal=False) "
+                         "cannot decode left to right")
+    check_count(max_new_tokens, "max_new_tokens", 0)
+    V, N = model.vocab_size, model.context_length
+    ids, left_pad = pad_left(prompts, pad_id, V)
+    stop_ids = check_stop_ids(stop_id, V)
+    n_slots = ids.shape[1] + max(max_new_tokens - 1, 0)  # the last new token is never fed back
+    if n_slots > N:
+        raise ValueError(f"the longest prompt ({ids.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) "
+                         f"- 1 needs {n_slots} positions, over the context length {N} by {n_slots - N}")
+    if greedy:
+        if temperature != 1.0:
+            raise ValueError(f"greedy=True takes no temperature (argmax); got temperature={temperature}")
+    else:
+        check_temperature(temperature)
+        check_rng(rng)
+    B = ids.shape[0]
+    tokens = np.full((B, max_new_tokens), pad_id, dtype=np.int64)
+    logprobs = np.zeros((B, max_new_tokens))
+    lengths = np.zeros(B, dtype=np.int64)
+    if max_new_tokens == 0:
+        return BatchGeneration(tokens, lengths, logprobs)
+    ### BEGIN SOLUTION
+    ### HINT: one forward over the padded prompts, then one per step over the (B, 1) new tokens with the KV cache
+    logits, cache = model.forward(ids, left_pad=left_pad)
+    stopped = np.zeros(B, dtype=bool)
+    rows = np.arange(B)
+    for i in range(max_new_tokens):
+        last = logits[:, -1] / temperature  # (B, V), in the model's dtype, as generate divides
+        if greedy:
+            chosen = np.argmax(last, axis=-1)  # (B,), ties to the lowest id
+        else:
+            ### HINT: generate.sample_from_logits per row: u = uniform * total mass, first id whose cumulative mass exceeds u
+            cumulative = np.cumsum(probabilities(last), axis=-1)  # (B, V)
+            # generate draws u = rng.random() * cumulative[-1]: a Python float times a float32
+            # scalar is a float32 (NumPy 2's promotion), so the uniforms take the CDF's dtype
+            u = rng.random(B).astype(cumulative.dtype) * cumulative[:, -1]  # (B,)
+            # searchsorted(cumulative, u, side="right") per row: how many entries are <= u
+            chosen = np.minimum((cumulative <= u[:, None]).sum(axis=-1), last.shape[-1] - 1)
+        live = ~stopped
+        tokens[live, i] = chosen[live]
+        ### HINT: record the live rows' tokens and log-probabilities (float64, from logits / temperature)
+        logprobs[live, i] = log_probabilities(logits[:, -1].astype(np.float64) / temperature)[rows, chosen][live]
+        lengths += live
+        stopped |= np.isin(chosen, stop_ids)
+        if stopped.all() or i == max_new_tokens - 1:
+            break
+        fed = np.where(stopped, pad_id, chosen)[:, None]  # (B, 1): stopped rows advance on pads
+        logits, cache = model.forward(fed, past_kvs=cache["hidden"]["kvs"], left_pad=left_pad)
+    return BatchGeneration(tokens, lengths, logprobs)
+    ### END SOLUTION

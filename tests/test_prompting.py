@@ -1,0 +1,247 @@
+"""Prompting: many prompts at once (left padding, batched sampling with the KV cache).
+
+Every expected value is computed independently of the code under test: a padded row is
+compared with the same prompt run alone (no padding, no batch), batched decoding with the
+single-sequence decoder of chapter 6 (``generate.generate``), and the returned
+log-probabilities with the model re-run on each finished sequence. Models are the tiny
+float64 GPTs of test_transformer.py (parameters drawn at scale 0.5, so attention is far
+from uniform and positions matter); gradient checks use the same norm-wise relative error
+< 1e-6 as there.
+"""
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from test_transformer import assert_gradients, attention_params, tiny_gpt
+
+PROMPTS = [[1, 2, 3, 4, 5], [3], [6, 0, 2], [4, 4]]  # lengths 5, 1, 3, 2: pads 0, 4, 2, 3
+
+
+class CountingModel:
+    """A GPT whose ``forward`` records the shape of every ids array it is given (and the
+    number of cached positions); every other attribute is the model's."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def forward(self, ids, past_kvs=None, left_pad=None):
+        self.calls.append((np.shape(ids), 0 if past_kvs is None else past_kvs[0][0].shape[2]))
+        return self.model.forward(ids, past_kvs=past_kvs, left_pad=left_pad)
+
+
+def alone(impl, model, prompt, tokens, temperature=1.0):
+    """log softmax(logits / temperature) of ``tokens`` after ``prompt``, the row run alone."""
+    sequence = np.array([list(prompt) + list(tokens)])
+    logits = model.logits(sequence)[0, len(prompt) - 1:-1]  # (n, V): the logits before each token
+    return special.log_softmax(logits / temperature, axis=-1)[np.arange(len(tokens)), tokens]
+
+
+class TestKeyPadding:
+    """padded_positions, the key mask in self_attention_forward, GPT with left_pad"""
+
+    @pytest.mark.points(1)
+    def test_positions_and_key_mask(self, impl):
+        positions, key_mask = impl.batched.padded_positions(np.array([2, 0, 1]), 0, 4)
+        # row 0: two pads (position 0), then positions 0, 1; row 2: one pad, then 0, 1, 2
+        np.testing.assert_array_equal(positions, [[0, 0, 0, 1], [0, 1, 2, 3], [0, 0, 1, 2]])
+        np.testing.assert_array_equal(key_mask, [[0, 0, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1]])
+        # one new slot after 4 cached ones: slot 4 sits at 4 - left_pad
+        positions, key_mask = impl.batched.padded_positions(np.array([2, 0, 3]), 4, 1)
+        np.testing.assert_array_equal(positions, [[2], [4], [1]])
+        np.testing.assert_array_equal(key_mask, [[0, 0, 1, 1, 1], [1] * 5, [0, 0, 0, 1, 1]])
+
+    @pytest.mark.points(1)
+    def test_attention_ignores_padding_keys(self, impl):
+        rng = np.random.default_rng(20)
+        att = impl.attention
+        x = rng.normal(size=(2, 5, 8))
+        p = attention_params(rng, 8)
+        key_mask = np.array([[False, False, True, True, True], [True] * 5])
+        for causal, slopes in ((True, None), (True, np.array([1.0, 0.25])), (False, None)):
+            out, _ = att.self_attention_forward(x, p, 2, causal=causal, slopes=slopes, key_mask=key_mask)
+            row_alone, _ = att.self_attention_forward(x[:1, 2:], p, 2, causal=causal, slopes=slopes)
+            np.testing.assert_allclose(out[0, 2:], row_alone[0], atol=1e-12)
+            full, _ = att.self_attention_forward(x[1:], p, 2, causal=causal, slopes=slopes)
+            np.testing.assert_allclose(out[1], full[0], atol=1e-12)  # an all-True row: no change
+            if causal:  # a pad query sees no key: zero attention, so only the output bias is left
+                np.testing.assert_allclose(out[0, :2], np.broadcast_to(p["b_out"], (2, 8)), atol=1e-12)
+
+    @pytest.mark.points(2)
+    def test_padded_rows_equal_rows_alone(self, impl):
+        ids, left_pad = impl.batched.pad_left(PROMPTS, 0)
+        extra = np.array([[2, 6], [0, 1], [5, 5], [3, 4]])  # two tokens after each prompt
+        sequences = np.concatenate([ids, extra], axis=1)  # (4, 7)
+        for alibi, dtype, tol in ((False, np.float64, 1e-12), (True, np.float64, 1e-12), (True, np.float32, 2e-5)):
+            model = tiny_gpt(impl, vocab=7, context=8, layers=2, width=8, alibi=alibi)
+            if dtype == np.float32:
+                model32 = impl.transformer.GPT(7, 8, 2, 2, 8, alibi=alibi, dtype=np.float32)
+                model32.params = {name: value.astype(np.float32) for name, value in model.params.items()}
+                model, reference = model32, model
+            else:
+                reference = model
+            logits = model.logits(sequences, left_pad=left_pad)
+            assert logits.dtype == dtype
+            for b, prompt in enumerate(PROMPTS):
+                row_alone = reference.logits(np.array([prompt + extra[b].tolist()]))[0]
+                np.testing.assert_allclose(logits[b, left_pad[b]:], row_alone, atol=tol, rtol=0,
+                                           err_msg=f"row {b}, alibi={alibi}, {dtype.__name__}")
+            # the same through the KV cache: the padded prompts, then one slot at a time
+            _, cache = model.forward(ids, left_pad=left_pad)
+            for slot in range(ids.shape[1], sequences.shape[1]):
+                step_logits, cache = model.forward(sequences[:, slot:slot + 1], past_kvs=cache["hidden"]["kvs"],
+                                                   left_pad=left_pad)
+                np.testing.assert_allclose(step_logits[:, 0], logits[:, slot], atol=tol, rtol=0)
+
+    @pytest.mark.points(2)
+    def test_gradients_with_left_pad(self, impl):
+        model = tiny_gpt(impl, vocab=5, context=6, layers=1, alibi=True)
+        rng = np.random.default_rng(21)
+        ids = rng.integers(0, 5, size=(3, 5))
+        left_pad = np.array([2, 0, 4])
+        w = rng.normal(size=4)  # a scalar head on every slot's hidden state, pads included
+        hidden, cache = model.forward_hidden(ids, left_pad=left_pad)
+        grads = model.backward_hidden(np.broadcast_to(w, hidden.shape).copy(), cache)
+        assert_gradients(lambda: float(np.sum(model.forward_hidden(ids, left_pad=left_pad)[0] @ w)),
+                         model.params, grads)
+        # the LM loss on the real next tokens only (the usual way to train on padded rows)
+        targets = rng.integers(0, 5, size=(3, 5))
+        loss_mask = np.arange(5)[None, :] >= left_pad[:, None]
+        loss, grads = model.loss_and_grads(ids, targets, loss_mask, left_pad=left_pad)
+        assert loss == pytest.approx(model.loss(ids, targets, loss_mask, left_pad=left_pad), abs=1e-12)
+        checked = {name: model.params[name] for name in ("tok_emb", "pos_emb", "blocks.0.attn.W_qkv")}
+        assert_gradients(lambda: model.loss(ids, targets, loss_mask, left_pad=left_pad), checked, grads)
+
+
+class TestBatchedSampling:
+    """generate_batch: greedy and sampled, stop tokens, log-probabilities, the KV cache"""
+
+    @pytest.mark.points(2)
+    def test_greedy_equals_single_sequence_decoder(self, impl):
+        # context 10 = the longest prompt (5) + 6 new tokens - 1: the last token is never fed back
+        model = tiny_gpt(impl, vocab=7, context=10, layers=2, width=8, seed=6)
+        counting = CountingModel(model)
+        out = impl.batched.generate_batch(counting, PROMPTS, 6, greedy=True, pad_id=6)
+        for b, prompt in enumerate(PROMPTS):
+            assert out.tokens[b].tolist() == impl.generate.generate(model, prompt, 6, strategy="greedy"), b
+        np.testing.assert_array_equal(out.lengths, [6] * 4)
+        assert out.tokens.dtype == np.int64
+        # one forward over the padded prompts (4 x 5 slots), then one per new position, (4, 1)
+        # each, attending to the growing cache; none after the last token
+        assert counting.calls == [((4, 5), 0)] + [((4, 1), 5 + i) for i in range(5)]
+
+    @pytest.mark.points(2)
+    def test_one_row_samples_as_generate(self, impl):
+        for dtype in (np.float64, np.float32):
+            model = impl.transformer.GPT(7, 12, 2, 2, 8, dtype=dtype, seed=0)
+            model.params = {name: value.astype(dtype) for name, value in
+                            tiny_gpt(impl, vocab=7, context=12, layers=2, width=8).params.items()}
+            for seed, (prompt, temperature) in enumerate(zip(PROMPTS, (0.5, 1.0, 1.7, 0.8))):
+                out = impl.batched.generate_batch(model, [prompt], 8, temperature=temperature,
+                                                  rng=np.random.default_rng(seed))
+                single = impl.generate.generate(model, prompt, 8, temperature=temperature,
+                                                rng=np.random.default_rng(seed))
+                assert out.tokens[0].tolist() == single, (dtype.__name__, seed)
+
+    @pytest.mark.points(2)
+    def test_logprobs_of_the_chosen_tokens(self, impl):
+        model = tiny_gpt(impl, vocab=7, context=12, layers=2, width=8, seed=4)
+        for greedy, temperature in ((False, 0.7), (False, 1.6), (True, 1.0)):
+            out = impl.batched.generate_batch(model, PROMPTS, 5, temperature=temperature, greedy=greedy,
+                                              rng=np.random.default_rng(5))
+            assert out.logprobs.dtype == np.float64
+            for b, prompt in enumerate(PROMPTS):
+                np.testing.assert_allclose(out.logprobs[b], alone(impl, model, prompt, out.tokens[b], temperature),
+                                           atol=1e-10, rtol=0, err_msg=f"row {b}, temperature {temperature}")
+
+    @pytest.mark.points(2)
+    def test_stop_tokens_per_row(self, impl):
+        model = tiny_gpt(impl, vocab=7, context=14, layers=2, width=8, seed=6)  # varied greedy rows
+        for stop_id in (1, [5, 2]):
+            stops = {stop_id} if isinstance(stop_id, int) else set(stop_id)
+            counting = CountingModel(model)
+            out = impl.batched.generate_batch(counting, PROMPTS, 8, greedy=True, stop_id=stop_id, pad_id=6)
+            free = [impl.generate.generate(model, prompt, 8, strategy="greedy") for prompt in PROMPTS]
+            longest = 0
+            for b, row in enumerate(free):
+                # up to and including the first stop id: before it, the row saw the same tokens
+                n = next((i + 1 for i, token in enumerate(row) if token in stops), len(row))
+                longest = max(longest, n)
+                assert out.lengths[b] == n, (stop_id, b)
+                assert out.tokens[b].tolist() == row[:n] + [6] * (8 - n), (stop_id, b)
+                assert np.all(out.logprobs[b, n:] == 0) and np.all(out.logprobs[b, :n] < 0)
+            # the loop ends when every row has stopped: one forward per recorded position
+            assert len(counting.calls) == longest
+        assert len(set(out.lengths.tolist())) > 1  # the rows stopped at different steps
+
+    @pytest.mark.points(2)
+    def test_first_token_frequencies(self, impl):
+        # 3000 rows of each of two prompts of different lengths, interleaved, one new token: the
+        # counts of each prompt's rows must follow softmax(logits / T) of that prompt alone.
+        model = tiny_gpt(impl, vocab=5, context=6, layers=1, width=4, seed=6)
+        prompts, temperature, n = [[1, 3, 2], [4]], 0.6, 3000
+        out = impl.batched.generate_batch(model, prompts * n, 1, temperature=temperature,
+                                          rng=np.random.default_rng(7))
+        for which, prompt in enumerate(prompts):
+            counts = np.bincount(out.tokens[which::2, 0], minlength=5)
+            logits = model.logits(np.array([prompt]))[0, -1]
+            warped = np.exp(logits / temperature) / np.exp(logits / temperature).sum()
+            plain = np.exp(logits) / np.exp(logits).sum()
+            assert stats.chisquare(counts, n * warped).pvalue > 1e-3, (prompt, counts / n, warped)
+            # power: the distribution at temperature 1 is rejected on the same draws
+            assert stats.chisquare(counts, n * plain).pvalue < 1e-6, (prompt, counts / n, plain)
+
+
+class TestBatchedInputErrors:
+    """Bad arguments to the batched decoder and to left_pad (given validation, not graded)."""
+
+    def test_pad_left(self, impl):
+        ids, left_pad = impl.batched.pad_left([[1, 2, 3], [4]], 9)
+        np.testing.assert_array_equal(ids, [[1, 2, 3], [9, 9, 4]])
+        np.testing.assert_array_equal(left_pad, [0, 2])
+        with pytest.raises(ValueError, match=r"prompts\[1\]"):
+            impl.batched.pad_left([[1], []], 0)
+        with pytest.raises(ValueError, match="pad_id"):
+            impl.batched.pad_left([[1]], -1)
+
+    def test_left_pad_errors(self, impl):
+        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        ids = np.zeros((2, 3), dtype=np.int64)
+        for bad in ([0, 3], [-1, 0], [0], [[0, 1]]):  # 3 pads of 3 slots leaves no real token
+            with pytest.raises(ValueError, match="left_pad"):
+                model.forward_hidden(ids, left_pad=np.array(bad))
+        with pytest.raises(TypeError, match="left_pad"):
+            model.forward_hidden(ids, left_pad=np.array([0.5, 1.0]))
+        with pytest.raises(ValueError, match="key_mask"):
+            impl.attention.self_attention_forward(np.zeros((2, 3, 4)), attention_params(np.random.default_rng(0), 4),
+                                                  2, key_mask=np.ones((2, 4), dtype=bool))
+
+    def test_generate_batch_errors(self, impl):
+        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        gen, rng = impl.batched.generate_batch, np.random.default_rng(0)
+        cases = [
+            (ValueError, "prompts", ([], 2), {"greedy": True}),
+            (ValueError, r"prompts\[1\]", ([[1], []], 2), {"greedy": True}),
+            (ValueError, r"prompts\[0\].*\[0, 5\)", ([[1, 5]], 2), {"greedy": True}),
+            (TypeError, r"prompts\[0\]", ([[1.5]], 2), {"greedy": True}),
+            (ValueError, "context length 6 by 1", ([[1, 2, 3]], 5), {"greedy": True}),
+            (ValueError, "context length 6 by 1", ([[1] * 7], 0), {"greedy": True}),
+            (ValueError, "max_new_tokens", ([[1]], -1), {"greedy": True}),
+            (ValueError, "temperature", ([[1]], 2), {"temperature": 0.0, "rng": rng}),
+            (ValueError, "temperature", ([[1]], 2), {"temperature": np.inf, "rng": rng}),
+            (ValueError, "greedy", ([[1]], 2), {"greedy": True, "temperature": 0.5}),
+            (TypeError, "rng", ([[1]], 2), {}),
+            (ValueError, "stop_id", ([[1]], 2), {"greedy": True, "stop_id": 5}),
+            (TypeError, "stop_id", ([[1]], 2), {"greedy": True, "stop_id": [1, 2.5]}),
+            (ValueError, "pad_id", ([[1]], 2), {"greedy": True, "pad_id": 5}),
+        ]
+        for error, message, args, kwargs in cases:
+            with pytest.raises(error, match=message):
+                gen(model, *args, **kwargs)
+        with pytest.raises(ValueError, match="causal"):
+            gen(impl.transformer.GPT(5, 6, 1, 2, 4, causal=False), [[1]], 2, greedy=True)
+        out = gen(model, [[1, 2], [3]], 0, greedy=True)
+        assert out.tokens.shape == (2, 0) and out.lengths.tolist() == [0, 0]
