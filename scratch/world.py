@@ -1,0 +1,368 @@
+"""The LLM chapters' world: a word tokenizer, latent tasks, and a pretraining source whose
+entropy is known exactly (harness, never graded).
+
+Chapters 8 and 9 need text in which a *task* hides: a page of demonstrations
+``a b => c d ;`` where only the examples tell which rule maps the input to the output. A model
+pretrained on many such pages (mixed with ordinary toy-English text) can then be prompted
+with k demonstrations and a new query, and must infer the task in context, with no gradient
+step: GPT-2's and GPT-3's zero/one/few-shot prompting, in miniature.
+
+The tasks (:class:`TaskWorld`)
+------------------------------
+Inputs are pairs of words (a, b) from twelve content words of the toy-English world
+(``DOMAIN_WORDS``: four animals, four foods, four adjectives). The tasks:
+
+* three made-up word-for-word languages, ``elvish``, ``dwarvish`` and ``goblin``: each a
+  bijective lexicon of the twelve words onto themselves, applied word by word,
+  (a, b) -> (L(a), L(b)). Language k is row k of a Latin square: the words are put in a
+  random order (from the seed) and language k maps the word at place i to the word at place
+  (i + k) mod 12, k = 1, 2, 3. So no language leaves a word unchanged and two languages never
+  agree on any word.
+* ``reverse``: (a, b) -> (b, a).
+
+The four tasks give four *different* outputs for every input (checked on construction):
+one demonstration identifies the task, and a page determines its task. That is what keeps
+the source's entropy exact (below), and what makes 0-shot prompting without the task's
+name a guess among four (chance: 25%).
+
+Queries are split *by instance*: a fixed fifth of the 144 input pairs (from the seed) is
+held out and never appears in the pretraining source, so prompting accuracy is measured on
+pairs the model has never seen, and only word-by-word knowledge of the lexicon helps.
+
+Pages and the pretraining source (:class:`PretrainingSource`)
+-------------------------------------------------------------
+A page is a token sequence ``<bos> ... <eos>``:
+
+* a text page (probability ``p_text``): 1 to ``max_sentences`` toy-English sentences
+  (number uniform), each ending with ".";
+* a task page: a task drawn uniformly, with probability ``p_named`` its name first
+  (``elvish :``, as GPT-2's pages sometimes named what followed, "TL;DR:"), then 1 to
+  ``max_demos`` demonstrations (number uniform) ``a b => c d ;`` on training pairs drawn
+  uniformly with replacement.
+
+Because a page determines every choice made to write it (the task is identified by its
+first demonstration; "=>" never occurs in a sentence), the entropy of a page is the sum of
+the entropies of those choices:
+
+    H(page) = H(kind) + p_text [H(#sentences) + E[#sentences] H(sentence)]
+              + (1 - p_text) [log 4 + H(named) + H(#demos) + E[#demos] log |training pairs|]
+
+and the entropy per predicted token is H(page) / E[tokens of a page after <bos>] (every
+token after ``<bos>`` is predicted, ``<eos>`` included). Pages are i.i.d., so nothing in
+earlier pages helps predict a page: with whole pages packed into training rows
+(:func:`pack_pages`), this number is the exact floor of a model's mean loss. The tests check
+it against the mean of -log p(page) (:meth:`PretrainingSource.page_logprob`) over samples.
+
+Tokens: ``<pad>`` (0) is distinct from ``<eos>`` (2), so that a model learns to stop: the
+loss never covers padding, and always covers the end of a page. All sampling takes an explicit
+``np.random.Generator``.
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from .data import ToyEnglish, _check_count, _check_rng
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+ARROW, SEP, COLON = "=>", ";", ":"
+SPECIALS = (PAD, BOS, EOS)
+DOMAIN_WORDS = ("mouse", "cat", "dog", "bird", "cheese", "bread", "corn", "seeds",
+                "small", "big", "hungry", "grey")
+# Each made-up language spells its words from its own syllables (first, last), so that its
+# words are recognisably its own, and no two languages share a word.
+LANGUAGES = {
+    "elvish": (("li", "ae", "el", "ni", "ra", "sil"), ("rin", "wen", "thil", "las")),
+    "dwarvish": (("kha", "dur", "gor", "bar", "thra", "mok"), ("zad", "dum", "rak", "gund")),
+    "goblin": (("zig", "grub", "snik", "gob", "nag", "rot"), ("ik", "uk", "az", "ug")),
+}
+# A fourth language that pretraining never shows: the transfer experiment's new task B.
+UNSEEN_LANGUAGE = ("orcish", (("ur", "mor", "lug", "skar", "dush", "gash"), ("ok", "ash", "bur", "ga")))
+
+
+def made_up_words(syllables, n, rng):
+    """``n`` distinct words, each a first syllable and a last one, chosen with ``rng``."""
+    firsts, lasts = syllables
+    combos = [f + l for f in firsts for l in lasts]
+    return [combos[i] for i in rng.choice(len(combos), size=n, replace=False)]
+
+
+class Tokenizer:
+    """Words <-> ids: the three specials first (``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2),
+    then the given words in order. ``encode`` raises ValueError naming an unknown word."""
+
+    def __init__(self, words):
+        words = list(words)
+        vocabulary = list(SPECIALS) + [w for w in words if w not in SPECIALS]
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("words must not repeat")
+        self.words = vocabulary
+        self.index = {w: i for i, w in enumerate(vocabulary)}
+        self.pad_id, self.bos_id, self.eos_id = (self.index[s] for s in SPECIALS)
+
+    def __len__(self):
+        return len(self.words)
+
+    def encode(self, words):
+        """int64 ids (T,) of a sequence of words."""
+        if isinstance(words, str):
+            raise TypeError("words must be a sequence of word strings (use text.split()), not one string")
+        missing = [w for w in words if w not in self.index]
+        if missing:
+            raise ValueError(f"words not in the vocabulary: {sorted(set(missing))}")
+        return np.array([self.index[w] for w in words], dtype=np.int64)
+
+    def decode(self, ids):
+        """The words of ``ids`` (any int sequence)."""
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.words)):
+            raise ValueError(f"ids must lie in [0, {len(self.words)}); got values from {ids.min()} to {ids.max()}")
+        return [self.words[i] for i in ids]
+
+    def id(self, word):
+        """The id of one word."""
+        return int(self.encode([word])[0])
+
+
+class TaskWorld:
+    """The latent tasks, their held-out split, and the tokenizer (module docstring).
+
+    ``TaskWorld(seed=0, heldout_fraction=0.2)``. ``tasks`` names the tasks; ``answer(task,
+    pair)`` gives the output pair; ``train_pairs`` / ``heldout_pairs`` split the 144 inputs.
+    """
+
+    def __init__(self, seed=0, n_words=len(DOMAIN_WORDS), n_languages=len(LANGUAGES),
+                 heldout_fraction=0.2, grammar=None):
+        if isinstance(n_words, bool) or not isinstance(n_words, (int, np.integer)) or not 2 <= n_words <= len(DOMAIN_WORDS):
+            raise ValueError(f"n_words must be an int from 2 to {len(DOMAIN_WORDS)}; got {n_words!r}")
+        if isinstance(n_languages, bool) or not isinstance(n_languages, (int, np.integer)) or not 1 <= n_languages <= len(LANGUAGES):
+            raise ValueError(f"n_languages must be an int from 1 to {len(LANGUAGES)}; got {n_languages!r}")
+        if not 0 < heldout_fraction < 1:
+            raise ValueError(f"heldout_fraction must lie strictly between 0 and 1; got {heldout_fraction!r}")
+        rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.grammar = ToyEnglish() if grammar is None else grammar
+        self.words = DOMAIN_WORDS[:n_words]
+        languages = list(LANGUAGES)[:n_languages]
+        spellings = {**{name: LANGUAGES[name] for name in languages}, UNSEEN_LANGUAGE[0]: UNSEEN_LANGUAGE[1]}
+        self.lexicons = {name: dict(zip(self.words, made_up_words(syllables, n_words, rng)))
+                         for name, syllables in spellings.items()}
+        self.unseen_task = UNSEEN_LANGUAGE[0]
+        self.tasks = tuple(languages) + ("reverse",)
+        pairs = [(a, b) for a in self.words for b in self.words]
+        self._check_tasks_disagree(pairs)
+        shuffled = [pairs[i] for i in rng.permutation(len(pairs))]
+        n_heldout = int(round(heldout_fraction * len(pairs)))
+        self.heldout_pairs = sorted(shuffled[:n_heldout])
+        self.train_pairs = sorted(shuffled[n_heldout:])
+        foreign = [w for lexicon in self.lexicons.values() for w in lexicon.values()]
+        structure = [ARROW, SEP, COLON, *self.tasks]
+        self.tokenizer = Tokenizer(structure + [w for w in self.grammar.words if w not in structure] + foreign)
+
+    def answer(self, task, pair):
+        """The output pair of ``task`` on the input ``pair`` (a, b)."""
+        self.check_task(task)
+        if len(pair) != 2 or any(w not in self.words for w in pair):
+            raise ValueError(f"pair must be two words of {self.words}; got {pair!r}")
+        a, b = pair
+        if task == "reverse":
+            return (b, a)
+        lexicon = self.lexicons[task]
+        return (lexicon[a], lexicon[b])
+
+    def check_task(self, task):
+        if task not in self.tasks and task != self.unseen_task:
+            raise ValueError(f"task must be one of {self.tasks} or {self.unseen_task!r}; got {task!r}")
+        return task
+
+    def _check_tasks_disagree(self, pairs):
+        for pair in pairs:
+            outputs = {self.answer(task, pair) for task in self.tasks}
+            if len(outputs) != len(self.tasks):
+                raise ValueError(f"tasks agree on {pair}: a page would not determine its task")
+
+    def demonstration(self, task, pair):
+        """The words of one demonstration: ``a b => c d ;``."""
+        return [*pair, ARROW, *self.answer(task, pair), SEP]
+
+
+Page = namedtuple("Page", "words kind task")
+
+
+def uniform_entropy(n):
+    """H of a uniform choice among n options, in nats."""
+    return math.log(n)
+
+
+class PretrainingSource:
+    """Pages of toy-English text and of task demonstrations, with an exact entropy.
+
+    PretrainingSource(world, p_text=0.3, p_named=0.25, max_demos=9, max_sentences=3)
+    """
+
+    def __init__(self, world, p_text=0.3, p_named=0.25, max_demos=9, max_sentences=3):
+        for name, p in (("p_text", p_text), ("p_named", p_named)):
+            if not 0 < p < 1:
+                raise ValueError(f"{name} must lie strictly between 0 and 1; got {p!r}")
+        for name, count in (("max_demos", max_demos), ("max_sentences", max_sentences)):
+            if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+                raise ValueError(f"{name} must be a positive int; got {count!r}")
+        self.world, self.p_text, self.p_named = world, float(p_text), float(p_named)
+        self.max_demos, self.max_sentences = int(max_demos), int(max_sentences)
+        self.tokenizer = world.tokenizer
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def sample_pages(self, n_pages, rng):
+        """``n_pages`` i.i.d. pages, each a ``Page(words, kind, task)`` with words from
+        ``<bos>`` to ``<eos>``. (All the pages' sentences are drawn in one call of the
+        grammar's sampler, which draws its uniforms in large chunks.)"""
+        _check_rng(rng)
+        n_pages = _check_count(n_pages, "n_pages")
+        world = self.world
+        is_text = rng.random(n_pages) < self.p_text
+        n_sentences = rng.integers(1, self.max_sentences + 1, size=n_pages) * is_text
+        sentences = iter(world.grammar.sample(int(n_sentences.sum()), rng))
+        pages = []
+        for text, n in zip(is_text, n_sentences):
+            if text:
+                words = [w for _ in range(n) for w in next(sentences)]
+                pages.append(Page([BOS, *words, EOS], "text", None))
+                continue
+            task = world.tasks[int(rng.integers(len(world.tasks)))]
+            named = rng.random() < self.p_named
+            words = [BOS] + ([task, COLON] if named else [])
+            for index in rng.integers(len(world.train_pairs), size=int(rng.integers(1, self.max_demos + 1))):
+                words += world.demonstration(task, world.train_pairs[index])
+            pages.append(Page(words + [EOS], "task", task))
+        return pages
+
+    def encode(self, pages):
+        """Each page's words as int64 ids: a list of 1-D arrays."""
+        return [self.tokenizer.encode(page.words) for page in pages]
+
+    # -- exact entropy ---------------------------------------------------------------------------
+
+    def entropy_per_page(self):
+        """H(page) in nats (module docstring)."""
+        grammar, world = self.world.grammar, self.world
+        text = (uniform_entropy(self.max_sentences)
+                + (self.max_sentences + 1) / 2 * grammar.entropy_per_sentence)
+        named = -(self.p_named * math.log(self.p_named) + (1 - self.p_named) * math.log(1 - self.p_named))
+        task = (uniform_entropy(len(world.tasks)) + named + uniform_entropy(self.max_demos)
+                + (self.max_demos + 1) / 2 * uniform_entropy(len(world.train_pairs)))
+        kind = -(self.p_text * math.log(self.p_text) + (1 - self.p_text) * math.log(1 - self.p_text))
+        return kind + self.p_text * text + (1 - self.p_text) * task
+
+    def predicted_tokens_per_page(self):
+        """E[tokens after ``<bos>``], ``<eos>`` included: what a model predicts per page."""
+        text = (self.max_sentences + 1) / 2 * self.world.grammar.mean_words_per_sentence + 1
+        task = 2 * self.p_named + (self.max_demos + 1) / 2 * 6 + 1  # a demonstration is 6 words
+        return self.p_text * text + (1 - self.p_text) * task
+
+    def entropy_per_token(self):
+        """The exact floor of the mean loss per predicted token, in nats."""
+        return self.entropy_per_page() / self.predicted_tokens_per_page()
+
+    def page_logprob(self, words):
+        """log p(page) under the source (-inf for a page it cannot write), by parsing it."""
+        world = self.world
+        if len(words) < 3 or words[0] != BOS or words[-1] != EOS:
+            return -math.inf
+        body = list(words[1:-1])
+        if ARROW not in body:  # a text page: sentences end with "."
+            sentences, start = [], 0
+            for i, w in enumerate(body):
+                if w == ".":
+                    sentences.append(body[start:i + 1])
+                    start = i + 1
+            if start != len(body) or not 1 <= len(sentences) <= self.max_sentences:
+                return -math.inf
+            return (math.log(self.p_text) - math.log(self.max_sentences)
+                    + sum(grammar_logprob for grammar_logprob in map(world.grammar.sentence_logprob, sentences)))
+        logprob = math.log(1 - self.p_text) - math.log(len(world.tasks))
+        named = len(body) >= 2 and body[1] == COLON
+        logprob += math.log(self.p_named if named else 1 - self.p_named)
+        if named:
+            task, body = body[0], body[2:]
+            if task not in world.tasks:
+                return -math.inf
+            candidates = [task]
+        else:
+            candidates = list(world.tasks)
+        if len(body) % 6 or not 1 <= len(body) // 6 <= self.max_demos:
+            return -math.inf
+        demos = [body[i:i + 6] for i in range(0, len(body), 6)]
+        train = set(world.train_pairs)
+        if any(tuple(d[:2]) not in train for d in demos):
+            return -math.inf
+        fitting = [t for t in candidates if all(d == world.demonstration(t, tuple(d[:2])) for d in demos)]
+        if len(fitting) != 1:  # no task wrote this page (the tasks never agree on a pair)
+            return -math.inf
+        return logprob - math.log(self.max_demos) - len(demos) * math.log(len(train))
+
+
+# -- packing pages into training rows ------------------------------------------------------------
+
+
+def pack_pages(pages_ids, context_length, pad_id=0, bos_id=1):
+    """Whole pages packed into rows: ``(inputs, targets, loss_mask)``, each (R, T) with
+    T = ``context_length``.
+
+    Each page goes into the first row whose T + 1 tokens still have room for it (first fit; a
+    page is never cut, so no prediction loses the start of its page), the rest is ``pad_id``; inputs
+    are a row's first T tokens and targets its last T. The loss mask covers every target that
+    is a page's token after its ``<bos>``: not padding, and not the ``<bos>`` that follows an
+    ``<eos>`` (its place is certain, so it would only dilute the loss per token). A page
+    longer than T + 1 tokens is a ValueError.
+    """
+    rows, room = [], []  # first fit: each page goes into the first row with room for it
+    for ids in pages_ids:
+        if len(ids) > context_length + 1:
+            raise ValueError(f"a page of {len(ids)} tokens does not fit in context_length + 1 = {context_length + 1}")
+        for r, free in enumerate(room):
+            if free >= len(ids):
+                break
+        else:
+            r = len(rows)
+            rows.append([])
+            room.append(context_length + 1)
+        rows[r].extend(ids)
+        room[r] -= len(ids)
+    table = np.full((len(rows), context_length + 1), pad_id, dtype=np.int64)
+    for r, tokens in enumerate(rows):
+        table[r, :len(tokens)] = tokens
+    inputs, targets = table[:, :-1], table[:, 1:]
+    return inputs, targets, (targets != pad_id) & (targets != bos_id)
+
+
+def page_batches(source, batch_size, context_length, rng):
+    """Endless iterator of packed batches ``(inputs, targets, loss_mask)`` (B, T) of fresh
+    pages from ``source`` (an infinite stream: no page is trained on twice, on purpose, so
+    the held-out loss can approach the exact floor without overfitting)."""
+    _check_rng(rng)
+    tokens_per_row = context_length
+    pending = [[], [], []]
+    while True:
+        while len(pending[0]) < batch_size:
+            n_pages = max(1, int(batch_size * tokens_per_row / source.predicted_tokens_per_page()))
+            packed = pack_pages(source.encode(source.sample_pages(n_pages, rng)), context_length,
+                                source.tokenizer.pad_id, source.tokenizer.bos_id)
+            for store, part in zip(pending, packed):
+                store.extend(part)
+        yield tuple(np.array(store[:batch_size]) for store in pending)
+        pending = [store[batch_size:] for store in pending]
+
+
+def packed_loss(model, packed, batch_size=64):
+    """Mean loss per masked target over packed rows (``pack_pages``' triple), in batches."""
+    inputs, targets, mask = packed
+    total, count = 0.0, 0
+    for start in range(0, len(inputs), batch_size):
+        rows = slice(start, start + batch_size)
+        n = int(mask[rows].sum())
+        if n:
+            total += float(model.loss(inputs[rows], targets[rows], mask[rows])) * n
+            count += n
+    return total / count

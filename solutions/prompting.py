@@ -1,0 +1,134 @@
+"""Prompting and in-context learning: zero-, one- and few-shot, with no gradient step.
+
+Lecture slides: "GPT-2: language models are unsupervised multitask learners — the task is
+specified by the prompt" and "GPT-3: in-context learning — zero-shot, one-shot, few-shot".
+A pretrained LM is not fine-tuned for a task; it is *conditioned* on a prompt that shows
+the task, and its continuation is the answer:
+
+    zero-shot   [task name :]                              query =>
+    one-shot    [task name :]  x_1 => y_1 ;                query =>
+    few-shot    [task name :]  x_1 => y_1 ; ... x_k => y_k ; query =>
+
+and the answer is read off the model's greedy continuation up to the separator ";" (or
+``<eos>``). The weights never change: whatever improves from 0 to k shots was learned in
+pretraining, as the ability to infer a task from examples.
+
+Here the tasks are :mod:`scratch.world`'s: three made-up word-for-word languages and
+reversing a pair of words, pretrained on pages of demonstrations in which the task is
+latent (only a quarter of pages name it). Without demonstrations and without the task's
+name, a prompt does not say which of the four tasks is meant: the best a model can do is
+guess, so 0-shot accuracy sits near 1/4 (one task's answer is right for one task of four).
+One demonstration identifies the task; more make the model surer of it. Naming the task
+(``elvish :``) makes 0-shot work, as GPT-2's "TL;DR:" did.
+
+Decisions:
+- Demonstrations are drawn from the world's *training* pairs and never include the query;
+  queries come from the *held-out* pairs, which pretraining never showed: an answer is right
+  only if the model applies the task word by word, not if it recalls a page.
+- Exact match: the answer's words, up to and without the stop token, equal the gold
+  output's two words (a third word, or a missing one, is wrong).
+- Greedy decoding (the argmax at each step): the model's single best answer, as evaluations
+  of in-context learning usually score it; sampling would add noise to accuracy.
+- All prompts are answered in one batch (:func:`solutions.batched.generate_batch`), left
+  padded, with one forward per new token.
+
+Left out: prompt engineering beyond names and demonstrations (instructions in words,
+chain of thought), calibration, and choosing demonstrations by similarity.
+"""
+
+import numpy as np
+
+from scratch.world import ARROW, BOS, COLON, EOS, SEP
+
+from .batched import generate_batch
+from .generate import check_count, check_rng
+
+ANSWER_TOKENS = 3  # two words and the separator
+
+
+def build_prompt(demos, query, task_name=None):
+    """The words of a k-shot prompt: ``<bos> [task_name :] a b => c d ; ... q1 q2 =>``.
+
+    ``demos``: a list of k (input pair, output pair) examples (k = 0 is zero-shot);
+    ``query``: the input pair to answer; ``task_name``: a word to put first, or None.
+    """
+    ### BEGIN SOLUTION
+    words = [BOS] + ([task_name, COLON] if task_name is not None else [])
+    for inputs, outputs in demos:
+        words += [*inputs, ARROW, *outputs, SEP]
+    return words + [*query, ARROW]
+    ### END SOLUTION
+
+
+def sample_prompts(world, task, n_shots, queries, rng, *, named=False):
+    """One k-shot prompt per query: ``(prompts, golds)``, lists of word lists and pairs.
+
+    Each prompt's ``n_shots`` demonstrations are distinct training pairs, drawn with ``rng``,
+    none of them the query; ``named`` puts the task's name first. ValueError if ``n_shots``
+    is more than the training pairs available, or the task is unknown.
+    """
+    world.check_task(task)
+    check_rng(rng)
+    check_count(n_shots, "n_shots", 0)
+    if n_shots > len(world.train_pairs) - 1:
+        raise ValueError(f"n_shots={n_shots} is more than the {len(world.train_pairs) - 1} training pairs "
+                         f"a prompt can draw demonstrations from")
+    prompts, golds = [], []
+    for query in queries:
+        query = tuple(query)
+        ### BEGIN SOLUTION
+        candidates = [pair for pair in world.train_pairs if pair != query]
+        chosen = rng.choice(len(candidates), size=n_shots, replace=False)
+        demos = [(candidates[i], world.answer(task, candidates[i])) for i in chosen]
+        prompts.append(build_prompt(demos, query, task if named else None))
+        golds.append(world.answer(task, query))
+        ### END SOLUTION
+    return prompts, golds
+
+
+def answer_prompts(model, tokenizer, prompts, max_answer_tokens=ANSWER_TOKENS):
+    """The model's greedy answer to each prompt: a list of word tuples, the stop token
+    (";" or ``<eos>``) left out. All prompts are decoded together, at most
+    ``max_answer_tokens`` tokens each."""
+    if not prompts:
+        raise ValueError("prompts must hold at least one prompt")
+    ids = [tokenizer.encode(words) for words in prompts]
+    longest = max(map(len, ids))
+    if longest + max_answer_tokens - 1 > model.context_length:
+        raise ValueError(f"a prompt of {longest} tokens and an answer of {max_answer_tokens} do not fit in "
+                         f"the model's context of {model.context_length} tokens: use fewer shots")
+    stop_ids = {tokenizer.id(SEP), tokenizer.id(EOS)}
+    ### BEGIN SOLUTION
+    ### HINT: generate_batch(..., greedy=True, stop_id=...); keep each row's tokens before its stop
+    out = generate_batch(model, ids, max_answer_tokens, greedy=True, stop_id=stop_ids, pad_id=tokenizer.pad_id)
+    answers = []
+    for tokens, length in zip(out.tokens, out.lengths):
+        words = tokens[:length]
+        if length and words[-1] in stop_ids:
+            words = words[:-1]
+        answers.append(tuple(tokenizer.decode(words)))
+    return answers
+    ### END SOLUTION
+
+
+def exact_match(answers, golds):
+    """The fraction of answers equal to their gold output, word for word."""
+    if len(answers) != len(golds) or not golds:
+        raise ValueError(f"answers and golds must be two non-empty lists of one length; got {len(answers)} and {len(golds)}")
+    ### BEGIN SOLUTION
+    return float(np.mean([tuple(a) == tuple(g) for a, g in zip(answers, golds)]))
+    ### END SOLUTION
+
+
+def shot_accuracy(model, world, n_shots, *, named=False, queries=None, seed=0):
+    """Exact-match accuracy of ``model`` over every task, with ``n_shots`` demonstrations
+    per prompt, on ``queries`` (default: every held-out pair) — one prompt per task and query.
+    Demonstrations are drawn with ``np.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    queries = world.heldout_pairs if queries is None else queries
+    prompts, golds = [], []
+    for task in world.tasks:
+        task_prompts, task_golds = sample_prompts(world, task, n_shots, queries, rng, named=named)
+        prompts += task_prompts
+        golds += task_golds
+    return exact_match(answer_prompts(model, world.tokenizer, prompts), golds)
