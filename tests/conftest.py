@@ -45,3 +45,14 @@ def chapter_rank(item):
 def pytest_collection_modifyitems(session, config, items):
     # Stable sort: files in lecture order, tests inside a file in source order.
     items.sort(key=chapter_rank)
+
+
+@pytest.fixture(scope="session")
+def pretrained_small(impl, tmp_path_factory):
+    """The LLM chapters' small pretrained GPT (``scratch.pretraining.SMALL``), trained once
+    per test session with the implementation under test, in a pytest temporary folder (never
+    the user's cache). Returns (model, world, source)."""
+    from scratch import pretraining
+
+    model = pretraining.pretrained_gpt(impl, pretraining.SMALL, cache_dir=tmp_path_factory.mktemp("checkpoints"))
+    return (model, *pretraining.build_world(pretraining.SMALL))

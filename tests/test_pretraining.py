@@ -7,6 +7,7 @@ and parameters within the tolerances stated next to them. A straight line throug
 (log N, log L), the usual slip, has E = 0 and fails all of these.
 """
 
+import io
 import itertools
 
 import numpy as np
@@ -145,3 +146,124 @@ class TestPowerLawFit:
         for args, name in cases:
             with pytest.raises(ValueError, match=name):
                 fit(*args)
+
+
+# -- pretraining and transfer on the world of scratch.world (chapter 8's measured effects) -------
+
+def tiny_gpt(impl, layers=3, tied=True):
+    return impl.transformer.GPT(7, 8, layers, 2, 4, tied=tied, dtype=np.float64, seed=0)
+
+
+class TestPretrainedModel:
+    """Pretraining: the held-out loss approaches the source's exact entropy"""
+
+    @pytest.mark.points(2)
+    def test_heldout_loss_near_the_exact_entropy(self, impl, pretrained_small):
+        from scratch import pretraining, world
+
+        model, _, source = pretrained_small
+        rows, exact = pretraining.heldout_rows(pretraining.SMALL)
+        loss = world.packed_loss(model, rows)
+        # exact: the mean -log p of these very pages under the source (0.718 nats/token; the
+        # expectation is source.entropy_per_token() = 0.723). The SMALL recipe's model gets
+        # 0.80: 0.08 above it. A model that learned the text but not the tasks' rules gets
+        # ~1.1, one that knows only word frequencies ~2.5.
+        assert abs(exact - source.entropy_per_token()) < 0.03
+        assert exact - 0.02 < loss < exact + 0.15, f"held-out loss {loss:.3f}, exact entropy of these pages {exact:.3f}"
+
+
+class TestTransfer:
+    """Pretrain on A, fine-tune on B: all weights, or the head and top blocks only"""
+
+    @pytest.mark.points(1)
+    def test_trainable_names(self, impl):
+        names = impl.transfer.trainable_names
+        model = tiny_gpt(impl)
+        assert names(model) == list(model.params)
+        top = ["tok_emb", "blocks.2.ln1.gamma", "blocks.2.ln1.beta", "blocks.2.attn.W_qkv", "blocks.2.attn.b_qkv",
+               "blocks.2.attn.W_out", "blocks.2.attn.b_out", "blocks.2.ln2.gamma", "blocks.2.ln2.beta",
+               "blocks.2.mlp.W_in", "blocks.2.mlp.b_in", "blocks.2.mlp.W_out", "blocks.2.mlp.b_out",
+               "ln_f.gamma", "ln_f.beta"]
+        assert names(model, 1) == top
+        assert sorted(names(model, 2)) == sorted(top + [n.replace("blocks.2.", "blocks.1.") for n in top if n.startswith("blocks.2.")])
+        untied = tiny_gpt(impl, tied=False)
+        assert names(untied, 1) == top[1:] + ["head.W"]
+        with pytest.raises(ValueError, match="top_blocks"):
+            names(model, 4)
+
+    @pytest.mark.points(1)
+    def test_frozen_parameters_do_not_move(self, impl):
+        from scratch import training
+
+        rng = np.random.default_rng(0)
+        pretrained = tiny_gpt(impl)
+        before = {name: value.copy() for name, value in pretrained.params.items()}
+        ids = rng.integers(0, 7, size=(4, 9))
+        batches = iter([(ids[:, :-1], ids[:, 1:])] * 3)
+        tuned, history = impl.transfer.finetune(pretrained, batches, training.train_lm, top_blocks=1, steps=3,
+                                                lr=0.05, optim=impl.optim, out=io.StringIO())
+        assert len(history["loss"]) == 3
+        for name, value in pretrained.params.items():  # the pretrained model is untouched
+            np.testing.assert_array_equal(value, before[name], err_msg=f"pretrained {name} changed")
+        trained = set(impl.transfer.trainable_names(tuned, 1))
+        for name, value in tuned.params.items():
+            moved = not np.array_equal(value, before[name])
+            assert moved == (name in trained), f"{name}: {'moved' if moved else 'did not move'}"
+
+    @pytest.mark.points(1)
+    def test_partial_model_shares_arrays_and_restricts_grads(self, impl):
+        model = tiny_gpt(impl)
+        names = ["ln_f.gamma", "blocks.0.mlp.W_in"]
+        partial = impl.transfer.PartialModel(model, names)
+        assert all(partial.params[n] is model.params[n] for n in names)
+        ids = np.random.default_rng(1).integers(0, 7, size=(2, 6))
+        loss, grads = partial.loss_and_grads(ids[:, :-1], ids[:, 1:])
+        full_loss, full_grads = model.loss_and_grads(ids[:, :-1], ids[:, 1:])
+        assert sorted(grads) == sorted(names) and loss == pytest.approx(full_loss)
+        for n in names:
+            np.testing.assert_allclose(grads[n], full_grads[n], rtol=1e-12, err_msg=n)
+
+    @pytest.mark.points(3)
+    def test_pretraining_transfers_to_an_unseen_language(self, impl, pretrained_small):
+        from scratch import pretraining, training
+
+        pretrained, task_world, _ = pretrained_small
+        corpus = pretraining.transfer_corpus(task_world, 200, pretrained.context_length, seed=1)
+        heldout = pretraining.transfer_heldout(task_world)
+        settings = dict(steps=100, lr=1e-2, warmup_steps=5, optim=impl.optim, out=io.StringIO())
+        tuned, _ = impl.transfer.finetune(pretrained, pretraining.row_batches(corpus, 8, np.random.default_rng(1)),
+                                          training.train_lm, **settings)
+        scratch = pretraining.new_gpt(impl, pretraining.SMALL, task_world)
+        training.train_lm(scratch, pretraining.row_batches(corpus, 8, np.random.default_rng(1)), **settings)
+        tuned_loss, scratch_loss = tuned.loss(*heldout), scratch.loss(*heldout)
+        # Loss on the answers (two words and ";") of the held-out pairs, after the same 100
+        # steps on the same batches of 8 rows drawn from 200 examples (corpus seeds 1, 2, 3 of
+        # the reference): fine-tuned 0.30-0.48 nats, from scratch 1.31-1.43. Required: 0.5.
+        assert tuned_loss < scratch_loss - 0.5, f"fine-tuned {tuned_loss:.3f} vs from scratch {scratch_loss:.3f}"
+        assert pretrained.loss(*heldout) > 3.0  # before fine-tuning: the language is unknown
+
+
+class TestScalingMeasured:
+    """Scaling: bigger models, the same tokens, a lower held-out loss"""
+
+    @pytest.mark.points(2)
+    def test_loss_falls_with_size(self, impl):
+        from scratch import pretraining, world
+
+        # Non-embedding sizes 496 to 6592 (13x), 100 steps each on the same batches; the
+        # reference gets 2.56, 2.15, 1.70, 1.55, 1.47 nats/token.
+        widths = (4, 6, 8, 12, 16)
+        base = pretraining.with_changes(pretraining.SMALL, train={"steps": 100, "lr": 1e-2, "warmup_steps": 5})
+        rows, exact = pretraining.heldout_rows(base, n_pages=150)
+        sizes, losses = [], []
+        for width in widths:
+            recipe = pretraining.with_changes(base, model={"width": width, "n_heads": 2})
+            model, _ = pretraining.pretrain(impl, recipe)
+            sizes.append(impl.scaling.count_params(model.vocab_size, model.context_length, model.n_layers, width,
+                                                   non_embedding=True))
+            losses.append(world.packed_loss(model, rows))
+        assert sizes[-1] / sizes[0] >= 10
+        assert all(a > b for a, b in zip(losses, losses[1:])), f"held-out losses by size {np.round(losses, 3)}"
+        fit = impl.scaling.fit_power_law(sizes, losses)
+        assert fit.r2 > 0.9 and 0 <= fit.E < min(losses)
+        assert min(losses) > exact  # 100 steps: every model is still far above the entropy

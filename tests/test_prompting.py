@@ -1,4 +1,5 @@
-"""Prompting: many prompts at once (left padding, batched sampling with the KV cache).
+"""Prompting: many prompts at once (left padding, batched sampling with the KV cache), then
+zero/one/few-shot prompts and in-context learning (``batched.py``, ``prompting.py``).
 
 Every expected value is computed independently of the code under test: a padded row is
 compared with the same prompt run alone (no padding, no batch), batched decoding with the
@@ -7,6 +8,11 @@ log-probabilities with the model re-run on each finished sequence. Models are th
 float64 GPTs of test_transformer.py (parameters drawn at scale 0.5, so attention is far
 from uniform and positions matter); gradient checks use the same norm-wise relative error
 < 1e-6 as there.
+
+In-context learning is measured on the small pretrained GPT of ``scratch.pretraining.SMALL``
+(trained once per session, see conftest.py): six words, two made-up languages and reverse,
+so that chance (guessing one of the three tasks) is 1/3. Accuracies are over the held-out
+query pairs, ten prompts per pair and task with different demonstrations.
 """
 
 import numpy as np
@@ -245,3 +251,106 @@ class TestBatchedInputErrors:
             gen(impl.transformer.GPT(5, 6, 1, 2, 4, causal=False), [[1]], 2, greedy=True)
         out = gen(model, [[1, 2], [3]], 0, greedy=True)
         assert out.tokens.shape == (2, 0) and out.lengths.tolist() == [0, 0]
+
+
+# -- prompts, answers and in-context learning (prompting.py) ---------------------------------------
+
+def small_world():
+    from scratch import pretraining
+
+    return pretraining.build_world(pretraining.SMALL)[0]
+
+
+class TestPrompts:
+    """Zero-, one- and few-shot prompts: demonstrations, an optional task name, the query"""
+
+    @pytest.mark.points(1)
+    def test_build_prompt_word_by_word(self, impl):
+        build = impl.prompting.build_prompt
+        demos = [(("cat", "dog"), ("x1", "x2")), (("bird", "cat"), ("x3", "x1"))]
+        assert build([], ("mouse", "cat")) == ["<bos>", "mouse", "cat", "=>"]
+        assert build(demos[:1], ("mouse", "cat"), "elvish") == [
+            "<bos>", "elvish", ":", "cat", "dog", "=>", "x1", "x2", ";", "mouse", "cat", "=>"]
+        assert build(demos, ("dog", "dog")) == [
+            "<bos>", "cat", "dog", "=>", "x1", "x2", ";", "bird", "cat", "=>", "x3", "x1", ";", "dog", "dog", "=>"]
+
+    @pytest.mark.points(1)
+    def test_sample_prompts(self, impl):
+        world = small_world()
+        queries = world.heldout_pairs
+        prompts, golds = impl.prompting.sample_prompts(world, "reverse", 4, queries, np.random.default_rng(0), named=True)
+        assert golds == [(b, a) for a, b in queries]
+        for prompt, query in zip(prompts, queries):
+            assert prompt[:3] == ["<bos>", "reverse", ":"] and prompt[-3:] == [*query, "=>"]
+            demos = [tuple(prompt[i:i + 2]) for i in range(3, len(prompt) - 3, 6)]
+            assert len(demos) == 4 and len(set(demos)) == 4  # four distinct demonstrations
+            assert all(d in world.train_pairs for d in demos)  # never a held-out pair
+            for i, d in zip(range(3, len(prompt) - 3, 6), demos):
+                assert prompt[i + 2:i + 6] == ["=>", d[1], d[0], ";"]
+        plain, _ = impl.prompting.sample_prompts(world, "elvish", 0, queries[:1], np.random.default_rng(0))
+        assert plain == [["<bos>", *queries[0], "=>"]]
+
+    def test_errors_name_the_argument(self, impl):
+        world = small_world()
+        with pytest.raises(ValueError, match="n_shots"):
+            impl.prompting.sample_prompts(world, "elvish", len(world.train_pairs), world.heldout_pairs,
+                                          np.random.default_rng(0))
+        with pytest.raises(ValueError, match="task"):
+            impl.prompting.sample_prompts(world, "klingon", 1, world.heldout_pairs, np.random.default_rng(0))
+
+
+class TestAnswering:
+    """Answer a batch of prompts greedily up to the separator, and score exact match"""
+
+    @pytest.mark.points(2)
+    def test_answers_are_greedy_continuations(self, impl):
+        world = small_world()
+        tokenizer = world.tokenizer
+        model = tiny_gpt(impl, vocab=len(tokenizer), context=20, width=8)
+        prompts, _ = impl.prompting.sample_prompts(world, "elvish", 2, world.heldout_pairs, np.random.default_rng(3))
+        prompts += [["<bos>", "cat", "=>"], ["<bos>", "elvish", ":", "dog", "bird", "=>"]]
+        answers = impl.prompting.answer_prompts(model, tokenizer, prompts, max_answer_tokens=4)
+        stops = {tokenizer.id(";"), tokenizer.id("<eos>")}
+        for prompt, answer in zip(prompts, answers):
+            tokens = impl.generate.generate(model, tokenizer.encode(prompt), 4, strategy="greedy")
+            cut = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
+            assert answer == tuple(tokenizer.decode(tokens[:cut])), " ".join(prompt)
+
+    @pytest.mark.points(1)
+    def test_exact_match(self, impl):
+        match = impl.prompting.exact_match
+        assert match([("a", "b"), ("c",), ("d", "e", "f"), ("g", "h")],
+                     [("a", "b"), ("c", "x"), ("d", "e"), ("g", "h")]) == 0.5
+        assert match([["a", "b"]], [("a", "b")]) == 1.0
+        with pytest.raises(ValueError, match="answers"):
+            match([("a",)], [("a",), ("b",)])
+
+    def test_prompt_too_long_for_the_context(self, impl):
+        world = small_world()
+        model = tiny_gpt(impl, vocab=len(world.tokenizer), context=8, width=8)
+        with pytest.raises(ValueError, match="fewer shots"):
+            impl.prompting.answer_prompts(model, world.tokenizer, [["<bos>", "cat", "dog", "=>"] * 2])
+
+
+class TestInContextLearning:
+    """In-context learning: no gradient step, accuracy rises with the shots; a name alone works"""
+
+    @pytest.mark.points(3)
+    def test_accuracy_rises_with_shots(self, impl, pretrained_small):
+        model, world, _ = pretrained_small
+        queries = world.heldout_pairs * 10
+        accuracy = {k: impl.prompting.shot_accuracy(model, world, k, queries=queries, seed=k) for k in (0, 1, 2, 4)}
+        # Reference model: 0.14, 0.85, 0.86, 0.82. Without a name or an example the prompt
+        # does not say which of three tasks is meant: at most chance (1/3) is possible.
+        assert accuracy[0] < 0.45, accuracy
+        assert min(accuracy[1], accuracy[2], accuracy[4]) > 0.7, accuracy
+        assert accuracy[1] > accuracy[0] + 0.4, accuracy
+
+    @pytest.mark.points(2)
+    def test_naming_the_task_makes_zero_shot_work(self, impl, pretrained_small):
+        model, world, _ = pretrained_small
+        queries = world.heldout_pairs * 10
+        named = impl.prompting.shot_accuracy(model, world, 0, named=True, queries=queries)
+        plain = impl.prompting.shot_accuracy(model, world, 0, queries=queries)
+        # Reference model: 0.81 with the name, 0.14 without.
+        assert named > 0.65 and named > plain + 0.4, (named, plain)

@@ -1,0 +1,83 @@
+"""Pretraining, then fine-tuning: transfer learning.
+
+Lecture slide: "pretrain on A, fine-tune on B". A model trained on a large corpus A (here:
+:mod:`scratch.world`'s pages of toy English and task demonstrations) starts its training on
+a small corpus B from those weights instead of from a random initialisation. What it learned
+on A — the words, the ``a b => c d ;`` format, that an output word answers the input word
+three places back — need not be learned again from B's few examples; only what is new in B
+must be. The effect is measured in the chapter's test and demo: on a language that
+pretraining never showed (``orcish``), a few hundred examples, the same steps and the same
+batches, the fine-tuned model reaches a held-out loss far below the model trained from
+scratch.
+
+    theta_0 = theta_pretrained        (not random)
+    theta_{t+1} = AdamW(theta_t, grad L_B(theta_t))   for the trainable parameters only
+
+Which parameters train (``top_blocks``):
+- ``None``: all of them (full fine-tuning, what GPT-1 did);
+- ``k``: the head, the final layernorm and the top k blocks only; everything else stays as
+  pretrained ("frozen"). A tied head IS the token embedding (logits = hidden E^T), so with a
+  tied head ``tok_emb`` trains too, and with it the input layer (one matrix): without it the
+  model could never learn to write a word that pretraining never showed (the unseen
+  language's words keep their random initial embeddings, and so their logits).
+
+Decisions:
+- Fine-tuning changes a *copy*: the pretrained model is left as it was, so one pretrained
+  model serves every experiment (and the prompting chapter).
+- Frozen parameters are left out of the optimizer altogether (:class:`PartialModel` shows
+  the training loop only the trainable ones), rather than given zero gradients: AdamW with
+  weight decay would still move a parameter whose gradient is zero.
+- The backward pass still runs through the whole model and the frozen parameters'
+  gradients are dropped; stopping the backward below the lowest trainable block would save
+  time, and is left out for clarity.
+
+Left out: learning-rate multipliers per layer, adapters and low-rank updates (LoRA),
+regularising towards the pretrained weights.
+"""
+
+import copy
+
+import numpy as np
+
+
+def trainable_names(model, top_blocks=None):
+    """Names of the parameters that fine-tuning updates (module docstring), in
+    ``model.params`` order. ``top_blocks``: None (all) or an int from 1 to L."""
+    if top_blocks is not None and (isinstance(top_blocks, bool) or not isinstance(top_blocks, (int, np.integer))
+                                   or not 1 <= top_blocks <= model.n_layers):
+        raise ValueError(f"top_blocks must be None or an int from 1 to n_layers = {model.n_layers}; got {top_blocks!r}")
+    # TODO: implement trainable_names (see the docstring)
+    raise NotImplementedError("trainable_names: not implemented yet")
+
+
+class PartialModel:
+    """A model seen through only some of its parameters, for a training loop.
+
+    ``params`` holds the SAME arrays as the model's, for the trainable names only, so the
+    optimizer's in-place updates change the model; the other parameters are frozen.
+    ``loss_and_grads`` returns the gradients of those names only; ``loss`` is the model's.
+    """
+
+    def __init__(self, model, names):
+        unknown = [name for name in names if name not in model.params]
+        if unknown or not names:
+            raise ValueError(f"names must be a non-empty list of the model's parameter names; unknown: {unknown}")
+        self.model = model
+        self.params = {name: model.params[name] for name in names}
+
+    def loss_and_grads(self, ids, targets, loss_mask=None):
+        # TODO: implement PartialModel.loss_and_grads (see the docstring)
+        raise NotImplementedError("PartialModel.loss_and_grads: not implemented yet")
+
+    def loss(self, ids, targets, loss_mask=None):
+        return self.model.loss(ids, targets, loss_mask)
+
+
+def finetune(pretrained, batches, train_lm, *, top_blocks=None, **train_kwargs):
+    """Fine-tune a copy of ``pretrained`` on ``batches``: returns (model, history).
+
+    ``train_lm`` is the training loop (``scratch.training.train_lm``), called on the
+    copy's :class:`PartialModel` with ``train_kwargs`` (steps, lr, optim, ...).
+    """
+    # TODO: implement finetune (see the docstring)
+    raise NotImplementedError("finetune: not implemented yet")
