@@ -1,0 +1,117 @@
+"""The LLM chapters' world (scratch.world, scratch.pretraining): harness tests, not graded.
+
+The exact entropy of the pretraining source is checked against a Monte Carlo estimate: the
+mean of -log p(page) (computed by parsing each page) over 3,000 sampled pages must lie
+within four standard errors of ``entropy_per_page()``, and the mean number of predicted
+tokens likewise; the parser itself is checked on pages the source cannot write.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from scratch import pretraining, world
+
+
+@pytest.fixture(scope="module")
+def small():
+    return pretraining.build_world(pretraining.SMALL)
+
+
+def test_tokenizer_keeps_pad_and_eos_apart(small):
+    task_world, _ = small
+    tokenizer = task_world.tokenizer
+    assert (tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id) == (0, 1, 2)
+    words = ["<bos>", "elvish", ":", "cat", "dog", "=>", ";", "<eos>"]
+    assert tokenizer.decode(tokenizer.encode(words)) == words
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tokenizer.encode(["cat", "unicorn"])
+    with pytest.raises(TypeError, match="sequence of word strings"):
+        tokenizer.encode("cat dog")
+
+
+def test_tasks_never_agree_and_the_split_is_clean():
+    task_world = world.TaskWorld(seed=3)
+    assert len(task_world.train_pairs) + len(task_world.heldout_pairs) == 144
+    assert not set(task_world.train_pairs) & set(task_world.heldout_pairs)
+    for pair in task_world.train_pairs + task_world.heldout_pairs:
+        outputs = [task_world.answer(task, pair) for task in task_world.tasks + (task_world.unseen_task,)]
+        assert len(set(outputs)) == len(outputs)
+    assert task_world.answer("reverse", ("cat", "dog")) == ("dog", "cat")
+    lexicon = task_world.lexicons["elvish"]
+    assert task_world.answer("elvish", ("cat", "dog")) == (lexicon["cat"], lexicon["dog"])
+    assert len(set(lexicon.values())) == 12  # a bijection onto its own words
+    with pytest.raises(ValueError, match="task"):
+        task_world.answer("klingon", ("cat", "dog"))
+
+
+def test_exact_entropy_matches_monte_carlo():
+    task_world = world.TaskWorld(seed=0)
+    source = world.PretrainingSource(task_world)
+    pages = source.sample_pages(3_000, np.random.default_rng(7))
+    nats = np.array([-source.page_logprob(page.words) for page in pages])
+    tokens = np.array([len(page.words) - 1 for page in pages])
+    assert np.all(np.isfinite(nats))
+    assert abs(nats.mean() - source.entropy_per_page()) < 4 * nats.std() / math.sqrt(len(nats))
+    assert abs(tokens.mean() - source.predicted_tokens_per_page()) < 4 * tokens.std() / math.sqrt(len(tokens))
+    assert source.entropy_per_token() == pytest.approx(source.entropy_per_page() / source.predicted_tokens_per_page())
+
+
+def test_pages_use_training_pairs_only_and_parse(small):
+    task_world, source = small
+    heldout = set(task_world.heldout_pairs)
+    for page in source.sample_pages(500, np.random.default_rng(1)):
+        assert page.words[0] == "<bos>" and page.words[-1] == "<eos>"
+        if page.kind == "task":
+            body = page.words[1:-1]
+            body = body[2:] if body[1] == ":" else body
+            assert not {tuple(body[i:i + 2]) for i in range(0, len(body), 6)} & heldout
+    pair = next(p for p in task_world.train_pairs if p[0] != p[1])
+    good = ["<bos>", *task_world.demonstration("reverse", pair), "<eos>"]
+    assert source.page_logprob(good) > -math.inf
+    wrong = good[:4] + [good[5], good[4]] + good[6:]  # a demonstration no task writes
+    assert source.page_logprob(wrong) == -math.inf
+    unseen = ["<bos>", *task_world.demonstration("reverse", task_world.heldout_pairs[0]), "<eos>"]
+    assert source.page_logprob(unseen) == -math.inf
+
+
+def test_packing_keeps_pages_whole(small):
+    task_world, source = small
+    pages = source.encode(source.sample_pages(200, np.random.default_rng(2)))
+    inputs, targets, mask = world.pack_pages(pages, 40)
+    assert inputs.shape == targets.shape == mask.shape and inputs.shape[1] == 40
+    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+    # every page token after <bos> is a target exactly once; padding and <bos> never are
+    assert mask.sum() == sum(len(p) - 1 for p in pages)
+    assert not np.any(mask & ((targets == 0) | (targets == 1)))
+    assert np.all(inputs[:, 0] == 1)  # every row starts with a page
+    with pytest.raises(ValueError, match="does not fit"):
+        world.pack_pages([np.arange(50)], 40)
+
+
+def test_page_batches_are_reproducible(small):
+    _, source = small
+    first = next(world.page_batches(source, 4, 40, np.random.default_rng(5)))
+    again = next(world.page_batches(source, 4, 40, np.random.default_rng(5)))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert first[0].shape == (4, 40) and first[2].mean() > 0.8  # first-fit packing fills rows
+
+
+def test_transfer_heldout_masks_the_answer(small):
+    task_world, _ = small
+    inputs, targets, mask = pretraining.transfer_heldout(task_world)
+    tokenizer = task_world.tokenizer
+    for row_targets, row_mask, pair in zip(targets, mask, task_world.heldout_pairs):
+        answer = task_world.answer(task_world.unseen_task, pair)
+        assert tokenizer.decode(row_targets[row_mask]) == [*answer, ";"]
+
+
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match="n_words"):
+        world.TaskWorld(n_words=1)
+    with pytest.raises(ValueError, match="p_text"):
+        world.PretrainingSource(world.TaskWorld(), p_text=1.5)
+    with pytest.raises(ValueError, match="model"):
+        pretraining.with_changes(pretraining.SMALL, modle={"width": 8})
