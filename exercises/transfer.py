@@ -3,12 +3,12 @@
 Lecture slide: "pretrain on A, fine-tune on B". A model trained on a large corpus A (here:
 :mod:`scratch.world`'s pages of toy English and task demonstrations) starts its training on
 a small corpus B from those weights instead of from a random initialisation. What it learned
-on A — the words, the ``a b => c d ;`` format, that an output word answers the input word
-three places back — need not be learned again from B's few examples; only what is new in B
-must be. The effect is measured in the chapter's test and demo: on a language that
-pretraining never showed (``orcish``), a few hundred examples, the same steps and the same
-batches, the fine-tuned model reaches a held-out loss far below the model trained from
-scratch.
+on A — the words, the ``a b => c d ;`` format, the elvish lexicon, how to reverse a pair —
+need not be learned again from B's few examples; only what is new in B must be. The effect
+is measured in the chapter's test and demo: on a task that pretraining never showed
+(``reverse-elvish``: reverse the pair and translate it into elvish), a hundred examples, the
+same steps and the same batches, the fine-tuned model reaches a held-out loss far below
+the model trained from scratch.
 
     theta_0 = theta_pretrained        (not random)
     theta_{t+1} = AdamW(theta_t, grad L_B(theta_t))   for the trainable parameters only
@@ -18,8 +18,8 @@ Which parameters train (``top_blocks``):
 - ``k``: the head, the final layernorm and the top k blocks only; everything else stays as
   pretrained ("frozen"). A tied head IS the token embedding (logits = hidden E^T), so with a
   tied head ``tok_emb`` trains too, and with it the input layer (one matrix): without it the
-  model could never learn to write a word that pretraining never showed (the unseen
-  language's words keep their random initial embeddings, and so their logits).
+  model could never learn to write a word that pretraining never showed (its embedding,
+  and so its logit, would stay where pretraining pushed it: far down, as a word never seen).
 
 Decisions:
 - Fine-tuning changes a *copy*: the pretrained model is left as it was, so one pretrained

@@ -22,6 +22,9 @@ def run_lecture(args):
         print(f"no lecture demo for {', '.join(unknown)}; choose from: {', '.join(available)}", file=sys.stderr)
         return 2
     impl = Impl(args.impl)
+    from .lectures import settings
+
+    settings.update(cache_dir=args.cache_dir, retrain=args.retrain)
     for chapter in args.chapters or available:
         banner = f" Lecture: {chapter} ({impl.name}/) "
         print(f"\n{banner:=^78}\n")
@@ -95,6 +98,10 @@ def parser():
     lecture = commands.add_parser("lecture", help="run the lecture demo, chapter by chapter")
     lecture.add_argument("chapters", nargs="*", metavar="CHAPTER", help=f"any of {', '.join(lecture_chapters())} (default: all, in lecture order)")
     lecture.add_argument("--impl", choices=IMPLEMENTATIONS, default=None, help=impl_help)
+    lecture.add_argument("--cache-dir", default=None, metavar="DIR",
+                         help="where the LLM chapters keep trained models (default: $SCRATCH_CACHE, "
+                              "else $XDG_CACHE_HOME/scratch, else ~/.cache/scratch)")
+    lecture.add_argument("--retrain", action="store_true", help="train the LLM chapters' models again instead of loading them")
     lecture.set_defaults(func=run_lecture)
 
     grader = commands.add_parser("grade", help="grade an implementation and print the points per question")

@@ -24,7 +24,9 @@ loss on every page token after ``<bos>``, AdamW with warmup and cosine decay, cl
 """
 
 import copy
+import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +36,7 @@ LECTURE = {
     "world": {"seed": 0},
     "source": {},
     "model": {"context_length": 64, "n_layers": 2, "n_heads": 4, "width": 64, "alibi": True, "seed": 0},
-    "train": {"steps": 1200, "batch_size": 32, "lr": 5e-3, "warmup_steps": 60, "data_seed": 0},
+    "train": {"steps": 600, "batch_size": 32, "lr": 5e-3, "warmup_steps": 30, "data_seed": 0},
 }
 
 SMALL = {
@@ -94,11 +96,28 @@ def pretrain(impl, recipe, out=None, eval_fn=None, eval_every=None):
     return model, history
 
 
-def pretrained_gpt(impl, recipe, *, cache_dir=None, retrain=False, out=None):
+# The code a pretrained model depends on: an edit to any of these files makes a new cache key.
+TRAINING_CODE = ("nn", "attention", "transformer", "optim")
+
+
+def cache_key(impl, recipe):
+    """The recipe plus what else makes the model: the implementation's name, a digest of its
+    training code and of the harness's world and training loop (so that an edit, a student's
+    bug fix for one, trains a new model instead of serving the old one), and a digest of the
+    world itself (its vocabulary, lexicons and split)."""
+    sources = [Path(impl.module(name).__file__) for name in TRAINING_CODE]
+    sources += [Path(world.__file__), Path(training.__file__), Path(__file__)]
+    code = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    task_world, _ = build_world(recipe)
+    described = [task_world.tokenizer.words, task_world.train_pairs, sorted(task_world.lexicons.items())]
+    data = hashlib.sha256(repr(described).encode()).hexdigest()
+    return {**recipe, "implementation": impl.name, "code": code[:16], "world_digest": data[:16]}
+
+
+def pretrained_gpt(impl, recipe, *, cache_dir=None, retrain=False, out=None, name="pretrained"):
     """The recipe's pretrained GPT, from the checkpoint cache when it is there (else trained
-    and saved). The cache entry is keyed by the recipe and the implementation's name."""
-    keyed = {**recipe, "implementation": impl.name}
-    return checkpoint.cached_gpt("pretrained", keyed, lambda: pretrain(impl, recipe, out)[0],
+    and saved). The cache entry is keyed by :func:`cache_key`."""
+    return checkpoint.cached_gpt(name, cache_key(impl, recipe), lambda: pretrain(impl, recipe, out)[0],
                                  impl.transformer, cache_dir=cache_dir, retrain=retrain, out=out)
 
 
@@ -106,13 +125,16 @@ def pretrained_gpt(impl, recipe, *, cache_dir=None, retrain=False, out=None):
 
 
 def demonstration_pages(task_world, task, pairs):
-    """One page per pair: ``<bos> a b => c d ; <eos>`` as word lists."""
-    return [[world.BOS, *task_world.demonstration(task, pair), world.EOS] for pair in pairs]
+    """One named page per pair: ``<bos> task : a b => c d ; <eos>`` as word lists."""
+    return [[world.BOS, task, world.COLON, *task_world.demonstration(task, pair), world.EOS] for pair in pairs]
 
 
 def transfer_corpus(task_world, n_examples, context_length, seed=0):
-    """Corpus B: ``n_examples`` one-demonstration pages of the unseen language on training
-    pairs drawn uniformly (with ``np.random.default_rng(seed)``), packed into rows."""
+    """Corpus B: ``n_examples`` one-demonstration pages of the unseen task, named as a
+    quarter of the pretraining pages are (``reverse-elvish : a b => c d ;``), on training
+    pairs drawn uniformly (with ``np.random.default_rng(seed)``), packed into rows. Named,
+    because a page of one unnamed demonstration would also ask the pretrained model to
+    unlearn that such a page could be any of the tasks it knows."""
     rng = np.random.default_rng(seed)
     pairs = [task_world.train_pairs[i] for i in rng.integers(len(task_world.train_pairs), size=n_examples)]
     pages = demonstration_pages(task_world, task_world.unseen_task, pairs)
@@ -122,13 +144,14 @@ def transfer_corpus(task_world, n_examples, context_length, seed=0):
 
 def transfer_heldout(task_world):
     """Held-out rows of corpus B's task: one page per held-out pair, the loss mask on the
-    answer only (the two output words and ";"; the inputs are random, and ``<eos>`` certain)."""
+    answer only (the two output words and ";"; the inputs are random, ``<eos>`` certain)."""
     tokenizer = task_world.tokenizer
     ids = np.array([tokenizer.encode(p) for p in
                     demonstration_pages(task_world, task_world.unseen_task, task_world.heldout_pairs)])
-    inputs, targets = ids[:, :-1], ids[:, 1:]  # targets: a b => c d ; <eos>
+    inputs, targets = ids[:, :-1], ids[:, 1:]  # targets: task : a b => c d ; <eos>
+    first = targets.shape[1] - 4  # the answer is the three targets before the last, <eos>
     mask = np.zeros(targets.shape, dtype=bool)
-    mask[:, 3:6] = True
+    mask[:, first:first + 3] = True
     return inputs, targets, mask
 
 

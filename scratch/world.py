@@ -25,6 +25,10 @@ one demonstration identifies the task, and a page determines its task. That is w
 the source's entropy exact (below), and what makes 0-shot prompting without the task's
 name a guess among four (chance: 25%).
 
+One more task is never shown in pretraining: ``reverse-elvish``, (a, b) -> (L(b), L(a)) with
+L elvish, the transfer experiment's task B (:mod:`solutions.transfer`): new as a task, made
+of two skills that pretraining teaches.
+
 Queries are split *by instance*: a fixed fifth of the 144 input pairs (from the seed) is
 held out and never appears in the pretraining source, so prompting accuracy is measured on
 pairs the model has never seen, and only word-by-word knowledge of the lexicon helps.
@@ -77,8 +81,9 @@ LANGUAGES = {
     "dwarvish": (("kha", "dur", "gor", "bar", "thra", "mok"), ("zad", "dum", "rak", "gund")),
     "goblin": (("zig", "grub", "snik", "gob", "nag", "rot"), ("ik", "uk", "az", "ug")),
 }
-# A fourth language that pretraining never shows: the transfer experiment's new task B.
-UNSEEN_LANGUAGE = ("orcish", (("ur", "mor", "lug", "skar", "dush", "gash"), ("ok", "ash", "bur", "ga")))
+# The transfer experiment's new task B, which pretraining never shows: reverse the pair and
+# translate it into elvish, (a, b) -> (elvish(b), elvish(a)): two known skills combined.
+UNSEEN_TASK = "reverse-elvish"
 
 
 def made_up_words(syllables, n, rng):
@@ -145,10 +150,9 @@ class TaskWorld:
         self.grammar = ToyEnglish() if grammar is None else grammar
         self.words = DOMAIN_WORDS[:n_words]
         languages = list(LANGUAGES)[:n_languages]
-        spellings = {**{name: LANGUAGES[name] for name in languages}, UNSEEN_LANGUAGE[0]: UNSEEN_LANGUAGE[1]}
-        self.lexicons = {name: dict(zip(self.words, made_up_words(syllables, n_words, rng)))
-                         for name, syllables in spellings.items()}
-        self.unseen_task = UNSEEN_LANGUAGE[0]
+        self.lexicons = {name: dict(zip(self.words, made_up_words(LANGUAGES[name], n_words, rng)))
+                         for name in languages}
+        self.unseen_task = UNSEEN_TASK
         self.tasks = tuple(languages) + ("reverse",)
         pairs = [(a, b) for a in self.words for b in self.words]
         self._check_tasks_disagree(pairs)
@@ -157,7 +161,7 @@ class TaskWorld:
         self.heldout_pairs = sorted(shuffled[:n_heldout])
         self.train_pairs = sorted(shuffled[n_heldout:])
         foreign = [w for lexicon in self.lexicons.values() for w in lexicon.values()]
-        structure = [ARROW, SEP, COLON, *self.tasks]
+        structure = [ARROW, SEP, COLON, *self.tasks, self.unseen_task]
         self.tokenizer = Tokenizer(structure + [w for w in self.grammar.words if w not in structure] + foreign)
 
     def answer(self, task, pair):
@@ -168,6 +172,8 @@ class TaskWorld:
         a, b = pair
         if task == "reverse":
             return (b, a)
+        if task == UNSEEN_TASK:
+            return self.answer("elvish", (b, a))
         lexicon = self.lexicons[task]
         return (lexicon[a], lexicon[b])
 

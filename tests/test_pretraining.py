@@ -224,11 +224,11 @@ class TestTransfer:
             np.testing.assert_allclose(grads[n], full_grads[n], rtol=1e-12, err_msg=n)
 
     @pytest.mark.points(3)
-    def test_pretraining_transfers_to_an_unseen_language(self, impl, pretrained_small):
+    def test_pretraining_transfers_to_an_unseen_task(self, impl, pretrained_small):
         from scratch import pretraining, training
 
         pretrained, task_world, _ = pretrained_small
-        corpus = pretraining.transfer_corpus(task_world, 200, pretrained.context_length, seed=1)
+        corpus = pretraining.transfer_corpus(task_world, 100, pretrained.context_length, seed=1)
         heldout = pretraining.transfer_heldout(task_world)
         settings = dict(steps=100, lr=1e-2, warmup_steps=5, optim=impl.optim, out=io.StringIO())
         tuned, _ = impl.transfer.finetune(pretrained, pretraining.row_batches(corpus, 8, np.random.default_rng(1)),
@@ -236,11 +236,13 @@ class TestTransfer:
         scratch = pretraining.new_gpt(impl, pretraining.SMALL, task_world)
         training.train_lm(scratch, pretraining.row_batches(corpus, 8, np.random.default_rng(1)), **settings)
         tuned_loss, scratch_loss = tuned.loss(*heldout), scratch.loss(*heldout)
-        # Loss on the answers (two words and ";") of the held-out pairs, after the same 100
-        # steps on the same batches of 8 rows drawn from 200 examples (corpus seeds 1, 2, 3 of
-        # the reference): fine-tuned 0.30-0.48 nats, from scratch 1.31-1.43. Required: 0.5.
-        assert tuned_loss < scratch_loss - 0.5, f"fine-tuned {tuned_loss:.3f} vs from scratch {scratch_loss:.3f}"
-        assert pretrained.loss(*heldout) > 3.0  # before fine-tuning: the language is unknown
+        # Task B is reverse-elvish (reverse the pair, translate into elvish). Loss on the
+        # answers (two words and ";") of the held-out pairs, after the same 100 steps on the
+        # same batches of 8 rows drawn from 100 examples: the reference gets 0.04 fine-tuned
+        # and 0.30 from scratch. Required: fine-tuned below 0.15 and 0.15 below from scratch.
+        assert tuned_loss < 0.15 and tuned_loss < scratch_loss - 0.15, \
+            f"fine-tuned {tuned_loss:.3f} vs from scratch {scratch_loss:.3f}"
+        assert pretrained.loss(*heldout) > 1.0  # before fine-tuning: the task is unknown
 
 
 class TestScalingMeasured:
@@ -250,9 +252,10 @@ class TestScalingMeasured:
     def test_loss_falls_with_size(self, impl):
         from scratch import pretraining, world
 
-        # Non-embedding sizes 496 to 6592 (13x), 100 steps each on the same batches; the
-        # reference gets 2.56, 2.15, 1.70, 1.55, 1.47 nats/token.
-        widths = (4, 6, 8, 12, 16)
+        # Non-embedding sizes 496 to 10160 (20x), 100 steps each on the same batches; the
+        # reference gets 2.70, 2.14, 1.83, 1.53, 1.43 nats/token (widths 12 and 16 came out
+        # within 0.01 of each other at this budget, so the largest is 20).
+        widths = (4, 6, 8, 12, 20)
         base = pretraining.with_changes(pretraining.SMALL, train={"steps": 100, "lr": 1e-2, "warmup_steps": 5})
         rows, exact = pretraining.heldout_rows(base, n_pages=150)
         sizes, losses = [], []

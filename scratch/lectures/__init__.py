@@ -1,6 +1,10 @@
 """The lecture demo, one module per chapter; each defines ``run(impl)`` and prints what the
 slides show. ``python -m scratch lecture [CHAPTER ...]`` runs them in lecture order."""
 
+# Options of ``python -m scratch lecture`` that the LLM chapters read: where trained models
+# are cached (None: scratch.checkpoint.default_cache_dir()), and whether to train again.
+settings = {"cache_dir": None, "retrain": False}
+
 
 def side_by_side(blocks, titles, gap=4):
     """Text blocks printed next to each other, each under its title."""

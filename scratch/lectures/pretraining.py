@@ -1,0 +1,149 @@
+"""Lecture demo, pretraining: a GPT pretrained on pages whose exact entropy we know, then
+fine-tuned on a task it never saw (transfer), and a family of sizes trained on the same
+tokens (a scaling law, with its irreducible loss E next to the true entropy).
+
+The world (:mod:`scratch.world`): pages of toy-English sentences and pages of demonstrations
+``a b => c d ;`` of a latent task (three made-up word-for-word languages and reversing);
+the pretrained model is :data:`scratch.pretraining.LECTURE`, cached in the user's cache
+folder (``--cache-dir`` names another, ``--retrain`` trains again), so the next chapters
+and the next run reuse it. Every number printed is measured in this run; none is typed in.
+"""
+
+import io
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+from scratch import pretraining, training, world
+
+from . import settings
+
+SCALING_WIDTHS = (8, 12, 16, 24, 32)  # non-embedding parameters 1.8k to 26k (15x)
+SCALING_STEPS = 200
+TRANSFER_EXAMPLES, TRANSFER_STEPS, TRANSFER_BATCH = 100, 100, 8
+
+
+def pretrained(impl):
+    """The LECTURE model, from the cache or trained now (with its progress display)."""
+    return pretraining.pretrained_gpt(impl, pretraining.LECTURE, cache_dir=settings["cache_dir"],
+                                      retrain=settings["retrain"], out=sys.stdout)
+
+
+def show_world(task_world, source):
+    rng = np.random.default_rng(3)
+    pages = source.sample_pages(40, rng)
+    text = next(p for p in pages if p.kind == "text")
+    named = next(p for p in pages if p.kind == "task" and p.words[2] == ":")
+    plain = next(p for p in pages if p.kind == "task" and p.words[2] != ":")
+    print("Three pretraining pages (a page is one training sequence, <bos> to <eos>):")
+    for page in (text, named, plain):
+        print("  " + " ".join(page.words))
+    print(f"\nTasks: {', '.join(task_world.tasks)} (a page names its task only {source.p_named:.0%} of the time);"
+          f" {len(task_world.heldout_pairs)} of {len(task_world.heldout_pairs) + len(task_world.train_pairs)}"
+          f" input pairs held out.")
+    print(f"Exact entropy of the source: {source.entropy_per_page():.3f} nats per page, "
+          f"{source.predicted_tokens_per_page():.2f} predicted tokens per page -> "
+          f"{source.entropy_per_token():.4f} nats per token (the floor of any model's loss).\n")
+
+
+def show_transfer(impl, model, task_world):
+    recipe = pretraining.LECTURE
+    context = recipe["model"]["context_length"]
+    corpus = pretraining.transfer_corpus(task_world, TRANSFER_EXAMPLES, context, seed=1)
+    heldout = pretraining.transfer_heldout(task_world)
+    settings_ = dict(steps=TRANSFER_STEPS, lr=5e-3, warmup_steps=10, optim=impl.optim, out=io.StringIO())
+    batches = lambda: pretraining.row_batches(corpus, TRANSFER_BATCH, np.random.default_rng(1))  # noqa: E731
+    runs = {}
+    for label, top_blocks in (("fine-tune all weights", None), ("fine-tune head + top block", 1)):
+        tuned, _ = impl.transfer.finetune(model, batches(), training.train_lm, top_blocks=top_blocks, **settings_)
+        runs[label] = tuned
+    scratch = pretraining.new_gpt(impl, recipe, task_world)
+    training.train_lm(scratch, batches(), **settings_)
+    runs["from scratch"] = scratch
+    prompts = [["<bos>", task_world.unseen_task, ":", *pair, "=>"] for pair in task_world.heldout_pairs]
+    golds = [task_world.answer(task_world.unseen_task, pair) for pair in task_world.heldout_pairs]
+    print(f"Transfer: corpus B = {TRANSFER_EXAMPLES} examples of {task_world.unseen_task!r} (reverse the pair, then "
+          f"elvish), a task pretraining never showed;\n{TRANSFER_STEPS} AdamW steps of {TRANSFER_BATCH} rows, "
+          f"the same batches and learning rate for every model.")
+    print(f"  {'model':28} held-out answer loss   exact match on {len(golds)} held-out pairs")
+    print(f"  {'pretrained, not tuned':28} {model.loss(*heldout):10.3f}")
+    for label, tuned in runs.items():
+        answers = impl.prompting.answer_prompts(tuned, task_world.tokenizer, prompts)
+        print(f"  {label:28} {tuned.loss(*heldout):10.3f} {impl.prompting.exact_match(answers, golds):22.0%}")
+    print()
+
+
+def scaling_models(impl, base):
+    """One model per width, trained on the same tokens (cached like the pretrained one)."""
+    return {width: pretraining.pretrained_gpt(impl, pretraining.with_changes(base, model={"width": width}),
+                                              cache_dir=settings["cache_dir"], retrain=settings["retrain"],
+                                              name=f"scaling-w{width}")
+            for width in SCALING_WIDTHS}
+
+
+def show_scaling(impl, source):
+    base = pretraining.with_changes(pretraining.LECTURE, train={"steps": SCALING_STEPS, "batch_size": 16})
+    rows, exact = pretraining.heldout_rows(base)
+    models = scaling_models(impl, base)
+    sizes = np.array([impl.scaling.count_params(m.vocab_size, m.context_length, m.n_layers, m.width, non_embedding=True)
+                      for m in models.values()])
+    losses = np.array([world.packed_loss(m, rows) for m in models.values()])
+    tokens = SCALING_STEPS * 16 * base["model"]["context_length"]
+    print(f"Scaling: {len(sizes)} widths, 2 blocks each, every model trained on the same {tokens:,} tokens.")
+    print(f"  {'width':>5} {'N (non-emb.)':>12} {'compute 6ND':>12} {'held-out loss':>14}")
+    for width, n, loss in zip(models, sizes, losses):
+        print(f"  {width:5d} {n:12,d} {impl.scaling.training_flops(n, tokens):12.2e} {loss:14.4f}")
+    fit = impl.scaling.fit_power_law(sizes, losses)
+    print(f"  fit L(N) = E + A N^-alpha:  E = {fit.E:.3f}, A = {fit.A:.3g}, alpha = {fit.alpha:.3f}, "
+          f"R^2 (log space) = {fit.r2:.4f}")
+    print(f"  true entropy of the source: {source.entropy_per_token():.3f} nats/token "
+          f"({exact:.3f} on these held-out pages). E is what the fit believes no size can beat;"
+          f" here we can check it.")
+    excess = np.maximum(losses - fit.E, 1e-6)
+    print(training.text_chart({"log(L - E)": (np.log(sizes) - np.log(sizes[0]), np.log(excess))},
+                              x_label="log N - log N_min", height=8))
+    path = save_plot(sizes, losses, fit)
+    if path:
+        print(f"  log-log plot of L - E against N saved to {path}")
+    print()
+
+
+def save_plot(sizes, losses, fit):
+    """L - E against N on log-log axes with the fitted line; the PNG's path, or None
+    without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    path = os.path.join(tempfile.mkdtemp(prefix="scratch-scaling-"), "scaling.png")
+    grid = np.geomspace(sizes.min(), sizes.max(), 50)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.loglog(sizes, losses - fit.E, "o", label="held-out loss - E")
+    ax.loglog(grid, fit.predict(grid) - fit.E, "-", label=f"A N^-{fit.alpha:.2f}")
+    ax.set_xlabel("non-embedding parameters N")
+    ax.set_ylabel("L - E (nats/token)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def run(impl):
+    recipe = pretraining.LECTURE
+    task_world, source = pretraining.build_world(recipe)
+    show_world(task_world, source)
+    model = pretrained(impl)
+    rows, exact = pretraining.heldout_rows(recipe)
+    n_params = sum(p.size for p in model.params.values())
+    print(f"\nPretrained GPT ({n_params:,} parameters, {recipe['train']['steps']} steps of "
+          f"{recipe['train']['batch_size']} packed rows of {recipe['model']['context_length']} tokens):")
+    print(f"  held-out loss {world.packed_loss(model, rows):.4f} nats/token; exact entropy of those pages "
+          f"{exact:.4f}\n")
+    show_transfer(impl, model, task_world)
+    show_scaling(impl, source)

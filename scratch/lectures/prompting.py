@@ -1,0 +1,75 @@
+"""Lecture demo, prompting: zero-, one- and few-shot prompts to the pretrained GPT of the
+previous chapter (from the cache), answered in one batch with the KV cache; accuracy on
+held-out queries against the number of demonstrations, with and without the task's name.
+No weight changes in this chapter: what rises with the shots was learned in pretraining.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+from scratch import pretraining, training
+
+from . import settings
+
+SHOTS = (0, 1, 2, 4, 8)
+REPEATS = 4  # prompts per held-out pair and task, each with its own demonstrations
+
+
+def save_plot(table, chance):
+    """Accuracy against shots as a PNG; its path, or None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    path = os.path.join(tempfile.mkdtemp(prefix="scratch-prompting-"), "shots.png")
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, accuracies in table.items():
+        ax.plot(SHOTS, accuracies, "o-", label=label)
+    ax.axhline(chance, linestyle="--", color="gray", linewidth=1)
+    ax.annotate("chance (guess the task)", (SHOTS[-1], chance), ha="right", va="bottom", fontsize=8)
+    ax.set_xlabel("demonstrations in the prompt (shots)")
+    ax.set_ylabel("exact match, held-out queries")
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def run(impl):
+    task_world, _ = pretraining.build_world(pretraining.LECTURE)
+    model = pretraining.pretrained_gpt(impl, pretraining.LECTURE, cache_dir=settings["cache_dir"],
+                                       retrain=settings["retrain"])
+    tokenizer = task_world.tokenizer
+    rng = np.random.default_rng(0)
+    query = task_world.heldout_pairs[0]
+    print("One prompt per style, the model's greedy answer after '=>' (held-out query "
+          f"{' '.join(query)}):")
+    for shots, named in ((0, False), (0, True), (2, False)):
+        prompts, golds = impl.prompting.sample_prompts(task_world, "dwarvish", shots, [query], rng, named=named)
+        answer = impl.prompting.answer_prompts(model, tokenizer, prompts)[0]
+        print(f"  {' '.join(prompts[0])}  ->  {' '.join(answer)}   (dwarvish: {' '.join(golds[0])})")
+
+    queries = task_world.heldout_pairs * REPEATS
+    n_prompts = len(queries) * len(task_world.tasks)
+    table = {label: [impl.prompting.shot_accuracy(model, task_world, k, named=named, queries=queries, seed=k)
+                     for k in SHOTS]
+             for label, named in (("no task name", False), ("task named", True))}
+    chance = 1 / len(task_world.tasks)
+    print(f"\nExact match on held-out queries ({n_prompts} prompts per cell, all {len(task_world.tasks)} tasks; "
+          f"greedy answers, one batch per cell):")
+    print(f"  {'shots':>14} " + " ".join(f"{k:>6d}" for k in SHOTS))
+    for label, accuracies in table.items():
+        print(f"  {label:>14} " + " ".join(f"{a:6.1%}" for a in accuracies))
+    print(f"  chance without a name or an example: guessing one of {len(task_world.tasks)} tasks = {chance:.0%}\n")
+    print(training.text_chart({label: (SHOTS, accuracies) for label, accuracies in table.items()},
+                              references={"chance": chance}, x_label="shots", height=8))
+    path = save_plot(table, chance)
+    if path:
+        print(f"accuracy against shots saved to {path}")
