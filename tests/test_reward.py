@@ -102,10 +102,10 @@ class TestPairwiseAccuracy:
         assert acc(np.zeros((2, 4)), [[0, 1, 2, 3], [2, 0, 3, 1]]) == 0.5
         assert acc([[3.0, 2.0, 1.0]], [[0, 1, 2]]) == 1.0 and acc([[3.0, 2.0, 1.0]], [[2, 1, 0]]) == 0.0
         # ranking 1 > 0 > 2 with r = (1, 2, 1): pair (1, 0) right, (1, 2) right, (0, 2) a tie -> 2.5 / 3
-        # and ranking 0 > 1 with r = (0, 1): wrong; 2.5 of 4 pairs in all... per pair, not per prompt
         assert acc([[1.0, 2.0, 1.0]], [[1, 0, 2]]) == pytest.approx(2.5 / 3)
-        assert acc([[1.0, 2.0, 1.0, 0.0], [0.0, 1.0, 5.0, 5.0]], [[1, 0, 2, 3], [0, 1, 2, 3]]) == pytest.approx(
-            (2.5 + 3 + 0 + 0 + 0 + 0 + 0.5) / 12)
+        # two prompts of K = 4: r in ranked order (2, 1, 1, 0): 5 pairs right and a tie; (0, 1, 5, 5):
+        # 5 pairs wrong and a tie -> (5.5 + 0.5) / 12
+        assert acc([[1.0, 2.0, 1.0, 0.0], [0.0, 1.0, 5.0, 5.0]], [[1, 0, 2, 3], [0, 1, 2, 3]]) == pytest.approx(6 / 12)
 
 
 class TestRewardModel:
