@@ -124,8 +124,7 @@ class InstructionData:
     def gold_reward(self, instance, response):
         """g(x, y) of the module docstring; ``response``: the response's words or ids
         (``<pad>`` after the end is ignored)."""
-        words = response if response and isinstance(response[0], str) else self.tokenizer.decode(response)
-        words = list(words)
+        words = list(response) if len(response) and isinstance(response[0], str) else self.tokenizer.decode(response)
         while words and words[-1] == self.tokenizer.words[self.pad_id]:
             words.pop()
         polite = bool(words) and words[0] == POLITE
