@@ -12,7 +12,7 @@ import pytest
 from scipy import special
 
 from scratch import training
-from scratch.instructions import POLITE, InstructionData, sft_batches
+from scratch.instructions import POLITE, InstructionData, sft_batches, widen_vocabulary
 from scratch.world import EOS, TaskWorld
 from test_transformer import tiny_gpt
 
@@ -130,3 +130,10 @@ class TestInstructionData:
         responses = [data.demonstration(inst, rng) for _ in range(2000)]
         assert all(r[-1] == EOS and tuple(r[-3:-1]) == world.answer(inst.task, inst.pair) for r in responses)
         assert abs(np.mean([r[0] == POLITE for r in responses]) - 0.25) < 0.03  # 4 standard errors
+
+    def test_widened_model_keeps_the_old_logits(self, impl):
+        model = tiny_gpt(impl, vocab=5, context=6, layers=1, width=4)
+        wider = widen_vocabulary(impl, model, 8)
+        ids = np.array([[1, 4, 2, 0, 3]])
+        np.testing.assert_allclose(wider.logits(ids)[..., :5], model.logits(ids), atol=1e-12)
+        assert wider.vocab_size == 8 and wider.params["tok_emb"].shape == (8, 4)
