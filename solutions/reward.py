@@ -63,14 +63,15 @@ from .transformer import GPT, prefixed, subdict
 
 
 def check_scores(scores, name="scores"):
-    """``scores`` as a float64 array (P, K), K >= 2, with no NaN (ValueError naming ``name``)."""
+    """``scores`` as a float64 array (P, K), K >= 2, all finite (ValueError naming ``name``)."""
     array = np.asarray(scores, dtype=np.float64)
     if array.ndim != 2:
         raise ValueError(f"{name} must have shape (P, K), one row of K rewards per prompt; got shape {array.shape}")
     if array.shape[1] < 2:
         raise ValueError(f"{name}: a ranking needs K >= 2 responses per prompt; got K = {array.shape[1]}")
-    if np.isnan(array).any():
-        raise ValueError(f"{name} contains NaN at {[tuple(i) for i in np.argwhere(np.isnan(array))[:3]]}")
+    if not np.isfinite(array).all():
+        where = [tuple(int(j) for j in i) for i in np.argwhere(~np.isfinite(array))[:3]]
+        raise ValueError(f"{name} contains NaN or inf at {where}: a reward must be a finite number")
     return array
 
 
@@ -230,11 +231,11 @@ def reward_loss_and_grads(model, ids, lengths, rankings):
 
 def reward_normalization(scores):
     """(gain, bias) that map ``scores`` (the SFT policy's samples, any shape) to mean 0, std 1:
-    gain = 1 / std, bias = -mean / std (population std). ValueError on NaN or a zero std."""
+    gain = 1 / std, bias = -mean / std (population std). ValueError on NaN, inf or a zero std."""
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    if scores.size < 2 or np.isnan(scores).any():
-        raise ValueError(f"scores must hold at least two rewards and no NaN; got {scores.size} values, "
-                         f"{int(np.isnan(scores).sum())} NaN")
+    if scores.size < 2 or not np.isfinite(scores).all():
+        raise ValueError(f"scores must hold at least two rewards, all finite (no NaN or inf); got {scores.size} "
+                         f"values, {int((~np.isfinite(scores)).sum())} not finite")
     if not np.ptp(scores) > 0:
         raise ValueError("scores are all equal (std 0): no scale can give them std 1")
     ### BEGIN SOLUTION

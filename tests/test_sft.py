@@ -131,9 +131,14 @@ class TestInstructionData:
         assert all(r[-1] == EOS and tuple(r[-3:-1]) == world.answer(inst.task, inst.pair) for r in responses)
         assert abs(np.mean([r[0] == POLITE for r in responses]) - 0.25) < 0.03  # 4 standard errors
 
-    def test_widened_model_keeps_the_old_logits(self, impl):
-        model = tiny_gpt(impl, vocab=5, context=6, layers=1, width=4)
-        wider = widen_vocabulary(impl, model, 8)
-        ids = np.array([[1, 4, 2, 0, 3]])
-        np.testing.assert_allclose(wider.logits(ids)[..., :5], model.logits(ids), atol=1e-12)
-        assert wider.vocab_size == 8 and wider.params["tok_emb"].shape == (8, 4)
+    def test_widened_model_keeps_the_old_parameters(self, impl):
+        # (parameters, not logits: this ungraded test must pass on the handout's stubs too)
+        for tied in (True, False):
+            model = tiny_gpt(impl, vocab=5, context=6, layers=1, width=4, tied=tied)
+            wider = widen_vocabulary(impl, model, 8)
+            assert wider.vocab_size == 8 and wider.params["tok_emb"].shape == (8, 4)
+            for name, value in model.params.items():
+                new = wider.params[name]
+                old_part = new[:5] if name == "tok_emb" else new[:, :5] if name == "head.W" else new
+                np.testing.assert_array_equal(old_part, value, err_msg=name)
+                assert new is not value
