@@ -158,7 +158,8 @@ class RewardModel:
 
     def backward(self, dscores, cache):
         """Gradients of forward for dscores (B,): a dict keyed like ``params``."""
-        # TODO: implement RewardModel.backward (see the docstring)
+        # TODO: head: dw = sum_b dscores_b last_b, db = sum_b dscores_b; backbone: dhidden is zero but at each row's last real token
+        # TODO: self.backbone.backward_hidden(dhidden, ...) gives the GPT's names: prefix them with "backbone."
         raise NotImplementedError("RewardModel.backward: not implemented yet")
 
     def sync_backbone(self):

@@ -184,6 +184,8 @@ class RewardModel:
     def backward(self, dscores, cache):
         """Gradients of forward for dscores (B,): a dict keyed like ``params``."""
         ### BEGIN SOLUTION
+        ### HINT: head: dw = sum_b dscores_b last_b, db = sum_b dscores_b; backbone: dhidden is zero but at each row's last real token
+        ### HINT: self.backbone.backward_hidden(dhidden, ...) gives the GPT's names: prefix them with "backbone."
         w, last, lengths = self.params["head.w"], cache["last"], cache["lengths"]
         # forward: score_b = last_b . w + b
         grads = {"head.w": last.T @ dscores, "head.b": np.asarray(np.sum(dscores), dtype=self.dtype)}
