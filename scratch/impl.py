@@ -21,7 +21,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The chapters in lecture order. Test files are ``tests/test_<chapter>.py``; the grader
 # and the lecture demo follow this order.
-CHAPTERS = ("mdp", "ngram", "nn", "optim", "rnn", "generate", "transformer", "pretraining", "prompting")
+CHAPTERS = ("mdp", "ngram", "nn", "optim", "rnn", "generate", "transformer", "pretraining", "prompting",
+            "sft", "reward")
 
 
 def default_impl_name():

@@ -1,0 +1,121 @@
+"""Instruction tuning (supervised fine-tuning, SFT): step 1 of RLHF.
+
+Lecture slides: "RLHF step 1 — collect demonstration data, and train a supervised policy": a
+prompt x is drawn from a set of instructions, a person writes the response y they want to
+see, and the pretrained LM is fine-tuned on the pairs (x, y) by maximum likelihood. The
+result is pi^SFT, the policy that RLHF's later steps start from and stay close to.
+
+Only the response is a target. The prompt is given, not demonstrated, so the model is
+not asked to predict it: for a pair of prompt length P and response length R (its last
+token is ``<eos>``), the sequence s = x_1 .. x_P y_1 .. y_R is fed as ids = s[:-1] and
+targets = s[1:], and
+
+    L_SFT = - 1/N  sum over pairs  sum_{i=1..R}  log pi(y_i | x, y_<i)
+
+where N counts the response tokens of the batch. Target position t predicts s[t + 1], so it
+is a response target exactly when P - 1 <= t <= P + R - 2: the mask is found by POSITION,
+from the prompt's known length. It is never found by looking for a separator in the text: a
+response may repeat any word of its prompt.
+
+Why the ``<eos>`` is a target and ``<pad>`` is not: sampling stops when the model writes
+``<eos>``, so the model must learn WHEN to stop, and that is one more prediction the
+demonstration makes. ``<pad>`` only fills the rectangle of a batch (right padding, after
+the sequence); it is never predicted. If PAD and EOS were one id, either every pad would be
+a target (a model trained to say "stop" over and over, and one whose loss is diluted by
+filler) or the EOS would be masked out with the pads (a model that never learns to stop).
+So they must differ: ``sft_batch`` refuses ``pad_id == eos_id``.
+
+Shapes: B pairs, T = the longest P + R - 1 in the batch (at most the context length N).
+
+Decisions:
+- How EOS is known: the caller passes ``eos_id``, and every response must END with it (a
+  demonstration that does not stop teaches the model not to stop). The check is given
+  plumbing; the mask still comes from lengths, never from where an ``<eos>`` occurs.
+- Right padding (the prompt first in every row, from position 0), so that each row's
+  positions are the ones it would have alone and the GPT needs no ``left_pad``; the mean
+  is over the masked targets of the whole batch (``GPT.loss_and_grads`` with the mask), so
+  a long response weighs more than a short one, token by token.
+- SFT training is the GPT's own ``loss_and_grads(ids, targets, loss_mask)``, in any
+  training loop (``scratch.training.train_lm`` takes ``(ids, targets, loss_mask)`` batches).
+
+Left out: packing several pairs into one row, multi-turn dialogue (a mask with several
+response spans), and mixing pretraining text into the fine-tuning batches.
+"""
+
+import numpy as np
+
+from .generate import check_count, check_prompt_ids, check_token_id
+
+
+def check_pairs(prompts_ids, responses_ids, pad_id, eos_id, context_length):
+    """The pairs as lists of int64 arrays, after every check the module docstring names:
+    one response per prompt, non-empty prompts, responses that are non-empty and end with
+    ``eos_id``, no ``pad_id`` inside a sequence, ``pad_id != eos_id``, and every sequence
+    P + R - 1 <= ``context_length``. Errors name the argument and the row."""
+    check_count(context_length, "context_length", 1)
+    pad_id = check_token_id(pad_id, np.inf, "pad_id")
+    eos_id = check_token_id(eos_id, np.inf, "eos_id")
+    if pad_id == eos_id:
+        raise ValueError(f"pad_id and eos_id must differ (the EOS is a target, padding never is); "
+                         f"both are {pad_id}")
+    for name, value in (("prompts_ids", prompts_ids), ("responses_ids", responses_ids)):
+        if isinstance(value, np.ndarray) and value.ndim == 2:
+            continue
+        if not isinstance(value, (list, tuple)) or len(value) == 0:
+            raise ValueError(f"{name} must be a non-empty list of token-id sequences; got {value!r}")
+    if len(prompts_ids) != len(responses_ids):
+        raise ValueError(f"prompts_ids and responses_ids must hold one response per prompt; "
+                         f"got {len(prompts_ids)} prompts and {len(responses_ids)} responses")
+    prompts, responses = [], []
+    for b, (prompt, response) in enumerate(zip(prompts_ids, responses_ids)):
+        try:
+            prompt = check_prompt_ids(prompt, allow_empty=False)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"prompts_ids[{b}]: {err}") from None
+        try:
+            response = check_prompt_ids(response)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"responses_ids[{b}]: {err}") from None
+        if response.size == 0:
+            raise ValueError(f"responses_ids[{b}] is empty: a response needs at least its eos_id {eos_id}")
+        if response[-1] != eos_id:
+            raise ValueError(f"responses_ids[{b}] must end with eos_id {eos_id} (a demonstration shows "
+                             f"where to stop); it ends with {response[-1]}")
+        for name, seq in (("prompts_ids", prompt), ("responses_ids", response)):
+            if np.any(seq == pad_id):
+                raise ValueError(f"{name}[{b}] contains pad_id {pad_id}: padding only fills a batch")
+        n_inputs = len(prompt) + len(response) - 1
+        if n_inputs > context_length:
+            raise ValueError(f"pair {b}: prompt ({len(prompt)}) + response ({len(response)}) - 1 = {n_inputs} "
+                             f"positions is longer than context_length {context_length}")
+        prompts.append(prompt)
+        responses.append(response)
+    return prompts, responses
+
+
+def sft_batch(prompts_ids, responses_ids, pad_id, context_length, eos_id):
+    """A right-padded SFT batch: ``(ids, targets, loss_mask)``, each (B, T).
+
+    ``prompts_ids``: B non-empty 1-D id sequences; ``responses_ids``: B responses, each ending
+    with ``eos_id``. Row b holds s_b = prompt_b + response_b: ids[b, :L_b - 1] = s_b[:-1] and
+    targets[b, :L_b - 1] = s_b[1:] (L_b = P_b + R_b), then ``pad_id`` up to
+    T = max_b (L_b - 1). loss_mask[b, t] is True exactly for P_b - 1 <= t <= L_b - 2: the
+    targets that are response tokens, its ``<eos>`` included; prompt targets and padding are
+    False. ids and targets are int64, the mask bool.
+    """
+    prompts, responses = check_pairs(prompts_ids, responses_ids, pad_id, eos_id, context_length)
+    ### BEGIN SOLUTION
+    ### HINT: build each row from its sequence, then the mask from the prompt and sequence lengths only
+    prompt_lengths = np.array([len(p) for p in prompts])  # (B,)
+    lengths = prompt_lengths + np.array([len(r) for r in responses])  # (B,) L_b
+    T = int(lengths.max()) - 1
+    ids = np.full((len(prompts), T), pad_id, dtype=np.int64)  # (B, T)
+    targets = np.full((len(prompts), T), pad_id, dtype=np.int64)  # (B, T)
+    for b, (prompt, response) in enumerate(zip(prompts, responses)):  # plumbing, once per row
+        sequence = np.concatenate([prompt, response])  # (L_b,)
+        ids[b, :lengths[b] - 1] = sequence[:-1]
+        targets[b, :lengths[b] - 1] = sequence[1:]
+    t = np.arange(T)[None, :]  # (1, T)
+    loss_mask = (t >= prompt_lengths[:, None] - 1) & (t <= lengths[:, None] - 2)  # (B, T)
+    return ids, targets, loss_mask
+    ### END SOLUTION
