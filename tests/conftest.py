@@ -47,12 +47,38 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=chapter_rank)
 
 
+# Logits of a tiny float64 GPT with ALiBi (V=6, N=5, L=1, H=2, C=4, seed 0, every parameter
+# redrawn from N(0, 0.5^2) with np.random.default_rng(100), +1 on the layernorm gains), for
+# ids [[1, 2, 3, 4, 5], [0, 5, 5, 2, 1]]: the reference solution's numbers, committed.
+REFERENCE_LAST_LOGITS = [[1.1363833569, 1.3611655495, 0.3294007315, 0.5162966536, 0.1547573696, -0.1455590131],
+                         [1.1475481292, 1.3693141866, 0.3296942358, 0.5072130255, 0.1563726738, -0.1385766547]]
+REFERENCE_TOKEN0_LOGITS = [1.10609797, 0.9910816236, 0.8486265011, 0.6053759795, 1.1363833569]
+
+
+def check_gpt_forward(impl):
+    """Raise AssertionError unless the GPT's forward gives the reference numbers above: a
+    cheap, exact check that runs before any training, so that a broken or trivial GPT
+    fails in milliseconds instead of training for seconds first."""
+    import numpy as np
+
+    model = impl.transformer.GPT(6, 5, 1, 2, 4, alibi=True, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(100)
+    for name, value in model.params.items():
+        value[...] = rng.normal(0.0, 0.5, value.shape) + (1.0 if name.endswith("gamma") else 0.0)
+    logits = model.logits(np.array([[1, 2, 3, 4, 5], [0, 5, 5, 2, 1]]))
+    close = np.allclose(logits[:, -1], REFERENCE_LAST_LOGITS, atol=1e-8) and np.allclose(
+        logits[0, :, 0], REFERENCE_TOKEN0_LOGITS, atol=1e-8)
+    assert close, "GPT.forward does not give the reference logits of a tiny GPT (test_transformer.py " \
+                  "locates the error); the LLM chapters' pretrained model was not trained"
+
+
 @pytest.fixture(scope="session")
 def pretrained_small(impl, tmp_path_factory):
     """The LLM chapters' small pretrained GPT (``scratch.pretraining.SMALL``), trained once
     per test session with the implementation under test, in a pytest temporary folder (never
-    the user's cache). Returns (model, world, source)."""
+    the user's cache), after :func:`check_gpt_forward`. Returns (model, world, source)."""
     from scratch import pretraining
 
+    check_gpt_forward(impl)
     model = pretraining.pretrained_gpt(impl, pretraining.SMALL, cache_dir=tmp_path_factory.mktemp("checkpoints"))
     return (model, *pretraining.build_world(pretraining.SMALL))

@@ -250,8 +250,10 @@ class TestScalingMeasured:
 
     @pytest.mark.points(2)
     def test_loss_falls_with_size(self, impl):
+        from conftest import check_gpt_forward
         from scratch import pretraining, world
 
+        check_gpt_forward(impl)  # before any training
         # Non-embedding sizes 496 to 10160 (20x), 100 steps each on the same batches; the
         # reference gets 2.70, 2.14, 1.83, 1.53, 1.43 nats/token (widths 12 and 16 came out
         # within 0.01 of each other at this budget, so the largest is 20).
