@@ -1,6 +1,9 @@
 """The lecture demo, one module per chapter; each defines ``run(impl)`` and prints what the
 slides show. ``python -m scratch lecture [CHAPTER ...]`` runs them in lecture order."""
 
+import os
+import tempfile
+
 # Options of ``python -m scratch lecture`` that the LLM chapters read: where trained models
 # are cached (None: scratch.checkpoint.default_cache_dir()), and whether to train again.
 settings = {"cache_dir": None, "retrain": False}
@@ -16,3 +19,24 @@ def side_by_side(blocks, titles, gap=4):
         cells = [(column[i] if i < len(column) else "").ljust(width) for column, width in zip(columns, widths)]
         rows.append((" " * gap).join(cells).rstrip())
     return "\n".join(rows)
+
+
+def save_png(draw, filename, path=None, size=(5, 3.5)):
+    """Draw a figure with ``draw(ax)`` and save it as a PNG: at ``path``, else as ``filename``
+    in a new temporary folder (never the current directory). Returns the path, or None when
+    matplotlib (the optional ``plot`` extra) is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    if path is None:
+        path = os.path.join(tempfile.mkdtemp(prefix="scratch-"), filename)
+    fig, ax = plt.subplots(figsize=size)
+    draw(ax)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -10,15 +10,13 @@ and the next run reuse it. Every number printed is measured in this run; none is
 """
 
 import io
-import os
 import sys
-import tempfile
 
 import numpy as np
 
 from scratch import pretraining, training, world
 
-from . import settings
+from . import save_png, settings
 
 SCALING_WIDTHS = (8, 12, 16, 24, 32)  # non-embedding parameters 1.8k to 26k (15x)
 SCALING_STEPS = 200
@@ -114,25 +112,15 @@ def show_scaling(impl, source):
 def save_plot(sizes, losses, fit):
     """L - E against N on log-log axes with the fitted line; the PNG's path, or None
     without matplotlib."""
-    try:
-        import matplotlib
+    def draw(ax):
+        grid = np.geomspace(sizes.min(), sizes.max(), 50)
+        ax.loglog(sizes, losses - fit.E, "o", label="held-out loss - E")
+        ax.loglog(grid, fit.predict(grid) - fit.E, "-", label=f"A N^-{fit.alpha:.2f}")
+        ax.set_xlabel("non-embedding parameters N")
+        ax.set_ylabel("L - E (nats/token)")
+        ax.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    path = os.path.join(tempfile.mkdtemp(prefix="scratch-scaling-"), "scaling.png")
-    grid = np.geomspace(sizes.min(), sizes.max(), 50)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.loglog(sizes, losses - fit.E, "o", label="held-out loss - E")
-    ax.loglog(grid, fit.predict(grid) - fit.E, "-", label=f"A N^-{fit.alpha:.2f}")
-    ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("L - E (nats/token)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(draw, "scaling.png")
 
 
 def run(impl):

@@ -4,14 +4,12 @@ held-out queries against the number of demonstrations, with and without the task
 No weight changes in this chapter: what rises with the shots was learned in pretraining.
 """
 
-import os
-import tempfile
 
 import numpy as np
 
 from scratch import pretraining, training
 
-from . import settings
+from . import save_png, settings
 
 SHOTS = (0, 1, 2, 4, 8)
 REPEATS = 4  # prompts per held-out pair and task, each with its own demonstrations
@@ -19,27 +17,17 @@ REPEATS = 4  # prompts per held-out pair and task, each with its own demonstrati
 
 def save_plot(table, chance):
     """Accuracy against shots as a PNG; its path, or None without matplotlib."""
-    try:
-        import matplotlib
+    def draw(ax):
+        for label, accuracies in table.items():
+            ax.plot(SHOTS, accuracies, "o-", label=label)
+        ax.axhline(chance, linestyle="--", color="gray", linewidth=1)
+        ax.annotate("chance (guess the task)", (SHOTS[-1], chance), ha="right", va="bottom", fontsize=8)
+        ax.set_xlabel("demonstrations in the prompt (shots)")
+        ax.set_ylabel("exact match, held-out queries")
+        ax.set_ylim(0, 1.02)
+        ax.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    path = os.path.join(tempfile.mkdtemp(prefix="scratch-prompting-"), "shots.png")
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, accuracies in table.items():
-        ax.plot(SHOTS, accuracies, "o-", label=label)
-    ax.axhline(chance, linestyle="--", color="gray", linewidth=1)
-    ax.annotate("chance (guess the task)", (SHOTS[-1], chance), ha="right", va="bottom", fontsize=8)
-    ax.set_xlabel("demonstrations in the prompt (shots)")
-    ax.set_ylabel("exact match, held-out queries")
-    ax.set_ylim(0, 1.02)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(draw, "shots.png")
 
 
 def run(impl):

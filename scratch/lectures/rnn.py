@@ -11,14 +11,12 @@ When matplotlib is installed, a plot of the curve is saved as ``rnn_loss.png`` i
 temporary directory (never the current one) and its path printed.
 """
 
-import os
-import tempfile
 
 import numpy as np
 
 from scratch import data, training
 
-from . import side_by_side
+from . import save_png, side_by_side
 
 STEPS = 600
 BATCH, SEQ_LEN = 16, 48
@@ -40,28 +38,17 @@ def save_plot(history, path=None, references=None):
     """Save the loss curves as a PNG (default: rnn_loss.png in a new temporary directory),
     with ``references`` ({name: loss}, e.g. the true entropy) as dashed horizontal lines;
     returns the path, or None without matplotlib."""
-    try:
-        import matplotlib
+    def draw(ax):
+        ax.plot(history["loss"], label="train (per batch)", alpha=0.6)
+        ax.plot(history["eval_step"], history["eval_loss"], "o-", label="held-out")
+        for name, value in (references or {}).items():
+            ax.axhline(value, linestyle="--", linewidth=1, color="gray")
+            ax.annotate(f"{name} {value:.3f}", (0, value), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        ax.set_xlabel("step")
+        ax.set_ylabel("nats / char")
+        ax.legend()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    if path is None:
-        path = os.path.join(tempfile.mkdtemp(prefix="scratch-rnn-"), "rnn_loss.png")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(history["loss"], label="train (per batch)", alpha=0.6)
-    ax.plot(history["eval_step"], history["eval_loss"], "o-", label="held-out")
-    for name, value in (references or {}).items():
-        ax.axhline(value, linestyle="--", linewidth=1, color="gray")
-        ax.annotate(f"{name} {value:.3f}", (0, value), textcoords="offset points", xytext=(4, 3), fontsize=8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("nats / char")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(draw, "rnn_loss.png", path, size=(6, 3.5))
 
 
 def run(impl):
