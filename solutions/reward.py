@@ -146,7 +146,7 @@ class RewardModel:
     """
 
     def __init__(self, base):
-        if not isinstance(getattr(base, "params", None), dict) or not hasattr(base, "forward_hidden"):
+        if not (hasattr(base, "params") and isinstance(base.params, dict) and hasattr(base, "forward_hidden")):
             raise TypeError(f"base must be a GPT (with params and forward_hidden); got {type(base).__name__}")
         self.backbone = GPT(base.vocab_size, base.context_length, base.n_layers, base.n_heads, base.width,
                             tied=base.tied, causal=base.causal, alibi=base.slopes is not None, dtype=base.dtype)

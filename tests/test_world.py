@@ -116,3 +116,9 @@ def test_bad_arguments_name_themselves():
         world.PretrainingSource(world.TaskWorld(), p_text=1.5)
     with pytest.raises(ValueError, match="model"):
         pretraining.with_changes(pretraining.SMALL, modle={"width": 8})
+
+
+def test_prompting_writes_the_page_format(impl):
+    prompting = impl.prompting
+    assert (prompting.BOS, prompting.EOS, prompting.ARROW, prompting.SEP, prompting.COLON) == (
+        world.BOS, world.EOS, world.ARROW, world.SEP, world.COLON)
