@@ -159,11 +159,11 @@ class TestPretrainedModel:
 
     @pytest.mark.points(2)
     def test_heldout_loss_near_the_exact_entropy(self, impl, pretrained_small):
-        from scratch import pretraining, world
+        from scratch import pretraining
 
         model, _, source = pretrained_small
-        rows, exact = pretraining.heldout_rows(pretraining.SMALL)
-        loss = world.packed_loss(model, rows)
+        pages, exact = pretraining.heldout_pages(pretraining.SMALL)
+        loss = pretraining.heldout_loss(model, pretraining.SMALL, pages)
         # exact: the mean -log p of these very pages under the source (0.718 nats/token; the
         # expectation is source.entropy_per_token() = 0.723). The SMALL recipe's model gets
         # 0.80: 0.08 above it. A model that learned the text but not the tasks' rules gets
@@ -231,13 +231,13 @@ class TestTransfer:
         from scratch import pretraining, training
 
         pretrained, task_world, _ = pretrained_small
-        corpus = pretraining.transfer_corpus(task_world, 100, pretrained.context_length, seed=1)
+        corpus = pretraining.transfer_corpus(task_world, 100, seed=1)
         heldout = pretraining.transfer_heldout(task_world)
         settings = dict(steps=100, lr=1e-2, warmup_steps=5, optim=impl.optim, out=io.StringIO())
-        tuned, _ = impl.transfer.finetune(pretrained, pretraining.row_batches(corpus, 8, np.random.default_rng(1)),
+        tuned, _ = impl.transfer.finetune(pretrained, pretraining.row_batches(corpus, 32, np.random.default_rng(1)),
                                           training.train_lm, **settings)
         scratch = pretraining.new_gpt(impl, pretraining.SMALL, task_world)
-        training.train_lm(scratch, pretraining.row_batches(corpus, 8, np.random.default_rng(1)), **settings)
+        training.train_lm(scratch, pretraining.row_batches(corpus, 32, np.random.default_rng(1)), **settings)
         tuned_loss, scratch_loss = tuned.loss(*heldout), scratch.loss(*heldout)
         # Task B is reverse-elvish (reverse the pair, translate into elvish). Loss on the
         # answers (two words and ";") of the held-out pairs, after the same 100 steps on the
@@ -254,7 +254,7 @@ class TestScalingMeasured:
     @pytest.mark.points(2)
     def test_loss_falls_with_size(self, impl):
         from conftest import check_gpt_forward
-        from scratch import pretraining, world
+        from scratch import pretraining
 
         check_gpt_forward(impl)  # before any training
         # Non-embedding sizes 496 to 10160 (20x), 100 steps each on the same batches; the
@@ -262,14 +262,14 @@ class TestScalingMeasured:
         # within 0.01 of each other at this budget, so the largest is 20).
         widths = (4, 6, 8, 12, 20)
         base = pretraining.with_changes(pretraining.SMALL, train={"steps": 100, "lr": 1e-2, "warmup_steps": 5})
-        rows, exact = pretraining.heldout_rows(base, n_pages=150)
+        pages, exact = pretraining.heldout_pages(base, n_pages=150)
         sizes, losses = [], []
         for width in widths:
             recipe = pretraining.with_changes(base, model={"width": width, "n_heads": 2})
             model, _ = pretraining.pretrain(impl, recipe)
             sizes.append(impl.scaling.count_params(model.vocab_size, model.context_length, model.n_layers, width,
                                                    non_embedding=True))
-            losses.append(world.packed_loss(model, rows))
+            losses.append(pretraining.heldout_loss(model, base, pages))
         assert sizes[-1] / sizes[0] >= 10
         assert all(a > b for a, b in zip(losses, losses[1:])), f"held-out losses by size {np.round(losses, 3)}"
         fit = impl.scaling.fit_power_law(sizes, losses)

@@ -77,18 +77,37 @@ def test_pages_use_training_pairs_only_and_parse(small):
     assert source.page_logprob(unseen) == -math.inf
 
 
-def test_packing_keeps_pages_whole(small):
+def test_one_page_per_row(small):
     task_world, source = small
+    pages = source.encode(source.sample_pages(200, np.random.default_rng(2)))
+    inputs, targets, mask = world.page_rows(pages, 40)
+    assert inputs.shape == targets.shape == mask.shape == (200, max(map(len, pages)) - 1)
+    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+    for page, row_inputs, row_targets, row_mask in zip(pages, inputs, targets, mask):
+        n = len(page) - 1  # every token after <bos> is a target exactly once; padding never is
+        np.testing.assert_array_equal(row_targets[row_mask], page[1:])
+        assert row_mask.sum() == n and row_inputs[0] == 1 and np.all(row_targets[n:] == 0)
+    with pytest.raises(ValueError, match="does not fit"):
+        world.page_rows([np.arange(50)], 40)
+
+
+def test_packing_keeps_pages_whole(small):
+    _, source = small
     pages = source.encode(source.sample_pages(200, np.random.default_rng(2)))
     inputs, targets, mask = world.pack_pages(pages, 40)
     assert inputs.shape == targets.shape == mask.shape and inputs.shape[1] == 40
     np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
-    # every page token after <bos> is a target exactly once; padding and <bos> never are
-    assert mask.sum() == sum(len(p) - 1 for p in pages)
+    assert mask.sum() == sum(len(p) - 1 for p in pages)  # every page token after <bos>, once
     assert not np.any(mask & ((targets == 0) | (targets == 1)))
     assert np.all(inputs[:, 0] == 1)  # every row starts with a page
     with pytest.raises(ValueError, match="does not fit"):
         world.pack_pages([np.arange(50)], 40)
+
+
+def test_length_buckets_cover_every_page_once():
+    pages = [np.zeros(n) for n in (5, 3, 9, 4, 7)]
+    groups = world.length_buckets(pages, 2)
+    assert groups == [[1, 3], [0, 4], [2]]
 
 
 def test_page_batches_are_reproducible(small):
@@ -103,6 +122,8 @@ def test_page_batches_are_reproducible(small):
 def test_transfer_heldout_masks_the_answer(small):
     task_world, _ = small
     inputs, targets, mask = pretraining.transfer_heldout(task_world)
+    corpus = pretraining.transfer_corpus(task_world, 10, seed=0)
+    assert corpus[0].shape == (10, 9) and corpus[2].all()
     tokenizer = task_world.tokenizer
     for row_targets, row_mask, pair in zip(targets, mask, task_world.heldout_pairs):
         answer = task_world.answer(task_world.unseen_task, pair)
