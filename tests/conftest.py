@@ -14,7 +14,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402  (after the BLAS setting on purpose)
 
-from scratch.impl import CHAPTERS, Impl, default_impl_name  # noqa: E402
+from scratch.impl import CHAPTERS, PROJECT_ROOT, Impl, default_impl_name  # noqa: E402
+
+NO_SOLUTIONS = "for instructors (the builder's and the grader's own tests): the handout has no solutions/"
 
 
 def pytest_addoption(parser):
@@ -28,6 +30,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): points this graded test is worth")
+    config.addinivalue_line("markers", "instructor: needs solutions/ (skipped in the student handout)")
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +40,16 @@ def impl(request):
 
 
 def chapter_rank(item):
-    """Position of a test's file in the lecture (harness tests last)."""
+    """Position of a test's file in the lecture (harness tests last; a chapter's hidden tests,
+    in ``tests/hidden/``, after its public ones)."""
     stem = item.path.stem.removeprefix("test_")
-    return CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS)
+    return (CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS), item.path.parent.name == "hidden")
 
 
 def pytest_collection_modifyitems(session, config, items):
     # Stable sort: files in lecture order, tests inside a file in source order.
     items.sort(key=chapter_rank)
+    if not (PROJECT_ROOT / "solutions" / "__init__.py").is_file():
+        for item in items:
+            if item.get_closest_marker("instructor"):
+                item.add_marker(pytest.mark.skip(reason=NO_SOLUTIONS))
