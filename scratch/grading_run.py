@@ -65,6 +65,9 @@ def child_environment(root):
     # Import the harness and the implementation from the graded tree, installed or not.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
     env.pop("PYTEST_ADDOPTS", None)  # e.g. -x would stop the run at the first failing test
+    # Only the grading plugin and the tests' conftest: an installed plugin (hypothesis takes
+    # 2 s to import) slows every subprocess and has no business in a grading run.
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # a submission's bytecode must not outlive its run
     # Graded tests multiply small matrices, where BLAS threads cost more than they give, and
     # a grading run may share the machine with other runs: one thread unless told otherwise.

@@ -7,7 +7,6 @@ Token ids in the tables: 0 = end of sequence, 1 = "a", 2 = "b", 3 = "c".
 
 import numpy as np
 import pytest
-from scipy import stats
 
 EOS = 0
 
@@ -148,6 +147,10 @@ class TestSampling:
 
     @pytest.mark.points(3)
     def test_frequencies_match_warped_distribution(self, impl):
+        # Imported here: scipy.stats takes seconds to import, which every grading subprocess
+        # would pay at collection if it were at the top of the file.
+        from scipy import stats
+
         q = np.array([0.05, 0.4, 0.1, 0.25, 0.2])
         lm = constant_lm(q)
         n = 2000
