@@ -18,9 +18,9 @@ Each record is written as it happens, so when a student's code kills the process
 the grader knows which test was running (see ``scratch.grade``).
 
 A question is a test class (its docstring's first line is the title) or, for a test outside
-any class, the test function itself; points come from ``@pytest.mark.points(n)``. Tests under
-``tests/hidden/`` are hidden: left out of the student handout, shown on Gradescope after the
-due date.
+any class, the test function itself; points come from ``@pytest.mark.points(n)``. Tests in
+``tests/hidden/test_<chapter>_hidden.py`` are hidden: left out of the student handout, shown on
+Gradescope after the due date.
 """
 
 import os
@@ -132,8 +132,8 @@ def collection_message(text):
 
 def question_of(item):
     """Chapter, question key, title and visibility of a test item (see the module docstring)."""
-    chapter = item.path.stem.removeprefix("test_")
     hidden = item.path.parent.name == "hidden"
+    chapter = item.path.stem.removeprefix("test_").removesuffix("_hidden")
     prefix = f"hidden/{chapter}" if hidden else chapter
     cls = getattr(item, "cls", None)
     if cls is not None:

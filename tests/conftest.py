@@ -42,7 +42,7 @@ def impl(request):
 def chapter_rank(item):
     """Position of a test's file in the lecture (harness tests last; a chapter's hidden tests,
     in ``tests/hidden/``, after its public ones)."""
-    stem = item.path.stem.removeprefix("test_")
+    stem = item.path.stem.removeprefix("test_").removesuffix("_hidden")
     return (CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS), item.path.parent.name == "hidden")
 
 
