@@ -153,6 +153,10 @@ class TestSampling:
 
         q = np.array([0.05, 0.4, 0.1, 0.25, 0.2])
         lm = constant_lm(q)
+        # a cheap check first (ids 0 and 2 are filtered out, see below), so that wrong code
+        # fails in milliseconds instead of drawing 2000 tokens
+        first = impl.generate.generate(lm, [1], 20, temperature=0.5, top_k=4, top_p=0.9, rng=np.random.default_rng(1))
+        assert len(first) == 20 and set(first) <= {1, 3, 4}
         n = 2000
         tokens = impl.generate.generate(lm, [1], n, temperature=0.5, top_k=4, top_p=0.9,
                                         rng=np.random.default_rng(2))
@@ -174,8 +178,9 @@ class TestSampling:
     @pytest.mark.points(1)
     def test_same_seed_same_tokens(self, impl):
         lm = constant_lm([0.1, 0.3, 0.3, 0.3])
-        runs = [impl.generate.generate(lm, [2], 30, rng=np.random.default_rng(7)) for _ in range(2)]
+        runs = [impl.generate.generate(lm, [2], 30, rng=np.random.default_rng(seed)) for seed in (7, 7, 8)]
         assert runs[0] == runs[1]
+        assert runs[0] != runs[2]  # and another seed, other tokens (equal by chance: p < 1e-15)
 
 
 class TestGenerate:

@@ -50,6 +50,24 @@ def random_mdp(mdp, seed, S=6, A=3, gamma=0.9):
     return mdp.MDP(P, R, gamma)
 
 
+def assert_bellman_expectation(m, policy, V):
+    """V must solve V = R_pi + gamma P_pi V for the deterministic ``policy`` (checked after the call)."""
+    states = np.arange(m.n_states)
+    np.testing.assert_allclose(V, m.R[states, policy] + m.gamma * m.P[states, policy] @ V, atol=1e-9)
+
+
+def assert_bellman_optimal(m, V, policy=None, atol=1e-9):
+    """V must solve V = max_a Q(s, a) with Q = R + gamma P V, and ``policy`` must attain it.
+
+    Solvers are also compared with each other; this check keeps two that return the same
+    wrong (say all-zero) answer from agreeing their way to the points.
+    """
+    Q = m.R + m.gamma * m.P @ V
+    np.testing.assert_allclose(V, Q.max(axis=1), atol=atol)
+    if policy is not None:
+        np.testing.assert_allclose(Q[np.arange(m.n_states), policy], V, atol=atol)
+
+
 def state(world, row, col):
     return world.index[(row, col)]
 
@@ -243,6 +261,7 @@ class TestPolicyEvaluationExact:
             policy = np.random.default_rng(seed).integers(m.n_actions, size=m.n_states)
             exact = impl.mdp.policy_evaluation_exact(m, policy)
             np.testing.assert_allclose(exact, impl.mdp.policy_evaluation(m, policy, tol=1e-12), atol=1e-9)
+            assert_bellman_expectation(m, policy, exact)
 
 
 class TestGreedyPolicy:
@@ -321,6 +340,7 @@ class TestSolversAgree:
         np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
         np.testing.assert_array_equal(pi_vi, pi_pi)
         np.testing.assert_allclose(impl.mdp.policy_evaluation_exact(m, pi_pi), V_pi, atol=1e-12)
+        assert_bellman_optimal(m, V_pi, pi_pi)
         assert iterations >= 1
 
     @pytest.mark.points(1)
@@ -331,6 +351,7 @@ class TestSolversAgree:
         V_pi, pi_pi, _ = impl.mdp.policy_iteration(world)
         np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
         np.testing.assert_array_equal(pi_vi, pi_pi)
+        assert_bellman_optimal(world, V_pi, pi_pi)
 
     @pytest.mark.points(1)
     def test_policy_iteration_counts_evaluations(self, impl):
@@ -343,9 +364,7 @@ class TestSolversAgree:
     def test_bellman_optimality_holds(self, impl):
         m = random_mdp(impl.mdp, seed=7)
         V, policy, _ = impl.mdp.value_iteration(m, tol=1e-12)
-        Q = impl.mdp.q_values(m, V)
-        np.testing.assert_allclose(V, Q.max(axis=1), atol=1e-9)
-        np.testing.assert_allclose(Q[np.arange(m.n_states), policy], V, atol=1e-9)
+        assert_bellman_optimal(m, V, policy)
 
     @pytest.mark.points(1)
     def test_diverging_values_raise(self, impl):
@@ -376,23 +395,23 @@ class TestQLearning:
     @pytest.mark.parametrize("living_reward, gamma", [(-2.0, 1.0), (-0.5, 1.0), (-0.04, 0.9)])
     def test_recovers_value_iteration_policy(self, impl, living_reward, gamma):
         world = impl.mdp.Gridworld.lecture(living_reward=living_reward, gamma=gamma)
-        V_star, _, _ = impl.mdp.value_iteration(world)
-        Q_star = impl.mdp.q_values(world, V_star)
         Q = impl.mdp.q_learning(ModelFreeView(world), episodes=3000, alpha=0.5, epsilon=0.3,
                                 rng=np.random.default_rng(0))
+        assert np.all(Q[world.terminal] == 0)  # the episode ends on entering an exit
+        # max_a Q is the optimal V (the one fixed point of Bellman optimality), and the learned
+        # greedy action attains it in every square (ties allowed either way).
+        assert_bellman_optimal(world, Q.max(axis=1), Q.argmax(axis=1), atol=1e-3)
+        # and it is the value iteration's V*
+        V_star, _, _ = impl.mdp.value_iteration(world)
         live = ~world.terminal
         np.testing.assert_allclose(Q.max(axis=1)[live], V_star[live], atol=1e-3)
-        assert np.all(Q[world.terminal] == 0)  # the episode ends on entering an exit
-        # The learned greedy action is optimal in every square (ties allowed either way).
-        learned = Q.argmax(axis=1)
-        np.testing.assert_allclose(Q_star[np.arange(world.n_states), learned][live], V_star[live], atol=1e-9)
 
     @pytest.mark.points(1)
     def test_same_seed_same_q(self, impl):
-        world = ModelFreeView(impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2))
-        runs = [impl.mdp.q_learning(world, episodes=50, rng=np.random.default_rng(3)) for _ in range(2)]
+        grid = impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2)
+        runs = [impl.mdp.q_learning(ModelFreeView(grid), episodes=50, rng=np.random.default_rng(3)) for _ in range(2)]
         np.testing.assert_array_equal(runs[0], runs[1])
-        assert np.abs(runs[0]).sum() > 0
+        assert np.abs(runs[0]).sum() > 0 and np.all(runs[0][grid.terminal] == 0)
 
     def test_rejects_bad_arguments(self, impl):
         world = ModelFreeView(impl.mdp.Gridworld.lecture())

@@ -41,9 +41,14 @@ def tiny_gpt(impl, *, vocab=5, context=6, layers=1, heads=2, width=4, seed=0, **
 
 
 def reference_attention(q, k, v, causal, bias=0.0):
-    """softmax(q k^T / sqrt(d) + bias) v for one head, (T, d) arrays, the slow obvious way."""
+    """softmax(q k^T / sqrt(d) + bias) v for one head, (T, d) arrays, the slow obvious way.
+
+    ``causal``: True (query i sees keys 0..i), False (all), or a boolean mask (T, T_k).
+    """
     scores = q @ k.T / np.sqrt(q.shape[-1]) + bias
-    if causal:
+    if isinstance(causal, np.ndarray):
+        scores = np.where(causal, scores, -np.inf)
+    elif causal:
         scores = scores + np.triu(np.full(scores.shape, -np.inf), k=1)
     weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return weights / weights.sum(axis=-1, keepdims=True) @ v
@@ -52,6 +57,20 @@ def reference_attention(q, k, v, causal, bias=0.0):
 def reference_alibi(slope, T):
     """-slope * |i - j| for T positions, element by element."""
     return np.array([[-slope * abs(i - j) for j in range(T)] for i in range(T)])
+
+
+def self_attention_by_heads(x, p, H, causal, slopes=None):
+    """Multi-head self-attention (B, T, C) head by head with ``reference_attention``."""
+    B, T, C = x.shape
+    qkv = x @ p["W_qkv"] + p["b_qkv"]
+    d = C // H
+    out = []
+    for b in range(B):
+        heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
+                                     qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal,
+                                     reference_alibi(slopes[h], T) if slopes is not None else 0.0) for h in range(H)]
+        out.append(np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"])
+    return np.array(out)
 
 
 def attention_params(rng, C, dtype=np.float64):
@@ -92,6 +111,7 @@ class TestAttention:
         mask[1] = False  # query 1 may see nothing
         out, cache = impl.attention.attention_forward(q, k, v, mask)
         assert np.all(np.isfinite(out)) and np.all(out[1] == 0)
+        np.testing.assert_allclose(out[[0, 2]], reference_attention(q, k, v, False)[[0, 2]], atol=1e-12)
         grads = impl.attention.attention_backward(np.ones_like(out), cache)
         assert all(np.all(np.isfinite(g)) for g in grads)
         assert np.all(grads[0][1] == 0)  # no gradient to the blocked query
@@ -109,6 +129,10 @@ class TestAttention:
             bias = None if slopes is None else att.alibi_bias(slopes, n_queries, n_keys)
             dout = rng.normal(size=(2, 2, n_queries, 3))
             out, cache = att.attention_forward(q, k, v, mask, bias)
+            for b, h in np.ndindex(2, 2):  # the forward first: a zero forward and backward agree
+                head_bias = 0.0 if bias is None else np.broadcast_to(bias, (2, n_queries, n_keys))[h]
+                np.testing.assert_allclose(out[b, h], reference_attention(q[b, h], k[b, h], v[b, h], mask, head_bias),
+                                           atol=1e-12)
             dq, dk, dv = att.attention_backward(dout, cache)
             assert_gradients(lambda: np.sum(att.attention_forward(q, k, v, mask, bias)[0] * dout),
                              {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv})
@@ -151,14 +175,8 @@ class TestSelfAttention:
         for causal, alibi in ((True, False), (False, False), (True, True), (False, True)):
             out, _ = impl.attention.self_attention_forward(x, p, H, causal=causal,
                                                            slopes=slopes if alibi else None)
-            qkv = x @ p["W_qkv"] + p["b_qkv"]
-            d = C // H
-            for b in range(B):
-                heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
-                                             qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal,
-                                             reference_alibi(slopes[h], T) if alibi else 0.0) for h in range(H)]
-                expected = np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"]
-                np.testing.assert_allclose(out[b], expected, atol=1e-12)
+            expected = self_attention_by_heads(x, p, H, causal, slopes if alibi else None)
+            np.testing.assert_allclose(out, expected, atol=1e-12)
 
     @pytest.mark.points(2)
     def test_gradients(self, impl):
@@ -185,6 +203,7 @@ class TestSelfAttention:
         p = attention_params(rng, 8)
         for slopes in (None, np.array([1.0, 0.25])):  # ALiBi: the cached queries keep their positions
             full, _ = att.self_attention_forward(x, p, 2, slopes=slopes)
+            np.testing.assert_allclose(full, self_attention_by_heads(x, p, 2, True, slopes), atol=1e-12)
             first, cache = att.self_attention_forward(x[:, :3], p, 2, slopes=slopes)
             past = tuple(a.copy() for a in cache["kv"])
             rest, cache2 = att.self_attention_forward(x[:, 3:], p, 2, past_kv=cache["kv"], slopes=slopes)
@@ -218,6 +237,11 @@ class TestBlock:
         x = np.random.default_rng(8).normal(size=(2, 4, 8))
         out, _ = impl.transformer.block_forward(x, p, 2)
         np.testing.assert_allclose(out, x, atol=1e-14)
+        # and the MLP's output bias alone: gelu(0) = 0, so that branch adds exactly the bias
+        p["mlp.W_in"], p["mlp.b_in"] = np.zeros_like(p["mlp.W_in"]), np.zeros_like(p["mlp.b_in"])
+        p["mlp.b_out"] = np.arange(8.0)
+        out, _ = impl.transformer.block_forward(x, p, 2)
+        np.testing.assert_allclose(out, x + np.arange(8.0), atol=1e-14)
 
     @pytest.mark.points(2)
     def test_block_gradients(self, impl):
@@ -318,6 +342,14 @@ class TestCausality:
                 assert np.all(diff[:3] > 1e-6), diff
 
 
+# tiny_gpt(layers=2, width=8, context=8, vocab=7, alibi=...).logits of test_incremental_logits_...
+# at the next-to-last position, from the reference implementation (float64).
+FULL_PASS_LOGITS = {
+    False: [1.1519723254, 1.7544198056, 2.6743123278, 1.3863966108, 0.2986227045, -1.3900449144, 3.2033397975],
+    True: [1.1590458895, 1.8138353087, 2.687640359, 1.4315433699, 0.3146202557, -1.4132168124, 3.2280248993],
+}
+
+
 class TestKVCache:
     """GPT.start / GPT.step (decoding protocol, KV cache)"""
 
@@ -327,6 +359,7 @@ class TestKVCache:
         for alibi in (False, True):
             model = tiny_gpt(impl, layers=2, width=8, context=8, vocab=7, alibi=alibi)
             full = model.logits(ids[None])[0]  # (T, V)
+            np.testing.assert_allclose(full[-2], FULL_PASS_LOGITS[alibi], atol=1e-8)  # the reference's
             logits, state = model.start(ids[:3])
             incremental = [logits]
             for token in ids[3:-1]:
@@ -340,6 +373,8 @@ class TestKVCache:
         _, state = model.start(np.array([1, 2]))
         frozen = [tuple(a.copy() for a in kv) for kv in state[1]]
         a, _ = model.step(state, 3)
+        np.testing.assert_allclose(a, [3.4284020694, -0.4615367472, 1.7849830778, -2.5078662237, 0.519254105],
+                                   atol=1e-8)  # the reference's numbers
         model.step(state, 4)  # a branch from the same state
         b, _ = model.step(state, 3)
         np.testing.assert_array_equal(a, b)
@@ -353,7 +388,7 @@ class TestKVCache:
         prompt = [1, 4, 2]
         cached = impl.generate.generate(model, prompt, 9, strategy="greedy")
         uncached = impl.generate.generate(model.uncached(), prompt, 9, strategy="greedy")
-        assert cached == uncached and len(cached) == 9
+        assert cached == uncached == [1, 5, 5, 0, 0, 5, 5, 5, 5]  # the reference's tokens
 
 
 class TestMaskedLM:
