@@ -6,6 +6,7 @@ Select with ``pytest --impl=solutions|exercises`` or the ``SCRATCH_IMPL`` variab
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 # As in the grader (scratch/grade.py): the tests multiply small matrices, where BLAS threads
 # cost more than they give (the GPT training test takes ~10 s on two threads, ~6 s on one).
@@ -53,3 +54,22 @@ def pytest_collection_modifyitems(session, config, items):
         for item in items:
             if item.get_closest_marker("instructor"):
                 item.add_marker(pytest.mark.skip(reason=NO_SOLUTIONS))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background(request, tmp_path_factory):
+    """The harness tests' expensive runs, started together at the session's first test.
+
+    A test module may define ``start_background(pool, tmp_path_factory) -> dict`` (of
+    futures, mostly grading runs in subprocesses); when any of its tests is selected and not
+    skipped, it is called here, so its runs overlap with the chapter tests that follow and the
+    two cores share them. ``background[module name]`` is what it returned.
+    """
+    modules = {item.module for item in request.session.items if not item.get_closest_marker("skip")}
+    starters = [module for module in modules if hasattr(module, "start_background")]
+    if not starters:
+        yield {}
+        return
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        yield {module.__name__: module.start_background(pool, tmp_path_factory)
+               for module in sorted(starters, key=lambda m: m.__name__)}

@@ -1,16 +1,14 @@
 """The autograder and the handout, end to end (the attacks on the grader: test_grade_attacks.py).
 
-The expensive runs start together in threads at the first test that needs them: grading
-``solutions/`` in full, and in a freshly released handout the CLI grader (with Gradescope
-output), ``grade --impl solutions`` and the ungraded tests. Each is a subprocess, so the two
-cores share them.
+The expensive runs start in the background at the session's first test (see conftest's
+``background``): grading ``solutions/`` in full, and in a freshly released handout the CLI
+grader (with Gradescope output), ``grade --impl solutions`` and the ungraded tests.
 """
 
 import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -41,13 +39,17 @@ def run_in_handout(outdir):
     }
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def start_background(pool, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("handout") / "scratch-handout"
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        solutions = pool.submit(grade.grade, "solutions", PROJECT_ROOT)
-        handout = pool.submit(run_in_handout, outdir)
-        return {"solutions": solutions.result(), "handout": handout.result(), "outdir": outdir}
+    return {"solutions": pool.submit(grade.grade, "solutions", PROJECT_ROOT),
+            "handout": pool.submit(run_in_handout, outdir), "outdir": outdir}
+
+
+@pytest.fixture(scope="module")
+def runs(background):
+    started = background[__name__]
+    return {"solutions": started["solutions"].result(), "handout": started["handout"].result(),
+            "outdir": started["outdir"]}
 
 
 def test_solutions_get_full_points(runs):
@@ -67,7 +69,7 @@ def test_handout_grades_every_test_not_implemented(runs):
     assert "Grading exercises/" in graded.stdout and "Total: 0/" in graded.stdout
     results = json.loads((outdir / "results.json").read_text())
     questions, _ = runs["solutions"]
-    assert len(results["tests"]) == sum(len(q.tests) for q in questions) > 0
+    assert len(results["tests"]) == sum(len(q.tests) for q in questions if not q.hidden) > 0
     assert results["score"] == 0
     wrong = [t["name"] for t in results["tests"] if not t["output"].startswith("not implemented yet: NotImplementedError")]
     assert wrong == [], "graded tests must fail with NotImplementedError on exercises/"

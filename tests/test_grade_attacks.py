@@ -3,7 +3,7 @@
 Every attack found on the grader (issue 9) is reproduced here and must earn nothing: code
 that reaches the result recorder, forged result lines followed by ``os._exit(0)``, a fake
 ``results.json`` with the grader killed, hangs, Ctrl-C. The projects grade in about a second
-each; they start together in threads at the first test that needs them.
+each; they start in the background at the session's first test (conftest's ``background``).
 """
 
 import json
@@ -11,8 +11,6 @@ import os
 import signal
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from scratch import grade
@@ -116,8 +114,7 @@ def outcome(root, screen=True):
     return sum(q.score for q in questions), questions
 
 
-@pytest.fixture(scope="module")
-def attacks(tmp_path_factory):
+def start_background(pool, tmp_path_factory):
     cases = {
         "recorder": (REACH_THE_RECORDER, True),
         "recorder_unscreened": (RECORDER_WRITES_LINES, False),
@@ -125,12 +122,13 @@ def attacks(tmp_path_factory):
         "argv_unscreened": (FORGE_FROM_ARGV, False),
         "honest": (STUB, True),
     }
-    with ThreadPoolExecutor(max_workers=len(cases)) as pool:
-        futures = {
-            name: pool.submit(outcome, project(tmp_path_factory.mktemp(name), code), screen)
-            for name, (code, screen) in cases.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    return {name: pool.submit(outcome, project(tmp_path_factory.mktemp(name), code), screen)
+            for name, (code, screen) in cases.items()}
+
+
+@pytest.fixture(scope="module")
+def attacks(background):
+    return {name: future.result() for name, future in background[__name__].items()}
 
 
 def test_code_reaching_the_recorder_is_rejected_before_it_runs(attacks):

@@ -1,11 +1,10 @@
 """How the grader reports misbehaving code, on tiny synthetic projects: exits, crashes, hangs
 (the per-test limit, the question that stops at its first timeout, the whole run's budget),
 failure messages, ``-v``, and a bad ``--gradescope`` path. The projects grade in a second or
-two each, together in threads."""
+two each, in the background from the session's first test (conftest's ``background``)."""
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -113,21 +112,23 @@ def timed_grade(root, **limits):
     return result, time.monotonic() - started
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def start_background(pool, tmp_path_factory):
     misbehaving = make_project(
         tmp_path_factory.mktemp("misbehaving"),
         {"test_misbehaviour.py": MISBEHAVIOUR, "test_zz_broken.py": "def test_cannot_import(:\n"},
         {"broken.py": "def f(:\n    pass\n"},
     )
     hanging = make_project(tmp_path_factory.mktemp("hanging"), {"test_hangs.py": HANGING_QUESTIONS})
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        runs = {
-            "misbehaving": pool.submit(timed_grade, misbehaving, timeout=2.0),
-            "per_question": pool.submit(timed_grade, hanging, timeout=1.0, budget=60.0),
-            "budget": pool.submit(timed_grade, hanging, timeout=60.0, budget=1.5),
-        }
-        return {name: future.result() for name, future in runs.items()}
+    return {
+        "misbehaving": pool.submit(timed_grade, misbehaving, timeout=2.0),
+        "per_question": pool.submit(timed_grade, hanging, timeout=1.0, budget=60.0),
+        "budget": pool.submit(timed_grade, hanging, timeout=60.0, budget=1.5),
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(background):
+    return {name: future.result() for name, future in background[__name__].items()}
 
 
 def test_grader_survives_exits_crashes_and_hangs(runs):

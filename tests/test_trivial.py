@@ -7,14 +7,13 @@ structure, shapes and dtypes, filled with zeros, with ones, or with its own inpu
 passes there gives points for work that was not done; strengthen that test (compare the
 forward with numbers derived by hand, not only the backward with the forward), never this one.
 
-Cost: the three runs go in parallel with a short per-test limit. A test slower than that
+Cost: the three runs start in the background at the session's first test (conftest's
+``background``), with a short per-test limit. A test slower than that
 limit on trivial code (a training loop that does not check its forward first) counts as
 "timed out", a non-pass, so this meta-test cannot say whether it would have passed; such
 tests must check something cheap and exact before they train, which is what keeps them
 in reach of this test.
 """
-
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -33,11 +32,13 @@ def grade_trivial(root, variant):
     return questions, errors
 
 
+def start_background(pool, tmp_path_factory):
+    return {v: pool.submit(grade_trivial, tmp_path_factory.mktemp(v), v) for v in VARIANTS}
+
+
 @pytest.fixture(scope="module")
-def trivial_runs(tmp_path_factory):
-    with ThreadPoolExecutor(max_workers=len(VARIANTS)) as pool:
-        futures = {v: pool.submit(grade_trivial, tmp_path_factory.mktemp(v), v) for v in VARIANTS}
-        return {variant: future.result() for variant, future in futures.items()}
+def trivial_runs(background):
+    return {variant: future.result() for variant, future in background[__name__].items()}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
