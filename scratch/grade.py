@@ -1,24 +1,5 @@
 """The autograder: ``python -m scratch grade [--impl exercises] [--question Q] [--gradescope PATH]``.
 
-Grading runs the graded tests (those marked ``@pytest.mark.points(n)``) in a pytest
-*subprocess*, so nothing a student's code does — ``sys.exit``, ``os._exit``, a crash of the
-interpreter, an infinite loop — can stop the grader itself:
-
-1. A first subprocess only collects: it lists every graded test in lecture order, with its
-   question and points (``scratch.grading_plugin`` writes them to a JSON-lines file).
-2. A second one runs them, writing a line when each test starts and ends. The parent watches
-   that file: a test still running after the time limit (default 60 s) is killed with its
-   process and marked "timed out"; a process that dies mid-test gets that test marked
-   "crashed". Either way a new subprocess takes up the tests that had not run yet.
-
-Each test ends as passed, not implemented yet (a stub raised NotImplementedError), failed
-(with the first line of the error), timed out, or crashed; only a pass scores its points.
-The exit status is 0 whenever grading ran, whatever the score, so a script or Gradescope can
-tell "graded, 0 points" from "the grader broke" (status 2, with the reason on stderr).
-"""
-
-"""The autograder: ``python -m scratch grade [--impl exercises] [--question Q] [--gradescope PATH]``.
-
 A submission is untrusted code. Grading keeps it away from the grader in four ways:
 
 1. **A screen before anything runs** (``scratch.submission_screen``): the graded package's
@@ -46,6 +27,16 @@ crashed; only a pass scores its points. The exit status is 0 whenever grading ra
 the score (a rejected submission included), so a script or Gradescope can tell "graded, 0
 points" from "the grader broke" (status 2, with the reason on stderr); Ctrl-C stops the
 subprocesses and exits with 130.
+
+Why this design: the verdict of a test is computed by assertions that run in the same
+interpreter as the code they judge, so no channel out of that interpreter can be made
+unforgeable by code that runs there with full powers; the parent cannot derive outcomes
+without re-running the tests out of the student's reach, which pure Python cannot do at
+the speed the tests need (training tests call student code thousands of times). The layers above
+therefore (1) take those powers away before any code runs, (3) make naive forgery — lines
+on a pipe or in a file, an early ``os._exit(0)`` — detectable, and (4) put the results
+file and the grader out of the subprocess's reach at the operating-system level where it
+matters, on Gradescope. README.md, "Threat model", says what remains possible.
 """
 
 import sys
@@ -58,8 +49,8 @@ from .grading_channel import TamperedError
 from .grading_run import GradingError, check_run_as, collect, run_tests
 from .impl import CHAPTERS, PROJECT_ROOT
 
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_BUDGET = 360.0  # Gradescope's default limit is 10 minutes, setup included
+DEFAULT_TIMEOUT = 40.0  # the slowest reference test (training a GPT) takes about 8 s
+DEFAULT_BUDGET = 300.0  # Gradescope's default limit is 10 minutes, setup included
 
 STATUS_TEXT = {
     "passed": "passed",
