@@ -56,6 +56,9 @@ def pytest_command(root, impl, channel, extra):
         "-p", "scratch.grading_plugin", f"--scratch-channel={channel}",
         f"--impl={impl}", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
         "--continue-on-collection-errors",  # one broken test file must not cost the others
+        # Python's own tracebacks: they hold the assertion's message like pytest's, and cost
+        # a twentieth (pytest parses each test file again for every failure it shows).
+        "--tb=native",
         *extra,
     ]
 

@@ -212,9 +212,11 @@ class TestBeamSearch:
 
     @pytest.mark.points(1)
     def test_width_one_is_greedy(self, impl):
-        for lm, n in ((GREEDY_TRAP, 2), (LENGTH_TRADE, 5), (constant_lm([0.1, 0.3, 0.3, 0.3]), 4)):
+        # greedy by hand: the trap's "a" twice; LENGTH_TRADE's "a" then eos; ties to the lowest id
+        for lm, n, by_hand in ((GREEDY_TRAP, 2, [1, 1]), (LENGTH_TRADE, 5, [1, EOS]),
+                               (constant_lm([0.1, 0.3, 0.3, 0.3]), 4, [1, 1, 1, 1])):
             greedy = impl.generate.generate(lm, [1], n, strategy="greedy", eos_id=EOS)
-            assert impl.generate.beam_search(lm, [1], 1, n, eos_id=EOS) == greedy
+            assert impl.generate.beam_search(lm, [1], 1, n, eos_id=EOS) == greedy == by_hand
 
     @pytest.mark.points(2)
     def test_length_penalty_formula(self, impl):

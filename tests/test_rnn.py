@@ -246,6 +246,11 @@ class TestRNNLMTraining:
         bigram_loss = data.char_bigram_loss(train_ids, val_ids, V)
 
         model = impl.rnn.RNNLM(V, 16, 48, rng=np.random.default_rng(1))
+        # Before training: the first window's loss and gradients against the reference's
+        # numbers (float32), so that wrong code fails in milliseconds, not after training.
+        loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
+        assert loss == pytest.approx(3.0655579566955566, rel=1e-4)
+        assert sum(np.abs(g).sum() for g in grads.values()) == pytest.approx(28.784759521484375, rel=1e-3)
         training.train_lm(
             model, training.sequential_batches(train_ids, 16, 32), steps=200, lr=0.02,
             optim=impl.optim, carry_hidden=True, log_every=1000,

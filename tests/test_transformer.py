@@ -277,6 +277,8 @@ class TestGPT:
         rng = np.random.default_rng(10)
         ids, targets = rng.integers(0, 5, size=(2, 2, 4))
         loss, grads = model.loss_and_grads(ids, targets)
+        # the forward first, against the reference's number: a zero loss has zero gradients
+        assert loss == pytest.approx(1.8979082403208576 if tied else 1.7805262210795485, rel=1e-10)
         assert set(grads) == set(model.params)
         assert ("head.W" in grads) == (not tied)
         assert abs(loss - lm_loss(impl, model, ids, targets)) < 1e-12
@@ -310,6 +312,7 @@ class TestGPT:
         for alibi in (False, True):  # the float64 ALiBi bias must not turn float32 into float64
             model64 = tiny_gpt(impl, layers=1, alibi=alibi)
             loss, grads = model64.loss_and_grads(ids, targets, mask)
+            assert loss == pytest.approx(1.7258322775875456 if alibi else 1.7575359962668682, rel=1e-10)  # reference's
             changed = targets.copy()
             changed[~mask] = (changed[~mask] + 1) % 5  # targets at masked-out positions do not count
             assert model64.loss_and_grads(ids, changed, mask)[0] == pytest.approx(loss, abs=1e-12)
@@ -427,6 +430,7 @@ class TestMaskedLM:
         rng = np.random.default_rng(17)
         ids = rng.integers(0, 5, size=(2, 6))
         loss, grads = impl.transformer.masked_lm_loss_and_grads(model, ids, 5, np.random.default_rng(18))
+        assert loss == pytest.approx(2.4239465498344535, rel=1e-9)  # the reference's number
         inputs, targets, picked = impl.transformer.mask_tokens(ids, 5, 6, np.random.default_rng(18))
         logp = impl.nn.log_softmax(model.logits(inputs))
         picked_logp = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0][picked]
@@ -577,6 +581,11 @@ class TestTraining:
     def test_beats_the_rnn_and_nears_true_entropy(self, impl):
         grammar, vocab, train_ids, val_ids = data.char_level_splits(1500, seed=0)
         model = impl.transformer.GPT(len(vocab), 32, 3, 8, 48, alibi=True, seed=0)
+        # Before 800 steps: the first window's loss and gradients against the reference's
+        # numbers (float32), so that wrong code fails in milliseconds, not after training.
+        loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
+        assert loss == pytest.approx(3.033363103866577, rel=1e-4)
+        assert sum(np.abs(g).sum() for g in grads.values()) == pytest.approx(427.4150085449219, rel=1e-3)
         batches = training.random_batches(train_ids, 4, 32, np.random.default_rng(0))
         training.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim,
                           log_every=1000, out=io.StringIO())
