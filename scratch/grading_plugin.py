@@ -24,6 +24,7 @@ Gradescope after the due date.
 """
 
 import os
+import traceback
 
 import pytest
 
@@ -80,7 +81,9 @@ class Recorder:
         report = outcome.get_result()
         if report.passed or item.nodeid in self.outcomes:
             return  # keep the first failure: a teardown error after a failure adds nothing
-        detail = report.longreprtext[:DETAIL_LIMIT]
+        detail = ""
+        if call.excinfo is not None and not call.excinfo.errisinstance(NotImplementedError):
+            detail = traceback_from(call.excinfo.value, item.path)
         if report.skipped:
             # A graded test earns its points by passing: a skip (pytest.skip called from
             # student code, say) or an expected failure is not a pass.
@@ -99,6 +102,15 @@ class Recorder:
     def pytest_runtest_logfinish(self, nodeid, location):
         status, message, detail = self.outcomes.pop(nodeid, ("passed", "", ""))
         self.write(event="result", nodeid=nodeid, status=status, message=message, detail=detail)
+
+
+def traceback_from(error, test_file):
+    """Python's traceback of ``error`` from the test's own frame on (pytest's frames dropped)."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    start = text.find(f'  File "{test_file}"')
+    if start > 0:
+        text = "Traceback (most recent call last):\n" + text[start:]
+    return text[:DETAIL_LIMIT]
 
 
 def summary(text, lines=3, limit=300):
