@@ -58,22 +58,23 @@ class Screen(ast.NodeVisitor):
 
     def visit_Import(self, node):
         for alias in node.names:
-            root = alias.name.split(".")[0]
-            if root not in ALLOWED_IMPORTS:
+            parts = alias.name.split(".")
+            if parts[0] not in ALLOWED_IMPORTS:
                 self.flag(node, f"imports {alias.name} (graded code may import only {', '.join(sorted(ALLOWED_IMPORTS))})")
-            self.modules.add(alias.asname or root)
+            elif FORBIDDEN_ATTRIBUTES.intersection(parts):
+                self.flag(node, f"imports {alias.name}")
 
     def visit_ImportFrom(self, node):
-        if node.level == 0 and (node.module or "").split(".")[0] not in ALLOWED_IMPORTS:
+        parts = (node.module or "").split(".")
+        if node.level == 0 and parts[0] not in ALLOWED_IMPORTS:
             self.flag(node, f"imports from {node.module} (only numpy, math, a few standard modules and this package)")
+        elif FORBIDDEN_ATTRIBUTES.intersection(parts):
+            self.flag(node, f"imports from {node.module}")
         if node.level > 1:
             self.flag(node, "imports from outside this package (from ..)")
         for alias in node.names:
-            if alias.name == "*" or alias.name.startswith("_"):
+            if alias.name == "*" or alias.name.startswith("_") or alias.name in FORBIDDEN_ATTRIBUTES:
                 self.flag(node, f"imports {alias.name} from {node.module or '.'}")
-            if node.level == 1 and node.module is None:
-                self.modules.add(alias.asname or alias.name)  # from . import nn: a module
-        self.generic_visit(node)
 
     def visit_Name(self, node):
         if node.id in FORBIDDEN_NAMES:
