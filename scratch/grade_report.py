@@ -116,16 +116,16 @@ def main(args):
     except KeyboardInterrupt:
         print("\ngrading interrupted (Ctrl-C); the test processes were stopped", file=sys.stderr)
         return 130
-    except grade.Rejected as err:
+    except (grade.Rejected, submission.SubmissionError) as err:  # graded: 0 points, and why
         print(f"0 points: {err}")
         if args.gradescope:
             write_json(args.gradescope, zero_results(f"0 points: {err}"))
         return 0
-    except (GradingError, submission.SubmissionError) as err:
+    except GradingError as err:
         print(f"grading could not run: {err}", file=sys.stderr)
         if args.gradescope:  # Gradescope then shows the reason instead of a missing file
             write_json(args.gradescope, zero_results(f"grading could not run: {err}"))
-        return 0 if isinstance(err, submission.SubmissionError) else 2
+        return 2
     print(format_report(questions, errors, impl, args.timeout, args.verbose))
     if args.gradescope:
         write_json(args.gradescope, gradescope_results(questions, errors, args.hidden_visibility))

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .grading_run import GradingError
 from .impl import PROJECT_ROOT
 
 STUB_MARK = 'not implemented yet")'
@@ -34,7 +35,7 @@ def find_submitted(folder, names):
     """``{name: path}`` of each listed file found under ``folder``; raise naming the missing."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise SubmissionError(f"--submission {folder}: no such folder")
+        raise GradingError(f"--submission {folder}: no such folder")
     candidates = {}
     for path in sorted(folder.rglob("*.py"), key=lambda p: (len(p.parts), str(p))):
         relative = path.relative_to(folder).parts

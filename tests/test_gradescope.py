@@ -6,6 +6,7 @@ import zipfile
 import pytest
 
 from scratch import gradescope, submission
+from scratch.grading_run import GradingError
 from scratch.impl import PROJECT_ROOT
 from synthetic_project import grade_cli, make_project
 
@@ -64,6 +65,8 @@ def test_submitted_files_are_found_in_any_folder(tmp_path):
     (tmp_path / "sub" / "nn.py").unlink()
     with pytest.raises(submission.SubmissionError, match="lacks nn.py; submit these files: mdp.py, nn.py"):
         submission.find_submitted(tmp_path / "sub", names)
+    with pytest.raises(GradingError, match="--submission .*: no such folder"):  # the instructor's slip: exit 2
+        submission.find_submitted(tmp_path / "nowhere", names)
 
 
 def test_grading_a_folder_submission(tmp_path):
