@@ -63,8 +63,10 @@ def pytest_command(root, impl, channel, extra):
     ]
 
 
-def child_environment(root):
+def child_environment(root, home=None):
     env = dict(os.environ)
+    if home is not None:
+        env["HOME"] = home
     # Import the harness and the implementation from the graded tree, installed or not.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
     env.pop("PYTEST_ADDOPTS", None)  # e.g. -x would stop the run at the first failing test
@@ -78,10 +80,10 @@ def child_environment(root):
     return env
 
 
-def user_options(run_as):
-    """``subprocess.Popen`` arguments that start the child as user ``run_as`` (None: as we are)."""
+def child_user(run_as):
+    """``(Popen arguments, home folder)`` that start the child as user ``run_as`` (None: as we are)."""
     if run_as is None:
-        return {}
+        return {}, None
     if os.geteuid() != 0:
         raise GradingError(f"--run-as {run_as}: only root can run the tests as another user")
     try:
@@ -90,17 +92,15 @@ def user_options(run_as):
         raise GradingError(f"--run-as {run_as}: no such user") from None
     if entry.pw_uid == 0:
         raise GradingError(f"--run-as {run_as}: give an unprivileged user, not root")
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
-            "env_home": entry.pw_dir}
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}, entry.pw_dir
 
 
 def check_run_as(run_as, root):
     """Fail early, with the reason, when user ``run_as`` cannot run the tests in ``root``."""
     if run_as is None:
         return
-    options = user_options(run_as)
-    env = child_environment(root)
-    env["HOME"] = options.pop("env_home")
+    options, home = child_user(run_as)
+    env = child_environment(root, home)
     try:
         probe = subprocess.run(
             [sys.executable, "-c", "import numpy, pytest, scratch.grading_plugin"], cwd=root, env=env,
@@ -121,10 +121,8 @@ class PytestRun:
         key = new_key()
         handshake_read, handshake_write = os.pipe()
         self.out_fd, out_write = os.pipe()
-        env = child_environment(root)
-        options = user_options(run_as)
-        if "env_home" in options:
-            env["HOME"] = options.pop("env_home")
+        options, home = child_user(run_as)
+        env = child_environment(root, home)
         command = pytest_command(root, impl, f"{handshake_read}:{out_write}", extra)
         try:
             self.process = subprocess.Popen(
