@@ -131,3 +131,19 @@ def test_readme_tables_match_the_graded_questions(runs):
     assert in_readme == graded, "update the chapter tables in README.md"
     total = sum(points for _, points in graded.values())
     assert f"({total:g} in all)" in (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_hidden_questions_come_after_their_chapter_and_show_after_the_due_date():
+    records = [
+        {"question": q, "title": q, "chapter": "mdp", "nodeid": f"{q}::t", "name": "t", "points": 1,
+         "hidden": q.startswith("hidden/")}
+        for q in ("mdp::TestA", "mdp::TestB", "hidden/mdp::TestC")
+    ]
+    questions = grade.number_questions(records)
+    assert [(q.number, q.hidden) for q in questions] == [("1.1", False), ("1.2", False), ("1.3", True)]
+    for q in questions:
+        q.tests[0].status = "passed"
+    tests = grade_report.gradescope_results(questions, [])["tests"]
+    assert [t["visibility"] for t in tests] == ["visible", "visible", "after_due_date"]
+    tests = grade_report.gradescope_results(questions, [], hidden_visibility="hidden")["tests"]
+    assert tests[-1]["visibility"] == "hidden"
