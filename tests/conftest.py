@@ -61,12 +61,16 @@ def background(request, tmp_path_factory):
     """The harness tests' expensive runs, started together at the session's first test.
 
     A test module may define ``start_background(pool, tmp_path_factory) -> dict`` (of
-    futures, mostly grading runs in subprocesses); when any of its tests is selected and not
-    skipped, it is called here, so its runs overlap with the chapter tests that follow and the
-    two cores share them. ``background[module name]`` is what it returned.
+    futures, mostly grading runs in subprocesses) and ``BACKGROUND_FOR``, the names of its
+    fixtures that read them; when a selected, not skipped test uses one of those fixtures,
+    it is called here, so its runs overlap with the chapter tests that follow and the two
+    cores share them. ``background[module name]`` is what it returned.
     """
-    modules = {item.module for item in request.session.items if not item.get_closest_marker("skip")}
-    starters = [module for module in modules if hasattr(module, "start_background")]
+    starters = {
+        item.module for item in request.session.items
+        if not item.get_closest_marker("skip")
+        and set(getattr(item.module, "BACKGROUND_FOR", ())).intersection(item.fixturenames)
+    }
     if not starters:
         yield {}
         return

@@ -39,6 +39,9 @@ def run_in_handout(outdir):
     }
 
 
+BACKGROUND_FOR = ("runs",)  # conftest's background: what start_background feeds
+
+
 def start_background(pool, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("handout") / "scratch-handout"
     # A generous per-test limit: these runs share two cores with the rest of the suite, and

@@ -114,6 +114,9 @@ def outcome(root, screen=True):
     return sum(q.score for q in questions), questions
 
 
+BACKGROUND_FOR = ("attacks",)  # conftest's background: what start_background feeds
+
+
 def start_background(pool, tmp_path_factory):
     cases = {
         "recorder": (REACH_THE_RECORDER, True),

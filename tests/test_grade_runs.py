@@ -112,6 +112,9 @@ def timed_grade(root, **limits):
     return result, time.monotonic() - started
 
 
+BACKGROUND_FOR = ("runs",)  # conftest's background: what start_background feeds
+
+
 def start_background(pool, tmp_path_factory):
     misbehaving = make_project(
         tmp_path_factory.mktemp("misbehaving"),

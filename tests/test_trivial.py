@@ -32,6 +32,9 @@ def grade_trivial(root, variant):
     return questions, errors
 
 
+BACKGROUND_FOR = ("trivial_runs",)  # conftest's background: what start_background feeds
+
+
 def start_background(pool, tmp_path_factory):
     return {v: pool.submit(grade_trivial, tmp_path_factory.mktemp(v), v) for v in VARIANTS}
 
