@@ -7,7 +7,8 @@ lecture's exercises need none of that: NumPy, ``math`` and a few pure standard m
 every ``.py`` file of the graded package is parsed (never imported) and refused, line by
 line, when it
 
-- imports anything but :data:`ALLOWED_IMPORTS` or its own package's modules (relative);
+- imports anything but :data:`ALLOWED_IMPORTS`, its own package's modules (relative) or the
+  harness modules in :data:`ALLOWED_HARNESS` (``from scratch import data``);
 - names a builtin that runs, imports or opens things or reads namespaces
   (:data:`FORBIDDEN_NAMES`);
 - reads or writes a dunder attribute (other than :data:`ALLOWED_DUNDERS`), a private
@@ -28,6 +29,9 @@ ALLOWED_IMPORTS = {
     "bisect", "typing", "dataclasses", "warnings", "string", "operator", "statistics",
     "abc", "enum", "copy",
 }
+# The harness modules a chapter's given code may use (corpora, the training loop, gradient
+# checks); never the grader's own modules.
+ALLOWED_HARNESS = {"data", "training", "gradcheck"}
 FORBIDDEN_NAMES = {
     "exec", "eval", "compile", "__import__", "open", "globals", "locals", "vars", "getattr",
     "setattr", "delattr", "breakpoint", "input", "exit", "quit", "help", "memoryview",
@@ -59,6 +63,8 @@ class Screen(ast.NodeVisitor):
     def visit_Import(self, node):
         for alias in node.names:
             parts = alias.name.split(".")
+            if parts[0] == "scratch" and len(parts) == 2 and parts[1] in ALLOWED_HARNESS:
+                continue
             if parts[0] not in ALLOWED_IMPORTS:
                 self.flag(node, f"imports {alias.name} (graded code may import only {', '.join(sorted(ALLOWED_IMPORTS))})")
             elif FORBIDDEN_ATTRIBUTES.intersection(parts):
@@ -66,6 +72,9 @@ class Screen(ast.NodeVisitor):
 
     def visit_ImportFrom(self, node):
         parts = (node.module or "").split(".")
+        harness = parts == ["scratch"] and all(alias.name in ALLOWED_HARNESS for alias in node.names)
+        if harness or parts[0] == "scratch" and len(parts) == 2 and parts[1] in ALLOWED_HARNESS:
+            return
         if node.level == 0 and parts[0] not in ALLOWED_IMPORTS:
             self.flag(node, f"imports from {node.module} (only numpy, math, a few standard modules and this package)")
         elif FORBIDDEN_ATTRIBUTES.intersection(parts):

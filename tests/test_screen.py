@@ -21,6 +21,8 @@ import numpy as np
 from collections import Counter
 from . import nn
 from .mdp_model import MDP
+from scratch import data, training
+from scratch.gradcheck import numerical_gradient
 
 class Model:
     def __init__(self, n):
@@ -39,6 +41,9 @@ class Model:
     ("import numpy.testing as nt", "imports numpy.testing"),
     ("from numpy import testing", "imports testing from numpy"),
     ("from .. import scratch", "from outside this package"),
+    ("from scratch import grading_plugin", "imports from scratch"),
+    ("import scratch.grading_channel", "imports scratch.grading_channel"),
+    ("from scratch import data, grade", "imports from scratch"),
     ("x = eval('1')", "uses eval"),
     ("f = getattr(object, 'x')", "uses getattr"),
     ("g = globals()", "uses globals"),
