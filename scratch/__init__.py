@@ -2,8 +2,12 @@
 
 - ``scratch.impl``       picks the implementation under test (``solutions`` or ``exercises``);
 - ``scratch.build``      writes ``exercises/`` from ``solutions/``;
-- ``scratch.grade``      the autograder (pytest in a subprocess, points, Gradescope);
-- ``scratch.release``    the student handout;
+- ``scratch.grade``      the autograder (points per question; its docstring has the design),
+  with ``grade_report`` (table, ``-v``, results.json), ``grading_run`` (the pytest
+  subprocesses, time limits), ``grading_plugin`` and ``grading_channel`` (signed outcomes),
+  ``submission_screen`` (what graded code may use) and ``submission`` (files students hand in);
+- ``scratch.release``    the student handout (with ``student_readme.md``);
+- ``scratch.gradescope`` Gradescope's autograder zip;
 - ``scratch.lectures``   the lecture demo, one module per chapter;
 - ``scratch.data``       embedded corpora with known entropy (no downloads);
 - ``scratch.gradcheck``  centered finite differences in float64.

@@ -1,13 +1,22 @@
-"""Command line: ``python -m scratch {lecture,grade,build,release} --help``."""
+"""Command line: ``python -m scratch {lecture,grade,build,release,gradescope} --help``."""
 
-import argparse
-import importlib
-import sys
-import time
-import traceback
+import os
 
-from . import build, grade, release
-from .impl import CHAPTERS, IMPLEMENTATIONS, PROJECT_ROOT, Impl, default_impl_name
+# The lecture multiplies small matrices, where BLAS threads cost more than they give (the
+# transformer chapter: 21 s on one thread, minutes on a loaded two-core machine with more).
+# Set before NumPy is first imported, as the tests and the grader do; the user's own
+# environment wins.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse  # noqa: E402  (after the BLAS setting on purpose)
+import importlib  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+
+from . import build, grade, grade_report, gradescope, release  # noqa: E402
+from .impl import CHAPTERS, IMPLEMENTATIONS, PROJECT_ROOT, Impl, default_impl_name  # noqa: E402
 
 
 def lecture_chapters():
@@ -107,9 +116,20 @@ def parser():
     grader = commands.add_parser("grade", help="grade an implementation and print the points per question")
     grader.add_argument("--impl", choices=IMPLEMENTATIONS, default=default_impl_name(), help=impl_help)
     grader.add_argument("--question", "-q", default=None, help="grade one chapter (mdp), question number (1.2) or class name")
-    grader.add_argument("--timeout", type=positive_seconds, default=grade.DEFAULT_TIMEOUT, help="per-test time limit in seconds (default 60)")
+    grader.add_argument("--timeout", type=positive_seconds, default=grade.DEFAULT_TIMEOUT,
+                        help=f"per-test time limit in seconds (default {grade.DEFAULT_TIMEOUT:g})")
+    grader.add_argument("--budget", type=positive_seconds, default=grade.DEFAULT_BUDGET,
+                        help=f"time limit of the whole run in seconds (default {grade.DEFAULT_BUDGET:g})")
+    grader.add_argument("--verbose", "-v", action="store_true", help="show each failure in full")
     grader.add_argument("--gradescope", metavar="PATH", default=None, help="also write Gradescope's results.json to PATH")
-    grader.set_defaults(func=grade.main)
+    grader.add_argument("--submission", metavar="DIR", default=None,
+                        help="grade the exercise files found anywhere under DIR (a student's submission), in a fresh copy")
+    grader.add_argument("--run-as", metavar="USER", default=None,
+                        help="run the tests as this unprivileged user (needs root; Gradescope's script uses nobody)")
+    grader.add_argument("--hidden-visibility", default=grade_report.HIDDEN_VISIBILITY,
+                        choices=("hidden", "after_due_date", "after_published", "visible"),
+                        help="Gradescope visibility of the tests in tests/hidden/ (default after_due_date)")
+    grader.set_defaults(func=grade_report.main)
 
     builder = commands.add_parser("build", help="regenerate exercises/ from solutions/")
     builder.add_argument("--check", action="store_true", help="change nothing; exit 1 and name each file that differs")
@@ -118,6 +138,10 @@ def parser():
     releaser = commands.add_parser("release", help="write the student handout (no solutions/) to OUTDIR")
     releaser.add_argument("outdir", metavar="OUTDIR")
     releaser.set_defaults(func=run_release)
+
+    autograder = commands.add_parser("gradescope", help="write Gradescope's autograder zip and the list of files students submit")
+    autograder.add_argument("outdir", metavar="OUTDIR")
+    autograder.set_defaults(func=gradescope.main)
     return top
 
 

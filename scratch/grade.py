@@ -1,36 +1,56 @@
 """The autograder: ``python -m scratch grade [--impl exercises] [--question Q] [--gradescope PATH]``.
 
-Grading runs the graded tests (those marked ``@pytest.mark.points(n)``) in a pytest
-*subprocess*, so nothing a student's code does — ``sys.exit``, ``os._exit``, a crash of the
-interpreter, an infinite loop — can stop the grader itself:
+A submission is untrusted code. Grading keeps it away from the grader in four ways:
 
-1. A first subprocess only collects: it lists every graded test in lecture order, with its
-   question and points (``scratch.grading_plugin`` writes them to a JSON-lines file).
-2. A second one runs them, writing a line when each test starts and ends. The parent watches
-   that file: a test still running after the time limit (default 60 s) is killed with its
-   process and marked "timed out"; a process that dies mid-test gets that test marked
-   "crashed". Either way a new subprocess takes up the tests that had not run yet.
+1. **A screen before anything runs** (``scratch.submission_screen``): the graded package's
+   files may import only numpy, math and a few standard modules, and may not use the tools
+   that reach into a running interpreter (``gc``, ``sys``, frames, ``exec``, dunder
+   attributes, file access). A submission that does is rejected with 0 points, each
+   offending line named, and none of its code is run.
+2. **A subprocess** (``scratch.grading_run``): the graded tests run in pytest subprocesses in
+   their own process group, so ``sys.exit``, ``os._exit``, a crash or an infinite loop costs
+   one test, never the grading run. A per-test limit, a budget for the whole run, and a
+   question whose test timed out skipping its other tests keep a hang from eating the
+   Gradescope time limit.
+3. **A signed channel** (``scratch.grading_channel``): outcomes come back through an inherited
+   pipe, each record signed with a key the subprocess reads once, before any student code
+   is imported. A forged, dropped or reordered record stops grading with 0 points.
+4. **Only the grader writes results** (``--gradescope``): the path is checked before grading;
+   a "did not finish, 0 points" ``results.json`` is written first and replaced, atomically,
+   at the end, so a grader killed mid-run never leaves a passing file. With
+   ``--run-as USER`` (root only; the Gradescope script uses ``nobody``) the subprocess cannot
+   write that file or signal the grader at all.
 
 Each test ends as passed, not implemented yet (a stub raised NotImplementedError), failed
-(with the first line of the error), timed out, or crashed; only a pass scores its points.
-The exit status is 0 whenever grading ran, whatever the score, so a script or Gradescope can
-tell "graded, 0 points" from "the grader broke" (status 2, with the reason on stderr).
+(with the first informative lines of the error; ``-v`` for the whole report), timed out, or
+crashed; only a pass scores its points. The exit status is 0 whenever grading ran, whatever
+the score (a rejected submission included), so a script or Gradescope can tell "graded, 0
+points" from "the grader broke" (status 2, with the reason on stderr); Ctrl-C stops the
+subprocesses and exits with 130.
+
+Why this design: the verdict of a test is computed by assertions that run in the same
+interpreter as the code they judge, so no channel out of that interpreter can be made
+unforgeable by code that runs there with full powers; the parent cannot derive outcomes
+without re-running the tests out of the student's reach, which pure Python cannot do at
+the speed the tests need (training tests call student code thousands of times). The layers above
+therefore (1) take those powers away before any code runs, (3) make naive forgery — lines
+on a pipe or in a file, an early ``os._exit(0)`` — detectable, and (4) put the results
+file and the grader out of the subprocess's reach at the operating-system level where it
+matters, on Gradescope. README.md, "Threat model", says what remains possible.
 """
 
-import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import submission_screen
+from .grading_channel import TamperedError
+from .grading_run import GradingError, check_run_as, collect, run_tests
 from .impl import CHAPTERS, PROJECT_ROOT
 
-DEFAULT_TIMEOUT = 60.0
-COLLECT_TIMEOUT = 120.0
+DEFAULT_TIMEOUT = 40.0  # the slowest reference test (training a GPT) takes about 8 s
+DEFAULT_BUDGET = 300.0  # Gradescope's default limit is 10 minutes, setup included
 
 STATUS_TEXT = {
     "passed": "passed",
@@ -41,8 +61,8 @@ STATUS_TEXT = {
 }
 
 
-class GradingError(RuntimeError):
-    """Grading could not run at all (no tests found, pytest missing, collection broke)."""
+class Rejected(GradingError):
+    """The submission failed the screen or tampered with the grader: 0 points, with the reason."""
 
 
 @dataclass
@@ -52,6 +72,7 @@ class TestResult:
     points: float
     status: str = "crashed"
     message: str = ""
+    detail: str = ""
 
     @property
     def score(self):
@@ -64,6 +85,7 @@ class Question:
     key: str
     title: str
     chapter: str
+    hidden: bool = False
     tests: list = field(default_factory=list)
 
     @property
@@ -73,127 +95,6 @@ class Question:
     @property
     def score(self):
         return sum(test.score for test in self.tests)
-
-
-def read_records(path):
-    try:
-        with open(path, encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.endswith("\n")]
-    except FileNotFoundError:
-        return []
-
-
-def pytest_command(root, impl, results, extra):
-    # Options that take a path use the "--name=value" form and the rootdir is explicit:
-    # pytest would otherwise count a separate path value among the paths that decide the
-    # rootdir, and the test ids would change between the collecting and the running process.
-    return [
-        sys.executable, "-m", "pytest", str(Path(root) / "tests"), f"--rootdir={root}",
-        "-p", "scratch.grading_plugin", f"--scratch-results={results}",
-        f"--impl={impl}", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-        "--continue-on-collection-errors",  # one broken test file must not cost the others
-        *extra,
-    ]
-
-
-def start_pytest(command, root, log):
-    env = dict(os.environ)
-    # Import the harness and the implementation from the graded tree, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
-    env.pop("PYTEST_ADDOPTS", None)  # e.g. -x would stop the run at the first failing test
-    # Graded tests multiply small matrices, where BLAS threads cost more than they give, and
-    # a grading run may share the machine with other runs: one thread unless told otherwise.
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    return subprocess.Popen(
-        command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, start_new_session=True,
-    )
-
-
-def kill(process):
-    """Stop a pytest subprocess and anything it started."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, AttributeError):
-        process.kill()
-    process.wait()
-
-
-def collect(impl, root=PROJECT_ROOT, graded_only=True, workdir=None):
-    """Collected test records, in run order (``graded_only``: only tests with points)."""
-    with tempfile.TemporaryDirectory() as own_dir:
-        workdir = Path(workdir or own_dir)
-        results, log_path = workdir / "collect.jsonl", workdir / "collect.log"
-        extra = ["--collect-only"] + (["-m", "points"] if graded_only else [])
-        with open(log_path, "w") as log:
-            process = start_pytest(pytest_command(root, impl, results, extra), root, log)
-            try:
-                process.wait(timeout=COLLECT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                kill(process)
-                raise GradingError(f"collecting the tests took over {COLLECT_TIMEOUT:.0f} s") from None
-        records = read_records(results)
-        errors = [r for r in records if r["event"] == "collection_error"]
-        collected = [r for r in records if r["event"] == "collected"]
-        if not collected and (errors or process.returncode not in (0, 5)):
-            tail = "\n".join(log_path.read_text().splitlines()[-15:])
-            raise GradingError(f"pytest could not collect the tests:\n{tail}")
-        return collected, errors
-
-
-def run_tests(impl, nodeids, root=PROJECT_ROOT, timeout=DEFAULT_TIMEOUT, extra=()):
-    """Run ``nodeids`` and return ``{nodeid: (status, message)}`` for every one of them.
-
-    A test that outlives ``timeout`` seconds, or during which the process dies, is recorded
-    and the remaining tests go on in a fresh subprocess.
-    """
-    outcomes = {}
-    remaining = list(nodeids)
-    with tempfile.TemporaryDirectory() as workdir:
-        workdir = Path(workdir)
-        for attempt in range(len(nodeids) + 1):
-            if not remaining:
-                break
-            results = workdir / f"run{attempt}.jsonl"
-            only = workdir / f"only{attempt}.txt"
-            only.write_text("".join(f"{nodeid}\n" for nodeid in remaining), encoding="utf-8")
-            command = pytest_command(root, impl, results, [f"--scratch-only={only}", *extra])
-            with open(workdir / f"run{attempt}.log", "w") as log:
-                process = start_pytest(command, root, log)
-                running, started_at, seen, timed_out = None, None, 0, False
-                while process.poll() is None:
-                    time.sleep(0.05)
-                    records = read_records(results)
-                    for record in records[seen:]:
-                        if record["event"] == "start":
-                            running, started_at = record["nodeid"], time.monotonic()
-                        elif record["event"] == "result":
-                            outcomes[record["nodeid"]] = (record["status"], record["message"])
-                            running = None
-                    seen = len(records)
-                    if running is not None and time.monotonic() - started_at > timeout:
-                        kill(process)
-                        timed_out = True
-            for record in read_records(results)[seen:]:
-                if record["event"] == "result":
-                    outcomes[record["nodeid"]] = (record["status"], record["message"])
-                elif record["event"] == "start":
-                    running = record["nodeid"]
-            if running is not None and running not in outcomes:
-                if timed_out:
-                    outcomes[running] = ("timed_out", f"still running after the {timeout:g} s limit")
-                else:
-                    outcomes[running] = (
-                        "crashed", f"the test process exited with code {process.returncode} during this test"
-                    )
-            elif running is None and not timed_out:
-                # The process ended between tests (or before the first): nothing left to retry.
-                for nodeid in remaining:
-                    outcomes.setdefault(
-                        nodeid, ("crashed", f"the test process exited with code {process.returncode} before this test")
-                    )
-            remaining = [nodeid for nodeid in remaining if nodeid not in outcomes]
-    return outcomes
 
 
 def number_questions(collected):
@@ -208,7 +109,7 @@ def number_questions(collected):
             per_chapter[chapter] = per_chapter.get(chapter, 0) + 1
             questions[key] = Question(
                 number=f"{chapter_number}.{per_chapter[chapter]}", key=key,
-                title=record["title"], chapter=chapter,
+                title=record["title"], chapter=chapter, hidden=record.get("hidden", False),
             )
         questions[key].tests.append(TestResult(record["nodeid"], record["name"], record["points"]))
     return list(questions.values())
@@ -228,87 +129,33 @@ def select(questions, wanted):
     return chosen
 
 
-def grade(impl, root=PROJECT_ROOT, question=None, timeout=DEFAULT_TIMEOUT):
-    """Grade ``impl`` and return ``(questions, collection_errors)`` with every test's outcome."""
-    collected, errors = collect(impl, root)
-    if not collected:
-        raise GradingError(f"no graded tests (marked @pytest.mark.points) under {Path(root) / 'tests'}")
-    questions = select(number_questions(collected), question)
-    tests = [test for q in questions for test in q.tests]
-    outcomes = run_tests(impl, [test.nodeid for test in tests], root, timeout)
-    for test in tests:
-        test.status, test.message = outcomes[test.nodeid]
-    return questions, errors
+def grade(impl, root=PROJECT_ROOT, question=None, timeout=DEFAULT_TIMEOUT, budget=DEFAULT_BUDGET,
+          run_as=None, screen=True):
+    """Grade ``impl`` and return ``(questions, collection_errors)`` with every test's outcome.
 
-
-def format_points(value):
-    return f"{value:g}"
-
-
-def format_report(questions, errors, impl, timeout):
-    lines = [f"Grading {impl}/ (per-test time limit {timeout:g} s)", ""]
-    for error in errors:
-        lines.append(f"  collection error in {error['nodeid']}: {error['message']}")
-    width = max(len(q.title) for q in questions)
-    for q in questions:
-        score = f"{format_points(q.score)}/{format_points(q.points)}"
-        lines.append(f"{q.number:>5}  {q.title:<{width}}  {score:>7}")
-        for test in q.tests:
-            status = STATUS_TEXT[test.status]
-            detail = f"  {test.message}" if test.status not in ("passed", "not_implemented") and test.message else ""
-            lines.append(f"{'':7}{status:<20} {test.name}{detail}")
-    total = sum(q.score for q in questions)
-    possible = sum(q.points for q in questions)
-    counts = {status: 0 for status in STATUS_TEXT}
+    Raises :class:`Rejected` (0 points, with the reason) for a submission that fails the
+    screen or tampers with the results channel; ``screen=False`` only for the grader's own
+    tests of what the other defences catch.
+    """
+    package = Path(root) / impl
+    if not (package / "__init__.py").is_file():
+        raise GradingError(f"--impl {impl}: there is no {impl}/ package in {root}")
+    if screen:
+        problems = submission_screen.screen_package(package)
+        if problems:
+            raise Rejected("the submission uses what graded code may not use, so none of it was run:\n"
+                           + "\n".join(f"  {problem}" for problem in problems))
+    check_run_as(run_as, root)
+    with tempfile.TemporaryDirectory() as workdir:
+        try:
+            collected, errors = collect(impl, root, workdir, run_as=run_as)
+            if not collected:
+                raise GradingError(f"no graded tests (marked @pytest.mark.points) under {Path(root) / 'tests'}")
+            questions = select(number_questions(collected), question)
+            tests = {test.nodeid: q.key for q in questions for test in q.tests}
+            outcomes = run_tests(impl, tests, root, workdir, timeout, budget, run_as=run_as)
+        except TamperedError as err:
+            raise Rejected(f"the submission interfered with the grader's results channel: {err}") from None
     for test in (t for q in questions for t in q.tests):
-        counts[test.status] += 1
-    ran = sum(counts.values())
-    summary = ", ".join(f"{n} {STATUS_TEXT[s]}" for s, n in counts.items() if n)
-    lines += ["", f"Total: {format_points(total)}/{format_points(possible)} points ({ran} graded tests: {summary})"]
-    return "\n".join(lines)
-
-
-def gradescope_results(questions, errors):
-    """The ``results.json`` Gradescope's autograder reads (score, tests[], visibility)."""
-    tests = []
-    for q in questions:
-        for test in q.tests:
-            output = STATUS_TEXT[test.status] + (f": {test.message}" if test.message else "")
-            tests.append({
-                "name": f"{q.number} {q.title}: {test.name}",
-                "number": q.number,
-                "score": test.score,
-                "max_score": test.points,
-                "status": "passed" if test.status == "passed" else "failed",
-                "output": output,
-                "visibility": "visible",
-            })
-    output = "".join(f"collection error in {e['nodeid']}: {e['message']}\n" for e in errors)
-    return {
-        "score": sum(q.score for q in questions),
-        "output": output or "Graded every test marked with points.",
-        "visibility": "visible",
-        "tests": tests,
-    }
-
-
-def main(args):
-    """Entry point for ``python -m scratch grade`` (``args`` parsed by ``scratch.__main__``)."""
-    try:
-        questions, errors = grade(args.impl, PROJECT_ROOT, args.question, args.timeout)
-    except GradingError as err:
-        print(f"grading could not run: {err}", file=sys.stderr)
-        if args.gradescope:  # Gradescope then shows the reason instead of a missing file
-            write_json(args.gradescope, {"score": 0, "output": f"grading could not run: {err}", "tests": []})
-        return 2
-    print(format_report(questions, errors, args.impl, args.timeout))
-    if args.gradescope:
-        write_json(args.gradescope, gradescope_results(questions, errors))
-        print(f"wrote {args.gradescope}")
-    return 0
-
-
-def write_json(path, results):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+        test.status, test.message, test.detail = outcomes[test.nodeid]
+    return questions, errors

@@ -1,50 +1,60 @@
 """The pytest plugin the autograder loads into its pytest subprocess (``-p scratch.grading_plugin``).
 
-It records, as one JSON object per line in the file named by ``--scratch-results``:
+The grader passes ``--scratch-channel=IN:OUT``, two inherited pipe descriptors. At start-up,
+before any test module (and so any student code) is imported, the plugin reads the grader's
+message from IN (the run's key and the node ids to run) and closes it; from then on it sends
+signed records on OUT (``scratch.grading_channel``):
 
-- ``{"event": "collected", "nodeid", "name", "chapter", "question", "title", "points"}`` for every
-  selected test, in run order;
+- ``{"event": "collected", "nodeid", "name", "chapter", "question", "title", "hidden", "points"}``
+  for every selected test, in run order;
 - ``{"event": "collection_error", "nodeid", "message"}`` for a test file that fails to import;
 - ``{"event": "start", "nodeid"}`` when a test begins;
-- ``{"event": "result", "nodeid", "status", "message"}`` when it ends, with status one of
-  ``passed``, ``not_implemented`` (a stub raised NotImplementedError) or ``failed`` (a
-  skipped or expected-to-fail test counts as failed: only a pass earns points).
+- ``{"event": "result", "nodeid", "status", "message", "detail"}`` when it ends, with status
+  ``passed``, ``not_implemented`` (a stub raised NotImplementedError) or ``failed`` (a skipped
+  or expected-to-fail test counts as failed: only a pass earns points). ``message`` is the
+  first informative lines of the error, ``detail`` pytest's full report (``grade -v``).
 
-Each line is flushed as it is written, so when a student's code kills the process
-(``os._exit``, a segfault) or hangs, the parent knows exactly which test was running; it
-marks that one and starts a new process on the tests that remain (see ``scratch.grade``).
+Each record is written as it happens, so when a student's code kills the process or hangs,
+the grader knows which test was running (see ``scratch.grade``).
 
 A question is a test class (its docstring's first line is the title) or, for a test outside
-any class, the test function itself; points come from ``@pytest.mark.points(n)``.
+any class, the test function itself; points come from ``@pytest.mark.points(n)``. Tests in
+``tests/hidden/test_<chapter>_hidden.py`` are hidden: left out of the student handout, shown on
+Gradescope after the due date.
 """
 
-import json
+import os
+import traceback
 
 import pytest
+
+from . import grading_channel
+
+DETAIL_LIMIT = 20000
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("scratch grading")
-    group.addoption("--scratch-results", default=None, help="JSON-lines file the grader reads")
-    group.addoption(
-        "--scratch-only",
-        default=None,
-        help="file of node ids, one a line: run only these (the grader's selection and restarts)",
-    )
+    group.addoption("--scratch-channel", default=None, help="IN:OUT pipe descriptors of the grader's channel")
 
 
 class Recorder:
-    def __init__(self, path, only):
-        self.file = open(path, "a", encoding="utf-8")
-        self.only = None
-        if only:
-            with open(only, encoding="utf-8") as lines:
-                self.only = {line.rstrip("\n") for line in lines if line.strip()}
+    def __init__(self, channel):
+        in_fd, out_fd = (int(fd) for fd in channel.split(":"))
+        key, message = grading_channel.read_handshake(in_fd)
+        self.keyed = grading_channel.signer(key)
+        del key
+        self.out_fd = out_fd
+        self.seq = 0
+        only = message.get("only")
+        self.only = set(only) if only is not None else None
         self.outcomes = {}
 
     def write(self, **record):
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        line = grading_channel.encode(self.keyed, self.seq, record)
+        self.seq += 1
+        while line:
+            line = line[os.write(self.out_fd, line):]
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
@@ -59,8 +69,8 @@ class Recorder:
 
     def pytest_collectreport(self, report):
         if report.failed:
-            message = first_line(str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "")
-            self.write(event="collection_error", nodeid=report.nodeid, message=message)
+            text = str(report.longrepr) if report.longrepr else ""
+            self.write(event="collection_error", nodeid=report.nodeid, message=collection_message(text))
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.write(event="start", nodeid=nodeid)
@@ -71,6 +81,9 @@ class Recorder:
         report = outcome.get_result()
         if report.passed or item.nodeid in self.outcomes:
             return  # keep the first failure: a teardown error after a failure adds nothing
+        detail = ""
+        if call.excinfo is not None and not call.excinfo.errisinstance(NotImplementedError):
+            detail = traceback_from(call.excinfo.value, item.path)
         if report.skipped:
             # A graded test earns its points by passing: a skip (pytest.skip called from
             # student code, say) or an expected failure is not a pass.
@@ -78,40 +91,73 @@ class Recorder:
                 reason = f"expected to fail (xfail): {report.wasxfail}"
             else:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "Skipped"
-            self.outcomes[item.nodeid] = ("failed", first_line(reason))
+            self.outcomes[item.nodeid] = ("failed", summary(reason), detail)
         elif call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError):
-            self.outcomes[item.nodeid] = ("not_implemented", first_line(call.excinfo.exconly()))
+            self.outcomes[item.nodeid] = ("not_implemented", summary(call.excinfo.exconly()), "")
         elif call.excinfo is not None:
-            self.outcomes[item.nodeid] = ("failed", first_line(call.excinfo.exconly()))
+            self.outcomes[item.nodeid] = ("failed", exception_summary(call.excinfo.value), detail)
         else:
-            self.outcomes[item.nodeid] = ("failed", first_line(str(report.longrepr)))
+            self.outcomes[item.nodeid] = ("failed", summary(str(report.longrepr)), detail)
 
     def pytest_runtest_logfinish(self, nodeid, location):
-        status, message = self.outcomes.pop(nodeid, ("passed", ""))
-        self.write(event="result", nodeid=nodeid, status=status, message=message)
+        status, message, detail = self.outcomes.pop(nodeid, ("passed", "", ""))
+        self.write(event="result", nodeid=nodeid, status=status, message=message, detail=detail)
 
 
-def first_line(text, limit=200):
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+def traceback_from(error, test_file):
+    """Python's traceback of ``error`` from the test's own frame on (pytest's frames dropped)."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    start = text.find(f'  File "{test_file}"')
+    if start > 0:
+        text = "Traceback (most recent call last):\n" + text[start:]
+    return text[:DETAIL_LIMIT]
+
+
+def summary(text, lines=3, limit=300):
+    """The first informative lines of an error, joined on one line.
+
+    ``np.testing`` messages start with an empty line ("AssertionError: " then the numbers), so
+    the first line alone says nothing: take the first ``lines`` lines that hold something.
+    """
+    kept = [line.strip() for line in text.strip().splitlines() if line.strip()][: lines + 1]
+    if len(kept) > 1 and kept[0].endswith(":"):
+        kept[:2] = [f"{kept[0]} {kept[1]}"]
+    joined = " | ".join(kept[:lines])
+    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
+
+
+def exception_summary(error):
+    if isinstance(error, SyntaxError):
+        # The traceback's first lines are the file and the code, without the word SyntaxError.
+        where = f" ({error.filename}, line {error.lineno})" if error.filename else ""
+        return f"{type(error).__name__}: {error.msg}{where}"
+    text = str(error)
+    return summary(f"{type(error).__name__}: {text}" if text.strip() else type(error).__name__)
+
+
+def collection_message(text):
+    """A test file that cannot be imported: its last line names the error (SyntaxError included)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E ")]
+    return summary(errors[-1][2:] if errors else (lines[-1] if lines else ""), lines=1)
 
 
 def question_of(item):
-    """Chapter, question key and title of a test item (see the module docstring)."""
-    chapter = item.path.stem.removeprefix("test_")
+    """Chapter, question key, title and visibility of a test item (see the module docstring)."""
+    hidden = item.path.parent.name == "hidden"
+    chapter = item.path.stem.removeprefix("test_").removesuffix("_hidden")
+    prefix = f"hidden/{chapter}" if hidden else chapter
     cls = getattr(item, "cls", None)
     if cls is not None:
         doc = (cls.__doc__ or "").strip()
-        return {
-            "chapter": chapter,
-            "question": f"{chapter}::{cls.__name__}",
-            "title": doc.splitlines()[0] if doc else cls.__name__,
-        }
-    name = item.originalname if hasattr(item, "originalname") else item.name
-    return {"chapter": chapter, "question": f"{chapter}::{name}", "title": name}
+        key, title = f"{prefix}::{cls.__name__}", doc.splitlines()[0] if doc else cls.__name__
+    else:
+        name = item.originalname if hasattr(item, "originalname") else item.name
+        key, title = f"{prefix}::{name}", name
+    return {"chapter": chapter, "question": key, "title": title + (" (hidden)" if hidden else ""), "hidden": hidden}
 
 
 def pytest_configure(config):
-    path = config.getoption("--scratch-results")
-    if path:
-        config.pluginmanager.register(Recorder(path, config.getoption("--scratch-only")), "scratch-recorder")
+    channel = config.getoption("--scratch-channel")
+    if channel:
+        config.pluginmanager.register(Recorder(channel), "scratch-recorder")

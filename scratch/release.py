@@ -1,8 +1,11 @@
 """``python -m scratch release OUTDIR``: the student handout.
 
-The handout is the project without ``solutions/``: the harness, the generated
-``exercises/``, the tests, the benchmarks and the README. Since ``solutions/`` is absent there,
-``scratch.impl`` defaults to ``exercises`` and ``pip install -e .``, ``pytest`` and
+The handout is the project without ``solutions/`` and without what is for instructors
+only: the hidden tests (``tests/hidden/``), the CI script (``.ci/``) and the instructor's
+README, which is replaced by a student README (``scratch/student_readme.md`` with the
+chapter tables of README.md and the list of files to submit filled in). Since
+``solutions/`` is absent there, ``scratch.impl`` defaults to ``exercises`` and
+``pip install -e .``, ``pytest`` (whose instructor-only tests skip, saying why) and
 ``python -m scratch grade`` work in it with no other step.
 
 Decisions:
@@ -15,22 +18,26 @@ Decisions:
 - OUTDIR must not exist yet or be empty, so a release never mixes with an older one.
 """
 
+import re
 import shutil
+import string
 import subprocess
 from pathlib import Path
 
-from . import build
+from . import build, submission
 from .impl import PROJECT_ROOT
 
 NEVER_COPIED = {"solutions", ".git", "__pycache__", ".pytest_cache", "build", "dist", ".venv", "venv", "results.json"}
+INSTRUCTOR_ONLY = (Path(".ci"), Path("tests") / "hidden", Path("README.md"))
+STUDENT_README = Path("scratch") / "student_readme.md"
 
 
 class ReleaseError(RuntimeError):
     pass
 
 
-def project_files(root):
-    """Relative paths of the files that make up the project."""
+def project_files(root, for_students=True):
+    """Relative paths of the files that make up the project (``for_students``: the handout's)."""
     root = Path(root)
     try:
         listed = subprocess.run(
@@ -45,7 +52,27 @@ def project_files(root):
         if not NEVER_COPIED.intersection(p.parts)
         and not any(part.endswith(".egg-info") for part in p.parts)
         and (root / p).is_file()
+        and not (for_students and any(p == only or only in p.parents for only in INSTRUCTOR_ONLY))
     )
+
+
+def check_exercises_fresh(root):
+    stale = build.differences(Path(root) / "solutions", Path(root) / "exercises")
+    if stale:
+        raise ReleaseError(
+            "exercises/ differs from a fresh build in " + ", ".join(map(str, stale))
+            + "; run `python -m scratch build` first"
+        )
+
+
+def student_readme(root):
+    """The handout's README: the template with README.md's chapter tables and the files to submit."""
+    instructor = (Path(root) / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"^## The chapters.*?(?=^## )", instructor, re.S | re.M)
+    chapters = found.group(0).rstrip() if found else ""
+    files = "\n".join(f"- `exercises/{name}`" for name in submission.submitted_files(root))
+    template = string.Template((Path(root) / STUDENT_README).read_text(encoding="utf-8"))
+    return template.substitute(chapters=chapters, submitted_files=files)
 
 
 def release(outdir, root=PROJECT_ROOT):
@@ -53,15 +80,11 @@ def release(outdir, root=PROJECT_ROOT):
     root, outdir = Path(root), Path(outdir)
     if outdir.exists() and any(outdir.iterdir()):
         raise ReleaseError(f"OUTDIR {outdir} is not empty; give a new or empty folder")
-    stale = build.differences(root / "solutions", root / "exercises")
-    if stale:
-        raise ReleaseError(
-            "exercises/ differs from a fresh build in " + ", ".join(map(str, stale))
-            + "; run `python -m scratch build` first"
-        )
+    check_exercises_fresh(root)
     files = project_files(root)
     for relative in files:
         target = outdir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / relative, target)
-    return len(files)
+    (outdir / "README.md").write_text(student_readme(root), encoding="utf-8")
+    return len(files) + 1

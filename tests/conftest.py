@@ -6,6 +6,7 @@ Select with ``pytest --impl=solutions|exercises`` or the ``SCRATCH_IMPL`` variab
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 # As in the grader (scratch/grade.py): the tests multiply small matrices, where BLAS threads
 # cost more than they give (the GPT training test takes ~10 s on two threads, ~6 s on one).
@@ -14,7 +15,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402  (after the BLAS setting on purpose)
 
-from scratch.impl import CHAPTERS, Impl, default_impl_name  # noqa: E402
+from scratch.impl import CHAPTERS, PROJECT_ROOT, Impl, default_impl_name  # noqa: E402
+
+NO_SOLUTIONS = "for instructors (the builder's and the grader's own tests): the handout has no solutions/"
 
 
 def pytest_addoption(parser):
@@ -28,6 +31,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): points this graded test is worth")
+    config.addinivalue_line("markers", "instructor: needs solutions/ (skipped in the student handout)")
 
 
 @pytest.fixture(scope="session")
@@ -37,14 +41,42 @@ def impl(request):
 
 
 def chapter_rank(item):
-    """Position of a test's file in the lecture (harness tests last)."""
-    stem = item.path.stem.removeprefix("test_")
-    return CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS)
+    """Position of a test's file in the lecture (harness tests last; a chapter's hidden tests,
+    in ``tests/hidden/``, after its public ones)."""
+    stem = item.path.stem.removeprefix("test_").removesuffix("_hidden")
+    return (CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS), item.path.parent.name == "hidden")
 
 
 def pytest_collection_modifyitems(session, config, items):
     # Stable sort: files in lecture order, tests inside a file in source order.
     items.sort(key=chapter_rank)
+    if not (PROJECT_ROOT / "solutions" / "__init__.py").is_file():
+        for item in items:
+            if item.get_closest_marker("instructor"):
+                item.add_marker(pytest.mark.skip(reason=NO_SOLUTIONS))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background(request, tmp_path_factory):
+    """The harness tests' expensive runs, started together at the session's first test.
+
+    A test module may define ``start_background(pool, tmp_path_factory) -> dict`` (of
+    futures, mostly grading runs in subprocesses) and ``BACKGROUND_FOR``, the names of its
+    fixtures that read them; when a selected, not skipped test uses one of those fixtures,
+    it is called here, so its runs overlap with the chapter tests that follow and the two
+    cores share them. ``background[module name]`` is what it returned.
+    """
+    starters = {
+        item.module for item in request.session.items
+        if not item.get_closest_marker("skip")
+        and set(getattr(item.module, "BACKGROUND_FOR", ())).intersection(item.fixturenames)
+    }
+    if not starters:
+        yield {}
+        return
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        yield {module.__name__: module.start_background(pool, tmp_path_factory)
+               for module in sorted(starters, key=lambda m: m.__name__)}
 
 
 # Logits of a tiny float64 GPT with ALiBi (V=6, N=5, L=1, H=2, C=4, seed 0, every parameter

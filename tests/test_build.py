@@ -11,6 +11,8 @@ from scratch import __main__ as cli
 from scratch import build
 from scratch.impl import PROJECT_ROOT
 
+pytestmark = pytest.mark.instructor
+
 SOLUTIONS, EXERCISES = PROJECT_ROOT / "solutions", PROJECT_ROOT / "exercises"
 
 SAMPLE = '''\
@@ -133,4 +135,4 @@ def test_release_copies_only_tracked_files(tmp_path):
     git("init", "-q")
     git("add", "README.md", "solutions/mdp.py")
     (tmp_path / "solutions_backup.py").write_text("answer = 42\n")  # untracked
-    assert release.project_files(tmp_path) == [Path("README.md")]
+    assert release.project_files(tmp_path, for_students=False) == [Path("README.md")]

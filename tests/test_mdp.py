@@ -20,6 +20,9 @@ SB_SWEEPS = {
 }
 SB_LIMIT = [[0, -14, -20, -22], [-14, -18, -20, -20], [-20, -20, -18, -14], [-22, -20, -14, 0]]
 
+# value_iteration(random_mdp(seed=11), tol=0.05): the values after the last synchronous sweep.
+RANDOM_MDP_11_VALUES = [13.258140316734, 16.111095920442, 12.794355979918, 16.096547154011, 14.16997684199, 13.195628943861]
+
 SB_LAYOUT = """
 -1  .  .  .
  .  .  .  .
@@ -45,6 +48,24 @@ def random_mdp(mdp, seed, S=6, A=3, gamma=0.9):
     P /= P.sum(axis=2, keepdims=True)
     R = rng.normal(size=(S, A))
     return mdp.MDP(P, R, gamma)
+
+
+def assert_bellman_expectation(m, policy, V):
+    """V must solve V = R_pi + gamma P_pi V for the deterministic ``policy`` (checked after the call)."""
+    states = np.arange(m.n_states)
+    np.testing.assert_allclose(V, m.R[states, policy] + m.gamma * m.P[states, policy] @ V, atol=1e-9)
+
+
+def assert_bellman_optimal(m, V, policy=None, atol=1e-9):
+    """V must solve V = max_a Q(s, a) with Q = R + gamma P V, and ``policy`` must attain it.
+
+    Solvers are also compared with each other; this check keeps two that return the same
+    wrong (say all-zero) answer from agreeing their way to the points.
+    """
+    Q = m.R + m.gamma * m.P @ V
+    np.testing.assert_allclose(V, Q.max(axis=1), atol=atol)
+    if policy is not None:
+        np.testing.assert_allclose(Q[np.arange(m.n_states), policy], V, atol=atol)
 
 
 def state(world, row, col):
@@ -240,6 +261,7 @@ class TestPolicyEvaluationExact:
             policy = np.random.default_rng(seed).integers(m.n_actions, size=m.n_states)
             exact = impl.mdp.policy_evaluation_exact(m, policy)
             np.testing.assert_allclose(exact, impl.mdp.policy_evaluation(m, policy, tol=1e-12), atol=1e-9)
+            assert_bellman_expectation(m, policy, exact)
 
 
 class TestGreedyPolicy:
@@ -274,19 +296,12 @@ class TestLectureGridworld:
 
     @pytest.mark.points(1)
     def test_synchronous_sweeps_on_a_random_mdp(self, impl):
-        # The reference below is the definition itself: V_{k+1} = max_a Q(V_k), stop at the
-        # first change below tol, return V_{k+1} and k + 1. In-place sweeps stop earlier.
-        m = random_mdp(impl.mdp, seed=11)
-        V, sweeps = np.zeros(m.n_states), 0
-        while True:
-            sweeps += 1
-            V_next = (m.R + m.gamma * m.P @ V).max(axis=1)
-            if np.max(np.abs(V_next - V)) < 0.05:
-                break
-            V = V_next
-        V_vi, _, sweeps_vi = impl.mdp.value_iteration(m, tol=0.05)
-        assert sweeps_vi == sweeps
-        np.testing.assert_allclose(V_vi, V_next, atol=1e-12)
+        # Synchronous sweeps V_{k+1} = max_a Q(V_k) from V_0 = 0, stopping at the first change
+        # below tol and returning V_{k+1}, take 34 sweeps on this MDP and end at these values;
+        # in-place sweeps stop earlier, elsewhere.
+        V, _, sweeps = impl.mdp.value_iteration(random_mdp(impl.mdp, seed=11), tol=0.05)
+        assert sweeps == 34
+        np.testing.assert_allclose(V, RANDOM_MDP_11_VALUES, atol=1e-9)
 
     @pytest.mark.points(2)
     def test_minus_two_takes_the_nearest_exit(self, impl):
@@ -325,6 +340,7 @@ class TestSolversAgree:
         np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
         np.testing.assert_array_equal(pi_vi, pi_pi)
         np.testing.assert_allclose(impl.mdp.policy_evaluation_exact(m, pi_pi), V_pi, atol=1e-12)
+        assert_bellman_optimal(m, V_pi, pi_pi)
         assert iterations >= 1
 
     @pytest.mark.points(1)
@@ -335,6 +351,7 @@ class TestSolversAgree:
         V_pi, pi_pi, _ = impl.mdp.policy_iteration(world)
         np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
         np.testing.assert_array_equal(pi_vi, pi_pi)
+        assert_bellman_optimal(world, V_pi, pi_pi)
 
     @pytest.mark.points(1)
     def test_policy_iteration_counts_evaluations(self, impl):
@@ -347,9 +364,7 @@ class TestSolversAgree:
     def test_bellman_optimality_holds(self, impl):
         m = random_mdp(impl.mdp, seed=7)
         V, policy, _ = impl.mdp.value_iteration(m, tol=1e-12)
-        Q = impl.mdp.q_values(m, V)
-        np.testing.assert_allclose(V, Q.max(axis=1), atol=1e-9)
-        np.testing.assert_allclose(Q[np.arange(m.n_states), policy], V, atol=1e-9)
+        assert_bellman_optimal(m, V, policy)
 
     @pytest.mark.points(1)
     def test_diverging_values_raise(self, impl):
@@ -380,23 +395,23 @@ class TestQLearning:
     @pytest.mark.parametrize("living_reward, gamma", [(-2.0, 1.0), (-0.5, 1.0), (-0.04, 0.9)])
     def test_recovers_value_iteration_policy(self, impl, living_reward, gamma):
         world = impl.mdp.Gridworld.lecture(living_reward=living_reward, gamma=gamma)
-        V_star, _, _ = impl.mdp.value_iteration(world)
-        Q_star = impl.mdp.q_values(world, V_star)
         Q = impl.mdp.q_learning(ModelFreeView(world), episodes=3000, alpha=0.5, epsilon=0.3,
                                 rng=np.random.default_rng(0))
+        assert np.all(Q[world.terminal] == 0)  # the episode ends on entering an exit
+        # max_a Q is the optimal V (the one fixed point of Bellman optimality), and the learned
+        # greedy action attains it in every square (ties allowed either way).
+        assert_bellman_optimal(world, Q.max(axis=1), Q.argmax(axis=1), atol=1e-3)
+        # and it is the value iteration's V*
+        V_star, _, _ = impl.mdp.value_iteration(world)
         live = ~world.terminal
         np.testing.assert_allclose(Q.max(axis=1)[live], V_star[live], atol=1e-3)
-        assert np.all(Q[world.terminal] == 0)  # the episode ends on entering an exit
-        # The learned greedy action is optimal in every square (ties allowed either way).
-        learned = Q.argmax(axis=1)
-        np.testing.assert_allclose(Q_star[np.arange(world.n_states), learned][live], V_star[live], atol=1e-9)
 
     @pytest.mark.points(1)
     def test_same_seed_same_q(self, impl):
-        world = ModelFreeView(impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2))
-        runs = [impl.mdp.q_learning(world, episodes=50, rng=np.random.default_rng(3)) for _ in range(2)]
+        grid = impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2)
+        runs = [impl.mdp.q_learning(ModelFreeView(grid), episodes=50, rng=np.random.default_rng(3)) for _ in range(2)]
         np.testing.assert_array_equal(runs[0], runs[1])
-        assert np.abs(runs[0]).sum() > 0
+        assert np.abs(runs[0]).sum() > 0 and np.all(runs[0][grid.terminal] == 0)
 
     def test_rejects_bad_arguments(self, impl):
         world = ModelFreeView(impl.mdp.Gridworld.lecture())

@@ -16,9 +16,20 @@ GRAD_TOL = 1e-6
 SHAPES = [(), (4,), (2, 3)]
 
 
-def elementwise_check(forward, backward, x, rng):
-    """Check dL/dx for L = sum(forward(x) * R), whose upstream gradient is dout = R."""
+# The activations' definitions (their docstrings' equations). A gradient test checks the
+# forward against them first: a backward checked only against finite differences of the
+# same forward agrees with it when both return zeros.
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "gelu": lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))),
+}
+
+
+def elementwise_check(forward, backward, x, rng, definition):
+    """Check forward(x) against ``definition``, then dL/dx for L = sum(forward(x) * R)."""
     out, cache = forward(x)
+    np.testing.assert_allclose(out, definition(x), rtol=1e-12, atol=1e-12)
     R = rng.standard_normal(out.shape)
     dx = backward(R, cache)
     assert_gradients_match(lambda: np.sum(forward(x)[0] * R), {"x": x}, {"x": dx}, GRAD_TOL)
@@ -65,7 +76,10 @@ class TestLinear:
         W = np.ones((4, 3), dtype=np.float32)
         out, cache = impl.nn.linear_forward(x, W, np.zeros(3, dtype=np.float32))
         assert out.dtype == np.float32
-        assert all(g.dtype == np.float32 for g in impl.nn.linear_backward(out, cache))
+        np.testing.assert_array_equal(out, np.full((2, 3), 4.0))  # four ones summed
+        grads = impl.nn.linear_backward(out, cache)
+        assert all(g.dtype == np.float32 for g in grads)
+        np.testing.assert_array_equal(grads[0], np.full((2, 4), 12.0))  # dx = dout @ W.T: 3 fours
 
     def test_shape_mismatch_raises(self, impl):
         with pytest.raises(ValueError, match="D"):
@@ -135,7 +149,7 @@ class TestActivations:
             x = np.where(np.abs(x) < 1e-3, 0.5, x)
         forward = getattr(impl.nn, f"{name}_forward")
         backward = getattr(impl.nn, f"{name}_backward")
-        elementwise_check(forward, backward, x, rng)
+        elementwise_check(forward, backward, x, rng, ACTIVATIONS[name])
 
     @pytest.mark.points(1)
     @pytest.mark.parametrize("name", ["relu", "tanh", "gelu"])
@@ -144,6 +158,7 @@ class TestActivations:
         out, cache = getattr(impl.nn, f"{name}_forward")(x)
         dx = getattr(impl.nn, f"{name}_backward")(np.ones_like(out), cache)
         assert out.dtype == dx.dtype == np.float32
+        np.testing.assert_allclose(out, ACTIVATIONS[name](x.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
     @pytest.mark.points(1)
     def test_relu_gradient_is_a_mask(self, impl):
@@ -178,6 +193,12 @@ class TestLayerNorm:
         gamma = rng.standard_normal(6)
         beta = rng.standard_normal(6)
         out, cache = impl.nn.layernorm_forward(x, gamma, beta)
+        # the forward first: undoing gamma and beta leaves rows of mean 0 and variance
+        # var / (var + eps), eps = 1e-5 (a zero forward and backward would agree otherwise)
+        xhat = (out - beta) / gamma
+        np.testing.assert_allclose(xhat.mean(axis=-1), 0.0, atol=1e-12)
+        variance = x.var(axis=-1)
+        np.testing.assert_allclose(xhat.var(axis=-1), variance / (variance + 1e-5), rtol=1e-10)
         R = rng.standard_normal(out.shape)
         dx, dgamma, dbeta = impl.nn.layernorm_backward(R, cache)
         f = lambda: np.sum(impl.nn.layernorm_forward(x, gamma, beta)[0] * R)
@@ -208,6 +229,11 @@ class TestSoftmax:
         assert logp[2] == -np.inf and np.isfinite(logp[3])
 
 
+# cross_entropy_forward on test_gradients' random logits, from the reference implementation.
+CROSS_ENTROPY_LOSSES = {((4,), False): 2.2307724446950257, ((4,), True): 2.6687542794709582,
+                        ((2, 3), False): 2.2572826987815833, ((2, 3), True): 1.9174742856651208}
+
+
 class TestCrossEntropy:
     """cross_entropy_forward / cross_entropy_backward (with a loss mask)"""
 
@@ -232,6 +258,8 @@ class TestCrossEntropy:
             mask = rng.random(lead) < 0.5
             mask.reshape(-1)[0] = True
         loss, cache = impl.nn.cross_entropy_forward(logits, targets, mask)
+        # the forward first, against the reference's numbers: a zero loss has zero gradients
+        assert loss == pytest.approx(CROSS_ENTROPY_LOSSES[lead, masked], rel=1e-12)
         dlogits = impl.nn.cross_entropy_backward(1.0, cache)
         f = lambda: impl.nn.cross_entropy_forward(logits, targets, mask)[0]
         assert_gradients_match(f, {"logits": logits}, {"logits": dlogits}, GRAD_TOL)

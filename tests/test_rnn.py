@@ -19,6 +19,18 @@ from scratch.gradcheck import assert_gradients_match
 GRAD_TOL = 1e-6
 
 
+def assert_is_the_recurrence(hs, x, h0, Wx, Wh, b):
+    """hs (B, T, H) must be h_t = tanh(x_t Wx + h_{t-1} Wh + b) from h0, the lecture's equation.
+
+    Every gradient test checks its forward with this first: a backward checked only against
+    finite differences of the same forward agrees with it when both return zeros.
+    """
+    h = h0
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
+        np.testing.assert_allclose(hs[:, t], h, rtol=1e-12, atol=1e-15)
+
+
 def rnn_weights(rng, D, H):
     return rng.standard_normal((D, H)) / np.sqrt(D), rng.standard_normal((H, H)) / np.sqrt(H), 0.1 * rng.standard_normal(H)
 
@@ -44,6 +56,7 @@ class TestRNNStep:
         x, h_prev = rng.standard_normal((B, D)), rng.standard_normal((B, H))
         Wx, Wh, b = rnn_weights(rng, D, H)
         h, cache = impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)
+        assert_is_the_recurrence(h[:, None], x[:, None], h_prev, Wx, Wh, b)
         R = rng.standard_normal(h.shape)
         dx, dh_prev, dWx, dWh, db = impl.rnn.rnn_step_backward(R, cache)
         f = lambda: np.sum(impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)[0] * R)
@@ -73,10 +86,7 @@ class TestRNNSequence:
         Wx, Wh, b = rnn_weights(rng, D, H)
         hs, _ = impl.rnn.rnn_forward(x, h0, Wx, Wh, b)
         assert hs.shape == (B, T, H)
-        h = h0
-        for t in range(T):
-            h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
-            np.testing.assert_allclose(hs[:, t], h, rtol=1e-12)
+        assert_is_the_recurrence(hs, x, h0, Wx, Wh, b)
 
     @pytest.mark.points(3)
     @pytest.mark.parametrize("B, T, D, H", [(1, 1, 2, 3), (2, 6, 3, 4)])
@@ -85,6 +95,7 @@ class TestRNNSequence:
         x, h0 = rng.standard_normal((B, T, D)), rng.standard_normal((B, H))
         Wx, Wh, b = rnn_weights(rng, D, H)
         hs, cache = impl.rnn.rnn_forward(x, h0, Wx, Wh, b)
+        assert_is_the_recurrence(hs, x, h0, Wx, Wh, b)
         R = rng.standard_normal(hs.shape)  # upstream gradient at EVERY time step
         dx, dh0, dWx, dWh, db = impl.rnn.rnn_backward(R, cache)
         f = lambda: np.sum(impl.rnn.rnn_forward(x, h0, Wx, Wh, b)[0] * R)
@@ -145,6 +156,9 @@ class TestRNNLM:
         model = small_model(impl, seed=5)
         ids = np.random.default_rng(6).integers(0, 5, size=(3, 8))
         logits_long, h_long, _ = model.forward(ids)
+        # the forward's numbers first (the reference's, float64), then the carried state
+        np.testing.assert_allclose(logits_long[0, -1], [-0.145354357604, -0.000821079227, -0.029735944545,
+                                                        -0.011061751799, 0.148905951376], atol=1e-10)
         logits_a, h_a, _ = model.forward(ids[:, :5])
         logits_b, h_b, _ = model.forward(ids[:, 5:], h0=h_a)
         np.testing.assert_allclose(np.concatenate([logits_a, logits_b], axis=1), logits_long, rtol=1e-12)
@@ -157,6 +171,8 @@ class TestRNNLM:
         model = small_model(impl, seed=7)
         sequence = [1, 4, 0, 2, 2, 3]
         logits_all, _, _ = model.forward(np.array([sequence]))  # (1, 6, V)
+        np.testing.assert_allclose(logits_all[0, -1], [-0.008757999101, 0.019318891416, 0.045457303072,
+                                                       -0.031756077649, 0.012010929183], atol=1e-10)
         logits, state = model.start(sequence[:2])
         np.testing.assert_allclose(logits, logits_all[0, 1], rtol=1e-12)
         for t in range(2, len(sequence)):
@@ -230,6 +246,11 @@ class TestRNNLMTraining:
         bigram_loss = data.char_bigram_loss(train_ids, val_ids, V)
 
         model = impl.rnn.RNNLM(V, 16, 48, rng=np.random.default_rng(1))
+        # Before training: the first window's loss and gradients against the reference's
+        # numbers (float32), so that wrong code fails in milliseconds, not after training.
+        loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
+        assert loss == pytest.approx(3.0655579566955566, rel=1e-4)
+        assert sum(np.abs(g).sum() for g in grads.values()) == pytest.approx(28.784759521484375, rel=1e-3)
         training.train_lm(
             model, training.sequential_batches(train_ids, 16, 32), steps=200, lr=0.02,
             optim=impl.optim, carry_hidden=True, log_every=1000,

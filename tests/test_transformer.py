@@ -41,9 +41,14 @@ def tiny_gpt(impl, *, vocab=5, context=6, layers=1, heads=2, width=4, seed=0, **
 
 
 def reference_attention(q, k, v, causal, bias=0.0):
-    """softmax(q k^T / sqrt(d) + bias) v for one head, (T, d) arrays, the slow obvious way."""
+    """softmax(q k^T / sqrt(d) + bias) v for one head, (T, d) arrays, the slow obvious way.
+
+    ``causal``: True (query i sees keys 0..i), False (all), or a boolean mask (T, T_k).
+    """
     scores = q @ k.T / np.sqrt(q.shape[-1]) + bias
-    if causal:
+    if isinstance(causal, np.ndarray):
+        scores = np.where(causal, scores, -np.inf)
+    elif causal:
         scores = scores + np.triu(np.full(scores.shape, -np.inf), k=1)
     weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return weights / weights.sum(axis=-1, keepdims=True) @ v
@@ -52,6 +57,20 @@ def reference_attention(q, k, v, causal, bias=0.0):
 def reference_alibi(slope, T):
     """-slope * |i - j| for T positions, element by element."""
     return np.array([[-slope * abs(i - j) for j in range(T)] for i in range(T)])
+
+
+def self_attention_by_heads(x, p, H, causal, slopes=None):
+    """Multi-head self-attention (B, T, C) head by head with ``reference_attention``."""
+    B, T, C = x.shape
+    qkv = x @ p["W_qkv"] + p["b_qkv"]
+    d = C // H
+    out = []
+    for b in range(B):
+        heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
+                                     qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal,
+                                     reference_alibi(slopes[h], T) if slopes is not None else 0.0) for h in range(H)]
+        out.append(np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"])
+    return np.array(out)
 
 
 def attention_params(rng, C, dtype=np.float64):
@@ -92,6 +111,7 @@ class TestAttention:
         mask[1] = False  # query 1 may see nothing
         out, cache = impl.attention.attention_forward(q, k, v, mask)
         assert np.all(np.isfinite(out)) and np.all(out[1] == 0)
+        np.testing.assert_allclose(out[[0, 2]], reference_attention(q, k, v, False)[[0, 2]], atol=1e-12)
         grads = impl.attention.attention_backward(np.ones_like(out), cache)
         assert all(np.all(np.isfinite(g)) for g in grads)
         assert np.all(grads[0][1] == 0)  # no gradient to the blocked query
@@ -109,6 +129,10 @@ class TestAttention:
             bias = None if slopes is None else att.alibi_bias(slopes, n_queries, n_keys)
             dout = rng.normal(size=(2, 2, n_queries, 3))
             out, cache = att.attention_forward(q, k, v, mask, bias)
+            for b, h in np.ndindex(2, 2):  # the forward first: a zero forward and backward agree
+                head_bias = 0.0 if bias is None else np.broadcast_to(bias, (2, n_queries, n_keys))[h]
+                np.testing.assert_allclose(out[b, h], reference_attention(q[b, h], k[b, h], v[b, h], mask, head_bias),
+                                           atol=1e-12)
             dq, dk, dv = att.attention_backward(dout, cache)
             assert_gradients(lambda: np.sum(att.attention_forward(q, k, v, mask, bias)[0] * dout),
                              {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv})
@@ -151,14 +175,8 @@ class TestSelfAttention:
         for causal, alibi in ((True, False), (False, False), (True, True), (False, True)):
             out, _ = impl.attention.self_attention_forward(x, p, H, causal=causal,
                                                            slopes=slopes if alibi else None)
-            qkv = x @ p["W_qkv"] + p["b_qkv"]
-            d = C // H
-            for b in range(B):
-                heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
-                                             qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal,
-                                             reference_alibi(slopes[h], T) if alibi else 0.0) for h in range(H)]
-                expected = np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"]
-                np.testing.assert_allclose(out[b], expected, atol=1e-12)
+            expected = self_attention_by_heads(x, p, H, causal, slopes if alibi else None)
+            np.testing.assert_allclose(out, expected, atol=1e-12)
 
     @pytest.mark.points(2)
     def test_gradients(self, impl):
@@ -185,6 +203,7 @@ class TestSelfAttention:
         p = attention_params(rng, 8)
         for slopes in (None, np.array([1.0, 0.25])):  # ALiBi: the cached queries keep their positions
             full, _ = att.self_attention_forward(x, p, 2, slopes=slopes)
+            np.testing.assert_allclose(full, self_attention_by_heads(x, p, 2, True, slopes), atol=1e-12)
             first, cache = att.self_attention_forward(x[:, :3], p, 2, slopes=slopes)
             past = tuple(a.copy() for a in cache["kv"])
             rest, cache2 = att.self_attention_forward(x[:, 3:], p, 2, past_kv=cache["kv"], slopes=slopes)
@@ -218,6 +237,11 @@ class TestBlock:
         x = np.random.default_rng(8).normal(size=(2, 4, 8))
         out, _ = impl.transformer.block_forward(x, p, 2)
         np.testing.assert_allclose(out, x, atol=1e-14)
+        # and the MLP's output bias alone: gelu(0) = 0, so that branch adds exactly the bias
+        p["mlp.W_in"], p["mlp.b_in"] = np.zeros_like(p["mlp.W_in"]), np.zeros_like(p["mlp.b_in"])
+        p["mlp.b_out"] = np.arange(8.0)
+        out, _ = impl.transformer.block_forward(x, p, 2)
+        np.testing.assert_allclose(out, x + np.arange(8.0), atol=1e-14)
 
     @pytest.mark.points(2)
     def test_block_gradients(self, impl):
@@ -253,6 +277,8 @@ class TestGPT:
         rng = np.random.default_rng(10)
         ids, targets = rng.integers(0, 5, size=(2, 2, 4))
         loss, grads = model.loss_and_grads(ids, targets)
+        # the forward first, against the reference's number: a zero loss has zero gradients
+        assert loss == pytest.approx(1.8979082403208576 if tied else 1.7805262210795485, rel=1e-10)
         assert set(grads) == set(model.params)
         assert ("head.W" in grads) == (not tied)
         assert abs(loss - lm_loss(impl, model, ids, targets)) < 1e-12
@@ -286,6 +312,7 @@ class TestGPT:
         for alibi in (False, True):  # the float64 ALiBi bias must not turn float32 into float64
             model64 = tiny_gpt(impl, layers=1, alibi=alibi)
             loss, grads = model64.loss_and_grads(ids, targets, mask)
+            assert loss == pytest.approx(1.7258322775875456 if alibi else 1.7575359962668682, rel=1e-10)  # reference's
             changed = targets.copy()
             changed[~mask] = (changed[~mask] + 1) % 5  # targets at masked-out positions do not count
             assert model64.loss_and_grads(ids, changed, mask)[0] == pytest.approx(loss, abs=1e-12)
@@ -318,6 +345,14 @@ class TestCausality:
                 assert np.all(diff[:3] > 1e-6), diff
 
 
+# tiny_gpt(layers=2, width=8, context=8, vocab=7, alibi=...).logits of test_incremental_logits_...
+# at the next-to-last position, from the reference implementation (float64).
+FULL_PASS_LOGITS = {
+    False: [1.1519723254, 1.7544198056, 2.6743123278, 1.3863966108, 0.2986227045, -1.3900449144, 3.2033397975],
+    True: [1.1590458895, 1.8138353087, 2.687640359, 1.4315433699, 0.3146202557, -1.4132168124, 3.2280248993],
+}
+
+
 class TestKVCache:
     """GPT.start / GPT.step (decoding protocol, KV cache)"""
 
@@ -327,6 +362,7 @@ class TestKVCache:
         for alibi in (False, True):
             model = tiny_gpt(impl, layers=2, width=8, context=8, vocab=7, alibi=alibi)
             full = model.logits(ids[None])[0]  # (T, V)
+            np.testing.assert_allclose(full[-2], FULL_PASS_LOGITS[alibi], atol=1e-8)  # the reference's
             logits, state = model.start(ids[:3])
             incremental = [logits]
             for token in ids[3:-1]:
@@ -340,6 +376,8 @@ class TestKVCache:
         _, state = model.start(np.array([1, 2]))
         frozen = [tuple(a.copy() for a in kv) for kv in state[1]]
         a, _ = model.step(state, 3)
+        np.testing.assert_allclose(a, [3.4284020694, -0.4615367472, 1.7849830778, -2.5078662237, 0.519254105],
+                                   atol=1e-8)  # the reference's numbers
         model.step(state, 4)  # a branch from the same state
         b, _ = model.step(state, 3)
         np.testing.assert_array_equal(a, b)
@@ -353,7 +391,7 @@ class TestKVCache:
         prompt = [1, 4, 2]
         cached = impl.generate.generate(model, prompt, 9, strategy="greedy")
         uncached = impl.generate.generate(model.uncached(), prompt, 9, strategy="greedy")
-        assert cached == uncached and len(cached) == 9
+        assert cached == uncached == [1, 5, 5, 0, 0, 5, 5, 5, 5]  # the reference's tokens
 
 
 class TestMaskedLM:
@@ -392,6 +430,7 @@ class TestMaskedLM:
         rng = np.random.default_rng(17)
         ids = rng.integers(0, 5, size=(2, 6))
         loss, grads = impl.transformer.masked_lm_loss_and_grads(model, ids, 5, np.random.default_rng(18))
+        assert loss == pytest.approx(2.4239465498344535, rel=1e-9)  # the reference's number
         inputs, targets, picked = impl.transformer.mask_tokens(ids, 5, 6, np.random.default_rng(18))
         logp = impl.nn.log_softmax(model.logits(inputs))
         picked_logp = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0][picked]
@@ -496,7 +535,8 @@ class TestInputErrors:
             for entry in entries:
                 assert entry in function.__doc__, (function.__qualname__, entry)
         # attention_forward's cache holds the returned out; step's copying has a cost
-        assert "must\n    not modify ``out`` in place" in att.attention_forward.__doc__
+        # (compared with whitespace collapsed: Python 3.13 strips docstrings' indentation)
+        assert "must not modify ``out`` in place" in " ".join(att.attention_forward.__doc__.split())
         assert "copies the whole cache" in " ".join(tr.GPT.step.__doc__.split())
         assert tr.GPT.check_ids.__doc__
 
@@ -541,6 +581,11 @@ class TestTraining:
     def test_beats_the_rnn_and_nears_true_entropy(self, impl):
         grammar, vocab, train_ids, val_ids = data.char_level_splits(1500, seed=0)
         model = impl.transformer.GPT(len(vocab), 32, 3, 8, 48, alibi=True, seed=0)
+        # Before 800 steps: the first window's loss and gradients against the reference's
+        # numbers (float32), so that wrong code fails in milliseconds, not after training.
+        loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
+        assert loss == pytest.approx(3.033363103866577, rel=1e-4)
+        assert sum(np.abs(g).sum() for g in grads.values()) == pytest.approx(427.4150085449219, rel=1e-3)
         batches = training.random_batches(train_ids, 4, 32, np.random.default_rng(0))
         training.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim,
                           log_every=1000, out=io.StringIO())

@@ -1,0 +1,133 @@
+"""What ``python -m scratch grade`` prints and writes: the table, ``-v``, Gradescope's results.json.
+
+Only this process (the grader) writes ``results.json``, and always atomically (a temporary
+file in the same folder, then a rename): the path is checked before grading starts, a
+"grading did not finish, 0 points" file is put there first, and the real results replace it
+at the end. A grader killed mid-run therefore leaves 0 points, never a passing file.
+"""
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import grade, submission
+from .grading_run import GradingError
+
+HIDDEN_VISIBILITY = "after_due_date"
+
+
+def format_points(value):
+    return f"{value:g}"
+
+
+def format_report(questions, errors, impl, timeout, verbose=False):
+    lines = [f"Grading {impl}/ (per-test time limit {timeout:g} s)", ""]
+    for error in errors:
+        lines.append(f"  collection error in {error['nodeid']}: {error['message']}")
+    width = max(len(q.title) for q in questions)
+    for q in questions:
+        score = f"{format_points(q.score)}/{format_points(q.points)}"
+        lines.append(f"{q.number:>5}  {q.title:<{width}}  {score:>7}")
+        for test in q.tests:
+            status = grade.STATUS_TEXT[test.status]
+            detail = f"  {test.message}" if test.status not in ("passed", "not_implemented") and test.message else ""
+            lines.append(f"{'':7}{status:<20} {test.name}{detail}")
+            if verbose and test.detail:
+                lines += [f"{'':9}{line}" for line in test.detail.splitlines()] + [""]
+    total = sum(q.score for q in questions)
+    possible = sum(q.points for q in questions)
+    counts = {status: 0 for status in grade.STATUS_TEXT}
+    for test in (t for q in questions for t in q.tests):
+        counts[test.status] += 1
+    ran = sum(counts.values())
+    summary = ", ".join(f"{n} {grade.STATUS_TEXT[s]}" for s, n in counts.items() if n)
+    lines += ["", f"Total: {format_points(total)}/{format_points(possible)} points ({ran} graded tests: {summary})"]
+    if not verbose and any(t.detail for q in questions for t in q.tests):
+        lines.append("(grade -v shows each failure in full)")
+    return "\n".join(lines)
+
+
+def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY):
+    """The ``results.json`` Gradescope's autograder reads (score, tests[], visibility)."""
+    tests = []
+    for q in questions:
+        for test in q.tests:
+            output = grade.STATUS_TEXT[test.status] + (f": {test.message}" if test.message else "")
+            tests.append({
+                "name": f"{q.number} {q.title}: {test.name}",
+                "number": q.number,
+                "score": test.score,
+                "max_score": test.points,
+                "status": "passed" if test.status == "passed" else "failed",
+                "output": output,
+                "visibility": hidden_visibility if q.hidden else "visible",
+            })
+    output = "".join(f"collection error in {e['nodeid']}: {e['message']}\n" for e in errors)
+    return {
+        "score": sum(q.score for q in questions),
+        "output": output or "Graded every test marked with points.",
+        "visibility": "visible",
+        "tests": tests,
+    }
+
+
+def zero_results(reason):
+    return {"score": 0, "output": reason, "visibility": "visible", "tests": []}
+
+
+def write_json(path, results):
+    """Write ``results`` to ``path`` atomically: readers see the old file or the new one."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(json.dumps(results, indent=2) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def prepare_results_path(path):
+    """Check ``--gradescope PATH`` before grading, and put a 0-point placeholder there."""
+    path = Path(path)
+    if path.is_dir():
+        raise GradingError(f"--gradescope {path}: is a folder; give the path of the results.json to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, zero_results("grading did not finish (the grader was stopped or killed)"))
+    except OSError as err:
+        raise GradingError(f"--gradescope {path}: cannot write there ({err.strerror or err})") from None
+
+
+def main(args):
+    """Entry point for ``python -m scratch grade`` (``args`` parsed by ``scratch.__main__``)."""
+    try:
+        if args.gradescope:
+            prepare_results_path(args.gradescope)
+    except GradingError as err:
+        print(f"grading could not run: {err}", file=sys.stderr)
+        return 2
+    try:
+        with submission.graded_root(args) as (root, impl):
+            questions, errors = grade.grade(impl, root, args.question, args.timeout, args.budget, args.run_as)
+    except KeyboardInterrupt:
+        print("\ngrading interrupted (Ctrl-C); the test processes were stopped", file=sys.stderr)
+        return 130
+    except (grade.Rejected, submission.SubmissionError) as err:  # graded: 0 points, and why
+        print(f"0 points: {err}")
+        if args.gradescope:
+            write_json(args.gradescope, zero_results(f"0 points: {err}"))
+        return 0
+    except GradingError as err:
+        print(f"grading could not run: {err}", file=sys.stderr)
+        if args.gradescope:  # Gradescope then shows the reason instead of a missing file
+            write_json(args.gradescope, zero_results(f"grading could not run: {err}"))
+        return 2
+    print(format_report(questions, errors, impl, args.timeout, args.verbose))
+    if args.gradescope:
+        write_json(args.gradescope, gradescope_results(questions, errors, args.hidden_visibility))
+        print(f"wrote {args.gradescope}")
+    return 0

@@ -1,0 +1,89 @@
+"""``python -m scratch gradescope OUTDIR``: Gradescope's autograder zip and the files students submit.
+
+OUTDIR gets:
+
+- ``autograder.zip``: ``setup.sh`` and ``run_autograder`` at its root, beside the project
+  without ``solutions/`` (the harness, the tests with ``tests/hidden/``, the stubs). Upload it
+  as the assignment's autograder ("Zip file upload"); Gradescope unpacks it into
+  ``/autograder/source``.
+- ``submission_files.txt``: the exercise files students submit, one a line (the same list
+  is in the handout's README). They may submit them in any folder layout; other files are
+  ignored; a missing one is 0 points with a message naming it.
+
+``run_autograder`` grades ``/autograder/submission`` with ``grade --submission`` in a fresh
+copy of the tree, as the unprivileged user ``nobody`` (Gradescope runs it as root), and
+writes ``/autograder/results/results.json``.
+"""
+
+import configparser
+import sys
+import zipfile
+from pathlib import Path
+
+from . import build, release, submission
+from .impl import PROJECT_ROOT
+
+SETUP_SH = """\
+#!/usr/bin/env bash
+# Written by `python3 -m scratch gradescope`: Gradescope runs this once, as root, to build the image.
+set -euo pipefail
+apt-get update -qq && apt-get install -y -qq python3 python3-pip > /dev/null
+python3 -m pip install --quiet {requirements}
+"""
+
+RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Written by `python3 -m scratch gradescope`: grade the submitted exercise files.
+# The tests run as the unprivileged user nobody, so a submission cannot write results.json
+# or signal the grader (see README.md, "Threat model").
+cd /autograder/source
+exec python3 -m scratch grade --impl exercises --submission /autograder/submission \\
+    --gradescope /autograder/results/results.json --run-as nobody
+"""
+
+
+class GradescopeError(RuntimeError):
+    pass
+
+
+def requirements(root=PROJECT_ROOT):
+    """The runtime and test requirements of ``setup.cfg``, quoted for a shell."""
+    config = configparser.ConfigParser()
+    config.read(Path(root) / "setup.cfg")
+    needed = config["options"]["install_requires"].split() + config["options.extras_require"]["test"].split()
+    return " ".join(f"'{requirement}'" for requirement in needed)
+
+
+def write_autograder(outdir, root=PROJECT_ROOT):
+    """Write ``autograder.zip`` and ``submission_files.txt`` to ``outdir``; return the zip's path."""
+    root, outdir = Path(root), Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise GradescopeError(f"OUTDIR {outdir} is a file; give a folder")
+    if (outdir / "autograder.zip").exists():
+        raise GradescopeError(f"{outdir / 'autograder.zip'} exists already; give a new or empty folder")
+    release.check_exercises_fresh(root)
+    outdir.mkdir(parents=True, exist_ok=True)
+    archive = outdir / "autograder.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for relative in release.project_files(root, for_students=False):
+            zipped.write(root / relative, relative.as_posix())
+        for name, text in (("setup.sh", SETUP_SH.format(requirements=requirements(root))),
+                           ("run_autograder", RUN_AUTOGRADER)):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o755 << 16  # executable once unpacked
+            zipped.writestr(info, text)
+    names = submission.submitted_files(root)
+    (outdir / "submission_files.txt").write_text("".join(f"{name}\n" for name in names))
+    return archive
+
+
+def main(args):
+    try:
+        archive = write_autograder(args.outdir)
+    except (GradescopeError, release.ReleaseError, build.MarkerError) as err:
+        print(f"gradescope error: {err}", file=sys.stderr)
+        return 2
+    names = submission.submitted_files(PROJECT_ROOT)
+    print(f"wrote {archive}: upload it as the assignment's autograder (Zip file upload)")
+    print(f"students submit {len(names)} files, listed in {Path(args.outdir) / 'submission_files.txt'}: {', '.join(names)}")
+    return 0

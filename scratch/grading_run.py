@@ -1,0 +1,279 @@
+"""The pytest subprocesses of a grading run, watched from the outside (see ``scratch.grade``).
+
+A :class:`PytestRun` is one pytest subprocess with the grading plugin, in its own process
+group, optionally as another (unprivileged) user, talking to the grader over the signed
+channel of ``scratch.grading_channel``. :func:`collect` lists the graded tests;
+:func:`run_tests` runs them under three clocks:
+
+- a per-test limit: a test still running after it is killed with its process and marked
+  "timed out", and the tests left in its question are marked timed out without running
+  (one infinite loop costs its question one time limit, not one per test);
+- an overall budget for the whole run: when it is spent, the running test is killed and
+  every test not yet run is marked timed out;
+- a process that dies mid-test gets that test marked "crashed".
+
+After a kill or a crash, a fresh subprocess takes up the tests that remain.
+"""
+
+import ctypes
+import json
+import os
+import pwd
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .grading_channel import Reader, TamperedError, new_key
+
+COLLECT_TIMEOUT = 120.0
+POLL_SECONDS = 0.05
+PR_SET_PDEATHSIG = 1
+
+try:  # Linux: a grading subprocess is killed when the grader dies (killed, or its thread ends)
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def die_with_the_grader():
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class GradingError(RuntimeError):
+    """Grading could not run at all (no tests found, pytest missing, collection broke)."""
+
+
+def pytest_command(root, impl, channel, extra):
+    # Options that take a path use the "--name=value" form and the rootdir is explicit:
+    # pytest would otherwise count a separate path value among the paths that decide the
+    # rootdir, and the test ids would change between the collecting and the running process.
+    return [
+        sys.executable, "-m", "pytest", str(Path(root) / "tests"), f"--rootdir={root}",
+        "-p", "scratch.grading_plugin", f"--scratch-channel={channel}",
+        f"--impl={impl}", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+        "--continue-on-collection-errors",  # one broken test file must not cost the others
+        # Python's own tracebacks: they hold the assertion's message like pytest's, and cost
+        # a twentieth (pytest parses each test file again for every failure it shows).
+        "--tb=native",
+        *extra,
+    ]
+
+
+def child_environment(root, home=None):
+    env = dict(os.environ)
+    if home is not None:
+        env["HOME"] = home
+    # Import the harness and the implementation from the graded tree, installed or not.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+    env.pop("PYTEST_ADDOPTS", None)  # e.g. -x would stop the run at the first failing test
+    # Only the grading plugin and the tests' conftest: an installed plugin (hypothesis takes
+    # 2 s to import) slows every subprocess and has no business in a grading run.
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a submission's bytecode must not outlive its run
+    # Graded tests multiply small matrices, where BLAS threads cost more than they give, and
+    # a grading run may share the machine with other runs: one thread unless told otherwise.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return env
+
+
+def child_user(run_as):
+    """``(Popen arguments, home folder)`` that start the child as user ``run_as`` (None: as we are)."""
+    if run_as is None:
+        return {}, None
+    if os.geteuid() != 0:
+        raise GradingError(f"--run-as {run_as}: only root can run the tests as another user")
+    try:
+        entry = pwd.getpwnam(run_as)
+    except KeyError:
+        raise GradingError(f"--run-as {run_as}: no such user") from None
+    if entry.pw_uid == 0:
+        raise GradingError(f"--run-as {run_as}: give an unprivileged user, not root")
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}, entry.pw_dir
+
+
+def check_run_as(run_as, root):
+    """Fail early, with the reason, when user ``run_as`` cannot run the tests in ``root``."""
+    if run_as is None:
+        return
+    options, home = child_user(run_as)
+    env = child_environment(root, home)
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import numpy, pytest, scratch.grading_plugin"], cwd=root, env=env,
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, **options,
+        )
+        failed, reason = probe.returncode != 0, (probe.stderr.strip().splitlines() or ["no output"])[-1]
+    except OSError as err:
+        failed, reason = True, str(err)
+    if failed:
+        raise GradingError(f"--run-as {run_as}: that user cannot run {sys.executable} with numpy and "
+                           f"pytest on {root} ({reason})")
+
+
+class PytestRun:
+    """One pytest subprocess and the verified records it sends."""
+
+    def __init__(self, root, impl, extra, log, only=None, run_as=None):
+        key = new_key()
+        handshake_read, handshake_write = os.pipe()
+        self.out_fd, out_write = os.pipe()
+        options, home = child_user(run_as)
+        env = child_environment(root, home)
+        command = pytest_command(root, impl, f"{handshake_read}:{out_write}", extra)
+        try:
+            self.process = subprocess.Popen(
+                command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+                pass_fds=(handshake_read, out_write), preexec_fn=die_with_the_grader, **options,
+            )
+        finally:
+            os.close(handshake_read)
+            os.close(out_write)
+        self.reader = Reader(key)
+        message = json.dumps({"key": key.hex(), "only": only}).encode()
+        try:
+            with os.fdopen(handshake_write, "wb") as handshake:
+                handshake.write(message)
+        except BrokenPipeError:
+            pass  # the child died before reading; its exit status tells the rest
+        self.open = True
+
+    def records(self, wait):
+        """Verified records that arrive within ``wait`` seconds (raises TamperedError)."""
+        found = []
+        while self.open:
+            ready, _, _ = select.select([self.out_fd], [], [], wait)
+            if not ready:
+                break
+            data = os.read(self.out_fd, 65536)
+            if not data:
+                self.open = False
+                self.reader.finish()
+                break
+            found += self.reader.feed(data)
+            wait = 0
+        return found
+
+    def finished(self):
+        return self.process.poll() is not None
+
+    def stop(self):
+        """Kill the subprocess and anything it started; close the channel."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.process.kill()
+        self.process.wait()
+        if self.out_fd is not None:
+            os.close(self.out_fd)
+            self.out_fd, self.open = None, False
+
+
+def collect(impl, root, workdir, graded_only=True, run_as=None):
+    """``(collected, errors)``: graded test records in run order, and collection errors."""
+    extra = ["--collect-only"] + (["-m", "points"] if graded_only else [])
+    log_path = Path(workdir) / "collect.log"
+    records = []
+    with open(log_path, "w") as log:
+        run = PytestRun(root, impl, extra, log, run_as=run_as)
+        deadline = time.monotonic() + COLLECT_TIMEOUT
+        try:
+            while run.open and time.monotonic() < deadline:
+                records += run.records(POLL_SECONDS)
+                if run.finished():
+                    records += run.records(0)
+                    break
+            else:
+                if run.open:
+                    raise GradingError(f"collecting the tests took over {COLLECT_TIMEOUT:.0f} s")
+        finally:
+            run.stop()
+    errors = [r for r in records if r["event"] == "collection_error"]
+    collected = [r for r in records if r["event"] == "collected"]
+    if not collected and (errors or run.process.returncode not in (0, 5)):
+        tail = "\n".join(log_path.read_text().splitlines()[-15:])
+        raise GradingError(f"pytest could not collect the tests:\n{tail}")
+    return collected, errors
+
+
+class Clock:
+    """The per-test limit and the overall budget of a run."""
+
+    def __init__(self, timeout, budget):
+        self.timeout, self.budget = timeout, budget
+        self.deadline = time.monotonic() + budget
+
+    def over(self, started_at):
+        """Why the test started at ``started_at`` must stop now, or None."""
+        now = time.monotonic()
+        if now > self.deadline:
+            return f"still running when the {self.budget:g} s budget of the whole run ran out"
+        if now - started_at > self.timeout:
+            return f"still running after the {self.timeout:g} s limit"
+        return None
+
+
+def run_tests(impl, tests, root, workdir, timeout, budget, run_as=None):
+    """Run ``tests`` (``{nodeid: question key}``, in order); ``{nodeid: (status, message, detail)}``."""
+    outcomes = {}
+    clock = Clock(timeout, budget)
+    remaining = list(tests)
+    for attempt in range(len(tests) + 1):
+        if not remaining:
+            break
+        if time.monotonic() > clock.deadline:
+            for nodeid in remaining:
+                outcomes[nodeid] = ("timed_out", f"not run: the {budget:g} s budget of the whole run ran out", "")
+            break
+        with open(Path(workdir) / f"run{attempt}.log", "w") as log:
+            run = PytestRun(root, impl, [], log, only=remaining, run_as=run_as)
+            try:
+                watch(run, outcomes, clock)
+            finally:
+                run.stop()
+        stopped = run.stopped_test
+        if stopped is not None:
+            nodeid, status, message = stopped
+            outcomes[nodeid] = (status, message, "")
+            if status == "timed_out":
+                for other in remaining:
+                    if tests[other] == tests[nodeid] and other not in outcomes:
+                        outcomes[other] = ("timed_out", "not run: an earlier test of this question timed out", "")
+        else:
+            # The process ended between tests (or before the first): nothing left to retry.
+            for nodeid in remaining:
+                outcomes.setdefault(
+                    nodeid, ("crashed", f"the test process exited with code {run.process.returncode} before this test", "")
+                )
+        remaining = [nodeid for nodeid in remaining if nodeid not in outcomes]
+    return outcomes
+
+
+def watch(run, outcomes, clock):
+    """Follow ``run`` until it ends or a test must stop; set ``run.stopped_test``."""
+    running, started_at = None, None
+    run.stopped_test = None
+    while True:
+        exited = run.finished()
+        for record in run.records(0 if exited else POLL_SECONDS):
+            if record["event"] == "start":
+                running, started_at = record["nodeid"], time.monotonic()
+            elif record["event"] == "result":
+                if record["nodeid"] != running:
+                    raise TamperedError(f"a result for {record['nodeid']} arrived while {running} was running")
+                outcomes[running] = (record["status"], record["message"], record.get("detail", ""))
+                running = None
+        if exited:
+            if running is not None:
+                run.stopped_test = (running, "crashed",
+                                    f"the test process exited with code {run.process.returncode} during this test")
+            return
+        if running is not None:
+            reason = clock.over(started_at)
+            if reason:
+                run.stopped_test = (running, "timed_out", reason)
+                return

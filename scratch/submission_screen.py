@@ -1,0 +1,137 @@
+"""The screen a submission passes before any of its code runs.
+
+Graded code runs in the same interpreter as the tests that judge it, so code that can reach
+into that interpreter — walk the garbage collector or the call stack, patch ``np.testing``,
+import the grading plugin, open files, signal processes — can forge its own grade. The
+lecture's exercises need none of that: NumPy, ``math`` and a few pure standard modules. So
+every ``.py`` file of the graded package is parsed (never imported) and refused, line by
+line, when it
+
+- imports anything but :data:`ALLOWED_IMPORTS`, its own package's modules (relative) or the
+  harness modules in :data:`ALLOWED_HARNESS` (``from scratch import data``);
+- names a builtin that runs, imports or opens things or reads namespaces
+  (:data:`FORBIDDEN_NAMES`);
+- reads or writes a dunder attribute (other than :data:`ALLOWED_DUNDERS`), a private
+  attribute of anything but ``self``/``cls``, or an attribute that reaches files, other
+  modules or NumPy's testing tools (:data:`FORBIDDEN_ATTRIBUTES`);
+- assigns to or deletes an attribute of an imported module (``np.testing.x = ...``).
+
+This is a screen, not a proof: Python is too dynamic for a list of rules to close every
+door (README.md, "Threat model", says what remains). It is meant to make forging a grade
+take deliberate, visible work, which an instructor reading a flagged submission can see.
+"""
+
+import ast
+from pathlib import Path
+
+ALLOWED_IMPORTS = {
+    "numpy", "math", "cmath", "numbers", "itertools", "functools", "collections", "heapq",
+    "bisect", "typing", "dataclasses", "warnings", "string", "operator", "statistics",
+    "abc", "enum", "copy",
+}
+# The harness modules a chapter's given code may use (corpora, the training loop, gradient
+# checks); never the grader's own modules.
+ALLOWED_HARNESS = {"data", "training", "gradcheck"}
+FORBIDDEN_NAMES = {
+    "exec", "eval", "compile", "__import__", "open", "globals", "locals", "vars", "getattr",
+    "setattr", "delattr", "breakpoint", "input", "exit", "quit", "help", "memoryview",
+    "__builtins__", "__loader__", "__spec__",
+}
+ALLOWED_DUNDERS = {"__init__", "__name__", "__qualname__", "__len__", "__doc__"}
+FORBIDDEN_ATTRIBUTES = {
+    # modules reachable as attributes of other modules
+    "os", "sys", "gc", "ctypes", "builtins", "inspect", "importlib", "subprocess", "signal",
+    "shutil", "pathlib", "io", "pickle", "threading", "multiprocessing", "socket", "mmap",
+    "compat", "core", "lib", "testing", "ctypeslib", "f2py", "distutils", "npyio",
+    # NumPy's file access
+    "load", "save", "savez", "savez_compressed", "fromfile", "tofile", "loadtxt", "savetxt",
+    "genfromtxt", "memmap", "DataSource", "fromregex",
+    # frames and code objects
+    "f_back", "f_globals", "f_locals", "gi_frame", "cr_frame", "tb_frame", "func_globals",
+}
+
+
+class Screen(ast.NodeVisitor):
+    def __init__(self, filename):
+        self.filename = filename
+        self.problems = []
+        self.modules = set()  # names bound to imported modules in this file
+
+    def flag(self, node, what):
+        self.problems.append(f"{self.filename}:{node.lineno}: {what}")
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            parts = alias.name.split(".")
+            if parts[0] == "scratch" and len(parts) == 2 and parts[1] in ALLOWED_HARNESS:
+                continue
+            if parts[0] not in ALLOWED_IMPORTS:
+                self.flag(node, f"imports {alias.name} (graded code may import only {', '.join(sorted(ALLOWED_IMPORTS))})")
+            elif FORBIDDEN_ATTRIBUTES.intersection(parts):
+                self.flag(node, f"imports {alias.name}")
+
+    def visit_ImportFrom(self, node):
+        parts = (node.module or "").split(".")
+        harness = parts == ["scratch"] and all(alias.name in ALLOWED_HARNESS for alias in node.names)
+        if harness or parts[0] == "scratch" and len(parts) == 2 and parts[1] in ALLOWED_HARNESS:
+            return
+        if node.level == 0 and parts[0] not in ALLOWED_IMPORTS:
+            self.flag(node, f"imports from {node.module} (only numpy, math, a few standard modules and this package)")
+        elif FORBIDDEN_ATTRIBUTES.intersection(parts):
+            self.flag(node, f"imports from {node.module}")
+        if node.level > 1:
+            self.flag(node, "imports from outside this package (from ..)")
+        for alias in node.names:
+            if alias.name == "*" or alias.name.startswith("_") or alias.name in FORBIDDEN_ATTRIBUTES:
+                self.flag(node, f"imports {alias.name} from {node.module or '.'}")
+
+    def visit_Name(self, node):
+        if node.id in FORBIDDEN_NAMES:
+            self.flag(node, f"uses {node.id}")
+
+    def visit_Attribute(self, node):
+        name = node.attr
+        owner = node.value.id if isinstance(node.value, ast.Name) else None
+        if name.startswith("__") and name.endswith("__"):
+            if name not in ALLOWED_DUNDERS:
+                self.flag(node, f"reads the attribute {name}")
+        elif name.startswith("_") and owner not in ("self", "cls"):
+            self.flag(node, f"reads the private attribute {name} of something other than self")
+        elif name in FORBIDDEN_ATTRIBUTES:
+            self.flag(node, f"reads the attribute {name}")
+        if isinstance(node.ctx, (ast.Store, ast.Del)) and root_name(node) in self.modules:
+            self.flag(node, f"changes an attribute of the module {root_name(node)}")
+        self.generic_visit(node)
+
+
+def root_name(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def screen_source(source, filename):
+    """Problems found in one file's ``source``: ``["file:line: what", ...]``."""
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError:
+        return []  # the tests report it, as SyntaxError with its line, and it runs nothing
+    screen = Screen(filename)
+    # Imports first, wherever they are, so an assignment above an import is still caught.
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            screen.modules.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+    screen.visit(tree)
+    return screen.problems
+
+
+def screen_package(package):
+    """Problems in every ``.py`` file of the package folder ``package`` (empty: it passes)."""
+    package = Path(package)
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        relative = f"{package.name}/{path.relative_to(package)}"
+        problems += screen_source(path.read_text(encoding="utf-8", errors="replace"), relative)
+    return problems

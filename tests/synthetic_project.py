@@ -1,0 +1,59 @@
+"""Tiny projects for the grader's own tests: a few lines of tests and "student" code each.
+
+A project has ``tests/`` (with a conftest that accepts ``--impl``), an ``exercises/`` package
+and a copy of this checkout's ``scratch/`` (a copy, not a link: the grader finds the project
+from where ``scratch`` lies). Grading one takes about a second, so each attack on the grader
+gets its own project.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from scratch.impl import PROJECT_ROOT
+
+CONFTEST = """
+def pytest_addoption(parser):
+    parser.addoption("--impl", default="exercises")
+"""
+
+
+def make_project(root, tests, exercises=None):
+    """Write a project under ``root``: ``tests`` and ``exercises`` map file names to source."""
+    root = Path(root)
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "conftest.py").write_text(CONFTEST)
+    for name, source in tests.items():
+        (root / "tests" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "tests" / name).write_text(textwrap.dedent(source))
+    (root / "exercises").mkdir()
+    (root / "exercises" / "__init__.py").write_text("")
+    for name, source in (exercises or {}).items():
+        (root / "exercises" / name).write_text(textwrap.dedent(source))
+    shutil.copytree(PROJECT_ROOT / "scratch", root / "scratch", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def start_grade_cli(root, *args, extra_env=None):
+    """Start ``python -m scratch grade --impl exercises ARGS`` in project ``root`` (a Popen)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
+    env.update(extra_env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "scratch", "grade", "--impl", "exercises", *args],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def grade_cli(root, *args, extra_env=None, timeout=60):
+    """Run ``python -m scratch grade --impl exercises ARGS`` in ``root``: (status, stdout, stderr)."""
+    grader = start_grade_cli(root, *args, extra_env=extra_env)
+    out, err = grader.communicate(timeout=timeout)
+    return grader.returncode, out, err
+
+
+def statuses(questions):
+    """``{test name: (status, message)}`` of a graded project."""
+    return {t.name: (t.status, t.message) for q in questions for t in q.tests}

@@ -1,0 +1,212 @@
+"""How the grader reports misbehaving code, on tiny synthetic projects: exits, crashes, hangs
+(the per-test limit, the question that stops at its first timeout, the whole run's budget),
+failure messages, ``-v``, and a bad ``--gradescope`` path. The projects grade in a second or
+two each, in the background from the session's first test (conftest's ``background``)."""
+
+import json
+import time
+
+import pytest
+
+from scratch import grade, grade_report
+from synthetic_project import grade_cli, make_project, statuses
+
+pytestmark = pytest.mark.instructor
+
+MISBEHAVIOUR = """
+import os, sys, time
+import numpy as np
+import pytest
+
+class TestMisbehaviour:
+    '''Question A'''
+    @pytest.mark.points(1)
+    def test_passes(self):
+        assert 1 + 1 == 2
+
+    @pytest.mark.points(2)
+    def test_stub(self):
+        raise NotImplementedError("double: not implemented yet")
+
+    @pytest.mark.points(1)
+    def test_wrong(self):
+        assert 2 + 2 == 5, "arithmetic is off"
+
+    @pytest.mark.points(1)
+    def test_sys_exit(self):
+        sys.exit(3)
+
+@pytest.mark.points(1)
+def test_hard_exit():
+    os._exit(7)
+
+@pytest.mark.points(1)
+def test_hangs():
+    while True:
+        time.sleep(0.01)
+
+@pytest.mark.points(2)
+def test_after_the_trouble():
+    assert True
+
+def test_ungraded_is_ignored():
+    assert False
+
+@pytest.mark.points(1)
+def test_skips_itself():
+    pytest.skip("student code called pytest.skip")
+
+@pytest.mark.points(1)
+@pytest.mark.xfail(reason="marked as expected to fail")
+def test_expected_failure():
+    assert False
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("case", ["a::b"])
+def test_odd_id(case):
+    assert case == "a::b"
+
+@pytest.mark.points(1)
+def test_numpy_message():
+    np.testing.assert_allclose(np.zeros(3), np.ones(3))
+
+@pytest.mark.points(1)
+def test_syntax_error_in_student_code():
+    import exercises.broken
+"""
+
+# One infinite loop in a function that three tests of question A call, and in question B.
+HANGING_QUESTIONS = """
+import time
+import pytest
+
+def stuck():
+    while True:
+        time.sleep(0.01)
+
+class TestA:
+    '''question A calls a function that hangs'''
+    @pytest.mark.points(1)
+    def test_first(self):
+        stuck()
+
+    @pytest.mark.points(1)
+    def test_second(self):
+        stuck()
+
+    @pytest.mark.points(1)
+    def test_third(self):
+        stuck()
+
+class TestB:
+    '''question B is fine'''
+    @pytest.mark.points(1)
+    def test_fine(self):
+        assert True
+"""
+
+
+def timed_grade(root, **limits):
+    started = time.monotonic()
+    result = grade.grade("exercises", root, **limits)
+    return result, time.monotonic() - started
+
+
+BACKGROUND_FOR = ("runs",)  # conftest's background: what start_background feeds
+
+
+def start_background(pool, tmp_path_factory):
+    misbehaving = make_project(
+        tmp_path_factory.mktemp("misbehaving"),
+        {"test_misbehaviour.py": MISBEHAVIOUR, "test_zz_broken.py": "def test_cannot_import(:\n"},
+        {"broken.py": "def f(:\n    pass\n"},
+    )
+    hanging = make_project(tmp_path_factory.mktemp("hanging"), {"test_hangs.py": HANGING_QUESTIONS})
+    return {
+        "misbehaving": pool.submit(timed_grade, misbehaving, timeout=2.0),
+        "per_question": pool.submit(timed_grade, hanging, timeout=1.0, budget=60.0),
+        "budget": pool.submit(timed_grade, hanging, timeout=60.0, budget=1.5),
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(background):
+    return {name: future.result() for name, future in background[__name__].items()}
+
+
+def test_grader_survives_exits_crashes_and_hangs(runs):
+    (questions, errors), _ = runs["misbehaving"]
+    status = statuses(questions)
+    assert status["test_passes"][0] == "passed"
+    assert status["test_stub"] == ("not_implemented", "NotImplementedError: double: not implemented yet")
+    assert status["test_wrong"][0] == "failed" and "arithmetic is off" in status["test_wrong"][1]
+    assert status["test_sys_exit"][0] == "failed" and "SystemExit" in status["test_sys_exit"][1]
+    assert status["test_hard_exit"] == ("crashed", "the test process exited with code 7 during this test")
+    assert status["test_hangs"][0] == "timed_out"
+    assert status["test_after_the_trouble"][0] == "passed"
+    assert "test_ungraded_is_ignored" not in status
+    assert status["test_skips_itself"] == ("failed", "Skipped: student code called pytest.skip")
+    assert status["test_expected_failure"][0] == "failed" and "xfail" in status["test_expected_failure"][1]
+    assert status["test_odd_id[a::b]"][0] == "passed"
+    # a test file that cannot be imported is reported, and costs nothing else
+    assert [e["nodeid"] for e in errors] == ["tests/test_zz_broken.py"]
+    assert "SyntaxError" in errors[0]["message"]
+    assert [q.title for q in questions][0] == "Question A"
+    assert sum(q.score for q in questions) == 4 and sum(q.points for q in questions) == 14
+
+
+def test_failure_messages_say_what_went_wrong(runs):
+    (questions, errors), _ = runs["misbehaving"]
+    status = statuses(questions)
+    # np.testing's message starts with an empty line: show the lines that hold the numbers
+    numpy_message = status["test_numpy_message"][1]
+    assert numpy_message.startswith("AssertionError: Not equal to tolerance") and "Mismatched elements" in numpy_message
+    # a syntax error in student code is named as one, with its file and line
+    syntax = status["test_syntax_error_in_student_code"][1]
+    assert syntax.startswith("SyntaxError: ") and "broken.py, line 1" in syntax
+    # -v shows the whole report under the test
+    short = grade_report.format_report(questions, errors, "exercises", 2.0)
+    full = grade_report.format_report(questions, errors, "exercises", 2.0, verbose=True)
+    assert "grade -v" in short and "Max absolute difference" not in short
+    assert "Max absolute difference" in full and "in test_numpy_message" in full and "pluggy" not in full
+
+
+def test_gradescope_results(runs):
+    (questions, errors), _ = runs["misbehaving"]
+    results = json.loads(json.dumps(grade_report.gradescope_results(questions, errors)))
+    assert results["score"] == 4
+    assert len(results["tests"]) == 12
+    assert "collection error in tests/test_zz_broken.py" in results["output"]
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
+    hung = next(t for t in results["tests"] if t["name"].endswith("test_hangs"))
+    assert hung["output"].startswith("timed out")
+
+
+def test_a_question_stops_at_its_first_timeout(runs):
+    (questions, _), seconds = runs["per_question"]
+    status = statuses(questions)
+    assert status["test_first"] == ("timed_out", "still running after the 1 s limit")
+    for name in ("test_second", "test_third"):
+        assert status[name] == ("timed_out", "not run: an earlier test of this question timed out")
+    assert status["test_fine"][0] == "passed"
+    assert seconds < 20  # one time limit for the question, not three
+
+
+def test_the_whole_run_has_a_budget(runs):
+    (questions, _), seconds = runs["budget"]
+    status = statuses(questions)
+    assert status["test_first"] == ("timed_out", "still running when the 1.5 s budget of the whole run ran out")
+    assert status["test_fine"] == ("timed_out", "not run: the 1.5 s budget of the whole run ran out")
+    assert seconds < 20
+
+
+def test_a_bad_gradescope_path_is_found_before_grading(tmp_path):
+    root = make_project(tmp_path / "p", {"test_x.py": "def test_x():\n    pass\n"})
+    (tmp_path / "a_file").write_text("")
+    for path in (tmp_path / "a_file" / "results.json", tmp_path):
+        started = time.monotonic()
+        status, out, err = grade_cli(root, "--gradescope", str(path))
+        assert status == 2 and f"--gradescope {path}" in err and "Traceback" not in err
+        assert out == "" and time.monotonic() - started < 10

@@ -1,0 +1,88 @@
+"""Gradescope packaging: the autograder zip, the files students submit, folder submissions."""
+
+import json
+import zipfile
+
+import pytest
+
+from scratch import gradescope, submission
+from scratch.grading_run import GradingError
+from scratch.impl import PROJECT_ROOT
+from synthetic_project import grade_cli, make_project
+
+pytestmark = pytest.mark.instructor
+
+STUBS = {
+    "mdp.py": 'def double(x):\n    raise NotImplementedError("double: not implemented yet")\n',
+    "nn.py": 'def triple(x):\n    raise NotImplementedError("triple: not implemented yet")\n',
+    "mdp_model.py": "SIZE = 3\n",  # given code, not submitted
+}
+
+TESTS = """
+import pytest
+from exercises.mdp import double
+from exercises.nn import triple
+
+@pytest.mark.points(1)
+def test_double():
+    assert double(2) == 4
+
+@pytest.mark.points(1)
+def test_triple():
+    assert triple(2) == 6
+"""
+
+
+def test_the_autograder_zip(tmp_path):
+    archive = gradescope.write_autograder(tmp_path / "out")
+    with zipfile.ZipFile(archive) as zipped:
+        names = set(zipped.namelist())
+        run_autograder = zipped.read("run_autograder").decode()
+        setup = zipped.read("setup.sh").decode()
+        executable = {info.filename: (info.external_attr >> 16) & 0o111 for info in zipped.infolist()}
+    assert {"setup.sh", "run_autograder", "scratch/grade.py", "exercises/mdp.py", "tests/conftest.py"} <= names
+    assert any(name.startswith("tests/hidden/") for name in names)  # hidden tests grade on Gradescope
+    assert not any(name.startswith("solutions/") for name in names)
+    assert executable["run_autograder"] and executable["setup.sh"]
+    assert "--submission /autograder/submission" in run_autograder and "--run-as nobody" in run_autograder
+    assert "--gradescope /autograder/results/results.json" in run_autograder
+    assert "'numpy>=" in setup and "'pytest>=" in setup
+    listed = (tmp_path / "out" / "submission_files.txt").read_text().split()
+    assert listed == submission.submitted_files(PROJECT_ROOT) and "mdp.py" in listed and "__init__.py" not in listed
+    with pytest.raises(gradescope.GradescopeError, match="exists already"):
+        gradescope.write_autograder(tmp_path / "out")
+
+
+def test_submitted_files_are_found_in_any_folder(tmp_path):
+    names = ["mdp.py", "nn.py"]
+    (tmp_path / "sub" / "deep" / "exercises").mkdir(parents=True)
+    (tmp_path / "sub" / "deep" / "exercises" / "mdp.py").write_text("a")
+    (tmp_path / "sub" / "nn.py").write_text("b")
+    (tmp_path / "sub" / "__MACOSX").mkdir()
+    (tmp_path / "sub" / "__MACOSX" / "mdp.py").write_text("junk")
+    found = submission.find_submitted(tmp_path / "sub", names)
+    assert found == {"mdp.py": tmp_path / "sub" / "deep" / "exercises" / "mdp.py", "nn.py": tmp_path / "sub" / "nn.py"}
+    (tmp_path / "sub" / "nn.py").unlink()
+    with pytest.raises(submission.SubmissionError, match="lacks nn.py; submit these files: mdp.py, nn.py"):
+        submission.find_submitted(tmp_path / "sub", names)
+    with pytest.raises(GradingError, match="--submission .*: no such folder"):  # the instructor's slip: exit 2
+        submission.find_submitted(tmp_path / "nowhere", names)
+
+
+def test_grading_a_folder_submission(tmp_path):
+    root = make_project(tmp_path / "project", {"test_small.py": TESTS}, STUBS)
+    folder = tmp_path / "submission" / "my work"
+    folder.mkdir(parents=True)
+    (folder / "mdp.py").write_text("def double(x):\n    return 2 * x\n")
+    (folder / "nn.py").write_text("def triple(x):\n    return 3 * x\n")
+    (folder / "extra.py").write_text("raise SystemExit('never imported')\n")
+    results = tmp_path / "results.json"
+    status, out, err = grade_cli(root, "--submission", str(tmp_path / "submission"), "--gradescope", str(results))
+    assert status == 0, err
+    assert json.loads(results.read_text())["score"] == 2 and "Total: 2/2" in out
+    assert "return 2 * x" not in (root / "exercises" / "mdp.py").read_text()  # graded in a copy
+    # a submission without one of the files: 0 points, and the missing file named
+    (folder / "nn.py").unlink()
+    status, out, err = grade_cli(root, "--submission", str(tmp_path / "submission"), "--gradescope", str(results))
+    written = json.loads(results.read_text())
+    assert status == 0 and written["score"] == 0 and "lacks nn.py" in written["output"]
