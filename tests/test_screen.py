@@ -23,6 +23,8 @@ from . import nn
 from .mdp_model import MDP
 from scratch import data, training
 from scratch.gradcheck import numerical_gradient
+from scipy import optimize
+from scipy.special import logsumexp
 
 class Model:
     def __init__(self, n):
@@ -44,6 +46,8 @@ class Model:
     ("from scratch import grading_plugin", "imports from scratch"),
     ("import scratch.grading_channel", "imports scratch.grading_channel"),
     ("from scratch import data, grade", "imports from scratch"),
+    ("from scipy import io", "imports from scipy"),
+    ("import scipy.io", "imports scipy.io"),
     ("x = eval('1')", "uses eval"),
     ("f = getattr(object, 'x')", "uses getattr"),
     ("g = globals()", "uses globals"),

@@ -48,7 +48,10 @@ def fill(value, variant, inputs):
         return type(value)(fill(item, variant, inputs) for item in value)
     if isinstance(value, dict):
         return {key: fill(item, variant, inputs) for key, item in value.items()}
-    if value is None or isinstance(value, str):
+    if isinstance(value, str):  # a word: nothing, or the first word given (identity)
+        same = next((x for x in inputs if isinstance(x, str)), "") if variant == "identity" else ""
+        return same
+    if value is None:
         return value
     return None  # an object the real code built (a fitted model): the trivial code has none
 
