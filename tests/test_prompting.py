@@ -78,6 +78,9 @@ class TestKeyPadding:
 
     @pytest.mark.points(2)
     def test_padded_rows_equal_rows_alone(self, impl):
+        from conftest import check_gpt_forward
+
+        check_gpt_forward(impl)  # "alone" is the reference: the unpadded forward must be right
         ids, left_pad = impl.batched.pad_left(PROMPTS, 0)
         extra = np.array([[2, 6], [0, 1], [5, 5], [3, 4]])  # two tokens after each prompt
         sequences = np.concatenate([ids, extra], axis=1)  # (4, 7)
