@@ -101,6 +101,11 @@ def show_scaling(impl, source):
     print(f"  true entropy of the source: {source.entropy_per_token():.3f} nats/token "
           f"({exact:.3f} on these held-out pages). E is what the fit believes no size can beat;"
           f" here we can check it.")
+    # Knowing the floor, only A and alpha are left: a straight line through log(L - H).
+    slope, intercept = np.polyfit(np.log(sizes), np.log(losses - exact), 1)
+    print(f"  with E fixed at the true entropy: A = {np.exp(intercept):.3g}, alpha = {-slope:.3f}. When every "
+          f"model is still far above the floor\n  (here by {losses.min() - exact:.2f} nats or more), the points "
+          f"cannot tell E from a steeper power law: a fitted E is only as good as the largest models.")
     excess = np.maximum(losses - fit.E, 1e-6)
     print(training.text_chart({"log(L - E)": (np.log(sizes) - np.log(sizes[0]), np.log(excess))},
                               x_label="log N - log N_min", height=8))
