@@ -80,6 +80,12 @@ def params_digest(params):
     return digest.hexdigest()
 
 
+def code_digest(paths):
+    """The first 16 hex digits of the sha256 of the files' bytes, in order: put in a recipe,
+    so that an edit to the code that trains a model makes a new cache entry."""
+    return hashlib.sha256(b"".join(Path(path).read_bytes() for path in paths)).hexdigest()[:16]
+
+
 def gpt_config(model):
     """The arguments that rebuild ``model``: ``GPT(**config)`` with dtype as its name."""
     return {
