@@ -195,12 +195,14 @@ class TestRewardLearning:
         # prompt (the right answer, each word wrong with probability 0.3, "sure" first with 0.25),
         # ranked by Plackett-Luce labelers at tau = 0.3. 400 groups to train on, 400 fresh ones to
         # measure on. The ceiling is the accuracy of the gold reward g itself on the measured
-        # groups' noisy rankings (measured: 0.72); a reward that knew only politeness scores
-        # 0.59. The reward model (1 block, C = 16, from a random GPT; 200 AdamW steps of 16
-        # groups) must come within 0.08 of the ceiling (measured: 0.67, 0.05 under; over four
-        # data seeds the gap was 0.05 to 0.08: a model this small learns the lexicon only in
-        # part) and beat politeness alone by 0.04 (measured: by 0.07 to 0.09): it learned which
-        # answers are right, from rankings only.
+        # groups' noisy rankings (measured: 0.71); a reward that knew only politeness scores
+        # 0.59. The reward model (1 block, C = 16, from a random GPT; 400 AdamW steps of 16
+        # groups, lr 0.003) must come within 0.08 of the ceiling (measured: 0.65, 0.06 under;
+        # over four data seeds the gap was 0.05 to 0.10: a model this small learns the lexicon
+        # only in part) and beat politeness alone by 0.04 (measured: by 0.06; over four seeds
+        # 0.04 to 0.08): it learned which answers are right, from rankings only. (Measured on
+        # the world of the merge 9fb109d, whose split and answer words differ from the one
+        # the first settings, 200 steps at lr 0.01, were tuned on: those now fall 0.09 short.)
         data = InstructionData(TaskWorld(seed=0, n_words=4, n_languages=1))
         rng = np.random.default_rng(0)
 
@@ -212,7 +214,7 @@ class TestRewardLearning:
 
         train, test = groups(400), groups(400)
         model = impl.reward.RewardModel(impl.transformer.GPT(len(data.tokenizer), 12, 1, 2, 16, seed=0))
-        history = impl.reward.train_reward_model(model, train[:3], steps=200, lr=0.01, optim=impl.optim,
+        history = impl.reward.train_reward_model(model, train[:3], steps=400, lr=0.003, optim=impl.optim,
                                                  batch_prompts=16, rng=np.random.default_rng(1))
         assert np.mean(history["loss"][:5]) == pytest.approx(math.log(2), abs=0.05)
         ids, lengths, rankings, gold = test
