@@ -24,7 +24,20 @@ two responses in the K = 4 ranking (a Plackett-Luce ranking restricted to a subs
 Plackett-Luce ranking of that subset), so both see the same labelers, and K = 4 sees 6 pairs
 per prompt instead of 1.
 
-Measured: see the end of this docstring (filled in from a run).
+Measured (``python -m scratch lecture reward --cache-dir ...``, two shared cores; printed by
+the demo): the SFT samples of the 600 training prompts have gold 1 (right, plain) 74% of the
+time, 1.5 (right and "sure") 24%, 0.5 2%, -1 (malformed) under 1%. Held-out pairwise
+accuracy 0.636 against the ceiling 0.657, 2.1 points under it (the issue asks for 5 at
+most); "sure or not" alone also scores 0.636: the rankings of SFT samples teach politeness
+and almost nothing else. Score against gold on the 1200 held-out samples (normalised on the
+training samples; held-out mean 0.10, std 1.00): g = 1.5 at +1.47 on average, g = 1 at
+-0.40, 0.5 at -0.32, 0 at -0.67, and the 7 malformed samples (g = -1) at -0.06, above the
+correct ones. Probes: "sure sure <answer> <eos>" (g = -1) scores 1.66, above the best
+response "sure <answer> <eos>" (1.22), and "sure <answer>" without ``<eos>`` 1.62. K = 2
+against K = 4 at 25 / 100 / 400 prompts: 0.578 / 0.596 / 0.631 against 0.617 / 0.617 /
+0.634: the K-wise rankings give more accuracy per labelled prompt, most where prompts are
+few. Time: 1 min 47 s for the first run (SFT cached; 49 s of CPU on a machine loaded by other
+jobs), 13 s once the seven reward models are cached (sampling the labelled data again).
 """
 
 import os
