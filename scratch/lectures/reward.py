@@ -74,7 +74,9 @@ def labelled_data(impl, sft_model, data):
 
 
 def reward_recipe(impl, n_prompts, k, steps):
-    code = [impl.module("reward").__file__, instructions.__file__]
+    """What makes a reward model: the SFT model's recipe, the code that samples, labels and
+    trains (an edit to any of it makes a new cache entry), and the settings."""
+    code = [impl.module(name).__file__ for name in ("reward", "batched", "generate")] + [instructions.__file__]
     return {"implementation": impl.name, "sft": sft_demo.sft_recipe(impl), "code": checkpoint.code_digest(code),
             "K": k, "tau": TAU, "prompts": n_prompts, "steps": steps, "batch_prompts": BATCH_PROMPTS, "lr": LR,
             "data_seed": 0, "train_seed": 0, "normalised_on": "the training groups' SFT samples"}
