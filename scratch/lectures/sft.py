@@ -34,9 +34,10 @@ Sampled at temperature 1, SFT ends with ``<eos>`` 99.7% of the time (exact 97.7%
 with "sure" 26.1%, the demonstrators' 25%. The pretrained model given an instruction writes
 the right words 69% of the time after "translate into <task> : a b =>" (whose end is its own
 format), 13% after "please ...", 0% after "<task> for a b ?"; then ";" and another
-demonstration, never ``<eos>``. Time: 15 to 24 s of fine-tuning on top of the cached
-pretrained model (the load of the machine varies), 28 s for the whole first run of the
-chapter, 4 s once the SFT model is cached; pretraining, if it is not cached, adds 2.5 min.
+demonstration, never ``<eos>``. Time, over three runs on two cores shared with other jobs:
+15 to 24 s of fine-tuning on top of the cached pretrained model, 22 to 28 s for the chapter's
+first run, 4 to 7 s once the SFT model is cached; pretraining, if it is not cached, adds
+2.5 min (chapter 8's model, trained once for chapters 8 to 11).
 
 What the few-shot comparison shows, honestly: SFT wins nothing on accuracy here. Prompted in
 its own format, the pretrained model is already at 100% held-out exact match from one
