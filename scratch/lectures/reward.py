@@ -50,7 +50,7 @@ import numpy as np
 from scratch import checkpoint, instructions, training
 from scratch.instructions import POLITE, label_groups, sample_responses
 
-from . import settings
+from . import retrain, settings
 from . import sft as sft_demo
 
 K, TAU = 4, 0.25
@@ -102,7 +102,7 @@ def cached_reward_model(impl, sft_model, groups, steps, name, out, log_every=Non
     recipe = reward_recipe(impl, len(ids), ids.shape[1], steps)
     backbone, head = checkpoint.cached_checkpoint(name, recipe, train, impl.transformer,
                                                   {name: template.params[name] for name in HEAD},
-                                                  cache_dir=settings["cache_dir"], retrain=settings["retrain"], out=out)
+                                                  cache_dir=settings["cache_dir"], retrain=retrain(name), out=out)
     model = impl.reward.RewardModel(backbone)
     for part in HEAD:
         model.params[part][...] = head[part]

@@ -56,7 +56,8 @@ from scratch import checkpoint, instructions, pretraining, training
 from scratch.instructions import POLITE, InstructionData, sft_batches, widen_vocabulary
 from scratch.world import EOS
 
-from . import settings, side_by_side
+from . import retrain, settings, side_by_side
+from .pretraining import pretrained
 
 STEPS, BATCH, LR, WARMUP = 500, 32, 0.003, 25
 MAX_RESPONSE = 4  # "sure", two words, <eos>
@@ -68,12 +69,6 @@ def instruction_data():
     """Instructions over the pretraining world (LECTURE's), with the widened tokenizer."""
     task_world, _ = pretraining.build_world(pretraining.LECTURE)
     return InstructionData(task_world)
-
-
-def pretrained(impl, out=None):
-    """Chapter 8's LECTURE model, from the cache or trained now (progress on ``out``)."""
-    return pretraining.pretrained_gpt(impl, pretraining.LECTURE, cache_dir=settings["cache_dir"],
-                                      retrain=settings["retrain"], out=sys.stdout if out is None else out)
 
 
 def sft_recipe(impl):
@@ -100,7 +95,7 @@ def sft_model(impl, data, out=None, history=None, base=None):
             history.update(result)
         return model
     return checkpoint.cached_gpt("sft", sft_recipe(impl), train, impl.transformer, cache_dir=settings["cache_dir"],
-                                 retrain=settings["retrain"], out=out)
+                                 retrain=retrain("sft"), out=out)
 
 
 def answers(impl, model, data, instances, rng=None):
