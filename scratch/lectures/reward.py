@@ -97,11 +97,11 @@ def cached_reward_model(impl, sft_model, groups, steps, name, out, log_every=Non
                                        batch_prompts=min(BATCH_PROMPTS, len(ids)), rng=np.random.default_rng(0),
                                        progress=progress)
         impl.reward.normalize_rewards(model, ids.reshape(-1, ids.shape[-1]), lengths.ravel())
-        return model.backbone, {name: model.params[name] for name in HEAD}
+        return model.backbone, {part: model.params[part] for part in HEAD}
 
     recipe = reward_recipe(impl, len(ids), ids.shape[1], steps)
     backbone, head = checkpoint.cached_checkpoint(name, recipe, train, impl.transformer,
-                                                  {name: template.params[name] for name in HEAD},
+                                                  {part: template.params[part] for part in HEAD},
                                                   cache_dir=settings["cache_dir"], retrain=retrain(name), out=out)
     model = impl.reward.RewardModel(backbone)
     for part in HEAD:
