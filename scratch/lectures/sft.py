@@ -121,7 +121,8 @@ def report(data, instances, responses):
 def show_batch(impl, data):
     rng = np.random.default_rng(0)
     prompts, responses, _ = data.sample_demonstrations(3, rng)
-    ids, targets, mask = impl.sft.sft_batch(prompts, responses, data.pad_id, 16, data.eos_id)
+    ids, targets, mask = impl.sft.sft_batch(prompts, responses, data.pad_id,
+                                            pretraining.LECTURE["model"]["context_length"], data.eos_id)
     print("One SFT batch (right-padded); the loss covers the targets marked ^, response and <eos> only:\n")
     for row in range(len(prompts)):
         shown = [f"{w}{'^' if m else ''}" for w, m in zip(data.tokenizer.decode(targets[row]), mask[row])]
