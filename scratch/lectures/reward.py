@@ -36,7 +36,7 @@ correct ones. Probes: "sure sure <answer> <eos>" (g = -1) scores 1.66, above the
 response "sure <answer> <eos>" (1.22), and "sure <answer>" without ``<eos>`` 1.62. K = 2
 against K = 4 at 25 / 100 / 400 prompts: 0.578 / 0.596 / 0.631 against 0.617 / 0.617 /
 0.634: the K-wise rankings give more accuracy per labelled prompt, most where prompts are
-few. Time, on two cores shared with other jobs: 84 to 107 s for the chapter's first run with
+few. Time, on two cores shared with other jobs: 68 to 107 s for the chapter's first run with
 the SFT model cached (``lecture sft reward`` from the pretrained model: 107 s, 52 s of it on
 the CPU), 13 s once the seven reward models are cached (the labelled data are sampled again).
 """
