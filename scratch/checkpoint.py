@@ -4,20 +4,26 @@ A checkpoint is one ``.npz`` file (NumPy's zip of arrays, read back with
 ``allow_pickle=False``, so loading a file never runs code) holding:
 
     params/<name>      every array of ``model.params``, under its own name
+    extras/<name>      named arrays kept beside the GPT, if any (a reward model's head
+                       ``head.w`` (C,) and ``head.b`` (): a GPT backbone plus a few arrays)
     config             JSON: the constructor's arguments (:func:`gpt_config`)
     recipe             JSON: how the model was made (training settings, data seed, the
                        implementation's name, ...), whatever the caller puts in
     recipe_hash        sha256 of the canonical JSON of {"config": ..., "recipe": ...}
-    params_digest      sha256 over every parameter's name, shape, dtype and bytes
+    params_digest      sha256 over every parameter's name, shape, dtype and bytes, and every
+                       extra array's (named ``extras/<name>`` in the digest; a file without
+                       extras has the digest of its parameters alone)
 
 Loading checks all of it: a file that is not an npz, is truncated or fails the zip's own
 CRC, a ``recipe_hash`` or ``params_digest`` that does not match what is stored, a config or
-recipe other than the caller expects, a parameter of the wrong shape or dtype: each is a
-:class:`CheckpointError` naming the file and what is wrong. Files are written to a temporary
+recipe other than the caller expects, a parameter or extra array of the wrong name, shape or
+dtype: each is a :class:`CheckpointError` naming the file and what is wrong. :func:`load_gpt`
+refuses a file with extras (a reward model's backbone is not a policy to sample from);
+:func:`load_checkpoint` returns them. Files are written to a temporary
 file in the same folder and renamed (``os.replace``) so a crash never leaves half a file
 under the real name.
 
-The cache (:func:`cached_gpt`) keeps trained models under ``<cache_dir>/<name>-<key>.npz``
+The cache (:func:`cached_gpt`, and :func:`cached_checkpoint` for a GPT with extras) keeps trained models under ``<cache_dir>/<name>-<key>.npz``
 where ``key`` is the first 12 hex digits of the sha256 of the recipe alone (the config is
 only known once the model is built, so it cannot name the file; a recipe should therefore
 say everything that shapes the model, as the train_fn builds the model from it). The recipe
@@ -40,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 PARAM_PREFIX = "params/"
+EXTRA_PREFIX = "extras/"
 METADATA = ("config", "recipe", "recipe_hash", "params_digest")
 
 
@@ -73,6 +80,12 @@ def params_digest(params):
     return digest.hexdigest()
 
 
+def code_digest(paths):
+    """The first 16 hex digits of the sha256 of the files' bytes, in order: put in a recipe,
+    so that an edit to the code that trains a model makes a new cache entry."""
+    return hashlib.sha256(b"".join(Path(path).read_bytes() for path in paths)).hexdigest()[:16]
+
+
 def gpt_config(model):
     """The arguments that rebuild ``model``: ``GPT(**config)`` with dtype as its name."""
     return {
@@ -83,18 +96,30 @@ def gpt_config(model):
     }
 
 
-def save_gpt(path, model, recipe):
-    """Write ``model`` and its ``recipe`` (a JSON-serialisable dict) to ``path`` (.npz),
-    atomically, creating the parent folders. Returns the path as a Path."""
+def digested_arrays(params, extras):
+    """What ``params_digest`` covers: the parameters under their names, the extras under
+    ``extras/<name>`` (so a file without extras keeps the digest of its parameters alone)."""
+    return {**params, **{EXTRA_PREFIX + name: value for name, value in extras.items()}}
+
+
+def save_gpt(path, model, recipe, extras=None):
+    """Write ``model``, its ``recipe`` (a JSON-serialisable dict) and ``extras`` (None, or a
+    dict of named arrays kept beside the GPT) to ``path`` (.npz), atomically, creating the
+    parent folders. Returns the path as a Path."""
     path = Path(path)
     if not isinstance(recipe, dict):
         raise TypeError(f"recipe must be a dict; got {type(recipe).__name__}")
+    extras = {} if extras is None else extras
+    if not isinstance(extras, dict) or not all(isinstance(name, str) and name for name in extras):
+        raise TypeError(f"extras must be a dict of arrays under non-empty string names; got {extras!r}")
+    extras = {name: np.asarray(value) for name, value in extras.items()}
     config = gpt_config(model)
     arrays = {PARAM_PREFIX + name: np.asarray(value) for name, value in model.params.items()}
+    arrays.update({EXTRA_PREFIX + name: value for name, value in extras.items()})
     arrays.update(config=np.array(canonical_json(config, "config")),
                   recipe=np.array(canonical_json(recipe, "recipe")),
                   recipe_hash=np.array(recipe_hash(config, recipe)),
-                  params_digest=np.array(params_digest(model.params)))
+                  params_digest=np.array(params_digest(digested_arrays(model.params, extras))))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -110,7 +135,8 @@ def save_gpt(path, model, recipe):
 
 
 def read_checkpoint(path):
-    """(params, config, recipe) from the file, every hash verified; CheckpointError otherwise."""
+    """(params, config, recipe, extras) from the file, every hash verified; CheckpointError
+    otherwise."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -121,6 +147,7 @@ def read_checkpoint(path):
                 raise CheckpointError(f"{path}: corrupted or not a GPT checkpoint (no {', '.join(missing)})")
             stored = {key: str(archive[key]) for key in METADATA}
             params = {key[len(PARAM_PREFIX):]: archive[key] for key in archive.files if key.startswith(PARAM_PREFIX)}
+            extras = {key[len(EXTRA_PREFIX):]: archive[key] for key in archive.files if key.startswith(EXTRA_PREFIX)}
         config, recipe = json.loads(stored["config"]), json.loads(stored["recipe"])
     except CheckpointError:
         raise
@@ -131,9 +158,9 @@ def read_checkpoint(path):
         raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({type(err).__name__}: {err})") from None
     if recipe_hash(config, recipe) != stored["recipe_hash"]:
         raise CheckpointError(f"{path}: corrupted, the config and recipe do not match their stored hash")
-    if params_digest(params) != stored["params_digest"]:
+    if params_digest(digested_arrays(params, extras)) != stored["params_digest"]:
         raise CheckpointError(f"{path}: corrupted, the parameters do not match their stored digest")
-    return params, config, recipe
+    return params, config, recipe, extras
 
 
 def check_expected(path, what, stored, expected):
@@ -150,28 +177,47 @@ def check_expected(path, what, stored, expected):
                               f"({details})")
 
 
-def load_gpt(path, transformer_module, *, expect_config=None, expect_recipe=None):
-    """The GPT saved at ``path``, rebuilt with ``transformer_module.GPT``, and its recipe.
+def check_arrays(path, what, stored, expected, error=CheckpointError):
+    """``error`` unless ``stored`` has exactly the names of ``expected`` (a dict of arrays),
+    each with the same shape and dtype."""
+    if set(stored) != set(expected):
+        raise error(f"{path}: {what} names differ from the model's; file only: "
+                              f"{sorted(set(stored) - set(expected))}, model only: "
+                              f"{sorted(set(expected) - set(stored))}")
+    for name, target in expected.items():
+        if stored[name].shape != target.shape or stored[name].dtype != target.dtype:
+            raise error(f"{path}: {what} {name} is {stored[name].dtype} {stored[name].shape}; "
+                                  f"the model needs {target.dtype} {target.shape}")
 
-    ``expect_config`` / ``expect_recipe``: dicts the stored ones must equal (None: anything).
-    Returns (model, recipe); CheckpointError for anything wrong (module docstring)."""
+
+def load_checkpoint(path, transformer_module, *, expect_config=None, expect_recipe=None, expect_extras=None):
+    """The GPT saved at ``path``, rebuilt with ``transformer_module.GPT``, its recipe and its
+    extras: (model, recipe, extras), extras a dict of arrays ({} if the file has none).
+
+    ``expect_config`` / ``expect_recipe``: dicts the stored ones must equal (None: anything);
+    ``expect_extras``: a dict of arrays whose names, shapes and dtypes the stored extras must
+    have (None: anything). CheckpointError for anything wrong (module docstring)."""
     path = Path(path)
-    params, config, recipe = read_checkpoint(path)
+    params, config, recipe, extras = read_checkpoint(path)
     check_expected(path, "config", config, expect_config)
     check_expected(path, "recipe", recipe, expect_recipe)
     try:
         model = transformer_module.GPT(**{**config, "dtype": np.dtype(config["dtype"])})
     except (TypeError, ValueError, KeyError) as err:
         raise CheckpointError(f"{path}: its config {config} does not build a GPT ({err})") from None
-    if set(params) != set(model.params):
-        raise CheckpointError(f"{path}: parameter names differ from the model's; file only: "
-                              f"{sorted(set(params) - set(model.params))}, model only: "
-                              f"{sorted(set(model.params) - set(params))}")
+    check_arrays(path, "parameter", params, model.params)
+    if expect_extras is not None:
+        check_arrays(path, "extra array", extras, {name: np.asarray(v) for name, v in expect_extras.items()})
     for name, target in model.params.items():
-        if params[name].shape != target.shape or params[name].dtype != target.dtype:
-            raise CheckpointError(f"{path}: parameter {name} is {params[name].dtype} {params[name].shape}; "
-                                  f"the model needs {target.dtype} {target.shape}")
         target[...] = params[name]
+    return model, recipe, extras
+
+
+def load_gpt(path, transformer_module, *, expect_config=None, expect_recipe=None):
+    """The GPT saved at ``path``, rebuilt with ``transformer_module.GPT``, and its recipe:
+    (model, recipe). A file with extras is refused (:func:`load_checkpoint` reads those)."""
+    model, recipe, _ = load_checkpoint(path, transformer_module, expect_config=expect_config,
+                                       expect_recipe=expect_recipe, expect_extras={})
     return model, recipe
 
 
@@ -203,28 +249,43 @@ def check_implementation(recipe, transformer_module):
                          f"(a student's model and the reference must not share a cache entry)")
 
 
-def cached_gpt(name, recipe, train_fn, transformer_module, *, cache_dir=None, retrain=False, out=None):
-    """The GPT made by ``recipe``: loaded from the cache if it is there, else ``train_fn()``,
-    saved, and returned. The file is :func:`cache_path` (name, recipe, cache_dir).
+def cached_checkpoint(name, recipe, train_fn, transformer_module, expect_extras, *, cache_dir=None,
+                      retrain=False, out=None):
+    """A GPT and its extras made by ``recipe``: loaded from the cache if they are there, else
+    ``train_fn()``, saved, and returned as (model, extras). The file is :func:`cache_path`
+    (name, recipe, cache_dir).
 
     ``recipe``: JSON-serialisable dict, with ``"implementation"`` naming the package of
-    ``transformer_module`` (module docstring). ``train_fn()`` -> a ``transformer_module.GPT``.
-    ``retrain``: train and overwrite even if a cached file loads. A cached file that fails to
-    load is reported on ``out`` (default sys.stdout) and replaced, never a crash.
+    ``transformer_module`` (module docstring). ``train_fn()`` -> (a ``transformer_module.GPT``,
+    a dict of arrays with the names, shapes and dtypes of ``expect_extras``). ``retrain``:
+    train and overwrite even if a cached file loads. A cached file that fails to load is
+    reported on ``out`` (default sys.stdout) and replaced, never a crash.
     """
     out = sys.stdout if out is None else out
     path = cache_path(name, recipe, cache_dir)
     check_implementation(recipe, transformer_module)
     if path.exists() and not retrain:
         try:
-            model, _ = load_gpt(path, transformer_module, expect_recipe=recipe)
+            model, _, extras = load_checkpoint(path, transformer_module, expect_recipe=recipe,
+                                               expect_extras=expect_extras)
             print(f"[{name}] reused the trained model in {path} (retrain=True to train again)", file=out)
-            return model
+            return model, extras
         except CheckpointError as err:
             print(f"[{name}] cannot reuse the cached model, training again: {err}", file=out)
-    model = train_fn()
+    model, extras = train_fn()
     if not isinstance(model, transformer_module.GPT):
         raise TypeError(f"train_fn must return a {transformer_module.__name__}.GPT; got {type(model).__name__}")
-    save_gpt(path, model, recipe)
+    extras = {key: np.asarray(value) for key, value in extras.items()}
+    check_arrays(f"train_fn of {name!r}", "extra array", extras,
+                 {key: np.asarray(value) for key, value in expect_extras.items()}, error=ValueError)
+    save_gpt(path, model, recipe, extras)
     print(f"[{name}] trained and saved to {path}", file=out)
+    return model, extras
+
+
+def cached_gpt(name, recipe, train_fn, transformer_module, *, cache_dir=None, retrain=False, out=None):
+    """The GPT made by ``recipe`` (``train_fn()`` -> a ``transformer_module.GPT``), from the
+    cache or trained and saved: :func:`cached_checkpoint` without extras."""
+    model, _ = cached_checkpoint(name, recipe, lambda: (train_fn(), {}), transformer_module, {},
+                                 cache_dir=cache_dir, retrain=retrain, out=out)
     return model

@@ -254,13 +254,14 @@ def normalize_rewards(model, ids, lengths):
     return gain, bias
 
 
-def train_reward_model(model, groups, *, steps, lr, optim, batch_prompts, rng, max_grad_norm=1.0):
+def train_reward_model(model, groups, *, steps, lr, optim, batch_prompts, rng, max_grad_norm=1.0, progress=None):
     """Train ``model`` in place on ranked groups; returns {"loss": [...]}, one loss per step.
 
     ``groups`` = (ids (P, K, T), lengths (P, K), rankings (P, K)); each step draws
     ``batch_prompts`` groups without replacement with ``rng`` and takes one AdamW step
     (``optim`` is the optimizer module, ``impl.optim``; weight decay 0) on their ranking loss,
-    after global-norm clipping at ``max_grad_norm``.
+    after global-norm clipping at ``max_grad_norm``. ``progress``: None, or a display such as
+    ``scratch.training.ProgressDisplay``, told ``update(step, loss, lr, n_tokens)`` after each step.
     """
     ids, lengths, rankings = (np.asarray(a) for a in groups)
     check_count(steps, "steps", 1)
@@ -270,7 +271,7 @@ def train_reward_model(model, groups, *, steps, lr, optim, batch_prompts, rng, m
         raise ValueError(f"batch_prompts = {batch_prompts} is more than the {len(ids)} groups")
     state = optim.adamw_init(model.params)
     history = {"loss": []}
-    for _ in range(steps):
+    for step in range(steps):
         chosen = rng.choice(len(ids), size=batch_prompts, replace=False)
         loss, grads = reward_loss_and_grads(model, ids[chosen], lengths[chosen], rankings[chosen])
         if not math.isfinite(loss):
@@ -278,4 +279,6 @@ def train_reward_model(model, groups, *, steps, lr, optim, batch_prompts, rng, m
         grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
         optim.adamw_step(model.params, grads, state, lr, weight_decay=0.0)
         history["loss"].append(loss)
+        if progress is not None:
+            progress.update(step, loss, lr, ids[chosen].size)
     return history

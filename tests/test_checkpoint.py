@@ -121,6 +121,66 @@ class TestSaveLoad:
         assert list(tmp_path.iterdir()) == []
 
 
+class TestExtras:
+    """Named arrays kept beside the GPT (a reward model's head), under the same checks."""
+
+    def head(self, width=4):
+        return {"head.w": np.arange(width, dtype=np.float32) / 10, "head.b": np.array(0.5, dtype=np.float32)}
+
+    def test_round_trip_and_digest(self, impl, tmp_path):
+        model = tiny_gpt(impl)
+        path = checkpoint.save_gpt(tmp_path / "reward.npz", model, recipe_for(impl), extras=self.head())
+        loaded, recipe, extras = checkpoint.load_checkpoint(path, impl.transformer, expect_extras=self.head())
+        assert recipe == recipe_for(impl) and extras.keys() == self.head().keys()
+        for name, value in self.head().items():
+            assert extras[name].dtype == value.dtype and extras[name].shape == value.shape
+            np.testing.assert_array_equal(extras[name], value, err_msg=name)
+        np.testing.assert_array_equal(loaded.params["tok_emb"], model.params["tok_emb"])
+        # an extra array edited after saving fails the digest, as a parameter does
+        arrays = read_arrays(path)
+        arrays["extras/head.b"] = np.array(0.25, dtype=np.float32)
+        np.savez(tmp_path / "edited.npz", **arrays)
+        with pytest.raises(checkpoint.CheckpointError, match="do not match their stored digest"):
+            checkpoint.load_checkpoint(tmp_path / "edited.npz", impl.transformer)
+
+    def test_a_file_without_extras_keeps_its_digest(self, impl, saved):
+        # files written before extras existed still load: their digest covers the parameters alone
+        model, path = saved
+        assert str(read_arrays(path)["params_digest"]) == checkpoint.params_digest(model.params)
+        assert checkpoint.load_checkpoint(path, impl.transformer)[2] == {}
+
+    def test_names_shapes_and_plain_loads_are_checked(self, impl, tmp_path):
+        path = checkpoint.save_gpt(tmp_path / "reward.npz", tiny_gpt(impl), recipe_for(impl), extras=self.head())
+        with pytest.raises(checkpoint.CheckpointError, match=r"extra array names differ .*file only: \['head.b'\]"):
+            checkpoint.load_checkpoint(path, impl.transformer, expect_extras={"head.w": self.head()["head.w"]})
+        with pytest.raises(checkpoint.CheckpointError, match=r"extra array head.w is float32 \(4,\); the model needs float32 \(8,\)"):
+            checkpoint.load_checkpoint(path, impl.transformer, expect_extras=self.head(width=8))
+        with pytest.raises(checkpoint.CheckpointError, match="extra array names differ"):
+            checkpoint.load_gpt(path, impl.transformer)  # a reward model is not a plain GPT
+        with pytest.raises(TypeError, match="extras must be a dict"):
+            checkpoint.save_gpt(tmp_path / "bad.npz", tiny_gpt(impl), recipe_for(impl), extras=[1.0])
+
+    def test_cached_checkpoint_trains_once_then_reuses(self, impl, tmp_path):
+        calls, out = [], io.StringIO()
+
+        def train(width=4):
+            calls.append(1)
+            return tiny_gpt(impl), self.head(width)
+        for _ in range(2):
+            model, extras = checkpoint.cached_checkpoint("reward", recipe_for(impl), train, impl.transformer,
+                                                         self.head(), cache_dir=tmp_path, out=out)
+            np.testing.assert_array_equal(extras["head.w"], self.head()["head.w"])
+        assert len(calls) == 1 and "reused" in out.getvalue().splitlines()[-1]
+        # a cache entry whose extras are not the ones expected is trained again and replaced
+        checkpoint.cached_checkpoint("reward", recipe_for(impl), lambda: train(8), impl.transformer,
+                                     self.head(width=8), cache_dir=tmp_path, out=out)
+        assert len(calls) == 2 and "cannot reuse" in out.getvalue() and "extra array head.w" in out.getvalue()
+        # train_fn must return the extras it promised
+        with pytest.raises(ValueError, match="extra array names differ"):
+            checkpoint.cached_checkpoint("other", recipe_for(impl), lambda: (tiny_gpt(impl), {}), impl.transformer,
+                                         self.head(), cache_dir=tmp_path, out=out)
+
+
 class TestCache:
     def trainer(self, impl, calls):
         def train():

@@ -195,13 +195,14 @@ class TestRewardLearning:
         # prompt (the right answer, each word wrong with probability 0.3, "sure" first with 0.25),
         # ranked by Plackett-Luce labelers at tau = 0.3. 400 groups to train on, 400 fresh ones to
         # measure on. The ceiling is the accuracy of the gold reward g itself on the measured
-        # groups' noisy rankings (measured: 0.714); a reward that knew only politeness scores
-        # 0.589. The reward model (1 block, C = 16, from a random GPT; 200 AdamW steps of 16
-        # groups) gets 0.620 here (data seeds 1 and 2: 0.648 and 0.678, ceilings 0.723 and
-        # 0.734; 400 steps, width 32 or 2 blocks did not close the gap: a model this small,
-        # from random weights, learns the lexicon only in part from 400 rankings). Required:
-        # within 0.12 of the ceiling, and above politeness alone by 0.015: it learned which
-        # answers are right from rankings only.
+        # groups' noisy rankings (measured: 0.71); a reward that knew only politeness scores
+        # 0.59. The reward model (1 block, C = 16, from a random GPT; 400 AdamW steps of 16
+        # groups, lr 0.003) gets 0.65, 0.06 under the ceiling and 0.06 above politeness
+        # (over four data seeds: 0.05 to 0.10 under, 0.04 to 0.08 above; 200 steps at lr
+        # 0.01, a width of 32 or two blocks did no better: a model this small, from random
+        # weights, learns the lexicon only in part from 400 rankings). Required: within 0.10
+        # of the ceiling, and above politeness alone by 0.02: it learned which answers are
+        # right, from rankings only.
         data = InstructionData(TaskWorld(seed=0, n_words=4, n_languages=1))
         rng = np.random.default_rng(0)
 
@@ -213,7 +214,7 @@ class TestRewardLearning:
 
         train, test = groups(400), groups(400)
         model = impl.reward.RewardModel(impl.transformer.GPT(len(data.tokenizer), 12, 1, 2, 16, seed=0))
-        history = impl.reward.train_reward_model(model, train[:3], steps=200, lr=0.01, optim=impl.optim,
+        history = impl.reward.train_reward_model(model, train[:3], steps=400, lr=0.003, optim=impl.optim,
                                                  batch_prompts=16, rng=np.random.default_rng(1))
         assert np.mean(history["loss"][:5]) == pytest.approx(math.log(2), abs=0.05)
         ids, lengths, rankings, gold = test
@@ -221,8 +222,8 @@ class TestRewardLearning:
         ceiling = impl.reward.pairwise_accuracy(gold, rankings)
         polite = (ids == data.tokenizer.id("sure")).any(axis=2).astype(float)
         accuracy = impl.reward.pairwise_accuracy(scores, rankings)
-        assert accuracy > ceiling - 0.12, (accuracy, ceiling)
-        assert accuracy > impl.reward.pairwise_accuracy(polite, rankings) + 0.015
+        assert accuracy > ceiling - 0.10, (accuracy, ceiling)
+        assert accuracy > impl.reward.pairwise_accuracy(polite, rankings) + 0.02
 
 
 class TestRewardInputErrors:

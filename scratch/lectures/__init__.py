@@ -7,6 +7,17 @@ import tempfile
 # Options of ``python -m scratch lecture`` that the LLM chapters read: where trained models
 # are cached (None: scratch.checkpoint.default_cache_dir()), and whether to train again.
 settings = {"cache_dir": None, "retrain": False}
+retrained = set()  # the cache entries trained again in this run (--retrain)
+
+
+def retrain(name):
+    """Whether to train the cached model ``name`` again: with --retrain, the first time a
+    chapter asks for it in this run; the chapters after it reuse the model just trained
+    (the SFT and reward chapters start from the pretrained model, the reward one from SFT)."""
+    if not settings["retrain"] or name in retrained:
+        return False
+    retrained.add(name)
+    return True
 
 
 def side_by_side(blocks, titles, gap=4):

@@ -16,7 +16,7 @@ import numpy as np
 
 from scratch import pretraining, training
 
-from . import save_png, settings
+from . import retrain, save_png, settings
 
 SCALING_WIDTHS = (8, 12, 16, 24, 32)  # non-embedding parameters 1.8k to 26k (15x)
 SCALING_STEPS = 200
@@ -24,10 +24,11 @@ TRANSFER_EXAMPLES, TRANSFER_STEPS, TRANSFER_BATCH = 100, 100, 32
 HELDOUT_PAGES = 2000
 
 
-def pretrained(impl):
-    """The LECTURE model, from the cache or trained now (with its progress display)."""
+def pretrained(impl, out=None):
+    """The LECTURE model, from the cache or trained now (with its progress display on
+    ``out``, default sys.stdout)."""
     return pretraining.pretrained_gpt(impl, pretraining.LECTURE, cache_dir=settings["cache_dir"],
-                                      retrain=settings["retrain"], out=sys.stdout)
+                                      retrain=retrain("pretrained"), out=sys.stdout if out is None else out)
 
 
 def show_world(task_world, source):
@@ -77,7 +78,7 @@ def show_transfer(impl, model, task_world):
 def scaling_models(impl, base):
     """One model per width, trained on the same tokens (cached like the pretrained one)."""
     return {width: pretraining.pretrained_gpt(impl, pretraining.with_changes(base, model={"width": width}),
-                                              cache_dir=settings["cache_dir"], retrain=settings["retrain"],
+                                              cache_dir=settings["cache_dir"], retrain=retrain(f"scaling-w{width}"),
                                               name=f"scaling-w{width}")
             for width in SCALING_WIDTHS}
 

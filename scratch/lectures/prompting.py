@@ -9,7 +9,7 @@ import numpy as np
 
 from scratch import pretraining, training
 
-from . import save_png, settings
+from . import retrain, save_png, settings
 
 SHOTS = (0, 1, 2, 4, 8)
 REPEATS = 4  # prompts per held-out pair and task, each with its own demonstrations
@@ -33,7 +33,7 @@ def save_plot(table, chance):
 def run(impl):
     task_world, _ = pretraining.build_world(pretraining.LECTURE)
     model = pretraining.pretrained_gpt(impl, pretraining.LECTURE, cache_dir=settings["cache_dir"],
-                                       retrain=settings["retrain"])
+                                       retrain=retrain("pretrained"))
     tokenizer = task_world.tokenizer
     rng = np.random.default_rng(0)
     query = task_world.heldout_pairs[0]

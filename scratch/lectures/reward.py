@@ -2,50 +2,62 @@
 scalar head on the SFT model's Transformer learns from the rankings alone, and we compare it
 with the hidden gold reward it never saw.
 
-Setup: the SFT model of the sft demo (cached; trained first if missing). For each prompt, K = 4
-responses sampled from it at temperature 1; the simulated labelers rank them by Plackett-Luce
-from exp(g / tau), tau = 0.25 (scratch/instructions.py: g = answer correctness + 0.5 for
-"sure", -1 for a malformed response). 600 ranked prompts from the training instructions;
-accuracy is measured on 300 fresh groups of held-out instructions. Reward model: the SFT
-backbone (copied) + a zero head; 300 AdamW steps of 16 groups, lr 0.003.
+Setup: the SFT model of the sft demo (the pretrained LECTURE model fine-tuned on
+instructions; cached, trained first if missing). For each prompt, K = 4 responses sampled
+from it at temperature 1; the simulated labelers rank them by Plackett-Luce from
+exp(g / tau), tau = 0.25 (scratch/instructions.py: g = answer correctness + 0.5 for "sure",
+-1 for a malformed response). 600 ranked prompts from the training instructions; accuracy is
+measured on 300 fresh groups of held-out instructions. Reward model: the SFT backbone
+(copied) + a zero head; 300 AdamW steps of 16 groups, lr 0.003; then normalised so that the
+SFT samples of its training groups score mean 0 and std 1. It is cached with its head
+(:func:`reward_model`; :func:`scratch.checkpoint.cached_checkpoint`) for the RLHF chapter.
 
 The ceiling is the accuracy of g itself on the held-out labels: the labelers' noise (and the
 ties of g, ranked at random) caps what any reward can reach. The SFT model is almost always
 right at temperature 1, so its samples differ mostly by "sure": the rankings mostly teach
 politeness, the preference SFT lacks, and say almost nothing about malformed text, which SFT
-never writes. The last table probes that: responses no labeler ever saw, scored by the
-normalised reward model and by g. A reward that rises with every "sure" is what RLHF will
-over-optimise.
+seldom writes. The probes table shows that: responses no labeler ever saw, scored by the
+reward model and by g. A reward that rises with every "sure" is what RLHF will over-optimise.
 
 K = 2 against K = 4 at the same number of prompts: the K = 2 labels are the order of the first
 two responses in the K = 4 ranking (a Plackett-Luce ranking restricted to a subset is the
 Plackett-Luce ranking of that subset), so both see the same labelers, and K = 4 sees 6 pairs
 per prompt instead of 1.
 
-Measured (two cores, 24 s with the SFT model cached): held-out accuracy 0.632 against the
-ceiling 0.644 (within 1.2 points; "sure or not" alone scores 0.634: the rankings of SFT samples
-teach politeness and little else). Normalised on SFT samples, the seven malformed samples score
-+0.71 on average, above the correct ones (-0.48); the probe "sure sure <answer> <eos>" (gold
--1) scores 2.31, the highest of all. K = 2 against K = 4 at 25 / 100 / 400 prompts: 0.605 /
-0.614 / 0.623 against 0.634 / 0.623 / 0.633: the K-wise rankings give more accuracy per
-labelled prompt, as the lecture claims (small differences at this noise level).
-
-The reward model is not cached (the checkpoint format stores a GPT; the head would need its
-own entry): the RLHF chapter must retrain it or extend scratch/checkpoint.py.
+Measured (``python -m scratch lecture reward --cache-dir ...``, two shared cores; printed by
+the demo): the SFT samples of the 600 training prompts have gold 1 (right, plain) 74% of the
+time, 1.5 (right and "sure") 24%, 0.5 2%, -1 (malformed) under 1%. Held-out pairwise
+accuracy 0.636 against the ceiling 0.657, 2.1 points under it (the issue asks for 5 at
+most); "sure or not" alone also scores 0.636: the rankings of SFT samples teach politeness
+and almost nothing else. Score against gold on the 1200 held-out samples (normalised on the
+training samples; held-out mean 0.10, std 1.00): g = 1.5 at +1.47 on average, g = 1 at
+-0.40, 0.5 at -0.32, 0 at -0.67, and the 7 malformed samples (g = -1) at -0.06, above the
+correct ones. Probes: "sure sure <answer> <eos>" (g = -1) scores 1.66, above the best
+response "sure <answer> <eos>" (1.22), and "sure <answer>" without ``<eos>`` 1.62. K = 2
+against K = 4 at 25 / 100 / 400 prompts: 0.578 / 0.596 / 0.631 against 0.617 / 0.617 /
+0.634: the K-wise rankings give more accuracy per labelled prompt, most where prompts are
+few. Time, on two cores shared with other jobs: 68 to 107 s for the chapter's first run with
+the SFT model cached (``lecture sft reward`` from the pretrained model: 107 s, 52 s of it on
+the CPU), 13 s once the seven reward models are cached (the labelled data are sampled again).
 """
 
-import io
+import os
+import sys
+import tempfile
 
 import numpy as np
 
+from scratch import checkpoint, instructions, training
 from scratch.instructions import POLITE, label_groups, sample_responses
 
+from . import retrain, settings
 from . import sft as sft_demo
 
 K, TAU = 4, 0.25
 TRAIN_PROMPTS, TEST_PROMPTS = 600, 300
 STEPS, BATCH_PROMPTS, LR = 300, 16, 0.003
 K_STUDY = {"prompts": (25, 100, 400), "steps": 150}
+HEAD = ("head.w", "head.b")
 
 
 def ranked_groups(impl, model, data, n, split, rng):
@@ -55,11 +67,56 @@ def ranked_groups(impl, model, data, n, split, rng):
     return label_groups(data, instances, responses, TAU, rng)
 
 
-def train(impl, sft_model, groups, steps, seed=0):
-    model = impl.reward.RewardModel(sft_model)
-    impl.reward.train_reward_model(model, groups, steps=steps, lr=LR, optim=impl.optim,
-                                   batch_prompts=min(BATCH_PROMPTS, len(groups[0])), rng=np.random.default_rng(seed))
+def labelled_data(impl, sft_model, data):
+    """(training groups, held-out groups), each (ids, lengths, rankings, gold), from one seed."""
+    rng = np.random.default_rng(0)
+    train = ranked_groups(impl, sft_model, data, TRAIN_PROMPTS, "train", rng)
+    return train, ranked_groups(impl, sft_model, data, TEST_PROMPTS, "heldout", rng)
+
+
+def reward_recipe(impl, n_prompts, k, steps):
+    """What makes a reward model: the SFT model's recipe, the code that samples, labels and
+    trains (an edit to any of it makes a new cache entry), and the settings."""
+    code = [impl.module(name).__file__ for name in ("reward", "batched", "generate")] + [instructions.__file__]
+    return {"implementation": impl.name, "sft": sft_demo.sft_recipe(impl), "code": checkpoint.code_digest(code),
+            "K": k, "tau": TAU, "prompts": n_prompts, "steps": steps, "batch_prompts": BATCH_PROMPTS, "lr": LR,
+            "data_seed": 0, "train_seed": 0, "normalised_on": "the training groups' SFT samples"}
+
+
+def cached_reward_model(impl, sft_model, groups, steps, name, out, log_every=None):
+    """A reward model trained on ``groups`` (ids, lengths, rankings) for ``steps`` steps and
+    normalised on their responses, or the one cached under the same recipe (progress on ``out``
+    every ``log_every`` steps, default steps // 5)."""
+    ids, lengths, rankings = groups[:3]
+    template = impl.reward.RewardModel(sft_model)
+
+    def train():
+        model = impl.reward.RewardModel(sft_model)
+        progress = training.ProgressDisplay(steps, log_every or max(1, steps // 5), out)
+        impl.reward.train_reward_model(model, (ids, lengths, rankings), steps=steps, lr=LR, optim=impl.optim,
+                                       batch_prompts=min(BATCH_PROMPTS, len(ids)), rng=np.random.default_rng(0),
+                                       progress=progress)
+        impl.reward.normalize_rewards(model, ids.reshape(-1, ids.shape[-1]), lengths.ravel())
+        return model.backbone, {part: model.params[part] for part in HEAD}
+
+    recipe = reward_recipe(impl, len(ids), ids.shape[1], steps)
+    backbone, head = checkpoint.cached_checkpoint(name, recipe, train, impl.transformer,
+                                                  {part: template.params[part] for part in HEAD},
+                                                  cache_dir=settings["cache_dir"], retrain=retrain(name), out=out)
+    model = impl.reward.RewardModel(backbone)
+    for part in HEAD:
+        model.params[part][...] = head[part]
     return model
+
+
+def reward_model(impl, data=None, out=None):
+    """The demo's reward model (the RLHF chapter's), from the cache or trained now; also
+    returns the SFT model it starts from: (reward_model, sft_model)."""
+    out = sys.stdout if out is None else out
+    data = sft_demo.instruction_data() if data is None else data
+    sft_model = sft_demo.sft_model(impl, data, out=out)
+    train, _ = labelled_data(impl, sft_model, data)
+    return cached_reward_model(impl, sft_model, train, STEPS, "reward", out), sft_model
 
 
 def group_scores(model, ids, lengths):
@@ -73,55 +130,103 @@ def first_two(groups):
     return ids[:, :2], lengths[:, :2], pair
 
 
-def run(impl):
-    data = sft_demo.instruction_data()
-    sft_model = sft_demo.sft_model(impl, data, out=io.StringIO())
-    rng = np.random.default_rng(0)
-    train_groups = ranked_groups(impl, sft_model, data, TRAIN_PROMPTS, "train", rng)
-    ids, lengths, rankings, gold = ranked_groups(impl, sft_model, data, TEST_PROMPTS, "heldout", rng)
-    values, counts = np.unique(train_groups[3], return_counts=True)
-    print(f"Labelled data: {TRAIN_PROMPTS} prompts x K = {K} SFT samples, ranked by Plackett-Luce labelers "
-          f"(tau = {TAU}); gold rewards of the samples: "
-          + ", ".join(f"{v:g}: {c / counts.sum():.0%}" for v, c in zip(values, counts)))
-    model = train(impl, sft_model, train_groups[:3], STEPS)
-    scores = group_scores(model, ids, lengths)
-    polite = (ids == data.tokenizer.id(POLITE)).any(axis=2).astype(float)
-    accuracy = impl.reward.pairwise_accuracy
-    print(f"\nHeld-out pairwise accuracy ({TEST_PROMPTS} groups of held-out instructions, {TEST_PROMPTS * 6} pairs):")
-    print(f"  reward model                    {accuracy(scores, rankings):.3f}")
-    print(f"  ceiling: the gold reward g      {accuracy(gold, rankings):.3f}")
-    print(f"  'sure' or not, nothing else     {accuracy(polite, rankings):.3f}")
-    print("  a constant                      0.500")
+def text_strips(groups, width=50):
+    """A text scatter plot: one row per group {label: values}, the values binned along one
+    shared axis, each cell's count drawn darker for more (`` .:-=+*#%@``)."""
+    shades = " .:-=+*#%@"
+    values = np.concatenate(list(groups.values()))
+    lo, hi = values.min(), values.max()
+    edges = np.linspace(lo, hi, width + 1)
+    lines = []
+    for label, group in groups.items():
+        counts, _ = np.histogram(group, bins=edges)
+        levels = np.ceil(counts / max(counts.max(), 1) * (len(shades) - 1)).astype(int)
+        lines.append(f"  {label:>8} |" + "".join(shades[level] for level in levels) + "|")
+    lines.append(f"  {'':>8}  {lo:<{width // 2}.2f}{hi:>{width - width // 2}.2f}")
+    return "\n".join(lines)
 
-    flat_ids, flat_lengths = ids.reshape(-1, ids.shape[-1]), lengths.ravel()
-    gain, bias = impl.reward.normalize_rewards(model, flat_ids, flat_lengths)
-    normalised = model.scores(flat_ids, flat_lengths)
-    print(f"\nNormalised on these SFT samples (gain {gain:.3f}, bias {bias:.3f}): mean {normalised.mean():.3f}, "
-          f"std {normalised.std():.3f}. Reward-model score against the gold reward, held-out samples:")
-    print(f"  {'gold g':>8} {'samples':>8} {'mean score':>11} {'std':>6}")
-    for value in np.unique(gold):
-        chosen = normalised[gold.ravel() == value]
-        print(f"  {value:>8g} {len(chosen):>8} {chosen.mean():>11.2f} {chosen.std():>6.2f}")
 
+def save_plot(gold, scores):
+    """Reward-model score against gold reward (jittered) as a PNG; its path, or None without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    path = os.path.join(tempfile.mkdtemp(prefix="scratch-reward-"), "reward_vs_gold.png")
+    jitter = np.random.default_rng(0).uniform(-0.08, 0.08, size=gold.shape)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(gold + jitter, scores, ".", alpha=0.3)
+    ax.set_xlabel("gold reward g (jittered)")
+    ax.set_ylabel("reward model, normalised")
+    ax.set_title("held-out SFT samples")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def show_probes(data, model):
     # "elvish for a b ?": a short prompt, so that the longest probe still fits in the context
     inst = next(i for i in data.instances("heldout") if i.task != "reverse" and i.phrasing == 1 and len(set(i.pair)) == 2)
     a, b = data.world.answer(inst.task, inst.pair)
     probes = [[a, b, "<eos>"], [POLITE, a, b, "<eos>"], [b, a, "<eos>"], [POLITE, b, a, "<eos>"],
               [POLITE, POLITE, a, b, "<eos>"], [POLITE, a, b], [a, b, b, "<eos>"], [POLITE, a, POLITE, b, "<eos>"]]
     prompt = data.tokenizer.encode(data.prompt(inst))
-    rows = [np.concatenate([prompt, data.tokenizer.encode(p)]) for p in probes]
-    padded = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
-    for i, row in enumerate(rows):
-        padded[i, :len(row)] = row
-    probe_scores = model.scores(padded, np.array([len(r) for r in rows]))
+    ids, lengths = instructions.pad_groups([prompt], [[data.tokenizer.encode(p) for p in probes]], data.pad_id)
+    probe_scores = model.scores(ids[0], lengths[0])
     print(f"\nProbes for '{' '.join(data.prompt(inst)[1:])}' (most of them unlike any SFT sample):")
     for words, score in zip(probes, probe_scores):
         print(f"  {' '.join(words):<40} reward model {score:>6.2f}   gold {data.gold_reward(inst, words):>5.1f}")
 
-    print(f"\nK = 2 against K = 4 at the same number of prompts ({K_STUDY['steps']} steps each), held-out accuracy:")
-    print(f"  {'prompts':>8} {'K = 2':>8} {'K = 4':>8}")
+
+def run(impl):
+    data = sft_demo.instruction_data()
+    sft_model = sft_demo.sft_model(impl, data)
+    train_groups, (ids, lengths, rankings, gold) = labelled_data(impl, sft_model, data)
+    values, counts = np.unique(train_groups[3], return_counts=True)
+    print(f"Labelled data: {TRAIN_PROMPTS} prompts x K = {K} SFT samples, ranked by Plackett-Luce labelers "
+          f"(tau = {TAU}); gold rewards of the samples: "
+          + ", ".join(f"{v:g}: {c / counts.sum():.0%}" for v, c in zip(values, counts)))
+    print(f"\nReward model: {STEPS} AdamW steps of {BATCH_PROMPTS} ranked groups, from the SFT model")
+    model = cached_reward_model(impl, sft_model, train_groups, STEPS, "reward", sys.stdout)
+    scores = group_scores(model, ids, lengths)
+    polite = (ids == data.tokenizer.id(POLITE)).any(axis=2).astype(float)
+    accuracy = impl.reward.pairwise_accuracy
+    ceiling = accuracy(gold, rankings)
+    print(f"\nHeld-out pairwise accuracy ({TEST_PROMPTS} groups of held-out instructions, {TEST_PROMPTS * 6} pairs):")
+    print(f"  reward model                    {accuracy(scores, rankings):.3f}   "
+          f"({(ceiling - accuracy(scores, rankings)) * 100:.1f} points under the ceiling)")
+    print(f"  ceiling: the gold reward g      {ceiling:.3f}")
+    print(f"  'sure' or not, nothing else     {accuracy(polite, rankings):.3f}")
+    print("  a constant                      0.500")
+
+    print(f"\nReward-model score (normalised on the training groups' SFT samples) against the gold reward, "
+          f"held-out samples: mean {scores.mean():.3f}, std {scores.std():.3f}")
+    print(f"  {'gold g':>8} {'samples':>8} {'mean score':>11} {'std':>6}")
+    by_gold = {f"g = {value:g}": scores[gold == value] for value in np.unique(gold)}
+    for label, chosen in by_gold.items():
+        print(f"  {label[4:]:>8} {len(chosen):>8} {chosen.mean():>11.2f} {chosen.std():>6.2f}")
+    print("\nThe same as a plot: one row per gold reward, the reward-model scores of its samples along the axis\n"
+          "(each row shaded by its own fullest cell; the table above gives the counts):")
+    print(text_strips(by_gold))
+    path = save_plot(gold.ravel(), scores.ravel())
+    if path:
+        print(f"reward-model score against gold reward saved to {path}")
+    show_probes(data, model)
+
+    steps = K_STUDY["steps"]
+    print(f"\nK = 2 against K = 4 at the same number of prompts: {2 * len(K_STUDY['prompts'])} reward models, "
+          f"{steps} steps each")
+    table = {}
     for n in K_STUDY["prompts"]:
         subset = tuple(part[:n] for part in train_groups[:3])
-        by_k = [accuracy(group_scores(train(impl, sft_model, groups, K_STUDY["steps"]), ids, lengths), rankings)
-                for groups in (first_two(subset), subset)]
-        print(f"  {n:>8} {by_k[0]:>8.3f} {by_k[1]:>8.3f}")
+        for k, groups in ((2, first_two(subset)), (4, subset)):
+            study = cached_reward_model(impl, sft_model, groups, steps, f"reward-k{k}-n{n}", sys.stdout, log_every=steps)
+            table[n, k] = accuracy(group_scores(study, ids, lengths), rankings)
+    print(f"\nHeld-out accuracy:\n  {'prompts':>8} {'K = 2':>8} {'K = 4':>8}")
+    for n in K_STUDY["prompts"]:
+        print(f"  {n:>8} {table[n, 2]:>8.3f} {table[n, 4]:>8.3f}")

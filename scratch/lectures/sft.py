@@ -1,64 +1,101 @@
-"""Lecture demo, instruction tuning (RLHF step 1): fine-tune a GPT on demonstrations, the
-loss on response tokens only, and measure what SFT teaches: to answer the instruction, and
-to stop.
+"""Lecture demo, instruction tuning (RLHF step 1): fine-tune the pretrained GPT of chapter 8
+on demonstrations, the loss on response tokens only, and measure what SFT teaches against
+what chapter 9's prompting already gets from the same pretrained model.
 
-Setup (scratch/instructions.py): a small world, six words, one made-up language (elvish) and
-``reverse``; instructions in three phrasings per task, e.g. "translate into elvish : mouse cat
-=>", answered by demonstrators who are always right and open with "sure" a quarter of the
-time. Held-out instructions ask about the world's held-out pairs, never trained on.
-GPT: C = 32, H = 4, 2 blocks, context 12, float32; 1000 AdamW steps of 32 fresh
-demonstrations (peak lr 0.01, warmup then cosine decay). The model is cached
-(:func:`scratch.checkpoint.cached_gpt`), and the reward-model demo starts from it.
+Setup (scratch/instructions.py): the pretraining world (twelve words, elvish, dwarvish,
+goblin and ``reverse``); instructions in three phrasings per task, e.g. "translate into
+elvish : mouse cat =>", answered by demonstrators who are always right and open with "sure" a
+quarter of the time. Held-out instructions ask about the world's held-out pairs, which
+neither pretraining nor SFT ever showed. The model: :data:`scratch.pretraining.LECTURE`
+(from the cache, trained first if missing), its vocabulary widened by the instruction words
+(:func:`scratch.instructions.widen_vocabulary`: new embedding rows, every old id unchanged),
+then 500 AdamW steps of 32 fresh demonstrations (peak lr 0.003, warmup then cosine decay).
+The SFT model is cached too (:func:`sft_model`): the reward-model demo starts from it.
 
-What this demo does NOT show (left for when the pretraining chapter's checkpoint is merged):
-SFT starting from a pretrained model, and the comparison with chapter 9's few-shot
-prompting of that model on the same instructions. Here the "base" is the same network
-before fine-tuning (random weights), and SFT starts from scratch.
+The comparison, on the same held-out (task, pair) queries: the SFT model given the bare
+instruction; the pretrained model given the same instruction; and the pretrained model
+prompted as in chapter 9, in its own pretraining format (``elvish : a b =>``, with 0, 1 or 4
+demonstrations ``c d => e f ;``), which needs no new word. Prompt tokens count ``<bos>`` and
+``=>``. An SFT answer is exact when it is the gold pair and then ``<eos>`` ("sure" first
+allowed); a prompted answer is read up to pretraining's separator ";", as chapter 9 reads it.
 
-Measured (two cores): training loss 0.18 nats per response token against the exact floor
-H(0.25) / 3.25 = 0.173 (the only uncertainty left in a response is "sure" or not); held-out
-exact match 100%; greedy answers that end with ``<eos>`` 100% (base: 0%); sampled responses
-that open with "sure" about 25%, the demonstrators' rate. About 25 s on the first run.
+Measured (``python -m scratch lecture sft --cache-dir ...``, two shared cores; every number
+below is printed by the demo): SFT loss 0.180 nats per response token (mean of the last 50
+steps) against the exact floor H(0.25) / 3.25 = 0.173. On the 348 held-out instructions
+(29 pairs x 4 tasks x 3 phrasings), greedy:
+
+    model and prompt                  prompt tokens   exact   right words   ends <eos>
+    SFT, the instruction                   7.25       100%       100%         100%
+    pretrained, the instruction            7.25         0%        27.3%         0%
+    pretrained, 0 / 1 / 4 shots            4 / 10 / 28      25% / 100% / 99.7%
+    pretrained, task named, 0 / 1 / 4      6 / 12 / 30     100% / 100% / 99.7%
+
+Sampled at temperature 1, SFT ends with ``<eos>`` 99.7% of the time (exact 97.7%) and opens
+with "sure" 26.1%, the demonstrators' 25%. The pretrained model given an instruction writes
+the right words 69% of the time after "translate into <task> : a b =>" (whose end is its own
+format), 13% after "please ...", 0% after "<task> for a b ?"; then ";" and another
+demonstration, never ``<eos>``. Time, over three runs on two cores shared with other jobs:
+15 to 24 s of fine-tuning on top of the cached pretrained model, 22 to 28 s for the chapter's
+first run, 4 to 7 s once the SFT model is cached; pretraining, if it is not cached, adds
+2.5 min (chapter 8's model, trained once for chapters 8 to 11).
+
+What the few-shot comparison shows, honestly: SFT wins nothing on accuracy here. Prompted in
+its own format, the pretrained model is already at 100% held-out exact match from one
+demonstration (10 prompt tokens), and with none when the task is named (6 tokens, fewer than
+the instructions' mean 7.25); unnamed and 0-shot it can only guess the task (25%). In this
+world a task's name is a complete instruction that pretraining already taught, so what SFT
+adds is the interface: answering requests phrased in words the pretrained model never saw,
+and stopping with ``<eos>`` where the base model runs on.
 """
+
+import sys
 
 import numpy as np
 
-from scratch import checkpoint, training
-from scratch.instructions import POLITE, InstructionData, sft_batches
-from scratch.world import EOS, TaskWorld
+from scratch import checkpoint, instructions, pretraining, training
+from scratch.instructions import POLITE, InstructionData, sft_batches, widen_vocabulary
+from scratch.world import EOS
 
-from . import side_by_side
+from . import retrain, settings, side_by_side
+from .pretraining import pretrained
 
-WORLD = {"seed": 0, "n_words": 6, "n_languages": 1}
-WIDTH, HEADS, LAYERS, CONTEXT = 32, 4, 2, 12
-STEPS, BATCH, LR = 1000, 32, 0.01
+STEPS, BATCH, LR, WARMUP = 500, 32, 0.003, 25
 MAX_RESPONSE = 4  # "sure", two words, <eos>
+SHOTS = (0, 1, 4)
+PHRASINGS = 3  # each held-out (task, pair) is asked in three phrasings: prompted three times too
 
 
 def instruction_data():
-    return InstructionData(TaskWorld(**WORLD))
+    """Instructions over the pretraining world (LECTURE's), with the widened tokenizer."""
+    task_world, _ = pretraining.build_world(pretraining.LECTURE)
+    return InstructionData(task_world)
 
 
 def sft_recipe(impl):
-    return {"implementation": impl.name, "world": WORLD, "width": WIDTH, "heads": HEADS, "layers": LAYERS,
-            "context": CONTEXT, "steps": STEPS, "batch": BATCH, "lr": LR, "data_seed": 1, "init_seed": 0}
+    """What makes the SFT model: the pretrained model's cache key, the SFT code and settings."""
+    code = [impl.module("sft").__file__, instructions.__file__, training.__file__]
+    return {"implementation": impl.name, "pretrained": pretraining.cache_key(impl, pretraining.LECTURE),
+            "code": checkpoint.code_digest(code), "steps": STEPS, "batch": BATCH, "lr": LR,
+            "warmup_steps": WARMUP, "data_seed": 1, "widen_seed": 0}
 
 
-def base_model(impl, data):
-    """The network before fine-tuning (random weights, seed 0)."""
-    return impl.transformer.GPT(len(data.tokenizer), CONTEXT, LAYERS, HEADS, WIDTH, seed=0)
+def sft_model(impl, data, out=None, history=None, base=None):
+    """The SFT model of this demo, from the cache or fine-tuned now from ``base`` (default:
+    the pretrained model); ``history`` gets train_lm's history when it trains."""
+    out = sys.stdout if out is None else out
 
-
-def sft_model(impl, data, out=None, history=None):
-    """The SFT model of this demo, from the cache or trained now (``history`` gets the loss)."""
     def train():
-        model = base_model(impl, data)
-        result = training.train_lm(model, sft_batches(data, impl.sft, BATCH, CONTEXT, np.random.default_rng(1)),
-                                   steps=STEPS, lr=LR, warmup_steps=50, optim=impl.optim, log_every=STEPS // 5)
+        start = pretrained(impl, out) if base is None else base
+        model = widen_vocabulary(impl, start, len(data.tokenizer), seed=0)
+        result = training.train_lm(model, sft_batches(data, impl.sft, BATCH, model.context_length,
+                                                      np.random.default_rng(1)),
+                                   steps=STEPS, lr=LR, warmup_steps=WARMUP, optim=impl.optim,
+                                   log_every=STEPS // 10, out=out)
         if history is not None:
             history.update(result)
         return model
-    return checkpoint.cached_gpt("sft-demo", sft_recipe(impl), train, impl.transformer, out=out)
+    return checkpoint.cached_gpt("sft", sft_recipe(impl), train, impl.transformer, cache_dir=settings["cache_dir"],
+                                 retrain=retrain("sft"), out=out)
 
 
 def answers(impl, model, data, instances, rng=None):
@@ -70,51 +107,93 @@ def answers(impl, model, data, instances, rng=None):
 
 
 def report(data, instances, responses):
-    """(exact match, share ending with <eos>, share opening with "sure")."""
+    """Shares of the responses: exact (the gold pair, then <eos>; "sure" first allowed),
+    right words (the gold pair first, whatever follows), ending with <eos>, opening with "sure"."""
     words = [data.tokenizer.decode(r) for r in responses]
     golds = [data.world.answer(inst.task, inst.pair) for inst in instances]
-    answer = [tuple(w[1:-1] if w and w[0] == POLITE else w[:-1]) for w in words]
-    return (np.mean([a == g and w[-1:] == [EOS] for a, g, w in zip(answer, golds, words)]),
-            np.mean([w[-1:] == [EOS] for w in words]), np.mean([w[:1] == [POLITE] for w in words]))
+    bodies = [w[1:] if w[:1] == [POLITE] else w for w in words]
+    return {"exact": np.mean([b == [*g, EOS] for b, g in zip(bodies, golds)]),
+            "words": np.mean([tuple(b[:2]) == g for b, g in zip(bodies, golds)]),
+            "eos": np.mean([w[-1:] == [EOS] for w in words]),
+            "sure": np.mean([w[:1] == [POLITE] for w in words])}
 
 
-def run(impl):
-    data = instruction_data()
-    print(f"Instructions over {len(data.world.words)} words, tasks {', '.join(data.world.tasks)}, "
-          f"3 phrasings each: {len(data.instances('train'))} training and {len(data.instances('heldout'))} "
-          f"held-out instructions; vocabulary {len(data.tokenizer)} (the world's + {POLITE!r}, 'translate', ...)\n")
+def show_batch(impl, data):
     rng = np.random.default_rng(0)
     prompts, responses, _ = data.sample_demonstrations(3, rng)
-    ids, targets, mask = impl.sft.sft_batch(prompts, responses, data.pad_id, CONTEXT, data.eos_id)
+    ids, targets, mask = impl.sft.sft_batch(prompts, responses, data.pad_id,
+                                            pretraining.LECTURE["model"]["context_length"], data.eos_id)
     print("One SFT batch (right-padded); the loss covers the targets marked ^, response and <eos> only:\n")
     for row in range(len(prompts)):
         shown = [f"{w}{'^' if m else ''}" for w, m in zip(data.tokenizer.decode(targets[row]), mask[row])]
         print("  input   " + " ".join(data.tokenizer.decode(ids[row])))
         print("  target  " + " ".join(shown) + "\n")
 
+
+def prompted_rows(impl, model, task_world):
+    """Chapter 9's prompting of the pretrained model on the held-out pairs, PHRASINGS prompts
+    per pair and task: one (label, prompt tokens, exact match) per number of shots and naming."""
+    queries = task_world.heldout_pairs * PHRASINGS
+    rows = []
+    for named in (False, True):
+        for k in SHOTS:
+            prompt, _ = impl.prompting.sample_prompts(task_world, task_world.tasks[0], k, queries[:1],
+                                                      np.random.default_rng(k), named=named)
+            accuracy = impl.prompting.shot_accuracy(model, task_world, k, named=named, queries=queries, seed=k)
+            label = f"pretrained, {k}-shot{', task named' if named else ''}"
+            rows.append((label, len(prompt[0]), accuracy))
+    return rows
+
+
+def run(impl):
+    data = instruction_data()
+    heldout = data.instances("heldout")
+    print(f"Instructions over the pretraining world ({len(data.world.words)} words, tasks "
+          f"{', '.join(data.world.tasks)}), {PHRASINGS} phrasings each: {len(data.instances('train'))} training and "
+          f"{len(heldout)} held-out instructions; vocabulary {len(data.world.tokenizer)} pretrained words + "
+          f"{len(data.tokenizer) - len(data.world.tokenizer)} instruction words = {len(data.tokenizer)}\n")
+    show_batch(impl, data)
+
+    base = pretrained(impl)
     history = {}
-    model = sft_model(impl, data, history=history)
-    floor = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) / 3.25
+    print(f"\nSFT: {STEPS} AdamW steps of {BATCH} fresh demonstrations, starting from the pretrained model")
+    model = sft_model(impl, data, history=history, base=base)
     if history:
         print(training.text_curve(history["loss"], label="SFT loss per response token"))
-    print(f"\nexact floor of the SFT loss: H(p_polite) / E[response tokens] = {floor:.3f} nats "
+        print(f"  mean over the last {STEPS // 10} steps {np.mean(history['loss'][-(STEPS // 10):]):.3f}; "
+              f"{history['seconds']:.0f} s of fine-tuning")
+    floor = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) / 3.25
+    print(f"exact floor of the SFT loss: H(p_polite) / E[response tokens] = {floor:.3f} nats "
           f"(every answer is certain; only 'sure' or not is left)\n")
 
-    heldout = data.instances("heldout")
-    base = base_model(impl, data)
-    rows = []
-    for name, m in (("base (before SFT)", base), ("SFT", model)):
-        greedy = report(data, heldout, answers(impl, m, data, heldout))
-        sampled = report(data, heldout, answers(impl, m, data, heldout, np.random.default_rng(1)))
-        rows.append(f"  {name:<18} {greedy[0]:>10.1%} {greedy[1]:>10.1%} {sampled[1]:>10.1%} {sampled[2]:>10.1%}")
-    print(f"Held-out instructions ({len(heldout)}), at most {MAX_RESPONSE} tokens each:")
-    print(f"  {'':<18} {'exact':>10} {'<eos>':>10} {'<eos>':>10} {'sure':>10}")
-    print(f"  {'':<18} {'greedy':>10} {'greedy':>10} {'sampled':>10} {'sampled':>10}")
-    print("\n".join(rows))
-    print("\nSFT imitates: it says 'sure' as often as the demonstrators did (25%), no more. The labelers\n"
-          "of the next chapter like 'sure'; the reward model and RLHF are how that preference gets in.\n")
+    tokens = np.mean([len(data.prompt(inst)) for inst in heldout])
+    widened = widen_vocabulary(impl, base, len(data.tokenizer), seed=0)
+    print(f"Held-out queries: {len(data.world.heldout_pairs)} pairs x {len(data.world.tasks)} tasks x {PHRASINGS} "
+          f"= {len(heldout)}; greedy answers, at most {MAX_RESPONSE} tokens:")
+    print(f"  {'model and prompt':<36} {'prompt tokens':>13} {'exact':>7} {'right words':>12} {'ends <eos>':>11}")
+    for label, m in (("SFT, the instruction", model), ("pretrained, the instruction", widened)):
+        scores = report(data, heldout, answers(impl, m, data, heldout))
+        print(f"  {label:<36} {tokens:>13.2f} {scores['exact']:>7.1%} {scores['words']:>12.1%} {scores['eos']:>11.1%}")
+    by_phrasing = []
+    for phrasing, templates in enumerate(zip(data.phrasings(data.world.tasks[0]), data.phrasings("reverse"))):
+        chosen = [inst for inst in heldout if inst.phrasing == phrasing]
+        share = report(data, chosen, answers(impl, widened, data, chosen))["words"]
+        by_phrasing.append(f"  {share:>4.0%}  " + " / ".join(" ".join(words) for words in templates))
+    for label, n_tokens, accuracy in prompted_rows(impl, base, data.world):
+        print(f"  {label:<36} {n_tokens:>13d} {accuracy:>7.1%} {'':>12} {'n/a':>11}")
+    print("  (a prompted answer is read up to ';', pretraining's separator, as chapter 9 reads it, so it has\n"
+          "  no <eos> to count; unnamed and 0-shot, the pretrained model can only guess the task)")
+    print("The pretrained model's right words, by phrasing of the instruction:\n" + "\n".join(by_phrasing) + "\n")
+
+    sampled = report(data, heldout, answers(impl, model, data, heldout, np.random.default_rng(1)))
+    print(f"Sampled at temperature 1, SFT: exact {sampled['exact']:.1%}, ends with <eos> {sampled['eos']:.1%}, "
+          f"opens with 'sure' {sampled['sure']:.1%} (the demonstrators: {data.p_polite:.0%}).")
+    print("SFT imitates: it says 'sure' as often as the demonstrators did, no more. The labelers of the\n"
+          "next chapter like 'sure'; the reward model and RLHF are how that preference gets in.\n")
     sample = [heldout[i] for i in sorted(np.random.default_rng(3).choice(len(heldout), size=6, replace=False))]
-    generated = answers(impl, model, data, sample, np.random.default_rng(2))
-    print(side_by_side(["\n".join(" ".join(data.prompt(inst)[1:]) for inst in sample),
-                        "\n".join(" ".join(data.tokenizer.decode(r)) for r in generated)],
-                       ["held-out instruction", "SFT sample"]))
+    columns = {"SFT sample": answers(impl, model, data, sample, np.random.default_rng(2)),
+               "pretrained, greedy": answers(impl, widened, data, sample)}
+    print(side_by_side(["\n".join(" ".join(data.prompt(inst)[1:]) for inst in sample)]
+                       + ["\n".join(" ".join(data.tokenizer.decode(r)) for r in responses)
+                          for responses in columns.values()],
+                       ["held-out instruction", *columns]))
