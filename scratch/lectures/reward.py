@@ -41,16 +41,14 @@ the SFT model cached (``lecture sft reward`` from the pretrained model: 107 s, 5
 the CPU), 13 s once the seven reward models are cached (the labelled data are sampled again).
 """
 
-import os
 import sys
-import tempfile
 
 import numpy as np
 
 from scratch import checkpoint, instructions, training
 from scratch.instructions import POLITE, label_groups, sample_responses
 
-from . import retrain, settings
+from . import retrain, save_png, settings
 from . import sft as sft_demo
 
 K, TAU = 4, 0.25
@@ -149,24 +147,14 @@ def text_strips(groups, width=50):
 def save_plot(gold, scores):
     """Reward-model score against gold reward (jittered) as a PNG; its path, or None without
     matplotlib."""
-    try:
-        import matplotlib
+    def draw(ax):
+        jitter = np.random.default_rng(0).uniform(-0.08, 0.08, size=gold.shape)
+        ax.plot(gold + jitter, scores, ".", alpha=0.3)
+        ax.set_xlabel("gold reward g (jittered)")
+        ax.set_ylabel("reward model, normalised")
+        ax.set_title("held-out SFT samples")
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    path = os.path.join(tempfile.mkdtemp(prefix="scratch-reward-"), "reward_vs_gold.png")
-    jitter = np.random.default_rng(0).uniform(-0.08, 0.08, size=gold.shape)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(gold + jitter, scores, ".", alpha=0.3)
-    ax.set_xlabel("gold reward g (jittered)")
-    ax.set_ylabel("reward model, normalised")
-    ax.set_title("held-out SFT samples")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(draw, "reward_vs_gold.png")
 
 
 def show_probes(data, model):
