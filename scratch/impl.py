@@ -22,7 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The chapters in lecture order. Test files are ``tests/test_<chapter>.py``; the grader
 # and the lecture demo follow this order.
 CHAPTERS = ("mdp", "ngram", "nn", "optim", "rnn", "generate", "transformer", "pretraining", "prompting",
-            "sft", "reward")
+            "sft", "reward", "rlhf")
 
 
 def default_impl_name():
