@@ -115,7 +115,7 @@ def parser():
 
     grader = commands.add_parser("grade", help="grade an implementation and print the points per question")
     grader.add_argument("--impl", choices=IMPLEMENTATIONS, default=default_impl_name(), help=impl_help)
-    grader.add_argument("--question", "-q", default=None, help="grade one chapter (mdp), question number (1.2) or class name")
+    grader.add_argument("--question", "-q", default=None, help="grade one chapter (mdp), question number (1.2) or class name; several, separated by commas")
     grader.add_argument("--timeout", type=positive_seconds, default=grade.DEFAULT_TIMEOUT,
                         help=f"per-test time limit in seconds (default {grade.DEFAULT_TIMEOUT:g})")
     grader.add_argument("--budget", type=positive_seconds, default=grade.DEFAULT_BUDGET,

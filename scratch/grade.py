@@ -116,17 +116,27 @@ def number_questions(collected):
 
 
 def select(questions, wanted):
-    """Questions matching ``wanted``: a chapter name, a number ("1.2") or a question's class name."""
+    """Questions matching ``wanted``: a chapter name, a number ("1.2") or a question's class
+    name, or several of them separated by commas ("mdp,ngram,7.1")."""
     if wanted is None:
         return questions
+    names = {name.strip() for name in wanted.split(",")}
     chosen = [
         q for q in questions
-        if wanted in (q.chapter, q.number, q.key, q.key.split("::")[-1]) or q.number.split(".")[0] == wanted
+        if names & {q.chapter, q.number, q.key, q.key.split("::")[-1], q.number.split(".")[0]}
     ]
     if not chosen:
         names = ", ".join(sorted({q.chapter for q in questions} | {q.number for q in questions}))
         raise GradingError(f"--question {wanted!r} matches no question; choose one of: {names}")
     return chosen
+
+
+def list_questions(impl, root=PROJECT_ROOT):
+    """``(questions, collection_errors)``: every graded question of ``impl``, numbered, with
+    its tests, none of them run (a collection only)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        collected, errors = collect(impl, root, workdir)
+    return number_questions(collected), errors
 
 
 def grade(impl, root=PROJECT_ROOT, question=None, timeout=DEFAULT_TIMEOUT, budget=DEFAULT_BUDGET,
