@@ -203,6 +203,9 @@ class TestRewardLearning:
         # weights, learns the lexicon only in part from 400 rankings). Required: within 0.10
         # of the ceiling, and above politeness alone by 0.02: it learned which answers are
         # right, from rankings only.
+        from conftest import check_gpt_forward
+
+        check_gpt_forward(impl)  # before any training: a broken backbone fails in milliseconds
         data = InstructionData(TaskWorld(seed=0, n_words=4, n_languages=1))
         rng = np.random.default_rng(0)
 
