@@ -7,6 +7,7 @@ gets its own project.
 """
 
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,14 @@ def make_project(root, tests, exercises=None):
     return root
 
 
+def interactive_sigint():
+    """In the child before it starts: SIGINT as a terminal user's (Ctrl-C raises
+    KeyboardInterrupt). A suite started in the background by a non-interactive shell has
+    SIGINT ignored, Python keeps an ignored SIGINT ignored, and the Ctrl-C test would then
+    test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_grade_cli(root, *args, extra_env=None):
     """Start ``python -m scratch grade --impl exercises ARGS`` in project ``root`` (a Popen)."""
     env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
@@ -44,6 +53,7 @@ def start_grade_cli(root, *args, extra_env=None):
     return subprocess.Popen(
         [sys.executable, "-m", "scratch", "grade", "--impl", "exercises", *args],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=interactive_sigint,
     )
 
 
