@@ -7,6 +7,14 @@ The world (:mod:`scratch.world`): pages of toy-English sentences and pages of de
 the pretrained model is :data:`scratch.pretraining.LECTURE`, cached in the user's cache
 folder (``--cache-dir`` names another, ``--retrain`` trains again), so the next chapters
 and the next run reuse it. Every number printed is measured in this run; none is typed in.
+
+Measured (two cores; 100 s the first time, 10 s with the cache): held-out loss 1.014 nats per
+token on 2000 fresh pages whose exact mean -log p is 0.971 (+0.043); transfer to
+reverse-elvish from 100 examples, held-out answer loss 0.004 fine-tuned (all weights), 0.173
+(head and top block), 0.127 from scratch; scaling, widths 8 to 32 (non-embedding N 1.8k to
+25k) after 200 steps: 2.27, 2.09, 2.05, 1.88, 1.78 nats, a fit with E = 0 (alpha 0.09, R^2
+0.99): every model is still 0.8 nats or more above the true 0.975, too far for the fit to
+locate the floor, which the demo prints next to it.
 """
 
 import io
@@ -120,9 +128,13 @@ def save_plot(sizes, losses, fit):
     """L - E against N on log-log axes with the fitted line; the PNG's path, or None
     without matplotlib."""
     def draw(ax):
+        from matplotlib.ticker import NullFormatter  # only when drawing: matplotlib is optional
+
         grid = np.geomspace(sizes.min(), sizes.max(), 50)
         ax.loglog(sizes, losses - fit.E, "o", label="held-out loss - E")
         ax.loglog(grid, fit.predict(grid) - fit.E, "-", label=f"A N^-{fit.alpha:.2f}")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels overlap on a short axis
+        ax.set_xticks(sizes, [f"{n:,}" for n in sizes])  # label the five sizes themselves
         ax.set_xlabel("non-embedding parameters N")
         ax.set_ylabel("L - E (nats/token)")
         ax.legend()
