@@ -348,29 +348,34 @@ def length_buckets(pages_ids, batch_size):
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+OPEN_ROWS = 16  # pack_pages: how many of the latest rows a page may still go into
+REFILL_BATCHES = 16  # page_batches: pages are drawn for this many batches at a time
+
+
 def pack_pages(pages_ids, context_length, pad_id=0, bos_id=1):
     """Whole pages packed into training rows: ``(inputs, targets, loss_mask)``, each (R, T)
     with T = ``context_length``; for TRAINING only (evaluation uses :func:`page_rows`).
 
-    Each page goes into the first row whose T + 1 tokens still have room for it (first fit;
-    a page is never cut); inputs are a row's first T tokens, targets its last T. The loss
+    Each page goes into the first row whose T + 1 tokens still have room for it, among the
+    ``OPEN_ROWS`` rows opened last (first fit, bounded so that packing stays linear in the
+    number of pages; a page is never cut); inputs are a row's first T tokens, targets its last T. The loss
     mask covers every target that is a page token after its ``<bos>``: not padding, and not
     a ``<bos>`` that follows an ``<eos>``. Packing wastes little compute on padding (rows are
     ~90% full, against ~60% with one page a row), which is why training uses it; the price is
     the small cue about a late page's length described in :func:`page_rows`, which is why the
     held-out loss is measured one page a row.
     """
-    rows, room = [], []
+    rows, room, candidates = [], [], []  # candidates: the rows still open, oldest first
     for ids in pages_ids:
         if len(ids) > context_length + 1:
             raise ValueError(f"a page of {len(ids)} tokens does not fit in context_length + 1 = {context_length + 1}")
-        for r, free in enumerate(room):
-            if free >= len(ids):
-                break
-        else:
+        r = next((r for r in candidates if room[r] >= len(ids)), None)
+        if r is None:
             r = len(rows)
             rows.append([])
             room.append(context_length + 1)
+            candidates.append(r)
+            del candidates[:-OPEN_ROWS]  # first fit among the latest rows only: linear time
         rows[r].extend(ids)
         room[r] -= len(ids)
     table = np.full((len(rows), context_length + 1), pad_id, dtype=np.int64)
@@ -389,7 +394,10 @@ def page_batches(source, batch_size, context_length, rng):
     pending = [[], [], []]
     while True:
         while len(pending[0]) < batch_size:
-            n_pages = max(1, int(batch_size * context_length / source.predicted_tokens_per_page()))
+            # Pages for about REFILL_BATCHES batches at a time: the grammar's sampler draws its
+            # uniforms 65,536 at a time per call, so one call per batch would cost more than
+            # the batch's training step at the tests' sizes.
+            n_pages = max(1, int(REFILL_BATCHES * batch_size * context_length / source.predicted_tokens_per_page()))
             packed = pack_pages(source.encode(source.sample_pages(n_pages, rng)), context_length,
                                 source.tokenizer.pad_id, source.tokenizer.bos_id)
             for store, part in zip(pending, packed):
