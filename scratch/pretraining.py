@@ -28,7 +28,6 @@ holds there, see ``world.page_rows``).
 import copy
 import hashlib
 import io
-from pathlib import Path
 
 import numpy as np
 
@@ -110,13 +109,11 @@ def cache_key(impl, recipe):
     training code and of the harness's world and training loop (so that an edit, a student's
     bug fix for one, trains a new model instead of serving the old one), and a digest of the
     world itself (its vocabulary, lexicons and split)."""
-    sources = [Path(impl.module(name).__file__) for name in TRAINING_CODE]
-    sources += [Path(world.__file__), Path(training.__file__), Path(__file__)]
-    code = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    sources = [impl.module(name).__file__ for name in TRAINING_CODE] + [world.__file__, training.__file__, __file__]
     task_world, _ = build_world(recipe)
     described = [task_world.tokenizer.words, task_world.train_pairs, sorted(task_world.lexicons.items())]
     data = hashlib.sha256(repr(described).encode()).hexdigest()
-    return {**recipe, "implementation": impl.name, "code": code[:16], "world_digest": data[:16]}
+    return {**recipe, "implementation": impl.name, "code": checkpoint.code_digest(sources), "world_digest": data[:16]}
 
 
 def pretrained_gpt(impl, recipe, *, cache_dir=None, retrain=False, out=None, name="pretrained"):

@@ -201,6 +201,11 @@ def uniform_entropy(n):
     return math.log(n)
 
 
+def binary_entropy(p):
+    """H of a yes/no choice made with probability p, in nats."""
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
 class PretrainingSource:
     """Pages of toy-English text and of task demonstrations, with an exact entropy.
 
@@ -255,10 +260,10 @@ class PretrainingSource:
         grammar, world = self.world.grammar, self.world
         text = (uniform_entropy(self.max_sentences)
                 + (self.max_sentences + 1) / 2 * grammar.entropy_per_sentence)
-        named = -(self.p_named * math.log(self.p_named) + (1 - self.p_named) * math.log(1 - self.p_named))
+        named = binary_entropy(self.p_named)
         task = (uniform_entropy(len(world.tasks)) + named + uniform_entropy(self.max_demos)
                 + (self.max_demos + 1) / 2 * uniform_entropy(len(world.train_pairs)))
-        kind = -(self.p_text * math.log(self.p_text) + (1 - self.p_text) * math.log(1 - self.p_text))
+        kind = binary_entropy(self.p_text)
         return kind + self.p_text * text + (1 - self.p_text) * task
 
     def predicted_tokens_per_page(self):
@@ -286,7 +291,7 @@ class PretrainingSource:
             if start != len(body) or not 1 <= len(sentences) <= self.max_sentences:
                 return -math.inf
             return (math.log(self.p_text) - math.log(self.max_sentences)
-                    + sum(grammar_logprob for grammar_logprob in map(world.grammar.sentence_logprob, sentences)))
+                    + sum(map(world.grammar.sentence_logprob, sentences)))
         logprob = math.log(1 - self.p_text) - math.log(len(world.tasks))
         named = len(body) >= 2 and body[1] == COLON
         logprob += math.log(self.p_named if named else 1 - self.p_named)

@@ -59,17 +59,16 @@ def show_world(task_world, source):
 
 def show_transfer(impl, model, task_world):
     recipe = pretraining.LECTURE
-    context = recipe["model"]["context_length"]
     corpus = pretraining.transfer_corpus(task_world, TRANSFER_EXAMPLES, seed=1)
     heldout = pretraining.transfer_heldout(task_world)
-    settings_ = dict(steps=TRANSFER_STEPS, lr=5e-3, warmup_steps=10, optim=impl.optim, out=io.StringIO())
+    training_settings = dict(steps=TRANSFER_STEPS, lr=5e-3, warmup_steps=10, optim=impl.optim, out=io.StringIO())
     batches = lambda: pretraining.row_batches(corpus, TRANSFER_BATCH, np.random.default_rng(1))  # noqa: E731
     runs = {}
     for label, top_blocks in (("fine-tune all weights", None), ("fine-tune head + top block", 1)):
-        tuned, _ = impl.transfer.finetune(model, batches(), training.train_lm, top_blocks=top_blocks, **settings_)
+        tuned, _ = impl.transfer.finetune(model, batches(), training.train_lm, top_blocks=top_blocks, **training_settings)
         runs[label] = tuned
     scratch = pretraining.new_gpt(impl, recipe, task_world)
-    training.train_lm(scratch, batches(), **settings_)
+    training.train_lm(scratch, batches(), **training_settings)
     runs["from scratch"] = scratch
     prompts = [["<bos>", task_world.unseen_task, ":", *pair, "=>"] for pair in task_world.heldout_pairs]
     golds = [task_world.answer(task_world.unseen_task, pair) for pair in task_world.heldout_pairs]
