@@ -1,90 +1,273 @@
-"""A small RLHF loop: RLOO against a reward, the KL penalty to the SFT model, the pretraining mix
-(harness: never graded; it runs the graded pieces of ``rlhf``).
+"""The RLHF loop: RLOO or PPO against a reward, the KL penalty to the SFT model, the
+pretraining mix (harness: never graded; it runs the graded pieces of ``rlhf`` and ``ppo``).
 
-One iteration, for P prompts and K samples of each (B = P K rows):
+One iteration, for P prompts and K samples of each (B = P K rows, a prompt's K samples in
+consecutive rows):
 
-    1. rollouts     generate_batch(policy, each prompt K times, temperature tau)   tokens, lengths
-    2. scoring      log pi and log pi_SFT of the sampled tokens at tau; the reward's score
-    3. rewards      kl_penalized_rewards -> per-sequence returns -> rloo_advantages
-    4. update       policy-gradient loss (+ gamma x LM loss on a pretraining batch), its
-                    gradient through the GPT, global-norm clipping, one AdamW step
-    5. beta         adaptive_kl_update when a KL target is given
+    1. rollouts   generate_batch(policy, each prompt K times, temperature tau)     tokens, lengths
+    2. scoring    one pass of the policy (PPO: with its value head) and one of the frozen SFT
+                  model over prompt + response: log pi, log pi_SFT at tau (and V); the
+                  reward's score of each response; the judges' (reported only)
+    3. rewards    kl_penalized_rewards: -beta (log pi - log pi_SFT) per token, the score at the last
+    4. update     RLOO: per-response returns -> rloo_advantages -> one policy-gradient step.
+                  PPO:  GAE(gamma_gae, lambda) with the rollout's values -> whitened advantages;
+                        ``epochs`` passes over the batch in ``minibatches`` shuffled parts, each
+                        a step on L_clip + vf_coef L_V.
+                  Both: + gamma x the LM loss of a pretraining batch in the same step (the
+                  objective's gamma term), global-norm clipping, AdamW
+    5. beta       adaptive_kl_update when a KL target is given
 
-Each iteration records: ``score`` (the reward's mean), ``gold`` (a second, held-out judge's
-mean, when given), ``kl_k1`` and ``kl_k3`` (per response, i.e. the per-token means times the
-mean length), ``entropy`` (mean per-token entropy of the policy at tau), ``length``, ``beta``,
-``loss`` and ``lm_loss`` (the pretraining batch's, when gamma > 0).
+Decisions:
+- Rollouts sample from the full softmax at tau (``rlhf``'s module docstring says why), and
+  the scoring pass recomputes log pi from logits rather than reusing the sampler's (they agree
+  to 1e-12, a graded test; the pass is needed anyway for PPO's values and the entropy).
+- The value head shares the policy's trunk (``ppo``'s module docstring); it has its own AdamW
+  state, learning rate ``value_lr`` (default 10 x lr: from w = 0 a head moving ~lr per step would
+  take thousands of steps to reach values of order 1) and gradient clipping. The trunk gets
+  the policy loss's and vf_coef times the value loss's gradient, clipped together.
+- The KL metrics are per response: the per-token means of k1 and k3 times the mean response
+  length (what the adaptive controller compares with its target). The entropy is per token.
+- A loss that is not finite stops the loop with FloatingPointError before the update.
+- Prompts: a fixed list, or a callable ``prompts(rng)`` that draws each iteration's.
+- No weight decay (the KL term already holds the policy near SFT).
 
-A loss that is not finite stops the loop with FloatingPointError before the update is applied.
+Each iteration records, under these keys of the returned history (lists, one value per
+iteration): ``score`` (the reward's mean), one key per judge (its mean), ``kl_k1``, ``kl_k3``,
+``entropy``, ``length``, ``beta``, ``loss`` (the policy loss of the last step), ``lm_loss`` (the
+pretraining batch's, NaN when gamma = 0), for PPO ``clip_fraction``, ``approx_kl`` and
+``value_loss`` (means over its steps), and ``seconds_sampling``, ``seconds_scoring``,
+``seconds_update``.
 
-Left out: PPO's value head and epochs over a batch (the losses are in ``ppo``), and the
-lecture demo's sweeps (beta = 0, gamma, DPO side by side).
+Left out: an entropy bonus, early stopping on the approximate KL, value-head warm-up, and
+reward whitening (the reward model is normalised once, in the reward chapter).
 """
 
 import math
+import sys
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
+METHODS = ("rloo", "ppo")
 
-def rlhf_rloo(impl, policy, reference, prompts, reward, *, iterations, k, max_new_tokens, beta, lr, rng,
-              temperature=1.0, stop_id=None, pad_id=0, gold=None, kl_target=None, horizon=10000,
-              gamma=0.0, pretrain_batches=None, max_grad_norm=1.0, log=None):
-    """Train ``policy`` (a GPT, in place) with RLOO against ``reward``; returns the history dict.
 
-    ``reference``: the frozen SFT GPT; ``prompts``: P token-id lists; ``reward(rows, tokens,
-    lengths) -> (B,)`` scores sampled responses (``rows`` the B prompts, each repeated K
-    times); ``gold``: the same signature, only reported. ``kl_target`` (per response): adapt
-    beta with ``horizon``. ``gamma`` > 0 needs ``pretrain_batches``, an iterator of
-    (ids, targets). ``log``: a callable given each iteration's metrics dict.
+@dataclass(frozen=True)
+class Settings:
+    """The loop's hyperparameters; ``dataclasses.replace(settings, beta=0.0)`` makes a variant."""
+
+    method: str = "ppo"
+    k: int = 4  # samples per prompt (RLOO needs >= 2)
+    max_new_tokens: int = 6
+    temperature: float = 1.0
+    beta: float = 0.05  # the KL penalty's weight (the lecture's beta)
+    kl_target: float | None = None  # adapt beta towards this KL per response (None: beta fixed)
+    horizon: int = 10000  # the adaptive controller's horizon, in samples
+    gamma: float = 0.0  # the pretraining mix's weight (the lecture's gamma)
+    lr: float = 1e-4
+    max_grad_norm: float = 1.0
+    epochs: int = 4  # PPO: passes over each batch of rollouts
+    minibatches: int = 2  # PPO: steps per pass
+    clip_eps: float = 0.2
+    value_clip: float = 0.2
+    vf_coef: float = 0.1
+    value_lr: float | None = None  # None: 10 x lr
+    gae_gamma: float = 1.0
+    lam: float = 0.95
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        if self.method == "rloo" and self.k < 2:
+            raise ValueError(f"RLOO needs k >= 2 samples per prompt (the leave-one-out baseline); got k={self.k}")
+        for name in ("k", "max_new_tokens", "epochs", "minibatches", "horizon"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"{name} must be an int >= 1; got {getattr(self, name)!r}")
+        for name in ("temperature", "lr", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}")
+        if not (self.beta >= 0 and self.gamma >= 0):
+            raise ValueError(f"beta and gamma must be >= 0; got beta={self.beta}, gamma={self.gamma}")
+
+
+class Rollouts:
+    """One iteration's samples and what the scoring pass measured on them (step 2)."""
+
+    def __init__(self, impl, policy, reference, head, rows, reward, judges, settings, rng):
+        rlhf, s = impl.rlhf, settings
+        start = time.perf_counter()
+        out = impl.batched.generate_batch(policy, rows, s.max_new_tokens, temperature=s.temperature,
+                                          stop_id=reward.stop_id, pad_id=reward.pad_id, rng=rng)
+        self.seconds_sampling = time.perf_counter() - start
+        start = time.perf_counter()
+        self.rows, self.tokens, self.lengths = rows, out.tokens, out.lengths
+        self.ids, self.left_pad = impl.batched.pad_left(rows, reward.pad_id)
+        self.mask = np.arange(out.tokens.shape[1])[None, :] < out.lengths[:, None]  # (B, T)
+        if head is None:
+            logits, _ = rlhf.response_forward(policy, self.ids, self.left_pad, self.tokens)
+            self.values = None
+        else:
+            logits, values, _ = impl.ppo.policy_value_forward(policy, head, self.ids, self.left_pad, self.tokens)
+            self.values = values.astype(np.float64)  # (B, T)
+        self.logprobs, _ = rlhf.token_logprobs_forward(logits, self.tokens, self.mask, s.temperature)
+        ref_logits, _ = rlhf.response_forward(reference, self.ids, self.left_pad, self.tokens)
+        self.ref_logprobs, _ = rlhf.token_logprobs_forward(ref_logits, self.tokens, self.mask, s.temperature)
+        self.entropy = token_entropy(impl, logits, self.mask, s.temperature)
+        self.scores = np.asarray(reward(rows, self.tokens, self.lengths), dtype=np.float64)  # (B,)
+        self.judged = {name: float(np.mean(judge(rows, self.tokens, self.lengths))) for name, judge in judges.items()}
+        self.seconds_scoring = time.perf_counter() - start
+
+    def subset(self, index):
+        """ids, left_pad, tokens, mask of the rows ``index`` (a PPO minibatch)."""
+        return self.ids[index], self.left_pad[index], self.tokens[index], self.mask[index]
+
+
+def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng, judges=None,
+          pretrain_batches=None, log=None):
+    """Train ``policy`` (a GPT, in place) against ``reward``; returns (history, value head or None).
+
+    ``reference``: the frozen SFT GPT. ``prompts``: P token-id lists, or ``prompts(rng)`` giving
+    each iteration's. ``reward(rows, tokens, lengths) -> (B,)`` scores the sampled responses
+    (``rows``: the B prompts, each repeated K times); it may carry ``stop_id`` (the token that
+    ends a response, e.g. ``<eos>``) and ``pad_id`` attributes (:class:`Reward` wraps a function
+    with them). ``judges``: {name: the same signature}, only reported (the gold reward, ...).
+    ``pretrain_batches``: an iterator of (ids, targets), needed when settings.gamma > 0.
+    ``log(iteration, metrics)`` is called after each iteration (:class:`MetricsDisplay`).
     """
-    rlhf = impl.rlhf
-    if gamma > 0 and pretrain_batches is None:
-        raise ValueError("gamma > 0 needs pretrain_batches (an iterator of (ids, targets))")
-    rows = [list(prompt) for prompt in prompts for _ in range(k)]
-    ids, left_pad = impl.batched.pad_left(rows, pad_id)
-    state = impl.optim.adamw_init(policy.params)
-    history = {name: [] for name in ("score", "gold", "kl_k1", "kl_k3", "entropy", "length", "beta", "loss",
-                                     "lm_loss")}
+    s, judges = settings, dict(judges or {})
+    if s.gamma > 0 and pretrain_batches is None:
+        raise ValueError("settings.gamma > 0 needs pretrain_batches (an iterator of (ids, targets))")
+    if not isinstance(reward, Reward):
+        reward = Reward(reward)
+    head = impl.ppo.value_head_init(policy) if s.method == "ppo" else None
+    states = {"policy": impl.optim.adamw_init(policy.params)}
+    if head is not None:
+        states["head"] = impl.optim.adamw_init(head)
+    history = {}
+    beta = s.beta
     for iteration in range(iterations):
-        out = impl.batched.generate_batch(policy, rows, max_new_tokens, temperature=temperature, stop_id=stop_id,
-                                          pad_id=pad_id, rng=rng)
-        mask = np.arange(max_new_tokens)[None, :] < out.lengths[:, None]
-        logits, cache = rlhf.response_forward(policy, ids, left_pad, out.tokens)
-        logprobs, lp_cache = rlhf.token_logprobs_forward(logits, out.tokens, mask, temperature)
-        ref_logits, _ = rlhf.response_forward(reference, ids, left_pad, out.tokens)
-        ref_logprobs, _ = rlhf.token_logprobs_forward(ref_logits, out.tokens, mask, temperature)
-        scores = np.asarray(reward(rows, out.tokens, out.lengths), dtype=np.float64)
-        rewards = rlhf.kl_penalized_rewards(logprobs, ref_logprobs, scores, mask, beta)
-        advantages = rlhf.rloo_advantages(rlhf.masked_sum(rewards, mask).reshape(len(prompts), k)).ravel()
-        loss, pg_cache = rlhf.policy_gradient_loss_forward(logprobs, advantages, mask)
-        dlogits = rlhf.token_logprobs_backward(rlhf.policy_gradient_loss_backward(1.0, pg_cache), lp_cache)
-        grads = rlhf.response_backward(policy, dlogits.astype(policy.dtype), cache)
-        lm_loss = float("nan")
-        if gamma > 0:
-            lm_loss, lm_grads = policy.loss_and_grads(*next(pretrain_batches))
-            loss, grads = rlhf.mixed_loss_and_grads(loss, grads, lm_loss, lm_grads, gamma)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"iteration {iteration}: the loss is {loss}; the update was not applied "
-                                     f"(lower lr, or raise beta)")
-        grads, _ = impl.optim.clip_grad_norm(grads, max_grad_norm)
-        impl.optim.adamw_step(policy.params, grads, state, lr, weight_decay=0.0)
-        k1, k3 = rlhf.kl_estimators(logprobs, ref_logprobs, mask)
-        mean_length = float(out.lengths.mean())
-        metrics = {"score": float(scores.mean()),
-                   "gold": float(np.mean(gold(rows, out.tokens, out.lengths))) if gold else float("nan"),
-                   "kl_k1": k1 * mean_length, "kl_k3": k3 * mean_length,
-                   "entropy": token_entropy(impl, logits, mask, temperature), "length": mean_length,
-                   "beta": beta, "loss": loss, "lm_loss": lm_loss}
+        drawn = prompts(rng) if callable(prompts) else prompts
+        rows = [list(prompt) for prompt in drawn for _ in range(s.k)]
+        batch = Rollouts(impl, policy, reference, head, rows, reward, judges, s, rng)
+        start = time.perf_counter()
+        rewards = impl.rlhf.kl_penalized_rewards(batch.logprobs, batch.ref_logprobs, batch.scores, batch.mask, beta)
+        if s.method == "rloo":
+            stats = rloo_update(impl, policy, batch, rewards, s, states, pretrain_batches, iteration)
+        else:
+            stats = ppo_update(impl, policy, head, batch, rewards, s, states, pretrain_batches, iteration, rng)
+        k1, k3 = impl.rlhf.kl_estimators(batch.logprobs, batch.ref_logprobs, batch.mask)
+        mean_length = float(batch.lengths.mean())
+        metrics = {"score": float(batch.scores.mean()), **batch.judged, "kl_k1": k1 * mean_length,
+                   "kl_k3": k3 * mean_length, "entropy": batch.entropy, "length": mean_length, "beta": beta,
+                   **stats, "seconds_sampling": batch.seconds_sampling, "seconds_scoring": batch.seconds_scoring,
+                   "seconds_update": time.perf_counter() - start}
         for name, value in metrics.items():
-            history[name].append(value)
+            history.setdefault(name, []).append(value)
         if log is not None:
             log(iteration, metrics)
-        if kl_target is not None:
-            beta = rlhf.adaptive_kl_update(beta, metrics["kl_k1"], kl_target, len(rows), horizon)
-    return history
+        if s.kl_target is not None:
+            beta = impl.rlhf.adaptive_kl_update(beta, metrics["kl_k1"], s.kl_target, len(rows), s.horizon)
+    return history, head
+
+
+class Reward:
+    """A reward function ``fn(rows, tokens, lengths) -> (B,)`` with the ids the rollouts need:
+    ``stop_id`` (None: responses run to max_new_tokens) and ``pad_id``."""
+
+    def __init__(self, fn, stop_id=None, pad_id=0):
+        self.fn, self.stop_id, self.pad_id = fn, stop_id, pad_id
+
+    def __call__(self, rows, tokens, lengths):
+        return self.fn(rows, tokens, lengths)
+
+
+def rloo_update(impl, policy, batch, rewards, s, states, pretrain_batches, iteration):
+    """One REINFORCE step with the leave-one-out baseline; returns its metrics."""
+    rlhf = impl.rlhf
+    returns = rlhf.masked_sum(rewards, batch.mask).reshape(-1, s.k)  # (P, K)
+    advantages = rlhf.rloo_advantages(returns).ravel()  # (B,)
+    logits, cache = rlhf.response_forward(policy, batch.ids, batch.left_pad, batch.tokens)
+    logprobs, lp_cache = rlhf.token_logprobs_forward(logits, batch.tokens, batch.mask, s.temperature)
+    loss, pg_cache = rlhf.policy_gradient_loss_forward(logprobs, advantages, batch.mask)
+    dlogits = rlhf.token_logprobs_backward(rlhf.policy_gradient_loss_backward(1.0, pg_cache), lp_cache)
+    grads = rlhf.response_backward(policy, dlogits.astype(policy.dtype), cache)
+    lm_loss = apply_step(impl, policy.params, grads, loss, s.lr, s, states["policy"], pretrain_batches, policy,
+                         iteration)
+    return {"loss": loss, "lm_loss": lm_loss}
+
+
+def ppo_update(impl, policy, head, batch, rewards, s, states, pretrain_batches, iteration, rng):
+    """``epochs`` x ``minibatches`` PPO steps on one batch of rollouts; returns their mean metrics."""
+    rlhf, ppo = impl.rlhf, impl.ppo
+    advantages, returns = ppo.gae_advantages(rewards, batch.values, batch.mask, s.gae_gamma, s.lam)
+    advantages = ppo.whiten(advantages, batch.mask)  # over the whole batch, once
+    value_lr = 10 * s.lr if s.value_lr is None else s.value_lr
+    B = len(batch.rows)
+    steps = []
+    for _ in range(s.epochs):
+        order = rng.permutation(B)
+        for index in np.array_split(order, min(s.minibatches, B)):
+            ids, left_pad, tokens, mask = batch.subset(index)
+            logits, values, cache = ppo.policy_value_forward(policy, head, ids, left_pad, tokens)
+            logprobs, lp_cache = rlhf.token_logprobs_forward(logits, tokens, mask, s.temperature)
+            old = batch.logprobs[index]
+            policy_loss, p_cache = ppo.ppo_policy_loss_forward(logprobs, old, advantages[index], mask, s.clip_eps)
+            value_loss, v_cache = ppo.ppo_value_loss_forward(values, batch.values[index], returns[index], mask,
+                                                             s.value_clip)
+            dlogits = rlhf.token_logprobs_backward(ppo.ppo_policy_loss_backward(1.0, p_cache), lp_cache)
+            dvalues = ppo.ppo_value_loss_backward(s.vf_coef, v_cache)
+            grads, head_grads = ppo.policy_value_backward(policy, head, dlogits.astype(policy.dtype),
+                                                          dvalues.astype(policy.dtype), cache)
+            loss = policy_loss + s.vf_coef * value_loss
+            lm_loss = apply_step(impl, policy.params, grads, loss, s.lr, s, states["policy"], pretrain_batches,
+                                 policy, iteration)
+            apply_step(impl, head, head_grads, loss, value_lr, s, states["head"], None, None, iteration)
+            steps.append({"loss": policy_loss, "value_loss": value_loss, "lm_loss": lm_loss,
+                          **ppo.ppo_stats(logprobs, old, mask, s.clip_eps)})
+    return {name: float(np.mean([step[name] for step in steps])) for name in steps[0]}
+
+
+def apply_step(impl, params, grads, loss, lr, s, state, pretrain_batches, policy, iteration):
+    """Add gamma x the LM loss of a pretraining batch (when gamma > 0 and ``pretrain_batches``),
+    refuse a non-finite loss, clip, and take one AdamW step in place; returns the LM loss (or NaN)."""
+    lm_loss = float("nan")
+    if s.gamma > 0 and pretrain_batches is not None:
+        lm_loss, lm_grads = policy.loss_and_grads(*next(pretrain_batches))
+        loss, grads = impl.rlhf.mixed_loss_and_grads(loss, grads, lm_loss, lm_grads, s.gamma)
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"iteration {iteration}: the loss is {loss}; the update was not applied "
+                                 f"(lower lr, or raise beta)")
+    grads, _ = impl.optim.clip_grad_norm(grads, s.max_grad_norm)
+    impl.optim.adamw_step(params, grads, state, lr, weight_decay=0.0)
+    return lm_loss
 
 
 def token_entropy(impl, logits, mask, temperature):
     """Mean entropy (nats) of softmax(logits / tau) over the response positions of ``mask``."""
-    logp = impl.nn.log_softmax(logits / temperature)  # (B, T, V)
+    logp = impl.nn.log_softmax(np.asarray(logits, dtype=np.float64) / temperature)  # (B, T, V)
     return float(-(np.exp(logp) * logp).sum(axis=-1)[mask].mean())
+
+
+class MetricsDisplay:
+    """Prints a header, then one row of metrics every ``every`` iterations with the time left;
+    use as ``log``. ``columns``: the metric names to show (missing ones print as blanks)."""
+
+    def __init__(self, iterations, every, columns, out=None, indent="  "):
+        self.iterations, self.every, self.columns = iterations, max(1, every), list(columns)
+        self.out, self.indent = sys.stdout if out is None else out, indent
+        self.start = time.perf_counter()
+        self.window = []
+        print(indent + f"{'iter':>6}" + "".join(f"{name[:9]:>10}" for name in self.columns) + f"{'ETA':>8}",
+              file=self.out, flush=True)
+
+    def __call__(self, iteration, metrics):
+        self.window.append(metrics)
+        done = iteration + 1
+        if done % self.every and done != self.iterations:
+            return
+        means = [np.mean([m.get(name, np.nan) for m in self.window]) for name in self.columns]
+        self.window = []
+        eta = (time.perf_counter() - self.start) / done * (self.iterations - done)
+        print(self.indent + f"{done:>6}" + "".join(f"{value:>10.3f}" for value in means) + f"{eta:>7.0f}s",
+              file=self.out, flush=True)
+

@@ -7,6 +7,20 @@ learned value V(s_t) of each response prefix (a scalar head on the policy's hidd
 and (ii) takes several gradient steps on one batch of rollouts, with a clipped objective
 that stops the new policy from moving far from the one that sampled them.
 
+The value head. The state s_t before response token y_t is the prompt and y_<t, and the
+GPT's hidden state h_t at the position that predicts y_t already summarises it; so the value
+is one more linear read-out of the same h_t, next to the token head, sharing the trunk:
+
+    logits_t = h_t W_head   (W_head = E^T when tied),        V_t = h_t . w + b
+
+One forward pass gives both. In the backward pass the two heads' gradients meet at h_t and
+travel down the trunk together:
+
+    dh_t = dlogits_t W_head^T + dV_t w,   dW_head = sum_t h_t^T dlogits_t,   dw = sum_t dV_t h_t,   db = sum_t dV_t
+
+Only the response positions are read out (a prompt position predicts no response token), so
+the head costs B T (V + 1) C multiply-adds, not over the whole prompt as well.
+
 Per-token rewards r_t are the KL-penalised rewards of :func:`solutions.rlhf.kl_penalized_rewards`
 (the penalty at every token, the reward model's score at the last one).
 
@@ -45,6 +59,10 @@ Decisions:
 - Every mean is over all response tokens of the batch (N of them), not per response.
 - Advantages, returns and old quantities are constants: no gradient flows into them.
 - The masks are response masks as in :mod:`solutions.rlhf` (response tokens first in a row).
+- The value head shares the policy's trunk (one network, as trl's value-head models do;
+  InstructGPT trained a separate value model initialised from the reward model), starts at
+  w = 0, b = 0 (every V_t = 0 until it learns), and the value loss's gradient reaches the
+  trunk too: the training loop weights it with a coefficient (``scratch/rlhf_loop.py``).
 
 Left out: the entropy bonus, early stopping on the approximate KL, value-function
 initialisation from the reward model (a choice of the training loop), and PPO-ptx's mixing
@@ -53,7 +71,7 @@ initialisation from the reward model (a choice of the training loop), and PPO-pt
 
 import numpy as np
 
-from .rlhf import check_finite, check_response_mask, check_same_shape, masked_mean
+from .rlhf import check_finite, check_response_mask, check_same_shape, check_response_tokens, masked_mean
 
 
 def check_clip(eps, name="clip_eps"):
@@ -71,6 +89,61 @@ def check_token_arrays(mask, first_name, first, **others):
     if first.ndim != 2:
         raise ValueError(f"{first_name} must be (B, T); got shape {first.shape}")
     return (first, *check_same_shape(first_name, first, **others), check_response_mask(mask, first.shape))
+
+
+# --------------------------------------------------------------------------- the value head
+
+
+def value_head_init(model):
+    """The value head of a GPT ``model``: {"w": zeros (C,), "b": zeros ()} in the model's dtype."""
+    return {"w": np.zeros(model.width, dtype=model.dtype), "b": np.zeros((), dtype=model.dtype)}
+
+
+def policy_value_forward(model, head, ids, left_pad, tokens):
+    """Logits and values at the response positions, from one pass through the GPT ``model``.
+
+    ``head``: the value head (:func:`value_head_init`); ``ids`` (B, P) and ``left_pad`` (B,)
+    as ``batched.pad_left`` gives them; ``tokens`` (B, T) the responses. The sequence is the
+    prompt and the response but its last token (as ``rlhf.response_forward``); position
+    P - 1 + t holds h_t. Returns (logits (B, T, V), values (B, T), cache).
+    """
+    ids, tokens = np.asarray(ids), check_response_tokens(tokens)
+    if ids.ndim != 2 or ids.shape[0] != tokens.shape[0]:
+        raise ValueError(f"ids must be (B, P) with the B = {tokens.shape[0]} rows of tokens; got {ids.shape}")
+    if set(head) != {"w", "b"} or np.shape(head["w"]) != (model.width,):
+        raise ValueError(f"head must be {{'w': (C,) = ({model.width},), 'b': ()}}, as value_head_init gives it")
+    sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
+    ### BEGIN SOLUTION
+    ### HINT: model.forward_hidden once; keep the hidden states from position P - 1 on; the token head is model.head_weight()
+    hidden, hidden_cache = model.forward_hidden(sequence, left_pad=left_pad)  # (B, P + T - 1, C)
+    P = ids.shape[1]
+    h = hidden[:, P - 1:]  # (B, T, C): h_t predicts tokens[:, t]
+    logits = h @ model.head_weight()  # (B, T, V)
+    values = h @ head["w"] + head["b"]  # (B, T)
+    return logits, values, {"hidden": hidden_cache, "h": h, "shape": hidden.shape, "P": P}
+    ### END SOLUTION
+
+
+def policy_value_backward(model, head, dlogits, dvalues, cache):
+    """Gradients of policy_value_forward for dlogits (B, T, V) and dvalues (B, T):
+    (the model's gradient dict, keyed like ``model.params``; the head's {"w", "b"})."""
+    ### BEGIN SOLUTION
+    ### HINT: dh = dlogits W_head^T + dvalues w at the response positions (zeros before), then model.backward_hidden
+    ### HINT: the token head: dW_head = h^T dlogits summed over B and T; tied (model.tied) means W_head = tok_emb^T
+    h = cache["h"]
+    # forward: logits = h W_head, values = h . w + b; both heads read the same h
+    dh = dlogits @ model.head_weight().T + dvalues[..., None] * head["w"]  # (B, T, C)
+    dhidden = np.zeros(cache["shape"], dtype=h.dtype)
+    dhidden[:, cache["P"] - 1:] = dh  # the prompt's positions feed no head
+    grads = model.backward_hidden(dhidden, cache["hidden"])
+    dW_head = np.einsum("btc,btv->cv", h, dlogits)
+    if model.tied:
+        grads["tok_emb"] += dW_head.T  # W_head = E^T: the head's gradient adds to the lookup's
+    else:
+        grads["head.W"] = dW_head
+    head_grads = {"w": np.einsum("btc,bt->c", h, dvalues), "b": np.asarray(dvalues.sum(), dtype=h.dtype)}
+    return grads, head_grads
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- advantages

@@ -105,6 +105,16 @@ def check_response_mask(mask, shape, name="mask"):
     return array
 
 
+def check_response_tokens(tokens):
+    """``tokens`` as an int array (B, T), T >= 1 (the sampled responses); ValueError/TypeError otherwise."""
+    array = np.asarray(tokens)
+    if array.ndim != 2 or array.shape[1] < 1:
+        raise ValueError(f"tokens must be (B, T) with T >= 1 response positions; got shape {array.shape}")
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"tokens must hold token ids (ints); got dtype {array.dtype}")
+    return array
+
+
 def check_finite(x, name):
     """``x`` as a float64 array if every entry is finite (ValueError naming ``name``, NaN or inf)."""
     array = np.asarray(x, dtype=np.float64)
@@ -301,7 +311,7 @@ def response_forward(model, ids, left_pad, tokens):
     the responses (``generate_batch``'s tokens). One forward over the prompt and the response
     but its last token; position P - 1 + t predicts tokens[:, t]. Returns (logits (B, T, V),
     cache for :func:`response_backward`)."""
-    ids, tokens = np.asarray(ids), np.asarray(tokens)
+    ids, tokens = np.asarray(ids), check_response_tokens(tokens)
     sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
     logits, cache = model.forward(sequence, left_pad=left_pad)
     P = ids.shape[1]
