@@ -117,6 +117,14 @@ class Rollouts:
         self.judged = {name: float(np.mean(judge(rows, self.tokens, self.lengths))) for name, judge in judges.items()}
         self.seconds_scoring = time.perf_counter() - start
 
+    def metrics(self, impl):
+        """The batch's means: the reward's score, the judges', the KL to the reference per
+        response (k1 and k3), the entropy per token and the response length."""
+        k1, k3 = impl.rlhf.kl_estimators(self.logprobs, self.ref_logprobs, self.mask)
+        mean_length = float(self.lengths.mean())
+        return {"score": float(self.scores.mean()), **self.judged, "kl_k1": k1 * mean_length,
+                "kl_k3": k3 * mean_length, "entropy": self.entropy, "length": mean_length}
+
     def subset(self, index):
         """ids, left_pad, tokens, mask of the rows ``index`` (a PPO minibatch)."""
         return self.ids[index], self.left_pad[index], self.tokens[index], self.mask[index]
@@ -155,12 +163,8 @@ def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng
             stats = rloo_update(impl, policy, batch, rewards, s, states, pretrain_batches, iteration)
         else:
             stats = ppo_update(impl, policy, head, batch, rewards, s, states, pretrain_batches, iteration, rng)
-        k1, k3 = impl.rlhf.kl_estimators(batch.logprobs, batch.ref_logprobs, batch.mask)
-        mean_length = float(batch.lengths.mean())
-        metrics = {"score": float(batch.scores.mean()), **batch.judged, "kl_k1": k1 * mean_length,
-                   "kl_k3": k3 * mean_length, "entropy": batch.entropy, "length": mean_length, "beta": beta,
-                   **stats, "seconds_sampling": batch.seconds_sampling, "seconds_scoring": batch.seconds_scoring,
-                   "seconds_update": time.perf_counter() - start}
+        metrics = {**batch.metrics(impl), "beta": beta, **stats, "seconds_sampling": batch.seconds_sampling,
+                   "seconds_scoring": batch.seconds_scoring, "seconds_update": time.perf_counter() - start}
         for name, value in metrics.items():
             history.setdefault(name, []).append(value)
         if log is not None:
@@ -168,6 +172,15 @@ def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng
         if s.kl_target is not None:
             beta = impl.rlhf.adaptive_kl_update(beta, metrics["kl_k1"], s.kl_target, len(rows), s.horizon)
     return history, head
+
+
+def evaluate(impl, policy, reference, prompts, reward, settings, *, rng, judges=None):
+    """The metrics of :meth:`Rollouts.metrics` on ``settings.k`` samples of each of ``prompts``
+    (a fixed evaluation set), with no update."""
+    if not isinstance(reward, Reward):
+        reward = Reward(reward)
+    rows = [list(prompt) for prompt in prompts for _ in range(settings.k)]
+    return Rollouts(impl, policy, reference, None, rows, reward, dict(judges or {}), settings, rng).metrics(impl)
 
 
 class Reward:
@@ -240,6 +253,75 @@ def apply_step(impl, params, grads, loss, lr, s, state, pretrain_batches, policy
     grads, _ = impl.optim.clip_grad_norm(grads, s.max_grad_norm)
     impl.optim.adamw_step(params, grads, state, lr, weight_decay=0.0)
     return lm_loss
+
+
+def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, rng, pad_id=0, max_grad_norm=1.0,
+              log=None):
+    """Train ``policy`` (in place) by DPO on comparisons; returns the history dict.
+
+    ``pairs``: (prompts, winners, losers), three lists of id lists of one length, a response
+    ``winners[i]`` preferred to ``losers[i]`` after ``prompts[i]``. Each step takes the next
+    ``batch_pairs`` pairs of shuffled epochs (every pair once per epoch), reads the sequence log-probabilities log pi(y|x)
+    of both responses under the policy and the frozen ``reference`` at temperature 1 (DPO has no
+    rollouts), and takes one AdamW step on ``dpo_loss``. Records ``loss``, ``accuracy`` (the
+    share of the batch's pairs of two different responses whose implicit reward
+    beta log(pi / pi_ref) ranks the winner first; two identical responses tie forever) and
+    ``margin`` (the mean winner-minus-loser difference of the implicit rewards).
+    """
+    rlhf, dpo = impl.rlhf, impl.dpo
+    prompts, winners, losers = pairs
+    if not len(prompts) == len(winners) == len(losers) > 0:
+        raise ValueError(f"pairs must be three non-empty lists of one length; got {len(prompts)}, {len(winners)}, "
+                         f"{len(losers)}")
+    state = impl.optim.adamw_init(policy.params)
+    history = {"loss": [], "accuracy": [], "margin": []}
+    queue = np.array([], dtype=np.int64)
+    for step in range(steps):
+        while len(queue) < batch_pairs:  # epochs: each pair once per pass, in a fresh order
+            queue = np.concatenate([queue, rng.permutation(len(prompts))])
+        pick, queue = queue[:batch_pairs], queue[batch_pairs:]
+        rows = [prompts[i] for i in pick] * 2  # winners in the first n rows, losers in the last n
+        responses = [winners[i] for i in pick] + [losers[i] for i in pick]
+        ids, left_pad = impl.batched.pad_left(rows, pad_id)
+        tokens, mask = right_pad(responses, pad_id)
+        logits, cache = rlhf.response_forward(policy, ids, left_pad, tokens)
+        logprobs, lp_cache = rlhf.token_logprobs_forward(logits, tokens, mask)
+        ref_logprobs, _ = rlhf.token_logprobs_forward(rlhf.response_forward(reference, ids, left_pad, tokens)[0],
+                                                      tokens, mask)
+        sequence, ref_sequence = rlhf.masked_sum(logprobs, mask), rlhf.masked_sum(ref_logprobs, mask)  # (2n,)
+        n = batch_pairs
+        loss, dpo_cache = dpo.dpo_loss_forward(sequence[:n], sequence[n:], ref_sequence[:n], ref_sequence[n:], beta)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"step {step}: the DPO loss is {loss}; the update was not applied")
+        dlogp_w, dlogp_l = dpo.dpo_loss_backward(1.0, dpo_cache)
+        # forward: sequence_b = sum_t m_bt logprobs_bt, so every response token of row b gets dsequence_b
+        dlogprobs = np.concatenate([dlogp_w, dlogp_l])[:, None] * mask
+        grads = rlhf.response_backward(policy, rlhf.token_logprobs_backward(dlogprobs, lp_cache).astype(policy.dtype),
+                                       cache)
+        grads, _ = impl.optim.clip_grad_norm(grads, max_grad_norm)
+        impl.optim.adamw_step(policy.params, grads, state, lr, weight_decay=0.0)
+        implicit = beta * (sequence - ref_sequence)
+        margins = implicit[:n] - implicit[n:]
+        # a pair of two identical responses (common among SFT samples) has margin 0 forever
+        distinct = np.any(tokens[:n] != tokens[n:], axis=1)
+        accuracy = float(np.mean(margins[distinct] > 0)) if distinct.any() else float("nan")
+        metrics = {"loss": loss, "accuracy": accuracy, "margin": float(margins.mean())}
+        for name, value in metrics.items():
+            history[name].append(value)
+        if log is not None:
+            log(step, metrics)
+    return history
+
+
+def right_pad(responses, pad_id):
+    """Responses (lists of ids) as tokens (B, T) right-padded with ``pad_id``, and their mask."""
+    lengths = np.array([len(r) for r in responses])
+    if lengths.min() < 1:
+        raise ValueError("every response needs at least one token")
+    tokens = np.full((len(responses), lengths.max()), pad_id, dtype=np.int64)
+    for i, response in enumerate(responses):
+        tokens[i, :len(response)] = response
+    return tokens, np.arange(tokens.shape[1])[None, :] < lengths[:, None]
 
 
 def token_entropy(impl, logits, mask, temperature):

@@ -490,7 +490,7 @@ class TestBandit:
 
 
 class TestRLHFLoop:
-    """The RLHF loop (RLOO and PPO, KL penalty to the SFT model) raises the gold reward and keeps the KL bounded"""
+    """The RLHF loop (RLOO and PPO) raises the gold reward with the KL bounded; DPO through a GPT reaches its optimum"""
 
     @pytest.mark.points(2)
     def test_gold_reward_rises_with_the_kl_bounded(self, impl):
@@ -545,6 +545,30 @@ class TestRLHFLoop:
         assert 0.01 < np.mean(history["clip_fraction"]) < 0.5, history["clip_fraction"]
         assert np.any(head["w"] != 0)  # the value head was trained
 
+    @pytest.mark.points(2)
+    def test_dpo_through_a_gpt_reaches_the_bradley_terry_optimum(self, impl):
+        # One-token responses to prompts [1] and [2]: of each prompt's 10 comparisons, 8 prefer
+        # [3] to [4] and 2 the opposite. DPO's loss over them is minimised (value
+        # -(0.8 ln 0.8 + 0.2 ln 0.2) = 0.5004) exactly where the implicit reward margin
+        # beta [(log pi(3) - log pi_ref(3)) - (log pi(4) - log pi_ref(4))] = ln(0.8 / 0.2) = ln 4.
+        # Every step takes all 20 pairs (one shuffled epoch), so the gradient is the full one:
+        # measured after 100 AdamW steps at lr 0.03, beta = 0.5: margin 1.390 and 1.385 against
+        # ln 4 = 1.386 (seeds 0, 1, 2 alike), loss 0.5004. Required: within 0.03 of ln 4.
+        check_gpt_forward(impl)
+        policy = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        reference = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        prompts = [[1]] * 10 + [[2]] * 10
+        winners = ([[3]] * 8 + [[4]] * 2) * 2
+        losers = ([[4]] * 8 + [[3]] * 2) * 2
+        history = rlhf_loop.train_dpo(impl, policy, reference, (prompts, winners, losers), beta=0.5, steps=100,
+                                      lr=0.03, batch_pairs=20, rng=np.random.default_rng(0))
+        assert history["loss"][0] == pytest.approx(math.log(2), abs=1e-9)  # pi = pi_ref at the start
+        for prompt in ([1], [2]):
+            new = special.log_softmax(policy.logits(np.array([prompt]))[0, -1])
+            old = special.log_softmax(reference.logits(np.array([prompt]))[0, -1])
+            margin = 0.5 * ((new[3] - old[3]) - (new[4] - old[4]))
+            assert margin == pytest.approx(math.log(4), abs=0.03), (prompt, margin)
+
 
 class TestRLHFInputErrors:
     """Bad beta, clip range, shapes, masks and rewards are refused with the argument named (given validation)."""
@@ -572,3 +596,47 @@ class TestRLHFInputErrors:
             rlhf.mixed_loss_and_grads(0.0, {"a": 1.0}, 0.0, {"b": 1.0}, 0.1)
         with pytest.raises(ValueError, match="beta must be finite"):
             impl.dpo.dpo_loss_forward(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), np.inf)
+
+
+@pytest.mark.instructor
+class TestLoopHarness:
+    """scratch/rlhf_loop.py and the demo's helpers (not graded): settings, bad input, the Gao fit"""
+
+    def test_settings_and_bad_input(self, impl):
+        with pytest.raises(ValueError, match="method must be one of"):
+            rlhf_loop.Settings(method="sac")
+        with pytest.raises(ValueError, match="RLOO needs k >= 2"):
+            rlhf_loop.Settings(method="rloo", k=1)
+        with pytest.raises(ValueError, match="epochs must be an int >= 1"):
+            rlhf_loop.Settings(epochs=0)
+        with pytest.raises(ValueError, match="beta and gamma must be >= 0"):
+            rlhf_loop.Settings(beta=-1.0)
+        model = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        with pytest.raises(ValueError, match="gamma > 0 needs pretrain_batches"):
+            rlhf_loop.train(impl, model, model, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf_loop.Settings(gamma=0.1),
+                            iterations=1, rng=np.random.default_rng(0))
+        with pytest.raises(ValueError, match="three non-empty lists of one length"):
+            rlhf_loop.train_dpo(impl, model, model, ([[1]], [[2]], []), beta=0.1, steps=1, lr=0.1, batch_pairs=1,
+                                rng=np.random.default_rng(0))
+
+    def test_a_policy_gone_nan_is_refused_before_an_update(self, impl):
+        policy = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        reference = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        policy.params["ln_f.gamma"][0] = np.nan
+        before = {name: value.copy() for name, value in policy.params.items()}
+        with pytest.raises(ValueError, match="logprobs contains NaN"):
+            rlhf_loop.train(impl, policy, reference, [[1]], lambda r, t, n: np.zeros(len(r)),
+                            rlhf_loop.Settings(max_new_tokens=2), iterations=1, rng=np.random.default_rng(0))
+        for name, value in before.items():
+            np.testing.assert_array_equal(policy.params[name], value)  # nothing was applied
+
+    def test_gao_fit_recovers_its_parameters(self):
+        from scratch.lectures import rlhf as demo
+
+        d = np.linspace(0.2, 3.0, 30)
+        alpha, b, r2 = demo.fit_gao(d ** 2, d * (0.6 - 0.4 * np.log(d)))
+        assert (alpha, b, r2) == pytest.approx((0.6, 0.4, 1.0), abs=1e-9)
+        # its peak: dR/dd = alpha - b - b log d = 0 at d = exp(alpha / b - 1)
+        peak = np.exp(0.6 / 0.4 - 1)
+        assert demo.gao_curve(peak, 0.6, 0.4) > max(demo.gao_curve(peak * 0.95, 0.6, 0.4),
+                                                     demo.gao_curve(peak * 1.05, 0.6, 0.4))

@@ -1,0 +1,330 @@
+"""Lecture demo, RLHF step 3: optimise the SFT policy against the reward model with PPO and
+RLOO, near the SFT model (beta), with and without the pretraining mix (gamma), and DPO on the
+same comparisons, each judged by the hidden gold reward the reward model only approximates.
+
+Setup: the SFT model and the reward model of the two previous chapters (from the cache, trained
+first if missing). A rollout answers a training instruction (16 prompts x K = 4 samples per
+iteration, temperature 1, up to 6 tokens, stopping at ``<eos>``); the reward is the reward
+model's score of prompt + response. Nothing in the loop sees the gold reward
+(scratch/instructions.py: 0.5 per right answer word, + 0.5 for "sure", -1 for a malformed
+response): it is only reported, with how often responses are well-formed ("grammatical")
+and polite. Every policy is then evaluated on the held-out instructions (2 samples each).
+
+What the demo shows, each with its numbers (:func:`run` prints them):
+1. PPO and RLOO raise the gold reward over SFT's, mostly by learning to say "sure", with
+   the KL to SFT a few nats per response.
+2. Over-optimisation: with beta = 0 the reward model's score stays at its highest while the
+   gold reward falls and malformed responses spread (the reward model, taught only by
+   rankings of SFT samples, never learned that "sure sure ..." or a missing ``<eos>`` is
+   wrong).
+3. A beta sweep: gold gain against d = sqrt(KL) over every iteration of every run, with
+   Gao et al.'s R(d) = d (alpha - b log d) fitted to it by least squares (their beta is b
+   here, to keep beta for the KL weight).
+4. The pretraining mix: gamma times the LM loss on pretraining pages in every PPO step. The
+   held-out pretraining loss of the pretrained model, of SFT, and of PPO with gamma = 0 and
+   gamma > 0 (the alignment tax, and what the mix gives back).
+5. DPO on the reward model's own comparisons (every ranked pair of its 600 groups), with no
+   reward model and no sampling: its gold reward and KL next to PPO's and RLOO's.
+
+Decisions: PPO at lr 1e-4 (value head 1e-3), 4 epochs x 2 minibatches; RLOO at lr 1e-3 (one
+step per batch; at 1e-4 it barely moves in 60 iterations); both with the same beta. KL per
+response is k1 (the mean of log pi - log pi_SFT over the samples, summed over tokens): k3 is
+printed in the progress lines, and is the noisier of the two here, since one token that SFT
+finds far likelier than the policy does makes e^{-d} explode.
+
+Measured: see the numbers printed by ``python -m scratch lecture rlhf --cache-dir ...``
+(recorded in the module's tests and the README's closing notes).
+"""
+
+import copy
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from scratch import pretraining, rlhf_loop, world
+from scratch.instructions import MALFORMED, POLITE
+from scratch.world import ARROW
+
+from . import save_png
+from . import reward as reward_demo
+from . import sft as sft_demo
+
+PROMPTS, ITERATIONS = 16, 60
+PPO = rlhf_loop.Settings(method="ppo", k=4, max_new_tokens=6, beta=0.1, lr=1e-4)
+RLOO = replace(PPO, method="rloo", lr=1e-3)
+BETAS = (0.0, 0.02, 0.05, 0.1, 0.3, 1.0)
+GAMMA, LM_ROWS = 0.3, 8
+DPO = {"betas": (0.5, 0.1), "steps": 150, "eval_every": 50, "lr": 1e-4, "batch_pairs": 32}
+EVAL = replace(PPO, k=2)
+PRETRAINING_PAGES = 300
+COLUMNS = ("score", "gold", "grammatical", "polite", "kl_k1", "kl_k3", "length")
+
+
+class Judges:
+    """The reward (the reward model's score) and what is only reported (gold, grammatical,
+    polite), for rollouts given as (rows, tokens, lengths)."""
+
+    def __init__(self, data, reward_model):
+        self.data, self.reward_model = data, reward_model
+        self.instance = {tuple(data.tokenizer.encode(data.prompt(inst))): inst
+                         for split in ("train", "heldout") for inst in data.instances(split)}
+        self.reward = rlhf_loop.Reward(self.score, stop_id=data.eos_id, pad_id=data.pad_id)
+        self.reported = {"gold": self.gold, "grammatical": self.grammatical, "polite": self.polite}
+
+    def score(self, rows, tokens, lengths):
+        sequences = [list(row) + list(response[:n]) for row, response, n in zip(rows, tokens, lengths)]
+        ids, mask = rlhf_loop.right_pad(sequences, self.data.pad_id)
+        return self.reward_model.scores(ids, mask.sum(axis=1))
+
+    def gold(self, rows, tokens, lengths):
+        return np.array([self.data.gold_reward(self.instance[tuple(row)], response[:n])
+                         for row, response, n in zip(rows, tokens, lengths)])
+
+    def grammatical(self, rows, tokens, lengths):
+        return self.gold(rows, tokens, lengths) != MALFORMED
+
+    def polite(self, rows, tokens, lengths):
+        return tokens[:, 0] == self.data.tokenizer.id(POLITE)
+
+
+def training_prompts(data):
+    """Each iteration's prompts: PROMPTS training instructions drawn uniformly."""
+    pool = [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances("train")]
+    return lambda rng: [pool[i] for i in rng.integers(len(pool), size=PROMPTS)]
+
+
+def run_rl(impl, sft_model, judges, prompts, settings, label, pretrain_batches=None, seed=0):
+    """A copy of the SFT model trained by ``settings`` for ITERATIONS; returns (policy, history)."""
+    print(f"\n{label}")
+    policy = copy.deepcopy(sft_model)
+    display = rlhf_loop.MetricsDisplay(ITERATIONS, ITERATIONS // 4, COLUMNS + ("clip_fraction",))
+    history, _ = rlhf_loop.train(impl, policy, sft_model, prompts, judges.reward, settings, iterations=ITERATIONS,
+                                 rng=np.random.default_rng(seed), judges=judges.reported,
+                                 pretrain_batches=pretrain_batches, log=display)
+    return policy, history
+
+
+class Evaluation:
+    """Held-out metrics of a policy: the held-out instructions (EVAL.k samples each) and the
+    held-out pretraining pages."""
+
+    def __init__(self, impl, data, sft_model, judges):
+        self.impl, self.sft_model, self.judges = impl, sft_model, judges
+        self.prompts = [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances("heldout")]
+        self.pages, self.floor = pretraining.heldout_pages(pretraining.LECTURE, n_pages=PRETRAINING_PAGES)
+
+    def __call__(self, policy):
+        metrics = rlhf_loop.evaluate(self.impl, policy, self.sft_model, self.prompts, self.judges.reward, EVAL,
+                                     rng=np.random.default_rng(1), judges=self.judges.reported)
+        metrics["pretraining_loss"] = pretraining.heldout_loss(policy, pretraining.LECTURE, self.pages)
+        return metrics
+
+
+def table(rows, columns=("score", "gold", "grammatical", "polite", "kl_k1", "pretraining_loss")):
+    """{label: metrics} as a text table."""
+    heads = {"score": "RM score", "gold": "gold", "grammatical": "well-formed", "polite": "'sure'",
+             "kl_k1": "KL to SFT", "pretraining_loss": "pretrain loss"}
+    width = max(map(len, rows)) + 2
+    lines = [f"  {'':<{width}}" + "".join(f"{heads[c]:>14}" for c in columns)]
+    for label, metrics in rows.items():
+        lines.append(f"  {label:<{width}}" + "".join(f"{metrics[c]:>14.3f}" for c in columns))
+    return "\n".join(lines)
+
+
+def fit_gao(kl, gain):
+    """Least squares of gain = d (alpha - b log d), d = sqrt(KL) (points with KL > 0):
+    (alpha, b, R^2)."""
+    kl, gain = np.asarray(kl), np.asarray(gain)
+    keep = kl > 1e-3
+    d = np.sqrt(kl[keep])
+    features = np.stack([d, -d * np.log(d)], axis=1)  # gain = alpha d + b (-d log d)
+    (alpha, b), *_ = np.linalg.lstsq(features, gain[keep], rcond=None)
+    residual = gain[keep] - features @ [alpha, b]
+    return alpha, b, 1 - residual.var() / gain[keep].var()
+
+
+def gao_curve(d, alpha, b):
+    return d * (alpha - b * np.log(d))
+
+
+def save_frontier(points, alpha, b):
+    """Gold gain against sqrt(KL), one colour per beta, with the fitted R(d); its path, or None."""
+    def draw(ax):
+        for beta, (d, gain) in points.items():
+            ax.plot(d, gain, ".", alpha=0.5, label=f"beta = {beta:g}")
+        grid = np.linspace(0.05, max(d.max() for d, _ in points.values()), 100)
+        ax.plot(grid, gao_curve(grid, alpha, b), "k-", label="d (alpha - b log d)")
+        ax.axhline(0, color="gray", linewidth=0.5)
+        ax.set_xlabel("d = sqrt(KL to SFT), nats^1/2")
+        ax.set_ylabel("gold reward - SFT's")
+        ax.legend(fontsize=7)
+
+    return save_png(draw, "rlhf_frontier.png")
+
+
+def save_overoptimisation(history):
+    """Reward-model score and gold reward per iteration at beta = 0; its path, or None."""
+    def draw(ax):
+        for name in ("score", "gold", "grammatical"):
+            ax.plot(history[name], label=name)
+        ax.set_xlabel("PPO iteration (beta = 0)")
+        ax.legend(fontsize=7)
+
+    return save_png(draw, "rlhf_overoptimisation.png")
+
+
+def show_samples(impl, policy, judges, n=6):
+    """A few held-out answers of ``policy`` with their reward-model score and gold reward."""
+    data = judges.data
+    instances = data.instances("heldout")[::58][:n]
+    rows = [data.tokenizer.encode(data.prompt(inst)) for inst in instances]
+    out = impl.batched.generate_batch(policy, rows, PPO.max_new_tokens, stop_id=data.eos_id, pad_id=data.pad_id,
+                                      rng=np.random.default_rng(2))
+    scores, gold = judges.score(rows, out.tokens, out.lengths), judges.gold(rows, out.tokens, out.lengths)
+    for inst, tokens, length, s, g in zip(instances, out.tokens, out.lengths, scores, gold):
+        prompt = " ".join(data.prompt(inst)[1:])
+        print(f"  {prompt:<38} {' '.join(data.tokenizer.decode(tokens[:length])):<32} RM {s:>5.2f}  gold {g:>4.1f}")
+
+
+def ideal_kl(impl, sft_model, data):
+    """The KL to SFT of the best policy for the gold reward, in closed form.
+
+    Gold 1.5, the most there is, goes only to y* = "sure" + the right answer + ``<eos>``, so a
+    policy whose mean gold is 1.5 puts all its mass on y*, and its KL to SFT is
+    sum_y pi(y) log(pi(y) / pi_SFT(y)) = -log pi_SFT(y*|x): the mean of that over the held-out
+    instructions, from one pass of the SFT model."""
+    instances = data.instances("heldout")
+    rows = [data.tokenizer.encode(data.prompt(inst)) for inst in instances]
+    best = [data.tokenizer.encode([POLITE, *data.world.answer(inst.task, inst.pair), data.tokenizer.words[data.eos_id]])
+            for inst in instances]
+    ids, left_pad = impl.batched.pad_left(rows, data.pad_id)
+    tokens, mask = rlhf_loop.right_pad(best, data.pad_id)
+    logits, _ = impl.rlhf.response_forward(sft_model, ids, left_pad, tokens)
+    logprobs, _ = impl.rlhf.token_logprobs_forward(logits, tokens, mask)
+    return float(-impl.rlhf.masked_sum(logprobs, mask).mean())
+
+
+def dpo_pairs(groups, data):
+    """Every ranked pair of the reward model's groups (ids (P, K, T), lengths (P, K), rankings
+    (P, K)) as (prompts, winners, losers) id lists; the prompt ends at its ``=>``."""
+    ids, lengths, rankings = groups[:3]
+    arrow = data.tokenizer.id(ARROW)
+    prompts, winners, losers = [], [], []
+    for group, group_lengths, ranking in zip(ids, lengths, rankings):
+        end = int(np.flatnonzero(group[0] == arrow)[0]) + 1
+        responses = [list(row[end:n]) for row, n in zip(group, group_lengths)]
+        for i, better in enumerate(ranking):
+            for worse in ranking[i + 1:]:
+                prompts.append(list(group[0, :end]))
+                winners.append(responses[better])
+                losers.append(responses[worse])
+    return prompts, winners, losers
+
+
+def sweep(impl, sft_model, judges, prompts, evaluate, results):
+    """Sections 1 to 3: PPO at every beta of BETAS (beta = 0 is the over-optimisation run) and
+    RLOO at PPO's beta; returns each PPO run's history by beta."""
+    runs = {}
+    for beta in BETAS:
+        policy, history = run_rl(impl, sft_model, judges, prompts, replace(PPO, beta=beta), f"PPO, beta = {beta:g}")
+        runs[beta] = history
+        results[f"PPO, beta = {beta:g}"] = evaluate(policy)
+        if beta == 0:
+            print("Held-out answers of the beta = 0 policy:")
+            show_samples(impl, policy, judges)
+    policy, _ = run_rl(impl, sft_model, judges, prompts, RLOO, f"RLOO, beta = {RLOO.beta:g}, lr {RLOO.lr:g}")
+    results[f"RLOO, beta = {RLOO.beta:g}"] = evaluate(policy)
+    return runs
+
+
+def show_frontier(runs, best_kl):
+    """Section 3: gold gain against d = sqrt(KL) over every iteration of the sweep, binned,
+    with Gao et al.'s R(d) fitted to it and the closed-form best point."""
+    sft_gold = np.mean([h["gold"][0] for h in runs.values()])  # every run's first batch is SFT's samples
+    kl = np.concatenate([h["kl_k1"] for h in runs.values()])
+    d = np.sqrt(np.maximum(kl, 0))
+    gain = np.concatenate([h["gold"] for h in runs.values()]) - sft_gold
+    alpha, b, r2 = fit_gao(kl, gain)
+    d_peak = np.exp(alpha / b - 1) if b > 0 else float("inf")
+    print(f"\nGold gain over SFT's ({sft_gold:.3f}, its first batches) against d = sqrt(KL), all {len(d)} "
+          f"iterations of the sweep. Fitted R(d) = d (alpha - b log d): alpha = {alpha:.3f}, b = {b:.3f}, "
+          f"R^2 = {r2:.2f}; its peak: gain {gao_curve(d_peak, alpha, b):.3f} at d = {d_peak:.2f} (KL {d_peak ** 2:.2f}).")
+    print(f"The best policy there is (closed form, see ideal_kl): gold 1.5, a gain of {1.5 - sft_gold:.3f}, "
+          f"at d = {np.sqrt(best_kl):.2f} (KL {best_kl:.2f}).")
+    edges = np.quantile(d, np.linspace(0, 1, 9))
+    print(f"  {'d from':>8} {'to':>6} {'iterations':>11} {'gold gain':>10} {'R(d)':>8}")
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        chosen = (d >= lo) & (d <= hi)
+        print(f"  {lo:>8.2f} {hi:>6.2f} {chosen.sum():>11} {gain[chosen].mean():>10.3f} "
+              f"{gao_curve(max(d[chosen].mean(), 1e-9), alpha, b):>8.3f}")
+    points = {beta: (np.sqrt(np.maximum(h["kl_k1"], 0)), np.array(h["gold"]) - sft_gold) for beta, h in runs.items()}
+    for path in (save_frontier(points, alpha, b), save_overoptimisation(runs[0.0])):
+        if path:
+            print(f"saved {path}")
+
+
+def pretraining_mix(impl, sft_model, judges, prompts, evaluate, results):
+    """Section 4: PPO at PPO's beta with gamma = GAMMA, against gamma = 0, on held-out pretraining pages."""
+    _, source = pretraining.build_world(pretraining.LECTURE)
+    batches = world.page_batches(source, LM_ROWS, sft_model.context_length, np.random.default_rng(7))
+    label = f"PPO + mix, gamma = {GAMMA:g}"
+    policy, _ = run_rl(impl, sft_model, judges, prompts, replace(PPO, gamma=GAMMA),
+                       f"PPO, beta = {PPO.beta:g}, with the pretraining mix gamma = {GAMMA:g} ({LM_ROWS} rows of "
+                       f"pretraining pages in every step)", batches)
+    results[label] = evaluate(policy)
+    base = pretraining.heldout_loss(sft_demo.pretrained(impl, sys.stdout), pretraining.LECTURE, evaluate.pages)
+    print(f"\nThe pretraining mix (held-out pretraining pages; exact floor {evaluate.floor:.3f} nats per token):")
+    rows = {"pretrained (chapter 8)": {"gold": np.nan, "kl_k1": np.nan, "pretraining_loss": base}}
+    rows.update({name: results[name] for name in ("SFT", f"PPO, beta = {PPO.beta:g}", label)})
+    print(table(rows, ("gold", "kl_k1", "pretraining_loss")))
+
+
+def dpo(impl, sft_model, data, evaluate, results):
+    """Section 5: DPO on the reward model's comparisons at each beta of DPO["betas"],
+    evaluated every DPO["eval_every"] steps; returns the labels of its rows in ``results``."""
+    train_groups, _ = reward_demo.labelled_data(impl, sft_model, data)
+    pairs = dpo_pairs(train_groups, data)
+    identical = np.mean([w == l for w, l in zip(pairs[1], pairs[2])])
+    print(f"\nDPO on the reward model's comparisons: {len(pairs[0])} ranked pairs of its {len(train_groups[0])} groups "
+          f"({identical:.0%} of them two identical responses, which teach nothing), {DPO['steps']} steps of "
+          f"{DPO['batch_pairs']} pairs, lr {DPO['lr']:g}, held-out evaluations every {DPO['eval_every']} steps")
+    labels = []
+    for beta in DPO["betas"]:
+        policy = copy.deepcopy(sft_model)
+        print(f"DPO, beta = {beta:g} (accuracy: the implicit reward's, on the batch's pairs of different responses)")
+        display = rlhf_loop.MetricsDisplay(DPO["steps"], DPO["eval_every"], ("loss", "accuracy", "margin"))
+
+        def log(step, metrics):
+            display(step, metrics)
+            if (step + 1) % DPO["eval_every"] == 0:
+                labels.append(f"DPO, beta = {beta:g}, {step + 1} steps")
+                results[labels[-1]] = evaluate(policy)
+
+        rlhf_loop.train_dpo(impl, policy, sft_model, pairs, beta=beta, steps=DPO["steps"], lr=DPO["lr"],
+                            batch_pairs=DPO["batch_pairs"], rng=np.random.default_rng(3), pad_id=data.pad_id, log=log)
+    return labels
+
+
+def run(impl):
+    data = sft_demo.instruction_data()
+    reward_model, sft_model = reward_demo.reward_model(impl, data)
+    judges = Judges(data, reward_model)
+    prompts = training_prompts(data)
+    evaluate = Evaluation(impl, data, sft_model, judges)
+    print(f"RLHF step 3 against the reward model of step 2: {ITERATIONS} iterations of {PROMPTS} training "
+          f"instructions x K = {PPO.k} samples. Progress lines: means over the iterations since the last line "
+          f"(KL per response, k1 and k3). Evaluation: {len(evaluate.prompts)} held-out instructions x {EVAL.k} samples.")
+    results = {"SFT": evaluate(sft_model)}
+    runs = sweep(impl, sft_model, judges, prompts, evaluate, results)
+    best_kl = ideal_kl(impl, sft_model, data)
+    print(f"\nHeld-out instructions (means per response; KL to SFT in nats per response). The best policy for "
+          f"the gold reward scores 1.5 at a KL of {best_kl:.2f} (closed form, see ideal_kl):")
+    print(table({label: m for label, m in results.items()}, ("score", "gold", "grammatical", "polite", "kl_k1")))
+    show_frontier(runs, best_kl)
+    pretraining_mix(impl, sft_model, judges, prompts, evaluate, results)
+    dpo_labels = dpo(impl, sft_model, data, evaluate, results)
+    main_ppo, main_rloo = f"PPO, beta = {PPO.beta:g}", f"RLOO, beta = {RLOO.beta:g}"
+    print("\nDPO next to PPO and RLOO (held-out instructions):")
+    print(table({label: results[label] for label in ("SFT", main_ppo, main_rloo, *dpo_labels)}))
+    return results
