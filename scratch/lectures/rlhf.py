@@ -7,33 +7,70 @@ first if missing). A rollout answers a training instruction (16 prompts x K = 4 
 iteration, temperature 1, up to 6 tokens, stopping at ``<eos>``); the reward is the reward
 model's score of prompt + response. Nothing in the loop sees the gold reward
 (scratch/instructions.py: 0.5 per right answer word, + 0.5 for "sure", -1 for a malformed
-response): it is only reported, with how often responses are well-formed ("grammatical")
-and polite. Every policy is then evaluated on the held-out instructions (2 samples each).
+response): it is only reported, with how often responses are well-formed and polite. Every
+policy is then evaluated on the 348 held-out instructions (2 samples each) and on 300 held-out
+pretraining pages.
 
-What the demo shows, each with its numbers (:func:`run` prints them):
-1. PPO and RLOO raise the gold reward over SFT's, mostly by learning to say "sure", with
-   the KL to SFT a few nats per response.
-2. Over-optimisation: with beta = 0 the reward model's score stays at its highest while the
-   gold reward falls and malformed responses spread (the reward model, taught only by
-   rankings of SFT samples, never learned that "sure sure ..." or a missing ``<eos>`` is
-   wrong).
-3. A beta sweep: gold gain against d = sqrt(KL) over every iteration of every run, with
-   Gao et al.'s R(d) = d (alpha - b log d) fitted to it by least squares (their beta is b
-   here, to keep beta for the KL weight).
-4. The pretraining mix: gamma times the LM loss on pretraining pages in every PPO step. The
-   held-out pretraining loss of the pretrained model, of SFT, and of PPO with gamma = 0 and
-   gamma > 0 (the alignment tax, and what the mix gives back).
-5. DPO on the reward model's own comparisons (every ranked pair of its 600 groups), with no
-   reward model and no sampling: its gold reward and KL next to PPO's and RLOO's.
+The known truth. Gold 1.5, the most there is, goes only to y* = "sure" + the right answer +
+``<eos>``; a policy with mean gold 1.5 is the point mass on y*, so its KL to SFT is exactly
+-log pi_SFT(y*|x) (:func:`ideal_kl`): 1.42 nats per response on average, mostly the
+-log 0.25 = 1.39 of always saying "sure" where the demonstrators (and SFT) said it a quarter of
+the time. The best policy gains 1.5 - 1.10 = 0.39 gold at d = sqrt(KL) = 1.19.
 
-Decisions: PPO at lr 1e-4 (value head 1e-3), 4 epochs x 2 minibatches; RLOO at lr 1e-3 (one
-step per batch; at 1e-4 it barely moves in 60 iterations); both with the same beta. KL per
-response is k1 (the mean of log pi - log pi_SFT over the samples, summed over tokens): k3 is
-printed in the progress lines, and is the noisier of the two here, since one token that SFT
-finds far likelier than the policy does makes e^{-d} explode.
+Measured (``python -m scratch lecture rlhf``, every number printed by the demo; the runs are
+seeded and repeat exactly). Held-out instructions, means per response:
 
-Measured: see the numbers printed by ``python -m scratch lecture rlhf --cache-dir ...``
-(recorded in the module's tests and the README's closing notes).
+    policy              RM score   gold   well-formed  "sure"  KL to SFT
+    SFT                   -0.01    1.103     0.996     0.247     0
+    PPO, beta = 0          1.62    0.310     0.537     0.994    11.0
+    PPO, beta = 0.02       1.65    1.139     0.876     0.997     3.15
+    PPO, beta = 0.05       1.63    1.307     0.928     0.997     2.05
+    PPO, beta = 0.1        1.62    1.448     0.986     0.997     1.60
+    PPO, beta = 0.3        1.61    1.457     0.987     0.987     1.49
+    PPO, beta = 1          1.26    1.373     0.994     0.796     0.79
+    RLOO, beta = 0.1       1.63    1.478     0.994     0.999     1.47
+
+1. RLHF works: PPO and RLOO at beta = 0.1 gain 0.35 and 0.38 gold over SFT (of the 0.39
+   possible) at a KL of 1.6 and 1.5 nats, next to the ideal's 1.42: they learned to say
+   "sure" and little else.
+2. Over-optimisation: with beta = 0 the reward-model score climbs to its ceiling (1.20, 1.57,
+   1.63, 1.60 over the four quarters of training) while gold falls (1.12, 0.69, 0.49, 0.46) and
+   malformed answers spread ("sure sure barzad khagund <eos>" scores 1.53 with the reward
+   model, gold -1). The reward model was taught by rankings of SFT samples, which are almost
+   never malformed, so it never learned that a second "sure" is wrong.
+3. The frontier: over the 360 iterations of the sweep, gold gain against d = sqrt(KL) rises to
+   0.34 at d 1.14-1.21, right where the closed-form best policy sits (d = 1.19), and falls
+   below SFT's beyond d = 2.4. Gao et al.'s R(d) = d (alpha - b log d) fits it with R^2 = 0.89
+   (alpha = 0.29, b = 0.45) and follows the fall, but puts its peak too early (d = 0.71, gain
+   0.32): the rise here is a ceiling (gold cannot pass 1.5) reached at a KL set by the SFT
+   model's p("sure"), and the fall a cliff (malformed answers cost 2.5 gold at once), a shape
+   two parameters cannot bend to. beta moves a run along the frontier: beta = 1 stops short
+   (KL 0.79, "sure" 80%), 0.1 to 0.3 at the peak, 0.05 and below past it.
+4. The pretraining mix: SFT itself paid the alignment tax (held-out pretraining loss 6.88 nats
+   per token against the pretrained model's 1.05 and the exact floor 0.99: trained on
+   responses only, it forgot the pages). PPO at beta = 0.1 adds to it (7.10); with gamma =
+   0.3 (8 rows of pretraining pages in each step) the loss comes back to 1.23 at the same gold
+   (1.442 against 1.448) and KL (1.55 against 1.60).
+5. DPO on the reward model's 3,600 ranked pairs (61% of them two identical responses): at
+   beta = 0.5, gold 1.38 / 1.43 / 1.42 after 50 / 100 / 150 steps, KL 0.70 / 1.25 / 1.70; at
+   beta = 0.1, gold 1.43 after 50 steps (KL 1.00), then 1.25 and 0.68 (KL 3.7 and 9.4, 22%
+   malformed): without sampling, nothing shows DPO the malformed text its updates make
+   likelier, and a small beta lets the implicit reward's margins grow without bound on the
+   pairs that differ by a "sure". PPO and RLOO see their own samples every iteration.
+
+Decisions: PPO at lr 1e-4 (its value head at 1e-3), 4 epochs x 2 minibatches, clip 0.2,
+GAE(1, 0.95), vf_coef 0.1; RLOO at lr 1e-3 (one step per batch; at 1e-4 it barely moves in
+60 iterations); both at beta = 0.1, fixed (no KL target). KL per response is k1 (the mean of
+log pi - log pi_SFT over samples, summed over tokens); the progress lines also show k3, the
+noisier of the two here: one token that SFT finds far likelier than the policy does makes
+e^{-d} explode (one RLOO batch measured k3 = 35 against k1 = 1.5). The frontier uses each
+iteration's own batch (64 samples of training instructions) and SFT's gold from the runs'
+first batches.
+
+Time: 185 s on two cores shared with other jobs (user time 127 s): the eight 60-iteration
+RL runs 10 to 25 s each (PPO ~0.23 s per iteration, the mix ~0.5 s, RLOO ~0.1 s:
+``benchmarks/rlhf.py``), DPO 10 s, the 20 evaluations ~1 s each. The SFT and reward models
+come from the cache (trained first by the sft and reward chapters if missing).
 """
 
 import copy
@@ -128,7 +165,8 @@ def table(rows, columns=("score", "gold", "grammatical", "polite", "kl_k1", "pre
     width = max(map(len, rows)) + 2
     lines = [f"  {'':<{width}}" + "".join(f"{heads[c]:>14}" for c in columns)]
     for label, metrics in rows.items():
-        lines.append(f"  {label:<{width}}" + "".join(f"{metrics[c]:>14.3f}" for c in columns))
+        lines.append(f"  {label:<{width}}" + "".join(f"{metrics[c]:>14.3f}" if np.isfinite(metrics[c]) else f"{'-':>14}"
+                                                     for c in columns))
     return "\n".join(lines)
 
 
