@@ -1,5 +1,6 @@
-"""The RLHF loop: RLOO or PPO against a reward, the KL penalty to the SFT model, the
-pretraining mix (harness: never graded; it runs the graded pieces of ``rlhf`` and ``ppo``).
+"""The RLHF loops: RLOO or PPO against a reward, the KL penalty to the SFT model, the
+pretraining mix (:func:`train`), and DPO on comparisons (:func:`train_dpo`) (harness: never
+graded; it runs the graded pieces of ``rlhf``, ``ppo`` and ``dpo``).
 
 One iteration, for P prompts and K samples of each (B = P K rows, a prompt's K samples in
 consecutive rows):

@@ -186,13 +186,15 @@ def gao_curve(d, alpha, b):
     return d * (alpha - b * np.log(d))
 
 
-def save_frontier(points, alpha, b):
-    """Gold gain against sqrt(KL), one colour per beta, with the fitted R(d); its path, or None."""
+def save_frontier(points, alpha, b, best):
+    """Gold gain against sqrt(KL), one colour per beta, with the fitted R(d) and the
+    closed-form best policy ``best`` = (d, gain); its path, or None."""
     def draw(ax):
         for beta, (d, gain) in points.items():
             ax.plot(d, gain, ".", alpha=0.5, label=f"beta = {beta:g}")
         grid = np.linspace(0.05, max(d.max() for d, _ in points.values()), 100)
         ax.plot(grid, gao_curve(grid, alpha, b), "k-", label="d (alpha - b log d)")
+        ax.plot(*best, "k*", markersize=12, label="best policy (closed form)")
         ax.axhline(0, color="gray", linewidth=0.5)
         ax.set_xlabel("d = sqrt(KL to SFT), nats^1/2")
         ax.set_ylabel("gold reward - SFT's")
@@ -204,8 +206,9 @@ def save_frontier(points, alpha, b):
 def save_overoptimisation(history):
     """Reward-model score and gold reward per iteration at beta = 0; its path, or None."""
     def draw(ax):
-        for name in ("score", "gold", "grammatical"):
-            ax.plot(history[name], label=name)
+        for name, label in (("score", "reward-model score"), ("gold", "gold reward"),
+                            ("grammatical", "share well-formed")):
+            ax.plot(history[name], label=label)
         ax.set_xlabel("PPO iteration (beta = 0)")
         ax.legend(fontsize=7)
 
@@ -297,7 +300,8 @@ def show_frontier(runs, best_kl):
         print(f"  {lo:>8.2f} {hi:>6.2f} {chosen.sum():>11} {gain[chosen].mean():>10.3f} "
               f"{gao_curve(max(d[chosen].mean(), 1e-9), alpha, b):>8.3f}")
     points = {beta: (np.sqrt(np.maximum(h["kl_k1"], 0)), np.array(h["gold"]) - sft_gold) for beta, h in runs.items()}
-    for path in (save_frontier(points, alpha, b), save_overoptimisation(runs[0.0])):
+    best = (np.sqrt(best_kl), 1.5 - sft_gold)
+    for path in (save_frontier(points, alpha, b, best), save_overoptimisation(runs[0.0])):
         if path:
             print(f"saved {path}")
 
