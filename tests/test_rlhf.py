@@ -640,3 +640,18 @@ class TestLoopHarness:
         peak = np.exp(0.6 / 0.4 - 1)
         assert demo.gao_curve(peak, 0.6, 0.4) > max(demo.gao_curve(peak * 0.95, 0.6, 0.4),
                                                      demo.gao_curve(peak * 1.05, 0.6, 0.4))
+
+    def test_dpo_pairs_follow_the_ranking(self):
+        from scratch import instructions, pretraining
+        from scratch.lectures import rlhf as demo
+
+        data = instructions.InstructionData(pretraining.build_world(pretraining.SMALL)[0])
+        inst = data.instances("train")[0]
+        prompt = data.tokenizer.encode(data.prompt(inst))
+        responses = [data.tokenizer.encode(words) for words in (["sure", "<eos>"], ["<eos>"], ["sure", "sure", "<eos>"])]
+        ids, lengths = instructions.pad_groups([prompt], [responses], data.pad_id)
+        prompts, winners, losers = demo.dpo_pairs((ids, lengths, np.array([[2, 0, 1]])), data)
+        assert prompts == [list(prompt)] * 3  # the prompt ends at its "=>"
+        as_lists = [list(r) for r in responses]
+        assert winners == [as_lists[2], as_lists[2], as_lists[0]]  # best first: 2 > 0, 2 > 1, 0 > 1
+        assert losers == [as_lists[0], as_lists[1], as_lists[1]]
