@@ -162,10 +162,20 @@ def grade(impl, root=PROJECT_ROOT, question=None, timeout=DEFAULT_TIMEOUT, budge
             if not collected:
                 raise GradingError(f"no graded tests (marked @pytest.mark.points) under {Path(root) / 'tests'}")
             questions = select(number_questions(collected), question)
-            tests = {test.nodeid: q.key for q in questions for test in q.tests}
-            outcomes = run_tests(impl, tests, root, workdir, timeout, budget, run_as=run_as)
+            run_questions(impl, questions, root, workdir, timeout, budget, run_as=run_as)
         except TamperedError as err:
             raise Rejected(f"the submission interfered with the grader's results channel: {err}") from None
+    return questions, errors
+
+
+def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None):
+    """Run the tests of ``questions`` (collected from ``root``, or from a tree with the same
+    tests) and set each test's outcome; the second half of :func:`grade`, without its checks.
+
+    The trivial-implementation meta-test (tests/test_trivial.py) calls it directly to grade
+    three trees that differ only in their graded code after one collection, not three.
+    """
+    tests = {test.nodeid: q.key for q in questions for test in q.tests}
+    outcomes = run_tests(impl, tests, root, workdir, timeout, budget, run_as=run_as)
     for test in (t for q in questions for t in q.tests):
         test.status, test.message, test.detail = outcomes[test.nodeid]
-    return questions, errors
