@@ -1,11 +1,11 @@
 """The autograder and the handout, end to end (the attacks on the grader: test_grade_attacks.py).
 
 The expensive runs start in the background at the session's first test (see conftest's
-``background``): grading ``solutions/`` (every chapter but the three whose graded tests
+``background``): grading ``solutions/`` (every chapter but the five whose graded tests
 train models, ``TRAINING_CHAPTERS``: this suite runs those tests itself, and grading them a
 second time in the background would double the suite's slowest part for no new check — the
-grader's machinery is the same for every chapter, and the trivial-implementation meta-test
-grades every chapter through it), listing every graded question, and in a freshly released
+grader's machinery is the same for every chapter, the trivial-implementation meta-test
+grades every chapter through it, and test_screen.py screens every solutions file), listing every graded question, and in a freshly released
 handout the CLI grader (with Gradescope output), ``grade --impl solutions`` and the ungraded
 tests.
 """
@@ -45,7 +45,7 @@ def run_in_handout(outdir):
 
 
 BACKGROUND_FOR = ("runs",)  # conftest's background: what start_background feeds
-TRAINING_CHAPTERS = ("transformer", "pretraining", "prompting")
+TRAINING_CHAPTERS = ("transformer", "pretraining", "prompting", "reward", "rlhf")
 
 
 def start_background(pool, tmp_path_factory):
