@@ -332,16 +332,20 @@ def token_entropy(impl, logits, mask, temperature):
 
 
 class MetricsDisplay:
-    """Prints a header, then one row of metrics every ``every`` iterations with the time left;
-    use as ``log``. ``columns``: the metric names to show (missing ones print as blanks)."""
+    """Prints a header, then every ``every`` iterations the means of ``columns`` (metric names)
+    over the iterations since the last line, and the time left; use as ``log``. A metric an
+    iteration does not record prints as ``nan``."""
+
+    SHORT = {"grammatical": "formed", "clip_fraction": "clipped", "approx_kl": "approx kl", "value_loss": "V loss",
+             "entropy": "entropy", "lm_loss": "LM loss"}  # headers of at most 8 characters
 
     def __init__(self, iterations, every, columns, out=None, indent="  "):
         self.iterations, self.every, self.columns = iterations, max(1, every), list(columns)
         self.out, self.indent = sys.stdout if out is None else out, indent
         self.start = time.perf_counter()
         self.window = []
-        print(indent + f"{'iter':>6}" + "".join(f"{name[:9]:>10}" for name in self.columns) + f"{'ETA':>8}",
-              file=self.out, flush=True)
+        print(indent + f"{'iter':>6}" + "".join(f"{self.SHORT.get(name, name)[:8]:>9}" for name in self.columns)
+              + f"{'ETA':>7}", file=self.out, flush=True)
 
     def __call__(self, iteration, metrics):
         self.window.append(metrics)
@@ -351,6 +355,6 @@ class MetricsDisplay:
         means = [np.mean([m.get(name, np.nan) for m in self.window]) for name in self.columns]
         self.window = []
         eta = (time.perf_counter() - self.start) / done * (self.iterations - done)
-        print(self.indent + f"{done:>6}" + "".join(f"{value:>10.3f}" for value in means) + f"{eta:>7.0f}s",
+        print(self.indent + f"{done:>6}" + "".join(f"{value:>9.3f}" for value in means) + f"{eta:>6.0f}s",
               file=self.out, flush=True)
 

@@ -655,3 +655,14 @@ class TestLoopHarness:
         as_lists = [list(r) for r in responses]
         assert winners == [as_lists[2], as_lists[2], as_lists[0]]  # best first: 2 > 0, 2 > 1, 0 > 1
         assert losers == [as_lists[0], as_lists[1], as_lists[1]]
+
+    def test_metrics_display_prints_window_means(self):
+        import io
+
+        out = io.StringIO()
+        display = rlhf_loop.MetricsDisplay(4, 2, ["gold", "clip_fraction"], out=out)
+        for iteration, gold in enumerate([1.0, 2.0, 3.0, 5.0]):
+            display(iteration, {"gold": gold})  # no clip_fraction recorded: nan
+        header, first, second = out.getvalue().splitlines()
+        assert header.split()[:3] == ["iter", "gold", "clipped"]
+        assert first.split()[:3] == ["2", "1.500", "nan"] and second.split()[:2] == ["4", "4.000"]

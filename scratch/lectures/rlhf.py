@@ -95,7 +95,7 @@ GAMMA, LM_ROWS = 0.3, 8
 DPO = {"betas": (0.5, 0.1), "steps": 150, "eval_every": 50, "lr": 1e-4, "batch_pairs": 32}
 EVAL = replace(PPO, k=2)
 PRETRAINING_PAGES = 300
-COLUMNS = ("score", "gold", "grammatical", "polite", "kl_k1", "kl_k3", "length")
+COLUMNS = ("score", "gold", "grammatical", "polite", "kl_k1", "kl_k3", "entropy", "length")
 
 
 class Judges:
@@ -135,7 +135,8 @@ def run_rl(impl, sft_model, judges, prompts, settings, label, pretrain_batches=N
     """A copy of the SFT model trained by ``settings`` for ITERATIONS; returns (policy, history)."""
     print(f"\n{label}")
     policy = copy.deepcopy(sft_model)
-    display = rlhf_loop.MetricsDisplay(ITERATIONS, ITERATIONS // 4, COLUMNS + ("clip_fraction",))
+    columns = COLUMNS + (("clip_fraction",) if settings.method == "ppo" else ()) + (("lm_loss",) if settings.gamma else ())
+    display = rlhf_loop.MetricsDisplay(ITERATIONS, ITERATIONS // 4, columns)
     history, _ = rlhf_loop.train(impl, policy, sft_model, prompts, judges.reward, settings, iterations=ITERATIONS,
                                  rng=np.random.default_rng(seed), judges=judges.reported,
                                  pretrain_batches=pretrain_batches, log=display)
