@@ -67,8 +67,8 @@ e^{-d} explode (one RLOO batch measured k3 = 35 against k1 = 1.5). The frontier 
 iteration's own batch (64 samples of training instructions) and SFT's gold from the runs'
 first batches.
 
-Time: 185 s on two cores shared with other jobs (user time 127 s): the eight 60-iteration
-RL runs 10 to 25 s each (PPO ~0.23 s per iteration, the mix ~0.5 s, RLOO ~0.1 s:
+Time: 131 to 136 s on two cores in a full ``lecture`` run from a fresh clone (185 s with other
+jobs on the machine): the eight 60-iteration RL runs 10 to 25 s each (PPO ~0.23 s per iteration, the mix ~0.5 s, RLOO ~0.1 s:
 ``benchmarks/rlhf.py``), DPO 10 s, the 20 evaluations ~1 s each. The SFT and reward models
 come from the cache (trained first by the sft and reward chapters if missing).
 """
