@@ -505,6 +505,14 @@ class TestRLHFLoop:
         # 10 (seeds 1..4: 2.9 to 3.0), at most 4.2 on the way (seeds 1..4: up to 5.7). Required:
         # gold between 0.55 and 0.85 at the end (beta = 0 would head for 1), the last 10 k3 below
         # 4.5 and every iteration's below the bound 8.3.
+        history, _ = self.train_on_share_of_3(impl, rlhf_loop.Settings(method="rloo", k=8, max_new_tokens=4,
+                                                                      beta=0.1, lr=0.03))
+        assert history["kl_k1"][0] == 0 and history["kl_k3"][0] == 0  # the first rollouts are the SFT model's
+
+    @staticmethod
+    def train_on_share_of_3(impl, settings):
+        """40 iterations of ``settings`` on the problem above; asserts the end is near the
+        optimum (gold, KL) and returns (history, value head)."""
         check_gpt_forward(impl)
         policy = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
         reference = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
@@ -512,13 +520,12 @@ class TestRLHFLoop:
         def share_of_3(rows, tokens, lengths):
             return (tokens == 3).sum(axis=1) / 4
 
-        settings = rlhf_loop.Settings(method="rloo", k=8, max_new_tokens=4, beta=0.1, lr=0.03)
-        history, _ = rlhf_loop.train(impl, policy, reference, [[1], [2]], share_of_3, settings, iterations=40,
-                                     rng=np.random.default_rng(0), judges={"gold": share_of_3})
-        assert history["kl_k1"][0] == 0 and history["kl_k3"][0] == 0  # the first rollouts are the SFT model's
+        history, head = rlhf_loop.train(impl, policy, reference, [[1], [2]], share_of_3, settings, iterations=40,
+                                        rng=np.random.default_rng(0), judges={"gold": share_of_3})
         gold, k3 = np.mean(history["gold"][-10:]), np.mean(history["kl_k3"][-10:])
         assert 0.55 < gold < 0.85, gold
         assert k3 < 4.5 and max(history["kl_k3"]) < 8.3, history["kl_k3"]
+        return history, head
 
     @pytest.mark.points(2)
     def test_ppo_with_its_value_head(self, impl):
@@ -529,19 +536,8 @@ class TestRLHFLoop:
         # 2.5 to 2.9 over the last 10, at most 4.4 on the way; clip fraction 0.11 to 0.15 on
         # average (the clip acts, and most tokens stay inside it). Required as above, and a clip
         # fraction between 0.01 and 0.5.
-        check_gpt_forward(impl)
-        policy = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
-        reference = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
-
-        def share_of_3(rows, tokens, lengths):
-            return (tokens == 3).sum(axis=1) / 4
-
-        settings = rlhf_loop.Settings(method="ppo", k=8, max_new_tokens=4, beta=0.1, lr=0.01)
-        history, head = rlhf_loop.train(impl, policy, reference, [[1], [2]], share_of_3, settings, iterations=40,
-                                        rng=np.random.default_rng(0), judges={"gold": share_of_3})
-        gold, k3 = np.mean(history["gold"][-10:]), np.mean(history["kl_k3"][-10:])
-        assert 0.55 < gold < 0.85, gold
-        assert k3 < 4.5 and max(history["kl_k3"]) < 8.3, history["kl_k3"]
+        history, head = self.train_on_share_of_3(impl, rlhf_loop.Settings(method="ppo", k=8, max_new_tokens=4,
+                                                                          beta=0.1, lr=0.01))
         assert 0.01 < np.mean(history["clip_fraction"]) < 0.5, history["clip_fraction"]
         assert np.any(head["w"] != 0)  # the value head was trained
 
