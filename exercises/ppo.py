@@ -99,6 +99,13 @@ def value_head_init(model):
     return {"w": np.zeros(model.width, dtype=model.dtype), "b": np.zeros((), dtype=model.dtype)}
 
 
+def check_value_head(model, head):
+    """ValueError unless ``head`` is {"w": (C,), "b": ()} for the GPT ``model``."""
+    if not (isinstance(head, dict) and set(head) == {"w", "b"} and np.shape(head["w"]) == (model.width,)
+            and np.shape(head["b"]) == ()):
+        raise ValueError(f"head must be {{'w': (C,) = ({model.width},), 'b': ()}}, as value_head_init gives it")
+
+
 def policy_value_forward(model, head, ids, left_pad, tokens):
     """Logits and values at the response positions, from one pass through the GPT ``model``.
 
@@ -110,8 +117,7 @@ def policy_value_forward(model, head, ids, left_pad, tokens):
     ids, tokens = np.asarray(ids), check_response_tokens(tokens)
     if ids.ndim != 2 or ids.shape[0] != tokens.shape[0]:
         raise ValueError(f"ids must be (B, P) with the B = {tokens.shape[0]} rows of tokens; got {ids.shape}")
-    if set(head) != {"w", "b"} or np.shape(head["w"]) != (model.width,):
-        raise ValueError(f"head must be {{'w': (C,) = ({model.width},), 'b': ()}}, as value_head_init gives it")
+    check_value_head(model, head)
     sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
     # TODO: model.forward_hidden once; keep the hidden states from position P - 1 on; the token head is model.head_weight()
     raise NotImplementedError("policy_value_forward: not implemented yet")
@@ -119,7 +125,13 @@ def policy_value_forward(model, head, ids, left_pad, tokens):
 
 def policy_value_backward(model, head, dlogits, dvalues, cache):
     """Gradients of policy_value_forward for dlogits (B, T, V) and dvalues (B, T):
-    (the model's gradient dict, keyed like ``model.params``; the head's {"w", "b"})."""
+    (the model's gradient dict, keyed like ``model.params``; the head's {"w", "b"}), in the
+    model's dtype."""
+    check_value_head(model, head)
+    dlogits, dvalues = np.asarray(dlogits, dtype=model.dtype), np.asarray(dvalues, dtype=model.dtype)
+    if dlogits.ndim != 3 or dlogits.shape[2] != model.vocab_size or dvalues.shape != dlogits.shape[:2]:
+        raise ValueError(f"dlogits must be (B, T, V = {model.vocab_size}) and dvalues (B, T); got {dlogits.shape} "
+                         f"and {dvalues.shape}")
     # TODO: dh = dlogits W_head^T + dvalues w at the response positions (zeros before), then model.backward_hidden
     # TODO: the token head: dW_head = h^T dlogits summed over B and T; tied (model.tied) means W_head = tok_emb^T
     raise NotImplementedError("policy_value_backward: not implemented yet")

@@ -28,15 +28,18 @@ Decisions:
   the policy loss's and vf_coef times the value loss's gradient, clipped together.
 - The KL metrics are per response: the per-token means of k1 and k3 times the mean response
   length (what the adaptive controller compares with its target). The entropy is per token.
-- A loss that is not finite stops the loop with FloatingPointError before the update.
+- Bad input (NaN log-probabilities from a policy gone NaN, a NaN reward, a bad setting) raises
+  ValueError naming it, from the checks of the graded functions and :class:`Settings`; a
+  loss or a gradient norm that is not finite all the same raises FloatingPointError
+  (:func:`apply_step`). Either way before the update is applied.
 - Prompts: a fixed list, or a callable ``prompts(rng)`` that draws each iteration's.
 - No weight decay (the KL term already holds the policy near SFT).
 
 Each iteration records, under these keys of the returned history (lists, one value per
 iteration): ``score`` (the reward's mean), one key per judge (its mean), ``kl_k1``, ``kl_k3``,
-``entropy``, ``length``, ``beta``, ``loss`` (the policy loss of the last step), ``lm_loss`` (the
-pretraining batch's, NaN when gamma = 0), for PPO ``clip_fraction``, ``approx_kl`` and
-``value_loss`` (means over its steps), and ``seconds_sampling``, ``seconds_scoring``,
+``entropy``, ``length``, ``beta``, ``loss`` (the policy loss: RLOO's one step; PPO's L_clip, the
+mean over its steps), ``lm_loss`` (the pretraining batches', NaN when gamma = 0), for PPO
+``clip_fraction``, ``approx_kl`` and ``value_loss`` (means over its steps), and ``seconds_sampling``, ``seconds_scoring``,
 ``seconds_update``.
 
 Left out: an entropy bonus, early stopping on the approximate KL, value-head warm-up, and
@@ -79,16 +82,24 @@ class Settings:
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        for name in ("k", "max_new_tokens", "epochs", "minibatches", "horizon"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1; got {value!r}")
         if self.method == "rloo" and self.k < 2:
             raise ValueError(f"RLOO needs k >= 2 samples per prompt (the leave-one-out baseline); got k={self.k}")
-        for name in ("k", "max_new_tokens", "epochs", "minibatches", "horizon"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
-                raise ValueError(f"{name} must be an int >= 1; got {getattr(self, name)!r}")
-        for name in ("temperature", "lr", "max_grad_norm"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}")
-        if not (self.beta >= 0 and self.gamma >= 0):
-            raise ValueError(f"beta and gamma must be >= 0; got beta={self.beta}, gamma={self.gamma}")
+        positive, at_least_0 = ("> 0", lambda x: x > 0), (">= 0", lambda x: x >= 0)
+        inside, closed = ("in (0, 1)", lambda x: 0 < x < 1), ("in [0, 1]", lambda x: 0 <= x <= 1)
+        limits = {"temperature": positive, "lr": positive, "max_grad_norm": positive, "beta": at_least_0,
+                  "gamma": at_least_0, "vf_coef": at_least_0, "clip_eps": inside, "value_clip": inside,
+                  "gae_gamma": closed, "lam": closed, "kl_target": positive, "value_lr": positive}
+        for name, (limit, holds) in limits.items():
+            value = getattr(self, name)
+            if value is None and name in ("kl_target", "value_lr"):  # None: no target; 10 x lr
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not holds(value):
+                raise ValueError(f"{name} must be a finite number {limit}; got {value!r}")
 
 
 class Rollouts:
@@ -144,6 +155,7 @@ def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng
     ``log(iteration, metrics)`` is called after each iteration (:class:`MetricsDisplay`).
     """
     s, judges = settings, dict(judges or {})
+    check_distinct(policy, reference)
     if s.gamma > 0 and pretrain_batches is None:
         raise ValueError("settings.gamma > 0 needs pretrain_batches (an iterator of (ids, targets))")
     if not isinstance(reward, Reward):
@@ -205,55 +217,100 @@ def rloo_update(impl, policy, batch, rewards, s, states, pretrain_batches, itera
     loss, pg_cache = rlhf.policy_gradient_loss_forward(logprobs, advantages, batch.mask)
     dlogits = rlhf.token_logprobs_backward(rlhf.policy_gradient_loss_backward(1.0, pg_cache), lp_cache)
     grads = rlhf.response_backward(policy, dlogits.astype(policy.dtype), cache)
-    lm_loss = apply_step(impl, policy.params, grads, loss, s.lr, s, states["policy"], pretrain_batches, policy,
-                         iteration)
+    total, grads, lm_loss = with_pretraining_mix(impl, policy, loss, grads, s.gamma, pretrain_batches)
+    apply_step(impl, policy.params, grads, total, s.lr, states["policy"], s.max_grad_norm, f"iteration {iteration}")
     return {"loss": loss, "lm_loss": lm_loss}
+
+
+def ppo_loss_and_grads(impl, policy, head, batch, index, advantages, returns, s):
+    """PPO's loss on the rows ``index`` of ``batch``, L = L_clip + vf_coef L_V, and its gradients.
+
+    The rollout's log-probabilities and values (``batch``), ``advantages`` and ``returns``
+    (B, T) are constants. Returns (loss, policy grads, head grads, metrics of the step)."""
+    rlhf, ppo = impl.rlhf, impl.ppo
+    ids, left_pad, tokens, mask = batch.subset(index)
+    logits, values, cache = ppo.policy_value_forward(policy, head, ids, left_pad, tokens)
+    logprobs, lp_cache = rlhf.token_logprobs_forward(logits, tokens, mask, s.temperature)
+    old = batch.logprobs[index]
+    policy_loss, p_cache = ppo.ppo_policy_loss_forward(logprobs, old, advantages[index], mask, s.clip_eps)
+    value_loss, v_cache = ppo.ppo_value_loss_forward(values, batch.values[index], returns[index], mask, s.value_clip)
+    # forward: L = L_clip + vf_coef L_V: the value loss's gradient is scaled by vf_coef here, once
+    dlogits = rlhf.token_logprobs_backward(ppo.ppo_policy_loss_backward(1.0, p_cache), lp_cache)
+    dvalues = ppo.ppo_value_loss_backward(s.vf_coef, v_cache)
+    grads, head_grads = ppo.policy_value_backward(policy, head, dlogits, dvalues, cache)
+    metrics = {"loss": policy_loss, "value_loss": value_loss, **ppo.ppo_stats(logprobs, old, mask, s.clip_eps)}
+    return policy_loss + s.vf_coef * value_loss, grads, head_grads, metrics
 
 
 def ppo_update(impl, policy, head, batch, rewards, s, states, pretrain_batches, iteration, rng):
     """``epochs`` x ``minibatches`` PPO steps on one batch of rollouts; returns their mean metrics."""
-    rlhf, ppo = impl.rlhf, impl.ppo
-    advantages, returns = ppo.gae_advantages(rewards, batch.values, batch.mask, s.gae_gamma, s.lam)
-    advantages = ppo.whiten(advantages, batch.mask)  # over the whole batch, once
+    advantages, returns = impl.ppo.gae_advantages(rewards, batch.values, batch.mask, s.gae_gamma, s.lam)
+    advantages = impl.ppo.whiten(advantages, batch.mask)  # over the whole batch, once
     value_lr = 10 * s.lr if s.value_lr is None else s.value_lr
     B = len(batch.rows)
     steps = []
     for _ in range(s.epochs):
-        order = rng.permutation(B)
-        for index in np.array_split(order, min(s.minibatches, B)):
-            ids, left_pad, tokens, mask = batch.subset(index)
-            logits, values, cache = ppo.policy_value_forward(policy, head, ids, left_pad, tokens)
-            logprobs, lp_cache = rlhf.token_logprobs_forward(logits, tokens, mask, s.temperature)
-            old = batch.logprobs[index]
-            policy_loss, p_cache = ppo.ppo_policy_loss_forward(logprobs, old, advantages[index], mask, s.clip_eps)
-            value_loss, v_cache = ppo.ppo_value_loss_forward(values, batch.values[index], returns[index], mask,
-                                                             s.value_clip)
-            dlogits = rlhf.token_logprobs_backward(ppo.ppo_policy_loss_backward(1.0, p_cache), lp_cache)
-            dvalues = ppo.ppo_value_loss_backward(s.vf_coef, v_cache)
-            grads, head_grads = ppo.policy_value_backward(policy, head, dlogits.astype(policy.dtype),
-                                                          dvalues.astype(policy.dtype), cache)
-            loss = policy_loss + s.vf_coef * value_loss
-            lm_loss = apply_step(impl, policy.params, grads, loss, s.lr, s, states["policy"], pretrain_batches,
-                                 policy, iteration)
-            apply_step(impl, head, head_grads, loss, value_lr, s, states["head"], None, None, iteration)
-            steps.append({"loss": policy_loss, "value_loss": value_loss, "lm_loss": lm_loss,
-                          **ppo.ppo_stats(logprobs, old, mask, s.clip_eps)})
+        for index in np.array_split(rng.permutation(B), min(s.minibatches, B)):
+            loss, grads, head_grads, metrics = ppo_loss_and_grads(impl, policy, head, batch, index, advantages,
+                                                                  returns, s)
+            total, grads, metrics["lm_loss"] = with_pretraining_mix(impl, policy, loss, grads, s.gamma,
+                                                                    pretrain_batches)
+            where = f"iteration {iteration}"
+            apply_step(impl, policy.params, grads, total, s.lr, states["policy"], s.max_grad_norm, where)
+            apply_step(impl, head, head_grads, loss, value_lr, states["head"], s.max_grad_norm, where)
+            steps.append(metrics)
     return {name: float(np.mean([step[name] for step in steps])) for name in steps[0]}
 
 
-def apply_step(impl, params, grads, loss, lr, s, state, pretrain_batches, policy, iteration):
-    """Add gamma x the LM loss of a pretraining batch (when gamma > 0 and ``pretrain_batches``),
-    refuse a non-finite loss, clip, and take one AdamW step in place; returns the LM loss (or NaN)."""
-    lm_loss = float("nan")
-    if s.gamma > 0 and pretrain_batches is not None:
-        lm_loss, lm_grads = policy.loss_and_grads(*next(pretrain_batches))
-        loss, grads = impl.rlhf.mixed_loss_and_grads(loss, grads, lm_loss, lm_grads, s.gamma)
+def with_pretraining_mix(impl, policy, loss, grads, gamma, pretrain_batches):
+    """The objective's gamma term: (loss + gamma L_LM, the summed grads, L_LM) on the next
+    pretraining batch; (loss, grads, NaN) when gamma = 0."""
+    if gamma == 0:
+        return loss, grads, float("nan")
+    lm_loss, lm_grads = policy.loss_and_grads(*next(pretrain_batches))
+    total, grads = impl.rlhf.mixed_loss_and_grads(loss, grads, lm_loss, lm_grads, gamma)
+    return total, grads, lm_loss
+
+
+def apply_step(impl, params, grads, loss, lr, state, max_grad_norm, where):
+    """One AdamW step on ``params`` in place, after global-norm clipping. A loss or a gradient
+    norm that is not finite raises FloatingPointError (``where`` says when) before anything
+    changes: clipping would scale an inf gradient into NaNs and apply them."""
     if not math.isfinite(loss):
-        raise FloatingPointError(f"iteration {iteration}: the loss is {loss}; the update was not applied "
-                                 f"(lower lr, or raise beta)")
-    grads, _ = impl.optim.clip_grad_norm(grads, s.max_grad_norm)
+        raise FloatingPointError(f"{where}: the loss is {loss}; the update was not applied")
+    with np.errstate(invalid="ignore"):  # an inf norm scales to NaNs, refused just below
+        grads, norm = impl.optim.clip_grad_norm(grads, max_grad_norm)
+    if not math.isfinite(norm):
+        raise FloatingPointError(f"{where}: the gradient norm is {norm}; the update was not applied")
     impl.optim.adamw_step(params, grads, state, lr, weight_decay=0.0)
-    return lm_loss
+
+
+def dpo_loss_and_grads(impl, policy, reference, prompts, winners, losers, beta, pad_id=0):
+    """DPO's loss on n pairs (three lists of n id lists) and the policy's gradients.
+
+    One pass of each model over 2n rows, the winners first: the sequence log-probability
+    log pi(y|x) of a response is the masked sum of its tokens' (temperature 1: DPO has no
+    rollouts), the reference's are constants. Returns (loss, grads, margins (n,) of the
+    implicit rewards beta log(pi / pi_ref), winner minus loser, distinct (n,): whether the two
+    responses of a pair differ)."""
+    rlhf, dpo = impl.rlhf, impl.dpo
+    n = len(prompts)
+    ids, left_pad = impl.batched.pad_left(list(prompts) * 2, pad_id)
+    tokens, mask = right_pad(list(winners) + list(losers), pad_id)
+    logits, cache = rlhf.response_forward(policy, ids, left_pad, tokens)
+    logprobs, lp_cache = rlhf.token_logprobs_forward(logits, tokens, mask)
+    ref_logprobs, _ = rlhf.token_logprobs_forward(rlhf.response_forward(reference, ids, left_pad, tokens)[0],
+                                                  tokens, mask)
+    sequence, ref_sequence = rlhf.masked_sum(logprobs, mask), rlhf.masked_sum(ref_logprobs, mask)  # (2n,)
+    loss, dpo_cache = dpo.dpo_loss_forward(sequence[:n], sequence[n:], ref_sequence[:n], ref_sequence[n:], beta)
+    dlogp_w, dlogp_l = dpo.dpo_loss_backward(1.0, dpo_cache)
+    # forward: sequence_b = sum_t m_bt logprobs_bt, so every response token of row b gets dsequence_b
+    dlogprobs = np.concatenate([dlogp_w, dlogp_l])[:, None] * mask
+    grads = rlhf.response_backward(policy, rlhf.token_logprobs_backward(dlogprobs, lp_cache).astype(policy.dtype),
+                                   cache)
+    implicit = beta * (sequence - ref_sequence)
+    distinct = np.any(tokens[:n] != tokens[n:], axis=1)
+    return loss, grads, implicit[:n] - implicit[n:], distinct
 
 
 def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, rng, pad_id=0, max_grad_norm=1.0,
@@ -262,18 +319,19 @@ def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, r
 
     ``pairs``: (prompts, winners, losers), three lists of id lists of one length, a response
     ``winners[i]`` preferred to ``losers[i]`` after ``prompts[i]``. Each step takes the next
-    ``batch_pairs`` pairs of shuffled epochs (every pair once per epoch), reads the sequence log-probabilities log pi(y|x)
-    of both responses under the policy and the frozen ``reference`` at temperature 1 (DPO has no
-    rollouts), and takes one AdamW step on ``dpo_loss``. Records ``loss``, ``accuracy`` (the
-    share of the batch's pairs of two different responses whose implicit reward
-    beta log(pi / pi_ref) ranks the winner first; two identical responses tie forever) and
-    ``margin`` (the mean winner-minus-loser difference of the implicit rewards).
+    ``batch_pairs`` pairs of shuffled epochs (every pair once per epoch) and one AdamW step on
+    :func:`dpo_loss_and_grads`. Records ``loss``, ``accuracy`` (the share of the batch's pairs
+    of two different responses whose implicit reward ranks the winner first; two identical
+    responses tie forever) and ``margin`` (the mean winner-minus-loser implicit reward).
     """
-    rlhf, dpo = impl.rlhf, impl.dpo
     prompts, winners, losers = pairs
     if not len(prompts) == len(winners) == len(losers) > 0:
         raise ValueError(f"pairs must be three non-empty lists of one length; got {len(prompts)}, {len(winners)}, "
                          f"{len(losers)}")
+    for name, value in (("steps", steps), ("batch_pairs", batch_pairs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    check_distinct(policy, reference)
     state = impl.optim.adamw_init(policy.params)
     history = {"loss": [], "accuracy": [], "margin": []}
     queue = np.array([], dtype=np.int64)
@@ -281,30 +339,10 @@ def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, r
         while len(queue) < batch_pairs:  # epochs: each pair once per pass, in a fresh order
             queue = np.concatenate([queue, rng.permutation(len(prompts))])
         pick, queue = queue[:batch_pairs], queue[batch_pairs:]
-        rows = [prompts[i] for i in pick] * 2  # winners in the first n rows, losers in the last n
-        responses = [winners[i] for i in pick] + [losers[i] for i in pick]
-        ids, left_pad = impl.batched.pad_left(rows, pad_id)
-        tokens, mask = right_pad(responses, pad_id)
-        logits, cache = rlhf.response_forward(policy, ids, left_pad, tokens)
-        logprobs, lp_cache = rlhf.token_logprobs_forward(logits, tokens, mask)
-        ref_logprobs, _ = rlhf.token_logprobs_forward(rlhf.response_forward(reference, ids, left_pad, tokens)[0],
-                                                      tokens, mask)
-        sequence, ref_sequence = rlhf.masked_sum(logprobs, mask), rlhf.masked_sum(ref_logprobs, mask)  # (2n,)
-        n = batch_pairs
-        loss, dpo_cache = dpo.dpo_loss_forward(sequence[:n], sequence[n:], ref_sequence[:n], ref_sequence[n:], beta)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"step {step}: the DPO loss is {loss}; the update was not applied")
-        dlogp_w, dlogp_l = dpo.dpo_loss_backward(1.0, dpo_cache)
-        # forward: sequence_b = sum_t m_bt logprobs_bt, so every response token of row b gets dsequence_b
-        dlogprobs = np.concatenate([dlogp_w, dlogp_l])[:, None] * mask
-        grads = rlhf.response_backward(policy, rlhf.token_logprobs_backward(dlogprobs, lp_cache).astype(policy.dtype),
-                                       cache)
-        grads, _ = impl.optim.clip_grad_norm(grads, max_grad_norm)
-        impl.optim.adamw_step(policy.params, grads, state, lr, weight_decay=0.0)
-        implicit = beta * (sequence - ref_sequence)
-        margins = implicit[:n] - implicit[n:]
-        # a pair of two identical responses (common among SFT samples) has margin 0 forever
-        distinct = np.any(tokens[:n] != tokens[n:], axis=1)
+        loss, grads, margins, distinct = dpo_loss_and_grads(
+            impl, policy, reference, [prompts[i] for i in pick], [winners[i] for i in pick],
+            [losers[i] for i in pick], beta, pad_id)
+        apply_step(impl, policy.params, grads, loss, lr, state, max_grad_norm, f"DPO step {step}")
         accuracy = float(np.mean(margins[distinct] > 0)) if distinct.any() else float("nan")
         metrics = {"loss": loss, "accuracy": accuracy, "margin": float(margins.mean())}
         for name, value in metrics.items():
@@ -314,10 +352,18 @@ def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, r
     return history
 
 
+def check_distinct(policy, reference):
+    """ValueError when the policy and the frozen reference are one object (the KL would be 0)."""
+    if policy is reference:
+        raise ValueError("policy and reference must be two models: the reference stays frozen while the policy "
+                         "trains (pass a copy, e.g. copy.deepcopy(sft_model))")
+
+
 def right_pad(responses, pad_id):
-    """Responses (lists of ids) as tokens (B, T) right-padded with ``pad_id``, and their mask."""
+    """Responses (lists of ids, at least one, each at least one id long) as tokens (B, T)
+    right-padded with ``pad_id``, and their mask."""
     lengths = np.array([len(r) for r in responses])
-    if lengths.min() < 1:
+    if len(lengths) == 0 or lengths.min() < 1:
         raise ValueError("every response needs at least one token")
     tokens = np.full((len(responses), lengths.max()), pad_id, dtype=np.int64)
     for i, response in enumerate(responses):
@@ -337,7 +383,7 @@ class MetricsDisplay:
     iteration does not record prints as ``nan``."""
 
     SHORT = {"grammatical": "formed", "clip_fraction": "clipped", "approx_kl": "approx kl", "value_loss": "V loss",
-             "entropy": "entropy", "lm_loss": "LM loss"}  # headers of at most 8 characters
+             "lm_loss": "LM loss"}  # headers of at most 8 characters (others: the name, cut)
 
     def __init__(self, iterations, every, columns, out=None, indent="  "):
         self.iterations, self.every, self.columns = iterations, max(1, every), list(columns)

@@ -99,6 +99,13 @@ def value_head_init(model):
     return {"w": np.zeros(model.width, dtype=model.dtype), "b": np.zeros((), dtype=model.dtype)}
 
 
+def check_value_head(model, head):
+    """ValueError unless ``head`` is {"w": (C,), "b": ()} for the GPT ``model``."""
+    if not (isinstance(head, dict) and set(head) == {"w", "b"} and np.shape(head["w"]) == (model.width,)
+            and np.shape(head["b"]) == ()):
+        raise ValueError(f"head must be {{'w': (C,) = ({model.width},), 'b': ()}}, as value_head_init gives it")
+
+
 def policy_value_forward(model, head, ids, left_pad, tokens):
     """Logits and values at the response positions, from one pass through the GPT ``model``.
 
@@ -110,8 +117,7 @@ def policy_value_forward(model, head, ids, left_pad, tokens):
     ids, tokens = np.asarray(ids), check_response_tokens(tokens)
     if ids.ndim != 2 or ids.shape[0] != tokens.shape[0]:
         raise ValueError(f"ids must be (B, P) with the B = {tokens.shape[0]} rows of tokens; got {ids.shape}")
-    if set(head) != {"w", "b"} or np.shape(head["w"]) != (model.width,):
-        raise ValueError(f"head must be {{'w': (C,) = ({model.width},), 'b': ()}}, as value_head_init gives it")
+    check_value_head(model, head)
     sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
     ### BEGIN SOLUTION
     ### HINT: model.forward_hidden once; keep the hidden states from position P - 1 on; the token head is model.head_weight()
@@ -126,7 +132,13 @@ def policy_value_forward(model, head, ids, left_pad, tokens):
 
 def policy_value_backward(model, head, dlogits, dvalues, cache):
     """Gradients of policy_value_forward for dlogits (B, T, V) and dvalues (B, T):
-    (the model's gradient dict, keyed like ``model.params``; the head's {"w", "b"})."""
+    (the model's gradient dict, keyed like ``model.params``; the head's {"w", "b"}), in the
+    model's dtype."""
+    check_value_head(model, head)
+    dlogits, dvalues = np.asarray(dlogits, dtype=model.dtype), np.asarray(dvalues, dtype=model.dtype)
+    if dlogits.ndim != 3 or dlogits.shape[2] != model.vocab_size or dvalues.shape != dlogits.shape[:2]:
+        raise ValueError(f"dlogits must be (B, T, V = {model.vocab_size}) and dvalues (B, T); got {dlogits.shape} "
+                         f"and {dvalues.shape}")
     ### BEGIN SOLUTION
     ### HINT: dh = dlogits W_head^T + dvalues w at the response positions (zeros before), then model.backward_hidden
     ### HINT: the token head: dW_head = h^T dlogits summed over B and T; tied (model.tied) means W_head = tok_emb^T
@@ -136,11 +148,12 @@ def policy_value_backward(model, head, dlogits, dvalues, cache):
     dhidden = np.zeros(cache["shape"], dtype=h.dtype)
     dhidden[:, cache["P"] - 1:] = dh  # the prompt's positions feed no head
     grads = model.backward_hidden(dhidden, cache["hidden"])
-    dW_head = np.einsum("btc,btv->cv", h, dlogits)
+    dW_head = np.einsum("btc,btv->cv", h, dlogits)  # forward: logits = h W_head, summed over (b, t)
     if model.tied:
         grads["tok_emb"] += dW_head.T  # W_head = E^T: the head's gradient adds to the lookup's
     else:
         grads["head.W"] = dW_head
+    # forward: values = h . w + b, so dw = sum over (b, t) of dV h, db = sum of dV
     head_grads = {"w": np.einsum("btc,bt->c", h, dvalues), "b": np.asarray(dvalues.sum(), dtype=h.dtype)}
     return grads, head_grads
     ### END SOLUTION

@@ -605,15 +605,86 @@ class TestLoopHarness:
             rlhf_loop.Settings(method="rloo", k=1)
         with pytest.raises(ValueError, match="epochs must be an int >= 1"):
             rlhf_loop.Settings(epochs=0)
-        with pytest.raises(ValueError, match="beta and gamma must be >= 0"):
-            rlhf_loop.Settings(beta=-1.0)
+        for bad in ({"beta": -1.0}, {"vf_coef": -1}, {"clip_eps": 1.5}, {"lam": 2}, {"kl_target": 0},
+                    {"value_lr": float("nan")}, {"k": True}):
+            name = next(iter(bad))
+            with pytest.raises(ValueError, match=f"^{name} must be"):
+                rlhf_loop.Settings(**bad)
         model = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        with pytest.raises(ValueError, match="policy and reference must be two models"):
+            rlhf_loop.train(impl, model, model, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf_loop.Settings(),
+                            iterations=1, rng=np.random.default_rng(0))
+        other = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
         with pytest.raises(ValueError, match="gamma > 0 needs pretrain_batches"):
-            rlhf_loop.train(impl, model, model, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf_loop.Settings(gamma=0.1),
+            rlhf_loop.train(impl, model, other, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf_loop.Settings(gamma=0.1),
                             iterations=1, rng=np.random.default_rng(0))
         with pytest.raises(ValueError, match="three non-empty lists of one length"):
             rlhf_loop.train_dpo(impl, model, model, ([[1]], [[2]], []), beta=0.1, steps=1, lr=0.1, batch_pairs=1,
                                 rng=np.random.default_rng(0))
+        with pytest.raises(ValueError, match="batch_pairs must be an int >= 1"):
+            rlhf_loop.train_dpo(impl, model, model, ([[1]], [[2]], [[3]]), beta=0.1, steps=1, lr=0.1, batch_pairs=0,
+                                rng=np.random.default_rng(0))
+        with pytest.raises(ValueError, match="every response needs at least one token"):
+            rlhf_loop.right_pad([], 0)
+
+    def test_a_step_with_an_inf_gradient_is_refused(self, impl):
+        params = {"w": np.ones(3)}
+        state = impl.optim.adamw_init(params)
+        with pytest.raises(FloatingPointError, match="step 7: the gradient norm is inf"):
+            rlhf_loop.apply_step(impl, params, {"w": np.array([1.0, np.inf, 0.0])}, 0.5, 0.1, state, 1.0, "step 7")
+        with pytest.raises(FloatingPointError, match="the loss is nan"):
+            rlhf_loop.apply_step(impl, params, {"w": np.ones(3)}, float("nan"), 0.1, state, 1.0, "step 8")
+        np.testing.assert_array_equal(params["w"], 1.0)  # nothing applied
+        assert state["step"] == 0
+
+    def test_ppo_step_gradients_match_finite_differences(self, impl):
+        # L = L_clip + vf_coef L_V of one PPO minibatch, vf_coef 0.3 and a non-zero value head; the
+        # policy moved a little since the rollout (ratios near, not at, 1; inside the clip range)
+        policy = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=8)
+        reference = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=9)
+        settings = rlhf_loop.Settings(method="ppo", k=2, max_new_tokens=3, vf_coef=0.3)
+        head = {"w": np.random.default_rng(1).normal(size=8), "b": np.array(0.2)}
+        reward = rlhf_loop.Reward(lambda r, t, n: (t == 3).sum(axis=1) / 3.0, stop_id=6)
+        batch = rlhf_loop.Rollouts(impl, policy, reference, head, [[1, 2], [4], [5, 1, 2]] * 2, reward, {},
+                                   settings, np.random.default_rng(3))
+        rewards = impl.rlhf.kl_penalized_rewards(batch.logprobs, batch.ref_logprobs, batch.scores, batch.mask, 0.1)
+        advantages, returns = impl.ppo.gae_advantages(rewards, batch.values, batch.mask, 1.0, 0.95)
+        for value in policy.params.values():
+            value += np.random.default_rng(4).normal(0, 0.01, value.shape)
+        index = np.array([0, 2, 3, 5])
+
+        def loss():
+            return rlhf_loop.ppo_loss_and_grads(impl, policy, head, batch, index, advantages, returns, settings)[0]
+
+        total, grads, head_grads, metrics = rlhf_loop.ppo_loss_and_grads(impl, policy, head, batch, index,
+                                                                          advantages, returns, settings)
+        assert total == pytest.approx(metrics["loss"] + 0.3 * metrics["value_loss"], abs=1e-12)
+        assert metrics["clip_fraction"] == 0  # the losses are smooth here: finite differences apply
+        names = ["tok_emb", "blocks.0.mlp.W_in", "ln_f.beta"]
+        assert_gradients(loss, {**{n: policy.params[n] for n in names}, "w": head["w"]},
+                         {**{n: grads[n] for n in names}, "w": head_grads["w"]})
+
+    def test_dpo_gradients_match_finite_differences(self, impl):
+        # responses of different lengths: log pi(y|x) is the SUM over a response's tokens
+        policy = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=10)
+        reference = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=11)
+        prompts, winners, losers = [[1, 2], [3]], [[4, 5, 6], [2]], [[5], [6, 6, 4, 1]]
+        loss, grads, margins, distinct = rlhf_loop.dpo_loss_and_grads(impl, policy, reference, prompts, winners,
+                                                                      losers, 0.5)
+
+        def sequence_logprob(model, prompt, response):
+            logits = model.logits(np.array([prompt + response[:-1]]))[0, len(prompt) - 1:]
+            return special.log_softmax(logits, axis=-1)[np.arange(len(response)), response].sum()
+
+        implicit = [[0.5 * (sequence_logprob(policy, p, y) - sequence_logprob(reference, p, y)) for y in (w, l)]
+                    for p, w, l in zip(prompts, winners, losers)]
+        expected = np.array([w - l for w, l in implicit])
+        np.testing.assert_allclose(margins, expected, atol=1e-10)
+        assert loss == pytest.approx(-np.mean(special.log_expit(expected)), abs=1e-10) and distinct.all()
+        names = ["tok_emb", "blocks.0.attn.W_qkv", "pos_emb"]
+        assert_gradients(lambda: rlhf_loop.dpo_loss_and_grads(impl, policy, reference, prompts, winners, losers,
+                                                              0.5)[0],
+                         {n: policy.params[n] for n in names}, {n: grads[n] for n in names})
 
     def test_a_policy_gone_nan_is_refused_before_an_update(self, impl):
         policy = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)

@@ -13,9 +13,10 @@ pretraining pages.
 
 The known truth. Gold 1.5, the most there is, goes only to y* = "sure" + the right answer +
 ``<eos>``; a policy with mean gold 1.5 is the point mass on y*, so its KL to SFT is exactly
--log pi_SFT(y*|x) (:func:`ideal_kl`): 1.42 nats per response on average, mostly the
--log 0.25 = 1.39 of always saying "sure" where the demonstrators (and SFT) said it a quarter of
-the time. The best policy gains 1.5 - 1.10 = 0.39 gold at d = sqrt(KL) = 1.19.
+-log pi_SFT(y*|x) (:func:`ideal_kl`): 1.42 nats per response on average over the held-out
+instructions (1.44 over the training ones), mostly the -log 0.25 = 1.39 of always saying "sure"
+where the demonstrators (and SFT) said it a quarter of the time. On the held-out instructions
+the best policy gains 1.5 - 1.103 = 0.397 gold over SFT at that KL.
 
 Measured (``python -m scratch lecture rlhf``, every number printed by the demo; the runs are
 seeded and repeat exactly). Held-out instructions, means per response:
@@ -30,19 +31,21 @@ seeded and repeat exactly). Held-out instructions, means per response:
     PPO, beta = 1          1.26    1.373     0.994     0.796     0.79
     RLOO, beta = 0.1       1.63    1.478     0.994     0.999     1.47
 
-1. RLHF works: PPO and RLOO at beta = 0.1 gain 0.35 and 0.38 gold over SFT (of the 0.39
-   possible) at a KL of 1.6 and 1.5 nats, next to the ideal's 1.42: they learned to say
+1. RLHF works: PPO and RLOO at beta = 0.1 gain 0.345 and 0.375 gold over SFT (of the 0.397
+   possible) at a KL of 1.60 and 1.47 nats, next to the ideal's 1.42: they learned to say
    "sure" and little else.
 2. Over-optimisation: with beta = 0 the reward-model score climbs to its ceiling (1.20, 1.57,
    1.63, 1.60 over the four quarters of training) while gold falls (1.12, 0.69, 0.49, 0.46) and
    malformed answers spread ("sure sure barzad khagund <eos>" scores 1.53 with the reward
    model, gold -1). The reward model was taught by rankings of SFT samples, which are almost
    never malformed, so it never learned that a second "sure" is wrong.
-3. The frontier: over the 360 iterations of the sweep, gold gain against d = sqrt(KL) rises to
-   0.34 at d 1.14-1.21, right where the closed-form best policy sits (d = 1.19), and falls
-   below SFT's beyond d = 2.4. Gao et al.'s R(d) = d (alpha - b log d) fits it with R^2 = 0.89
-   (alpha = 0.29, b = 0.45) and follows the fall, but puts its peak too early (d = 0.71, gain
-   0.32): the rise here is a ceiling (gold cannot pass 1.5) reached at a KL set by the SFT
+3. The frontier: over the 360 iterations of the sweep (each a batch of training
+   instructions; the gain is over SFT's 1.117 there, from one sample of each of the 1,392
+   training instructions), gold gain against d = sqrt(KL) rises to 0.33 at d 1.14-1.21, right
+   where the closed-form best policy sits (d = 1.20, gain 0.383 on these instructions), and
+   falls below SFT's beyond d = 2.4. Gao et al.'s R(d) = d (alpha - b log d) fits it with
+   R^2 = 0.89 (alpha = 0.28, b = 0.44) and follows the fall, but puts its peak too early
+   (d = 0.70, gain 0.31): the rise here is a ceiling (gold cannot pass 1.5) reached at a KL set by the SFT
    model's p("sure"), and the fall a cliff (malformed answers cost 2.5 gold at once), a shape
    two parameters cannot bend to. beta moves a run along the frontier: beta = 1 stops short
    (KL 0.79, "sure" 80%), 0.1 to 0.3 at the peak, 0.05 and below past it.
@@ -63,13 +66,13 @@ GAE(1, 0.95), vf_coef 0.1; RLOO at lr 1e-3 (one step per batch; at 1e-4 it barel
 60 iterations); both at beta = 0.1, fixed (no KL target). KL per response is k1 (the mean of
 log pi - log pi_SFT over samples, summed over tokens); the progress lines also show k3, the
 noisier of the two here: one token that SFT finds far likelier than the policy does makes
-e^{-d} explode (one RLOO batch measured k3 = 35 against k1 = 1.5). The frontier uses each
-iteration's own batch (64 samples of training instructions) and SFT's gold from the runs'
-first batches.
+e^{-d} explode (RLOO's last progress line shows it). Every RL run starts from the same seed,
+so all draw the same first prompts and samples (common random numbers: runs differ by their
+settings, not their luck); the frontier's points are each iteration's own batch (64 samples).
 
 Time: 131 to 136 s on two cores in a full ``lecture`` run from a fresh clone (185 s with other
 jobs on the machine): the eight 60-iteration RL runs 10 to 25 s each (PPO ~0.23 s per iteration, the mix ~0.5 s, RLOO ~0.1 s:
-``benchmarks/rlhf.py``), DPO 10 s, the 20 evaluations ~1 s each. The SFT and reward models
+``benchmarks/rlhf.py``), DPO 10 s, the 16 evaluations ~1 s each. The SFT and reward models
 come from the cache (trained first by the sft and reward chapters if missing).
 """
 
@@ -172,15 +175,16 @@ def table(rows, columns=("score", "gold", "grammatical", "polite", "kl_k1", "pre
 
 
 def fit_gao(kl, gain):
-    """Least squares of gain = d (alpha - b log d), d = sqrt(KL) (points with KL > 0):
-    (alpha, b, R^2)."""
+    """Least squares of gain = d (alpha - b log d), d = sqrt(KL), over the points with
+    KL > 1e-3 (d log d is 0 at d = 0, and an iteration at the SFT model, KL 0, says nothing
+    about the shape): (alpha, b, R^2), R^2 = 1 - SS_res / SS_tot about the gains' mean."""
     kl, gain = np.asarray(kl), np.asarray(gain)
     keep = kl > 1e-3
-    d = np.sqrt(kl[keep])
-    features = np.stack([d, -d * np.log(d)], axis=1)  # gain = alpha d + b (-d log d)
-    (alpha, b), *_ = np.linalg.lstsq(features, gain[keep], rcond=None)
-    residual = gain[keep] - features @ [alpha, b]
-    return alpha, b, 1 - residual.var() / gain[keep].var()
+    d, y = np.sqrt(kl[keep]), gain[keep]
+    features = np.stack([d, -d * np.log(d)], axis=1)  # gain = alpha d + b (-d log d): linear in (alpha, b)
+    (alpha, b), *_ = np.linalg.lstsq(features, y, rcond=None)
+    residual = y - features @ [alpha, b]
+    return alpha, b, 1 - np.sum(residual ** 2) / np.sum((y - y.mean()) ** 2)
 
 
 def gao_curve(d, alpha, b):
@@ -229,21 +233,22 @@ def show_samples(impl, policy, judges, n=6):
         print(f"  {prompt:<38} {' '.join(data.tokenizer.decode(tokens[:length])):<32} RM {s:>5.2f}  gold {g:>4.1f}")
 
 
-def ideal_kl(impl, sft_model, data):
-    """The KL to SFT of the best policy for the gold reward, in closed form.
+def ideal_kl(impl, sft_model, data, split):
+    """The KL to SFT of the best policy for the gold reward, in closed form, on the
+    instructions of ``split`` ("train" or "heldout").
 
     Gold 1.5, the most there is, goes only to y* = "sure" + the right answer + ``<eos>``, so a
     policy whose mean gold is 1.5 puts all its mass on y*, and its KL to SFT is
-    sum_y pi(y) log(pi(y) / pi_SFT(y)) = -log pi_SFT(y*|x): the mean of that over the held-out
-    instructions, from one pass of the SFT model."""
-    instances = data.instances("heldout")
+    sum_y pi(y) log(pi(y) / pi_SFT(y)) = -log pi_SFT(y*|x), read at the rollouts' temperature
+    1: the mean of that over the split's instructions, from one pass of the SFT model."""
+    instances = data.instances(split)
     rows = [data.tokenizer.encode(data.prompt(inst)) for inst in instances]
     best = [data.tokenizer.encode([POLITE, *data.world.answer(inst.task, inst.pair), data.tokenizer.words[data.eos_id]])
             for inst in instances]
     ids, left_pad = impl.batched.pad_left(rows, data.pad_id)
     tokens, mask = rlhf_loop.right_pad(best, data.pad_id)
     logits, _ = impl.rlhf.response_forward(sft_model, ids, left_pad, tokens)
-    logprobs, _ = impl.rlhf.token_logprobs_forward(logits, tokens, mask)
+    logprobs, _ = impl.rlhf.token_logprobs_forward(logits, tokens, mask, PPO.temperature)
     return float(-impl.rlhf.masked_sum(logprobs, mask).mean())
 
 
@@ -280,20 +285,20 @@ def sweep(impl, sft_model, judges, prompts, evaluate, results):
     return runs
 
 
-def show_frontier(runs, best_kl):
-    """Section 3: gold gain against d = sqrt(KL) over every iteration of the sweep, binned,
-    with Gao et al.'s R(d) fitted to it and the closed-form best point."""
-    sft_gold = np.mean([h["gold"][0] for h in runs.values()])  # every run's first batch is SFT's samples
+def show_frontier(runs, sft_gold, best_kl):
+    """Section 3: gold gain over ``sft_gold`` against d = sqrt(KL) over every iteration of the
+    sweep (training instructions), binned, with Gao et al.'s R(d) fitted to it and the
+    closed-form best point (``best_kl``, on the training instructions too)."""
     kl = np.concatenate([h["kl_k1"] for h in runs.values()])
     d = np.sqrt(np.maximum(kl, 0))
     gain = np.concatenate([h["gold"] for h in runs.values()]) - sft_gold
     alpha, b, r2 = fit_gao(kl, gain)
     d_peak = np.exp(alpha / b - 1) if b > 0 else float("inf")
-    print(f"\nGold gain over SFT's ({sft_gold:.3f}, its first batches) against d = sqrt(KL), all {len(d)} "
+    print(f"\nGold gain over SFT's ({sft_gold:.3f} on the training instructions) against d = sqrt(KL), all {len(d)} "
           f"iterations of the sweep. Fitted R(d) = d (alpha - b log d): alpha = {alpha:.3f}, b = {b:.3f}, "
           f"R^2 = {r2:.2f}; its peak: gain {gao_curve(d_peak, alpha, b):.3f} at d = {d_peak:.2f} (KL {d_peak ** 2:.2f}).")
-    print(f"The best policy there is (closed form, see ideal_kl): gold 1.5, a gain of {1.5 - sft_gold:.3f}, "
-          f"at d = {np.sqrt(best_kl):.2f} (KL {best_kl:.2f}).")
+    print(f"The best policy there is (closed form, see ideal_kl; training instructions): gold 1.5, a gain of "
+          f"{1.5 - sft_gold:.3f}, at d = {np.sqrt(best_kl):.2f} (KL {best_kl:.2f}).")
     edges = np.quantile(d, np.linspace(0, 1, 9))
     print(f"  {'d from':>8} {'to':>6} {'iterations':>11} {'gold gain':>10} {'R(d)':>8}")
     for lo, hi in zip(edges[:-1], edges[1:]):
@@ -360,11 +365,14 @@ def run(impl):
           f"(KL per response, k1 and k3). Evaluation: {len(evaluate.prompts)} held-out instructions x {EVAL.k} samples.")
     results = {"SFT": evaluate(sft_model)}
     runs = sweep(impl, sft_model, judges, prompts, evaluate, results)
-    best_kl = ideal_kl(impl, sft_model, data)
     print(f"\nHeld-out instructions (means per response; KL to SFT in nats per response). The best policy for "
-          f"the gold reward scores 1.5 at a KL of {best_kl:.2f} (closed form, see ideal_kl):")
+          f"the gold reward scores 1.5, {1.5 - results['SFT']['gold']:.3f} over SFT, at a KL of "
+          f"{ideal_kl(impl, sft_model, data, 'heldout'):.2f} (closed form, see ideal_kl):")
     print(table({label: m for label, m in results.items()}, ("score", "gold", "grammatical", "polite", "kl_k1")))
-    show_frontier(runs, best_kl)
+    train_prompts = [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances("train")]
+    sft_train = rlhf_loop.evaluate(impl, sft_model, sft_model, train_prompts, judges.reward, replace(EVAL, k=1),
+                                   rng=np.random.default_rng(1), judges=judges.reported)
+    show_frontier(runs, sft_train["gold"], ideal_kl(impl, sft_model, data, "train"))
     pretraining_mix(impl, sft_model, judges, prompts, evaluate, results)
     dpo_labels = dpo(impl, sft_model, data, evaluate, results)
     main_ppo, main_rloo = f"PPO, beta = {PPO.beta:g}", f"RLOO, beta = {RLOO.beta:g}"
