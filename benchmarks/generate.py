@@ -41,9 +41,7 @@ the (64, C) x (C, 4C) products and the attention reading the whole cache once pe
 """
 
 import argparse
-import os
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -51,19 +49,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import best_seconds, print_setup  # noqa: E402  (benchmarks/common.py)
+
 from scratch import pretraining  # noqa: E402
 from scratch.impl import Impl  # noqa: E402
-
-
-def best_seconds(run, repeats):
-    """The shortest wall-clock and the shortest CPU time of ``repeats`` calls of ``run()``."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        run()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return min(wall), min(cpu)
 
 
 def main():
@@ -81,9 +70,7 @@ def main():
 
     impl = Impl(args.impl)
     B, V, C, L, H, N = args.batch, args.vocab, args.width, args.layers, args.heads, args.context
-    print("command: python benchmarks/generate.py " + " ".join(sys.argv[1:]))
-    print(f"implementation: {impl.name}; numpy {np.__version__}; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; cores {os.cpu_count()}")
+    print_setup(impl)
     model = impl.transformer.GPT(V, N, L, H, C, dtype=np.float32, seed=0)
     n_params = sum(p.size for p in model.params.values())
     print(f"model: V={V} C={C} layers={L} heads={H} context N={N}, {n_params / 1e6:.2f}M parameters, float32")

@@ -31,7 +31,6 @@ rollouts are short (6 tokens), so the batched decoder's 13-16x is less than the 
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -43,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generate import best_seconds  # noqa: E402  (benchmarks/generate.py, beside this file)
+from common import best_seconds, print_setup  # noqa: E402  (benchmarks/common.py)
 
 from scratch import instructions, pretraining, rlhf_loop, world  # noqa: E402
 from scratch.impl import Impl  # noqa: E402
@@ -60,9 +59,7 @@ def main():
     args = parser.parse_args()
 
     impl = Impl(args.impl)
-    print("command: python benchmarks/rlhf.py " + " ".join(sys.argv[1:]))
-    print(f"implementation: {impl.name}; numpy {np.__version__}; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; cores {os.cpu_count()}")
+    print_setup(impl)
     task_world, source = pretraining.build_world(pretraining.LECTURE)
     data = instructions.InstructionData(task_world)
     config = pretraining.LECTURE["model"]

@@ -49,6 +49,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import print_setup  # noqa: E402  (benchmarks/common.py)
+
 from scratch.impl import Impl  # noqa: E402
 
 
@@ -99,10 +101,7 @@ def main():
 
     impl = Impl(args.impl)
     B, T, C, H, L, V = args.batch, args.seq_len, args.width, args.heads, args.layers, args.vocab
-    print("command: python benchmarks/transformer.py " + " ".join(sys.argv[1:]))
-    print(f"implementation: {impl.name}; numpy {np.__version__}; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; "
-          f"cores {os.cpu_count()}")
+    print_setup(impl)
 
     # the context holds the training window and a 1-token prompt + the generated tokens
     context = max(T, args.gen_tokens + 1)

@@ -168,17 +168,25 @@ def plackett_luce_rankings(gold, tau, rng):
     return np.argsort(-(gold / tau + rng.gumbel(size=gold.shape)), axis=1, kind="stable")
 
 
+def right_pad(sequences, pad_id):
+    """Sequences (lists of ids, at least one, each at least one id long) as ids (B, T)
+    right-padded with ``pad_id``, and their mask (B, T), True at the real ids."""
+    lengths = np.array([len(r) for r in sequences])
+    if len(lengths) == 0 or lengths.min() < 1:
+        raise ValueError("every response needs at least one token")
+    ids = np.full((len(sequences), lengths.max()), pad_id, dtype=np.int64)
+    for i, sequence in enumerate(sequences):
+        ids[i, :len(sequence)] = sequence
+    return ids, np.arange(ids.shape[1])[None, :] < lengths[:, None]
+
+
 def pad_groups(prompts, responses, pad_id):
     """Prompt + response sequences, right-padded: ids (P, K, T) and lengths (P, K).
 
     ``prompts``: P id arrays; ``responses``: P lists of K id arrays each."""
     P, K = len(responses), len(responses[0])
-    rows = [np.concatenate([prompts[p], responses[p][k]]) for p in range(P) for k in range(K)]
-    lengths = np.array([len(r) for r in rows])
-    ids = np.full((P * K, lengths.max()), pad_id, dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = row
-    return ids.reshape(P, K, -1), lengths.reshape(P, K)
+    ids, mask = right_pad([np.concatenate([prompts[p], responses[p][k]]) for p in range(P) for k in range(K)], pad_id)
+    return ids.reshape(P, K, -1), mask.sum(axis=1).reshape(P, K)
 
 
 def label_groups(data, instances, responses, tau, rng):

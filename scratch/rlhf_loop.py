@@ -53,6 +53,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .instructions import right_pad
+
 METHODS = ("rloo", "ppo")
 
 
@@ -158,8 +160,7 @@ def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng
     check_distinct(policy, reference)
     if s.gamma > 0 and pretrain_batches is None:
         raise ValueError("settings.gamma > 0 needs pretrain_batches (an iterator of (ids, targets))")
-    if not isinstance(reward, Reward):
-        reward = Reward(reward)
+    reward = Reward.of(reward)
     head = impl.ppo.value_head_init(policy) if s.method == "ppo" else None
     states = {"policy": impl.optim.adamw_init(policy.params)}
     if head is not None:
@@ -190,8 +191,7 @@ def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng
 def evaluate(impl, policy, reference, prompts, reward, settings, *, rng, judges=None):
     """The metrics of :meth:`Rollouts.metrics` on ``settings.k`` samples of each of ``prompts``
     (a fixed evaluation set), with no update."""
-    if not isinstance(reward, Reward):
-        reward = Reward(reward)
+    reward = Reward.of(reward)
     rows = [list(prompt) for prompt in prompts for _ in range(settings.k)]
     return Rollouts(impl, policy, reference, None, rows, reward, dict(judges or {}), settings, rng).metrics(impl)
 
@@ -202,6 +202,11 @@ class Reward:
 
     def __init__(self, fn, stop_id=None, pad_id=0):
         self.fn, self.stop_id, self.pad_id = fn, stop_id, pad_id
+
+    @classmethod
+    def of(cls, reward):
+        """``reward`` itself when it is a Reward, else a plain function wrapped (no stop id, pad 0)."""
+        return reward if isinstance(reward, cls) else cls(reward)
 
     def __call__(self, rows, tokens, lengths):
         return self.fn(rows, tokens, lengths)
@@ -357,18 +362,6 @@ def check_distinct(policy, reference):
     if policy is reference:
         raise ValueError("policy and reference must be two models: the reference stays frozen while the policy "
                          "trains (pass a copy, e.g. copy.deepcopy(sft_model))")
-
-
-def right_pad(responses, pad_id):
-    """Responses (lists of ids, at least one, each at least one id long) as tokens (B, T)
-    right-padded with ``pad_id``, and their mask."""
-    lengths = np.array([len(r) for r in responses])
-    if len(lengths) == 0 or lengths.min() < 1:
-        raise ValueError("every response needs at least one token")
-    tokens = np.full((len(responses), lengths.max()), pad_id, dtype=np.int64)
-    for i, response in enumerate(responses):
-        tokens[i, :len(response)] = response
-    return tokens, np.arange(tokens.shape[1])[None, :] < lengths[:, None]
 
 
 def token_entropy(impl, logits, mask, temperature):

@@ -40,7 +40,7 @@ seeded and repeat exactly). Held-out instructions, means per response:
    model, gold -1). The reward model was taught by rankings of SFT samples, which are almost
    never malformed, so it never learned that a second "sure" is wrong.
 3. The frontier: over the 360 iterations of the sweep (each a batch of training
-   instructions; the gain is over SFT's 1.117 there, from one sample of each of the 1,392
+   instructions; the gain is over SFT's 1.117 there, from one sample of each of the 1,380
    training instructions), gold gain against d = sqrt(KL) rises to 0.33 at d 1.14-1.21, right
    where the closed-form best policy sits (d = 1.20, gain 0.383 on these instructions), and
    falls below SFT's beyond d = 2.4. Gao et al.'s R(d) = d (alpha - b log d) fits it with
@@ -128,9 +128,14 @@ class Judges:
         return tokens[:, 0] == self.data.tokenizer.id(POLITE)
 
 
+def prompt_ids(data, split):
+    """The token ids of every instruction of ``split`` ("train" or "heldout"), in data.instances order."""
+    return [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances(split)]
+
+
 def training_prompts(data):
     """Each iteration's prompts: PROMPTS training instructions drawn uniformly."""
-    pool = [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances("train")]
+    pool = prompt_ids(data, "train")
     return lambda rng: [pool[i] for i in rng.integers(len(pool), size=PROMPTS)]
 
 
@@ -152,7 +157,7 @@ class Evaluation:
 
     def __init__(self, impl, data, sft_model, judges):
         self.impl, self.sft_model, self.judges = impl, sft_model, judges
-        self.prompts = [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances("heldout")]
+        self.prompts = prompt_ids(data, "heldout")
         self.pages, self.floor = pretraining.heldout_pages(pretraining.LECTURE, n_pages=PRETRAINING_PAGES)
 
     def __call__(self, policy):
@@ -242,7 +247,7 @@ def ideal_kl(impl, sft_model, data, split):
     sum_y pi(y) log(pi(y) / pi_SFT(y)) = -log pi_SFT(y*|x), read at the rollouts' temperature
     1: the mean of that over the split's instructions, from one pass of the SFT model."""
     instances = data.instances(split)
-    rows = [data.tokenizer.encode(data.prompt(inst)) for inst in instances]
+    rows = prompt_ids(data, split)
     best = [data.tokenizer.encode([POLITE, *data.world.answer(inst.task, inst.pair), data.tokenizer.words[data.eos_id]])
             for inst in instances]
     ids, left_pad = impl.batched.pad_left(rows, data.pad_id)
@@ -369,8 +374,7 @@ def run(impl):
           f"the gold reward scores 1.5, {1.5 - results['SFT']['gold']:.3f} over SFT, at a KL of "
           f"{ideal_kl(impl, sft_model, data, 'heldout'):.2f} (closed form, see ideal_kl):")
     print(table({label: m for label, m in results.items()}, ("score", "gold", "grammatical", "polite", "kl_k1")))
-    train_prompts = [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances("train")]
-    sft_train = rlhf_loop.evaluate(impl, sft_model, sft_model, train_prompts, judges.reward, replace(EVAL, k=1),
+    sft_train = rlhf_loop.evaluate(impl, sft_model, sft_model, prompt_ids(data, "train"), judges.reward, replace(EVAL, k=1),
                                    rng=np.random.default_rng(1), judges=judges.reported)
     show_frontier(runs, sft_train["gold"], ideal_kl(impl, sft_model, data, "train"))
     pretraining_mix(impl, sft_model, judges, prompts, evaluate, results)
