@@ -27,22 +27,24 @@ def numerical_gradient(f, x, eps=1e-6):
 
     ``f`` takes no arguments and reads ``x`` (which this function perturbs in place, one
     entry at a time, and restores). ``x`` must be a float64 array so the perturbation is
-    not lost to rounding.
+    not lost to rounding. It is written only through ``x[index] = value``, so ``x`` may also
+    be an array of another process (the grader's handle on a model's parameter, which
+    forwards the write); its values are read once, into a copy.
     """
-    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
-        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+    dtype = getattr(x, "dtype", None)
+    if not (isinstance(x, np.ndarray) or hasattr(x, "__array__") and hasattr(x, "__setitem__")) or dtype != np.float64:
+        got = dtype if dtype is not None else type(x).__name__
         raise TypeError(f"x must be a float64 numpy array for a gradient check; got {got}")
-    grad = np.zeros_like(x)
-    flat_x = x.reshape(-1)  # a view: writing to it perturbs x
-    flat_grad = grad.reshape(-1)
-    for i in range(flat_x.size):
-        original = flat_x[i]
-        flat_x[i] = original + eps
+    values = np.array(x, dtype=np.float64)  # the originals, read once
+    grad = np.zeros_like(values)
+    for index in np.ndindex(values.shape):
+        original = values[index]
+        x[index] = original + eps
         f_plus = float(f())
-        flat_x[i] = original - eps
+        x[index] = original - eps
         f_minus = float(f())
-        flat_x[i] = original
-        flat_grad[i] = (f_plus - f_minus) / (2 * eps)
+        x[index] = original
+        grad[index] = (f_plus - f_minus) / (2 * eps)
     return grad
 
 

@@ -39,12 +39,13 @@ file and the grader out of the subprocess's reach at the operating-system level 
 matters, on Gradescope. README.md, "Threat model", says what remains possible.
 """
 
-import sys
+import contextlib
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import submission_screen
+from . import submission, submission_screen
 from .grading_channel import TamperedError
 from .grading_run import GradingError, check_run_as, collect, run_tests
 from .impl import CHAPTERS, PROJECT_ROOT
@@ -140,42 +141,76 @@ def list_questions(impl, root=PROJECT_ROOT):
 
 
 def grade(impl, root=PROJECT_ROOT, question=None, timeout=DEFAULT_TIMEOUT, budget=DEFAULT_BUDGET,
-          run_as=None, screen=True):
+          run_as=None, screen=True, submitted=None):
     """Grade ``impl`` and return ``(questions, collection_errors)`` with every test's outcome.
 
-    Raises :class:`Rejected` (0 points, with the reason) for a submission that fails the
-    screen or tampers with the results channel; ``screen=False`` only for the grader's own
-    tests of what the other defences catch.
+    ``submitted`` (``{file name: bytes}``, from ``--submission``) replaces those stubs in the
+    student process's tree; the judge's tree ``root`` keeps the instructor's files. Raises
+    :class:`Rejected` (0 points, with the reason) for a submission that fails the screen or
+    tampers with the results channel; ``screen=False`` only for the grader's own tests of
+    what the other defences catch.
     """
     package = Path(root) / impl
     if not (package / "__init__.py").is_file():
         raise GradingError(f"--impl {impl}: there is no {impl}/ package in {root}")
-    if screen:
-        problems = submission_screen.screen_package(package)
-        if problems:
-            raise Rejected("the submission uses what graded code may not use, so none of it was run:\n"
-                           + "\n".join(f"  {problem}" for problem in problems))
-    check_run_as(run_as, root)
-    with tempfile.TemporaryDirectory() as workdir:
-        try:
-            collected, errors = collect(impl, root, workdir, run_as=run_as)
-            if not collected:
-                raise GradingError(f"no graded tests (marked @pytest.mark.points) under {Path(root) / 'tests'}")
-            questions = select(number_questions(collected), question)
-            run_questions(impl, questions, root, workdir, timeout, budget, run_as=run_as)
-        except TamperedError as err:
-            raise Rejected(f"the submission interfered with the grader's results channel: {err}") from None
+    with student_tree(root, impl, submitted) as student_root:
+        if screen:
+            problems = submission_screen.screen_package(student_root / impl)
+            if problems:
+                raise Rejected("the submission uses what graded code may not use, so none of it was run:\n"
+                               + "\n".join(f"  {problem}" for problem in problems))
+        check_run_as(run_as, student_root, secrets(root))
+        with tempfile.TemporaryDirectory() as workdir:
+            try:
+                collected, errors = collect(impl, root, workdir)
+                if not collected:
+                    raise GradingError(f"no graded tests (marked @pytest.mark.points) under {Path(root) / 'tests'}")
+                questions = select(number_questions(collected), question)
+                run_questions(impl, questions, root, workdir, timeout, budget, run_as=run_as,
+                              student_root=student_root)
+            except TamperedError as err:
+                raise Rejected(f"the submission interfered with the grader's results channel: {err}") from None
     return questions, errors
 
 
-def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None):
+def secrets(root):
+    """What the student process's user must not be able to read: the tests and the solutions."""
+    return [Path(root) / "tests", Path(root) / "solutions", PROJECT_ROOT / "tests", PROJECT_ROOT / "solutions"]
+
+
+@contextlib.contextmanager
+def student_tree(root, impl, submitted=None):
+    """The student process's tree for ``root/impl`` (``scratch.submission.student_tree``), removed after."""
+    folder = submission.student_tree(root, impl, submitted)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def student_spec(root, impl, student_root, run_as, budget):
+    """What a judge needs to start the student process (sent in its handshake)."""
+    modules = [name.removesuffix(".py") for name in submission.submitted_files(root)]
+    if not modules:  # a tree made for the grader's own tests, from solutions/: the project's list
+        modules = [name.removesuffix(".py") for name in submission.submitted_files(PROJECT_ROOT)]
+    return {"root": str(student_root), "package": impl, "submitted": modules, "run_as": run_as,
+            "cpu_seconds": budget + 60}
+
+
+def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None, student_root=None):
     """Run the tests of ``questions`` (collected from ``root``, or from a tree with the same
     tests) and set each test's outcome; the second half of :func:`grade`, without its checks.
+    The judges start the student process on ``student_root`` (a fresh copy of ``root/impl``
+    when None).
 
     The trivial-implementation meta-test (tests/test_trivial.py) calls it directly to grade
     three trees that differ only in their graded code after one collection, not three.
     """
+    if student_root is None:
+        with student_tree(root, impl) as made:
+            return run_questions(impl, questions, root, workdir, timeout, budget, run_as, made)
     tests = {test.nodeid: q.key for q in questions for test in q.tests}
-    outcomes = run_tests(impl, tests, root, workdir, timeout, budget, run_as=run_as)
+    spec = student_spec(root, impl, student_root, run_as, budget)
+    outcomes = run_tests(impl, tests, root, workdir, timeout, budget, student=spec)
     for test in (t for q in questions for t in q.tests):
         test.status, test.message, test.detail = outcomes[test.nodeid]

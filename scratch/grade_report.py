@@ -111,8 +111,9 @@ def main(args):
         print(f"grading could not run: {err}", file=sys.stderr)
         return 2
     try:
-        with submission.graded_root(args) as (root, impl):
-            questions, errors = grade.grade(impl, root, args.question, args.timeout, args.budget, args.run_as)
+        with submission.graded_root(args) as (root, impl, submitted):
+            questions, errors = grade.grade(impl, root, args.question, args.timeout, args.budget, args.run_as,
+                                            submitted=submitted)
     except KeyboardInterrupt:
         print("\ngrading interrupted (Ctrl-C); the test processes were stopped", file=sys.stderr)
         return 130

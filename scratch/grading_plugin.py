@@ -29,6 +29,7 @@ import traceback
 import pytest
 
 from . import grading_channel
+from .grading_remote import RemoteImpl, StudentProcessDied
 
 DETAIL_LIMIT = 20000
 
@@ -49,6 +50,19 @@ class Recorder:
         only = message.get("only")
         self.only = set(only) if only is not None else None
         self.outcomes = {}
+        self.student = message.get("student")  # where and how to start the student process
+        self.impl = None
+        self.restart = False
+
+    def remote_impl(self):
+        """The tests' ``impl``: the submitted package in its own process, started on first use."""
+        if self.student is None:
+            return None
+        if self.impl is None:
+            spec = self.student
+            self.impl = RemoteImpl(spec["root"], spec["package"], spec["submitted"], spec.get("run_as"),
+                                   spec.get("cpu_seconds", 3600))
+        return self.impl
 
     def write(self, **record):
         line = grading_channel.encode(self.keyed, self.seq, record)
@@ -84,7 +98,12 @@ class Recorder:
         detail = ""
         if call.excinfo is not None and not call.excinfo.errisinstance(NotImplementedError):
             detail = traceback_from(call.excinfo.value, item.path)
-        if report.skipped:
+        if call.excinfo is not None and call.excinfo.errisinstance(StudentProcessDied):
+            # Every handle the tests hold is gone with that process: this judge stops after
+            # this test, and the grader starts a fresh one for the tests that remain.
+            self.outcomes[item.nodeid] = ("crashed", summary(str(call.excinfo.value)), detail)
+            self.restart = True
+        elif report.skipped:
             # A graded test earns its points by passing: a skip (pytest.skip called from
             # student code, say) or an expected failure is not a pass.
             if hasattr(report, "wasxfail"):
@@ -102,6 +121,13 @@ class Recorder:
     def pytest_runtest_logfinish(self, nodeid, location):
         status, message, detail = self.outcomes.pop(nodeid, ("passed", "", ""))
         self.write(event="result", nodeid=nodeid, status=status, message=message, detail=detail)
+        if self.restart:
+            self.write(event="restart")
+            os._exit(0)
+
+    def pytest_unconfigure(self, config):
+        if self.impl is not None:
+            self.impl.close()
 
 
 def traceback_from(error, test_file):
@@ -161,3 +187,10 @@ def pytest_configure(config):
     channel = config.getoption("--scratch-channel")
     if channel:
         config.pluginmanager.register(Recorder(channel), "scratch-recorder")
+
+
+def remote_impl(config):
+    """The remote ``impl`` of a grading run (``scratch.grading_remote``), or None outside one:
+    the tests' ``impl`` fixture asks this first."""
+    recorder = config.pluginmanager.get_plugin("scratch-recorder")
+    return recorder.remote_impl() if recorder is not None else None

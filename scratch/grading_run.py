@@ -1,8 +1,9 @@
 """The pytest subprocesses of a grading run, watched from the outside (see ``scratch.grade``).
 
-A :class:`PytestRun` is one pytest subprocess with the grading plugin, in its own process
-group, optionally as another (unprivileged) user, talking to the grader over the signed
-channel of ``scratch.grading_channel``. :func:`collect` lists the graded tests;
+A :class:`PytestRun` is one judge: a pytest subprocess with the grading plugin, in its own
+process group, talking to the grader over the signed channel of ``scratch.grading_channel``.
+It starts the student process (``scratch.grading_remote``), optionally as another,
+unprivileged user, which is in the judge's process group, so a kill stops both. :func:`collect` lists the graded tests;
 :func:`run_tests` runs them under three clocks:
 
 - a per-test limit: a test still running after it is killed with its process and marked
@@ -10,7 +11,8 @@ channel of ``scratch.grading_channel``. :func:`collect` lists the graded tests;
   (one infinite loop costs its question one time limit, not one per test);
 - an overall budget for the whole run: when it is spent, the running test is killed and
   every test not yet run is marked timed out;
-- a process that dies mid-test gets that test marked "crashed".
+- a process that dies mid-test gets that test marked "crashed" (a judge whose student
+  process died reports the test as crashed itself, says "restart" and exits).
 
 After a kill or a crash, a fresh subprocess takes up the tests that remain.
 """
@@ -95,46 +97,63 @@ def child_user(run_as):
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}, entry.pw_dir
 
 
-def check_run_as(run_as, root):
-    """Fail early, with the reason, when user ``run_as`` cannot run the tests in ``root``."""
+# Run as the user of --run-as, before any submitted code: can that user start the student
+# process, and can it read what it must not (the tests, the solutions)?
+RUN_AS_PROBE = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import numpy, scratch.grading_student
+readable = [path for path in sys.argv[2:] if os.path.exists(path) and os.access(path, os.R_OK)]
+print("READABLE:" + "|".join(readable))
+"""
+
+
+def check_run_as(run_as, student_root, secrets):
+    """Fail early, with the reason, when user ``run_as`` cannot run the student process on
+    ``student_root``, or can read one of ``secrets`` (the judge's tests, the solutions): a
+    submission could read the expected values there."""
     if run_as is None:
         return
     options, home = child_user(run_as)
-    env = child_environment(root, home)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/"}
     try:
         probe = subprocess.run(
-            [sys.executable, "-c", "import numpy, pytest, scratch.grading_plugin"], cwd=root, env=env,
+            [sys.executable, "-I", "-c", RUN_AS_PROBE, str(student_root), *map(str, secrets)], cwd="/", env=env,
             capture_output=True, text=True, stdin=subprocess.DEVNULL, **options,
         )
         failed, reason = probe.returncode != 0, (probe.stderr.strip().splitlines() or ["no output"])[-1]
     except OSError as err:
-        failed, reason = True, str(err)
+        failed, reason, probe = True, str(err), None
     if failed:
-        raise GradingError(f"--run-as {run_as}: that user cannot run {sys.executable} with numpy and "
-                           f"pytest on {root} ({reason})")
+        raise GradingError(f"--run-as {run_as}: that user cannot run {sys.executable} with numpy on "
+                           f"{student_root} ({reason})")
+    readable = [p for p in probe.stdout.strip().removeprefix("READABLE:").split("|") if p]
+    if readable:
+        raise GradingError(f"--run-as {run_as}: that user can read {', '.join(readable)}, so a submission "
+                           f"could read the tests or the solutions; grade with --submission (a private copy), "
+                           f"or make them unreadable (chmod -R o-rwx)")
 
 
 class PytestRun:
     """One pytest subprocess and the verified records it sends."""
 
-    def __init__(self, root, impl, extra, log, only=None, run_as=None):
+    def __init__(self, root, impl, extra, log, only=None, student=None):
         key = new_key()
         handshake_read, handshake_write = os.pipe()
         self.out_fd, out_write = os.pipe()
-        options, home = child_user(run_as)
-        env = child_environment(root, home)
+        env = child_environment(root)
         command = pytest_command(root, impl, f"{handshake_read}:{out_write}", extra)
         try:
             self.process = subprocess.Popen(
                 command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
-                pass_fds=(handshake_read, out_write), preexec_fn=die_with_the_grader, **options,
+                pass_fds=(handshake_read, out_write), preexec_fn=die_with_the_grader,
             )
         finally:
             os.close(handshake_read)
             os.close(out_write)
         self.reader = Reader(key)
-        message = json.dumps({"key": key.hex(), "only": only}).encode()
+        message = json.dumps({"key": key.hex(), "only": only, "student": student}).encode()
         try:
             with os.fdopen(handshake_write, "wb") as handshake:
                 handshake.write(message)
@@ -173,7 +192,7 @@ class PytestRun:
             self.out_fd, self.open = None, False
 
 
-def collect(impl, root, workdir, graded_only=True, run_as=None):
+def collect(impl, root, workdir, graded_only=True):
     """``(collected, errors)``: graded test records in run order, and collection errors.
 
     ``--assert=plain``: a collection runs no test, so pytest's rewriting of every test
@@ -184,7 +203,7 @@ def collect(impl, root, workdir, graded_only=True, run_as=None):
     log_path = Path(workdir) / "collect.log"
     records = []
     with open(log_path, "w") as log:
-        run = PytestRun(root, impl, extra, log, run_as=run_as)
+        run = PytestRun(root, impl, extra, log)
         deadline = time.monotonic() + COLLECT_TIMEOUT
         try:
             while run.open and time.monotonic() < deadline:
@@ -222,8 +241,12 @@ class Clock:
         return None
 
 
-def run_tests(impl, tests, root, workdir, timeout, budget, run_as=None):
-    """Run ``tests`` (``{nodeid: question key}``, in order); ``{nodeid: (status, message, detail)}``."""
+def run_tests(impl, tests, root, workdir, timeout, budget, student=None):
+    """Run ``tests`` (``{nodeid: question key}``, in order); ``{nodeid: (status, message, detail)}``.
+
+    ``student`` says where and how the judges start the student process (see ``scratch.grade``);
+    None runs the package inside the judge, as plain pytest does (the grader's own tests of
+    synthetic projects whose tests need no student code)."""
     outcomes = {}
     clock = Clock(timeout, budget)
     remaining = list(tests)
@@ -235,7 +258,7 @@ def run_tests(impl, tests, root, workdir, timeout, budget, run_as=None):
                 outcomes[nodeid] = ("timed_out", f"not run: the {budget:g} s budget of the whole run ran out", "")
             break
         with open(Path(workdir) / f"run{attempt}.log", "w") as log:
-            run = PytestRun(root, impl, [], log, only=remaining, run_as=run_as)
+            run = PytestRun(root, impl, [], log, only=remaining, student=student)
             try:
                 watch(run, outcomes, clock)
             finally:
@@ -248,6 +271,8 @@ def run_tests(impl, tests, root, workdir, timeout, budget, run_as=None):
                 for other in remaining:
                     if tests[other] == tests[nodeid] and other not in outcomes:
                         outcomes[other] = ("timed_out", "not run: an earlier test of this question timed out", "")
+        elif run.restarting:
+            pass  # the judge's student process died: a fresh judge takes the tests that remain
         else:
             # The process ended between tests (or before the first): nothing left to retry.
             for nodeid in remaining:
@@ -261,7 +286,7 @@ def run_tests(impl, tests, root, workdir, timeout, budget, run_as=None):
 def watch(run, outcomes, clock):
     """Follow ``run`` until it ends or a test must stop; set ``run.stopped_test``."""
     running, started_at = None, None
-    run.stopped_test = None
+    run.stopped_test, run.restarting = None, False
     while True:
         exited = run.finished()
         for record in run.records(0 if exited else POLL_SECONDS):
@@ -272,6 +297,8 @@ def watch(run, outcomes, clock):
                     raise TamperedError(f"a result for {record['nodeid']} arrived while {running} was running")
                 outcomes[running] = (record["status"], record["message"], record.get("detail", ""))
                 running = None
+            elif record["event"] == "restart":
+                run.restarting = True
         if exited:
             if running is not None:
                 run.stopped_test = (running, "crashed",

@@ -1,16 +1,27 @@
-"""A student's submission: which files they hand in, and a clean tree to grade them in.
+"""A student's submission: which files they hand in, and the two trees grading uses.
 
 Students submit the exercise modules that hold stubs (:func:`submitted_files`), whatever
 folder they put them in: ``grade --submission DIR`` finds each listed file anywhere under
 DIR (the shallowest copy wins; hidden folders and ``__MACOSX`` are skipped), ignores every
-other file, and grades them in a fresh copy of the harness, the tests and the stubs, never
-in the instructor's tree. A submission that lacks a listed file gets 0 points and a
-message naming the missing files.
+other file, and grades them. A submission that lacks a listed file gets 0 points and a
+message naming the missing files. A listed file that is a symbolic link, a device or
+anything but a regular file is refused (0 points, named), never followed or read, and a
+folder link is never entered: a link to ``solutions/`` or to a file only root may read
+would otherwise be graded, or shown back in the feedback.
+
+Grading uses two trees (see ``scratch.grading_remote``):
+
+- the judge's: a fresh copy of the instructor's harness, tests and stubs
+  (:func:`graded_root`), never the submission's files;
+- the student process's (:func:`student_tree`): a copy of the graded package, with the
+  submitted files in place of the stubs, and of the public harness ``scratch/``; no tests,
+  no solutions, readable by the user the student process runs as.
 """
 
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -19,6 +30,7 @@ from .impl import PROJECT_ROOT
 
 STUB_MARK = 'not implemented yet")'
 COPIED_FOR_GRADING = ("scratch", "tests", "exercises", "setup.cfg", "pyproject.toml")
+MAX_SUBMITTED_BYTES = 2 << 20  # a graded module is a few hundred lines
 
 
 class SubmissionError(RuntimeError):
@@ -37,18 +49,88 @@ def find_submitted(folder, names):
     if not folder.is_dir():
         raise GradingError(f"--submission {folder}: no such folder")
     candidates = {}
-    for path in sorted(folder.rglob("*.py"), key=lambda p: (len(p.parts), str(p))):
-        relative = path.relative_to(folder).parts
-        if any(part.startswith(".") or part == "__MACOSX" for part in relative):
-            continue
-        if path.name in names and path.is_file():
-            candidates.setdefault(path.name, path)
+    for path in sorted(listed_paths(folder, names), key=lambda p: (len(p.parts), str(p))):
+        candidates.setdefault(path.name, path)
+    refused = [f"{p.relative_to(folder)} ({kind})" for p in candidates.values() if (kind := not_regular(p))]
+    if refused:
+        raise SubmissionError(f"the submission's {', '.join(refused)}: submit the files themselves "
+                              "(a link is never followed)")
     missing = [name for name in names if name not in candidates]
     if missing:
         raise SubmissionError(
             f"the submission lacks {', '.join(missing)}; submit these files: {', '.join(names)}"
         )
     return candidates
+
+
+def listed_paths(folder, names):
+    """Every path under ``folder`` named like a listed file. A folder link is never entered
+    (what lies behind it counts as not submitted); a file link is listed, to be refused."""
+    for directory, subfolders, files in os.walk(folder, followlinks=False):
+        relative = Path(directory).relative_to(folder).parts
+        if any(part.startswith(".") or part == "__MACOSX" for part in relative):
+            subfolders[:] = []
+            continue
+        for name in files + subfolders:
+            if name in names:
+                yield Path(directory) / name
+
+
+def not_regular(path):
+    """Why ``path`` cannot be graded ("a symbolic link", ...), or "" for a regular file."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return "a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size > MAX_SUBMITTED_BYTES:
+        return f"over {MAX_SUBMITTED_BYTES >> 20} MB"
+    return ""
+
+
+def read_submitted(path):
+    """The bytes of a submitted file, opened without following a link (checked again here:
+    the file may have been swapped for a link after it was listed)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise SubmissionError(f"{path} is not a regular file")
+        return stream.read(MAX_SUBMITTED_BYTES + 1)
+
+
+def copy_code(source, target):
+    """Copy the regular files of the package folder ``source`` (no caches, no links) to ``target``."""
+    for directory, subfolders, files in os.walk(source, followlinks=False):
+        subfolders[:] = [d for d in subfolders if d != "__pycache__" and not os.path.islink(Path(directory) / d)]
+        into = Path(target) / Path(directory).relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            path = Path(directory) / name
+            if not name.endswith(".pyc") and stat.S_ISREG(os.lstat(path).st_mode):
+                shutil.copyfile(path, into / name)
+
+
+def make_readable(folder):
+    """Folders 755 and files 644 under ``folder``: the student process may run as another user."""
+    os.chmod(folder, 0o755)
+    for directory, subfolders, files in os.walk(folder):
+        for name in subfolders:
+            os.chmod(Path(directory) / name, 0o755)
+        for name in files:
+            os.chmod(Path(directory) / name, 0o644)
+
+
+def student_tree(root, package, submitted=None):
+    """A new folder (the caller removes it) with what the student process imports: a copy of
+    ``root/package`` with ``submitted`` (``{file name: bytes}``) in place of the stubs, and
+    of the harness ``root/scratch``. Nothing else: no tests, no solutions."""
+    target = Path(tempfile.mkdtemp(prefix="scratch-student-"))
+    copy_code(Path(root) / "scratch", target / "scratch")
+    copy_code(Path(root) / package, target / package)
+    for name, data in (submitted or {}).items():
+        (target / package / name).write_bytes(data)
+    make_readable(target)
+    return target
 
 
 def copy_for_grading(root, target):
@@ -65,19 +147,15 @@ def copy_for_grading(root, target):
 
 @contextlib.contextmanager
 def graded_root(args, root=PROJECT_ROOT):
-    """``(root, impl)`` to grade: the project itself, or a fresh tree with the submission in it."""
+    """``(root, impl, submitted)`` to grade: the project itself and its own package
+    (``submitted`` None), or a fresh, private copy of the instructor's tree and the submitted
+    files' bytes (``{name: bytes}``), which only the student process's tree will hold."""
     if getattr(args, "submission", None) is None:
-        yield root, args.impl
+        yield root, args.impl, None
         return
     names = submitted_files(root)
     found = find_submitted(args.submission, names)
+    submitted = {name: read_submitted(path) for name, path in found.items()}
     with tempfile.TemporaryDirectory(prefix="scratch-grading-") as workdir:
-        copy_for_grading(root, workdir)
-        for name, path in found.items():
-            shutil.copyfile(path, Path(workdir) / "exercises" / name)
-        # A grading subprocess run as another user (--run-as) must be able to read the tree.
-        for folder, _, files in os.walk(workdir):
-            os.chmod(folder, 0o755)
-            for name in files:
-                os.chmod(Path(folder) / name, 0o644)
-        yield workdir, "exercises"
+        copy_for_grading(root, workdir)  # private to the grader (mode 700): holds the tests
+        yield workdir, "exercises", submitted

@@ -212,6 +212,27 @@ class Gridworld(MDP):
         return self.render(lambda s: f"[{self.exit_reward[s]:+g}]" if s in self.exit_reward else ARROWS[policy[s]])
 
 
+class ModelFreeView:
+    """What a learning agent may see of an MDP: no P, no R, only sampled steps.
+
+    ``q_learning`` is graded on this view of a gridworld. Episodes start in a uniformly random
+    non-terminal square (the lecture's grid has no start square), so every square is visited.
+    It is given code, so in a grading run it lives in the student process beside the learner
+    and a step costs no round trip to the grader.
+    """
+
+    def __init__(self, world):
+        self._world = world
+        self.n_states, self.n_actions, self.gamma = world.n_states, world.n_actions, world.gamma
+        self._starts = np.flatnonzero(~world.terminal)
+
+    def reset(self, rng):
+        return int(rng.choice(self._starts))
+
+    def step(self, s, a, rng):
+        return self._world.step(s, a, rng)
+
+
 def check_values(mdp, V, name="V"):
     """``V`` as a float array of shape (S,), or a ValueError naming ``name``."""
     V = np.asarray(V, dtype=np.float64)

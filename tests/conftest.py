@@ -36,8 +36,12 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def impl(request):
-    """The implementation under test; ``impl.mdp`` is its ``mdp`` module."""
-    return Impl(request.config.getoption("--impl") or default_impl_name())
+    """The implementation under test; ``impl.mdp`` is its ``mdp`` module. In ``scratch grade``
+    it is the submitted package in a process of its own, reached by round trips
+    (``scratch/grading_remote.py``); in plain ``pytest``, the package itself."""
+    from scratch.grading_plugin import remote_impl
+
+    return remote_impl(request.config) or Impl(request.config.getoption("--impl") or default_impl_name())
 
 
 def chapter_rank(item):

@@ -1,0 +1,785 @@
+"""The judge's side of grading: a remote ``impl`` whose every call runs in the student process.
+
+In ``scratch grade`` the tests receive a :class:`RemoteImpl` instead of the package itself.
+It reads like the package (``impl.mdp.value_iteration(mdp)``, ``impl.transformer.GPT(...)``),
+but the submitted modules are imported only in a student process
+(``scratch.grading_student``), and each call is a round trip over two pipes that carry plain
+data (``scratch.grading_wire``). The design and what it defends, in one place:
+
+- **The judge never runs submitted code.** pytest, the tests, their expected values, every
+  assertion, the training and RLHF loops and the result recorder run here. What comes back
+  is decoded strictly: exact ndarrays of bool/int/float dtypes, scalars, str, None and
+  containers of these; anything else (a masked array, an ndarray subclass, an object whose
+  ``__eq__`` says "equal") stays in the student process as a :class:`Handle`, whose
+  attributes, items and calls are round trips and which never equals a value. No method the
+  submission defined is ever called here, and nothing is unpickled.
+- **Arguments are copies.** What submitted code does to an argument stays in the student
+  process, so zeroing a test's input in place changes nothing the test computes afterwards.
+  The exceptions are named once, in :data:`UPDATES_IN_PLACE` (the optimizer steps, whose
+  contract is to update ``params`` and ``state``): those arguments come back after the call
+  and are copied into the judge's objects, checked for the same keys, shapes and dtypes.
+  A ``np.random.Generator`` argument travels as its state and comes back advanced, so seeded
+  tests draw exactly what an in-process run draws.
+- **Handles keep identity and writes.** Reading an attribute that holds a dict, list or array
+  (``model.params``) gives a live handle: reading it fetches the student's current values;
+  writing into it (``model.params[name][...] = x``, a gradient check's perturbation) writes
+  into the student's object; passing it to a call passes the student's own object. One
+  student object is one handle, so ``a is b`` holds where it holds in the student process.
+- **Judge objects are called back.** A judge-side callable or object given to submitted code
+  (a fake model, a reward function, a counting wrapper) stays here; the student process gets
+  a proxy whose calls and public-attribute reads come back through the channel. A module is
+  never handed over, and no name starting with ``_`` is served. Instances of *given* classes
+  (modules the student does not submit, such as ``mdp_model``, and the harness's data
+  modules) travel by value and are rebuilt from the receiver's own copy of the class.
+- **Failures stay readable.** An exception in submitted code is raised here as the builtin
+  exception of the same name (``ValueError``, ``NotImplementedError``...; other types as
+  :class:`StudentError`) with the submission's frames (file:line, function, source) attached
+  as ``student_frames`` and in a note; warnings are re-issued here under the judge's filters.
+
+A student process that dies or breaks the wire raises :class:`StudentProcessDied`; the
+grading plugin then reports the running test as crashed and ends the judge process, and
+the grader starts a fresh judge (and so a fresh student process) for the tests that remain.
+"""
+
+import collections.abc
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from . import grading_wire as wire
+
+# The functions whose contract is to update some arguments in place, and where those
+# arguments sit: (module, function) -> {argument name: position}. Only these arguments
+# ever come back from a call (see the module docstring).
+UPDATES_IN_PLACE = {
+    ("optim", "sgd_step"): {"params": 0, "state": 2},
+    ("optim", "adamw_step"): {"params": 0, "state": 2},
+}
+
+# Exceptions raised here under their own type when submitted code raises them.
+RAISED_AS_THEMSELVES = {
+    cls.__name__: cls for cls in (
+        ValueError, TypeError, NotImplementedError, KeyError, IndexError, AttributeError, LookupError,
+        FloatingPointError, ZeroDivisionError, OverflowError, ArithmeticError, RuntimeError,
+        AssertionError, StopIteration, RecursionError, MemoryError, UnicodeError, np.linalg.LinAlgError,
+    )
+}
+WARNING_TYPES = {cls.__name__: cls for cls in (UserWarning, RuntimeWarning, DeprecationWarning, FutureWarning,
+                                                 PendingDeprecationWarning, SyntaxWarning, ResourceWarning)}
+
+# The harness modules whose classes travel by value (both sides have the same code).
+GIVEN_HARNESS = ("scratch.data", "scratch.world", "scratch.instructions")
+
+STUDENT_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from scratch.grading_student import main; main()"
+ADDRESS_SPACE_BYTES = 8 << 30
+OPEN_FILES = 64
+OUTPUT_KEPT = 64 << 10
+PR_SET_PDEATHSIG = 1
+
+
+class StudentError(Exception):
+    """Submitted code raised an exception of a type the judge does not raise as itself."""
+
+
+class StudentProcessDied(RuntimeError):
+    """The student process exited, was killed, or broke the wire's rules."""
+
+
+# -- the student process --------------------------------------------------------------------
+
+def student_limits(cpu_seconds, other_user):
+    """Resource limits set in the student process before it runs (``preexec_fn``)."""
+
+    def apply():
+        import resource  # POSIX only, like the rest of the student process's start
+
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+        limits = [
+            (resource.RLIMIT_AS, ADDRESS_SPACE_BYTES),
+            (resource.RLIMIT_CPU, int(cpu_seconds)),
+            (resource.RLIMIT_FSIZE, 0),  # no file can be written
+            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_NOFILE, OPEN_FILES),
+        ]
+        if other_user:  # one process for that user: no fork, no thread (root ignores this limit)
+            limits.append((resource.RLIMIT_NPROC, 1))
+        for which, value in limits:
+            try:
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):
+                pass
+
+    return apply
+
+
+def student_user(run_as):
+    """``(uid, gid)`` of the unprivileged user ``run_as``, or None to stay who we are."""
+    if run_as is None:
+        return None
+    import pwd
+
+    entry = pwd.getpwnam(run_as)
+    return entry.pw_uid, entry.pw_gid
+
+
+class StudentProcess:
+    """The process that imports the submitted package and answers the judge's requests."""
+
+    def __init__(self, root, package, given, run_as=None, cpu_seconds=3600):
+        self.root, self.package, self.given = Path(root), package, tuple(given)
+        user = student_user(run_as)
+        to_student, self.out_fd = os.pipe()
+        self.in_fd, from_student = os.pipe()
+        output_read, output_write = os.pipe()
+        self.home = tempfile.mkdtemp(prefix="scratch-student-home-")
+        options = {}
+        if user is not None:
+            os.chown(self.home, *user)
+            options = {"user": user[0], "group": user[1], "extra_groups": []}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home, "LANG": "C.UTF-8",
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        command = [sys.executable, "-I", "-c", STUDENT_BOOT, str(self.root), str(to_student), str(from_student),
+                   package, ",".join(self.given)]
+        try:
+            self.process = subprocess.Popen(
+                command, cwd=self.home, env=env, stdin=subprocess.DEVNULL, stdout=output_write,
+                stderr=output_write, pass_fds=(to_student, from_student),
+                preexec_fn=student_limits(cpu_seconds, user is not None), **options,
+            )
+        finally:
+            for fd in (to_student, from_student, output_write):
+                os.close(fd)
+        self.output = collections.deque(maxlen=OUTPUT_KEPT)
+        self.drain = threading.Thread(target=self.read_output, args=(output_read,), daemon=True)
+        self.drain.start()
+
+    def read_output(self, fd):
+        """Keep the last bytes the student process printed (a full pipe would block it)."""
+        with os.fdopen(fd, "rb", buffering=0) as stream:
+            while chunk := stream.read(65536):
+                self.output.extend(chunk)
+
+    def printed(self):
+        return bytes(self.output).decode("utf-8", "replace")
+
+    def close(self):
+        for fd in (self.out_fd, self.in_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+# -- handles --------------------------------------------------------------------------------
+
+class Handle:
+    """An object that lives in the student process. Reads, writes and calls are round trips."""
+
+    _remote = _ident = _type_name = _callable = None
+
+    def __init__(self, remote, ident, type_name, callable_):
+        object.__setattr__(self, "_remote", remote)
+        object.__setattr__(self, "_ident", ident)
+        object.__setattr__(self, "_type_name", type_name)
+        object.__setattr__(self, "_callable", callable_)
+
+    def __del__(self):
+        remote = self._remote
+        if remote is not None:
+            remote.released.append(self._ident)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        remote = self._remote
+        if (self._type_name, name) in remote.methods:
+            return RemoteCallable(remote, self, [name])
+        answer = remote.request("get", obj=self, path=[name])
+        if type(answer) is dict and answer.get("callable") is True:
+            remote.methods.add((self._type_name, name))
+            return RemoteCallable(remote, self, [name])
+        return answer
+
+    def __setattr__(self, name, value):
+        self._remote.request("set", obj=self, path=[name], value=value)
+
+    def __call__(self, *args, **kwargs):
+        if not self._callable:
+            raise TypeError(f"the submission's {self._type_name} object is not callable")
+        return self._remote.call(self, [], args, kwargs)
+
+    def __getitem__(self, key):
+        return self._remote.request("getitem", obj=self, key=key)
+
+    def __setitem__(self, key, value):
+        self._remote.request("setitem", obj=self, key=key, value=value)
+
+    def __delitem__(self, key):
+        self._remote.request("delitem", obj=self, key=key)
+
+    def __len__(self):
+        return self._remote.request("len", obj=self)
+
+    def __iter__(self):
+        return iter(self._remote.request("list", obj=self))
+
+    def __contains__(self, key):
+        return self._remote.request("contains", obj=self, key=key)
+
+    def __array__(self, dtype=None, copy=None):
+        value = self._remote.request("fetch", obj=self)
+        if type(value) is not np.ndarray:
+            raise TypeError(f"the submission's {self._type_name} is not a plain array of numbers "
+                            f"(the grader compares only plain ndarrays of bool, int or float)")
+        return value if dtype is None else value.astype(dtype)
+
+    def __repr__(self):
+        return f"<submission's {self._type_name} (in the student process)>"
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __bool__(self):
+        return True
+
+
+class RemoteArray(Handle):
+    """A live handle on an ndarray of the student process (``model.params["tok_emb"]``)."""
+
+    _shape = _dtype = None
+
+    def __init__(self, remote, ident, type_name, callable_, shape, dtype):
+        super().__init__(remote, ident, type_name, callable_)
+        object.__setattr__(self, "_shape", tuple(shape))
+        object.__setattr__(self, "_dtype", np.dtype(dtype))
+
+    shape = property(lambda self: self._shape)
+    dtype = property(lambda self: self._dtype)
+    ndim = property(lambda self: len(self._shape))
+    size = property(lambda self: int(np.prod(self._shape, dtype=np.int64)))
+    T = property(lambda self: np.asarray(self).T)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)  # methods that read: .copy(), .sum(), .astype()...
+
+    def __getitem__(self, key):
+        return np.asarray(self)[key]
+
+    def __setitem__(self, key, value):
+        self._remote.request("setitem", obj=self, key=key, value=np.asarray(value) if isinstance(value, Handle) else value)
+
+    def __len__(self):
+        return self._shape[0]
+
+    def __iter__(self):
+        return iter(np.asarray(self))
+
+    def __contains__(self, item):
+        return item in np.asarray(self)
+
+    def __repr__(self):
+        return f"RemoteArray({np.asarray(self)!r})"
+
+    def __bool__(self):
+        return bool(np.asarray(self))
+
+    def __float__(self):
+        return float(np.asarray(self))
+
+    def __int__(self):
+        return int(np.asarray(self))
+
+    def __index__(self):
+        return np.asarray(self).__index__()
+
+    def __format__(self, spec):
+        return format(np.asarray(self), spec)
+
+    def __eq__(self, other):
+        return np.asarray(self) == other
+
+    def __ne__(self, other):
+        return np.asarray(self) != other
+
+    __hash__ = None
+
+
+def _binary(name):
+    def operator(self, other):
+        return getattr(np.asarray(self), name)(np.asarray(other) if isinstance(other, Handle) else other)
+    operator.__name__ = name
+    return operator
+
+
+def _inplace(name):
+    def operator(self, other):
+        operand = np.asarray(other) if isinstance(other, Handle) else other
+        self._remote.request("iop", obj=self, name=name, operand=operand)
+        return self
+    operator.__name__ = name
+    return operator
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor"):
+    setattr(RemoteArray, f"__{_name}__", _binary(f"__{_name}__"))
+    setattr(RemoteArray, f"__r{_name}__", _binary(f"__r{_name}__"))
+    if _name != "matmul":
+        setattr(RemoteArray, f"__i{_name}__", _inplace(f"__i{_name}__"))
+for _name in ("lt", "le", "gt", "ge", "neg", "pos", "abs", "invert"):
+    setattr(RemoteArray, f"__{_name}__", (lambda n: lambda self, *o: getattr(np.asarray(self), n)(*o))(f"__{_name}__"))
+
+
+class RemoteDict(Handle, collections.abc.MutableMapping):
+    """A live handle on a dict of the student process (``model.params``)."""
+
+    def __iter__(self):
+        return iter(self._remote.request("keys", obj=self))
+
+    def keys(self):
+        return self._remote.request("keys", obj=self)
+
+    def items(self):
+        return self._remote.request("items", obj=self)
+
+    def values(self):
+        return [value for _, value in self.items()]
+
+    def copy(self):
+        return dict(self.items())
+
+    def __repr__(self):
+        return f"RemoteDict(keys={self.keys()!r})"
+
+    __eq__ = collections.abc.Mapping.__eq__
+    __hash__ = None
+
+
+class RemoteList(Handle, collections.abc.MutableSequence):
+    """A live handle on a list of the student process."""
+
+    def insert(self, index, value):
+        self._remote.call(self, ["insert"], (index, value), {})
+
+    def __repr__(self):
+        return f"RemoteList({list(self)!r})"
+
+    __eq__ = collections.abc.Sequence.__eq__ if hasattr(collections.abc.Sequence, "__eq__") else Handle.__eq__
+    __hash__ = None
+
+
+class RemoteCallable:
+    """A function, class attribute or method of the student process, called in one round trip."""
+
+    def __init__(self, remote, obj, path, module=None):
+        self.remote, self.obj, self.path, self.module = remote, obj, path, module
+
+    def __call__(self, *args, **kwargs):
+        return self.remote.call(self.obj, self.path, args, kwargs, module=self.module)
+
+    def __getattr__(self, name):  # a class's classmethod: impl.mdp.Gridworld.lecture
+        if name.startswith("_"):
+            raise AttributeError(name)
+        answer = self.remote.request("get", obj=self.obj, module=self.module, path=[*self.path, name])
+        if type(answer) is dict and answer.get("callable") is True:
+            return RemoteCallable(self.remote, self.obj, [*self.path, name], self.module)
+        return answer
+
+    def __instancecheck__(self, value):  # isinstance(model, impl.transformer.GPT)
+        return isinstance(value, Handle) and self.remote.request(
+            "isinstance", obj=self.obj, module=self.module, path=self.path, value=value) is True
+
+    def __repr__(self):
+        return f"<submission's {'.'.join(filter(None, [self.module, *self.path]))}>"
+
+
+def exception_classes(source, module_name):
+    """The exception classes a module defines, made here from its source without running it.
+
+    A test writes ``pytest.raises(impl.mdp.ConvergenceError)``, and an error raised in the
+    student process must be raised here as that class: the judge cannot import the submitted
+    module, so it reads the trusted copy's class statements (``class X(RuntimeError):`` with a
+    docstring, or one of its own earlier exception classes as the base) and makes empty
+    classes of the same names and bases.
+    """
+    import ast
+
+    made = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef) or len(node.bases) != 1 or not isinstance(node.bases[0], ast.Name):
+            continue
+        base = made.get(node.bases[0].id) or RAISED_AS_THEMSELVES.get(node.bases[0].id)
+        if base is None and node.bases[0].id == "Exception":
+            base = Exception
+        if isinstance(base, type) and issubclass(base, Exception):
+            made[node.name] = type(node.name, (base,), {"__module__": module_name, "__doc__": ast.get_docstring(node)})
+    return made
+
+
+class RemoteModule:
+    """A submitted module: its functions and classes are :class:`RemoteCallable`; its
+    exception classes are the judge's own (:func:`exception_classes`)."""
+
+    def __init__(self, remote, name, exceptions):
+        self._remote, self._name = remote, name
+        self.__name__ = f"{remote.package}.{name}"
+        self.__file__ = str(remote.student.root / remote.package / f"{name}.py")
+        self._callables = dict(exceptions)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._callables:
+            return self._callables[name]
+        answer = self._remote.request("get", obj=None, module=self._name, path=[name])
+        if type(answer) is dict and answer.get("callable") is True:
+            self._callables[name] = RemoteCallable(self._remote, None, [name], module=self._name)
+            return self._callables[name]
+        if isinstance(answer, Handle) and answer._callable:  # a class
+            self._callables[name] = RemoteCallable(self._remote, None, [name], module=self._name)
+            return self._callables[name]
+        return answer
+
+    def __repr__(self):
+        return f"<submitted module {self.__name__} (in the student process)>"
+
+
+# -- the connection ---------------------------------------------------------------------------
+
+class Remote:
+    """One student process and the judge's tables of handles and of objects lent to it."""
+
+    def __init__(self, student):
+        self.student = student
+        self.package = student.package
+        self.handles = weakref.WeakValueDictionary()
+        self.released = []
+        self.methods = set()  # (type name, attribute) known to be methods
+        self.lent = {}  # judge id -> object lent to the student process
+        self.lent_ids = {}  # id(object) -> judge id
+        self.given_modules = {f"{student.package}.{name}" for name in student.given} | set(GIVEN_HARNESS)
+        self.round_trips = 0
+        self.bytes_moved = 0
+        self.exceptions = {}  # (module, class name) -> the judge's class for a submitted exception
+
+    # encoding what the judge sends
+    def other(self, value):
+        if isinstance(value, Handle):
+            if value._remote is not self:
+                raise TypeError("a handle of another student process cannot be sent")
+            return {"$": "back", "id": value._ident}
+        if isinstance(value, RemoteCallable):
+            where = {"obj": value.obj, "module": value.module, "path": value.path}
+            return {"$": "path", "where": self.encoder.encode(where)}
+        cls = type(value)
+        if isinstance(value, type(sys)):
+            raise TypeError(f"a module ({value.__name__}) cannot be passed to submitted code")
+        if cls.__module__ in self.given_modules and isinstance(getattr(value, "__dict__", None), dict):
+            return {"$": "given", "module": cls.__module__, "cls": cls.__qualname__,
+                    "state": self.encoder.encode(dict(vars(value)))}
+        key = id(value)
+        if key not in self.lent_ids:
+            self.lent_ids[key] = len(self.lent) + 1
+            self.lent[self.lent_ids[key]] = value
+        return {"$": "obj", "id": self.lent_ids[key], "type": cls.__name__, "callable": callable(value)}
+
+    # decoding what the student process sends
+    def reference(self, form):
+        tag = form.get("$")
+        if tag == "obj":
+            return self.handle(form)
+        if tag == "back":
+            ident = form.get("id")
+            if type(ident) is not int or ident not in self.lent:
+                raise wire.ProtocolError(f"the student process named an object the judge never lent: {ident!r}")
+            return self.lent[ident]
+        if tag == "given":
+            return self.rebuild(form)
+        raise wire.ProtocolError(f"a value tagged {str(tag)[:40]!r} is not allowed")
+
+    def handle(self, form):
+        ident, type_name, callable_ = form.get("id"), form.get("type"), form.get("callable")
+        if type(ident) is not int or not isinstance(type_name, str) or type(callable_) is not bool:
+            raise wire.ProtocolError("a handle needs an int id, a type name and a callable flag")
+        existing = self.handles.get(ident)
+        if existing is not None:
+            return existing
+        while ident in self.released:
+            self.released.remove(ident)
+        kind = form.get("kind")
+        if kind == "array":
+            shape = form.get("shape")
+            if type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
+                raise wire.ProtocolError("an array handle needs a shape")
+            made = RemoteArray(self, ident, type_name, callable_, shape, wire.Decoder.dtype(form.get("dtype")))
+        elif kind == "dict":
+            made = RemoteDict(self, ident, type_name, callable_)
+        elif kind == "list":
+            made = RemoteList(self, ident, type_name, callable_)
+        else:
+            made = Handle(self, ident, type_name, callable_)
+        self.handles[ident] = made
+        return made
+
+    def rebuild(self, form):
+        """An instance of a given class, made here from the judge's own copy of the class."""
+        module_name, qualname = form.get("module"), form.get("cls")
+        if module_name not in self.given_modules or not isinstance(qualname, str):
+            raise wire.ProtocolError(f"{str(module_name)[:60]}.{str(qualname)[:40]} is not a given class")
+        cls = sys.modules.get(module_name) or __import__(module_name, fromlist=["_"])
+        for part in qualname.split("."):
+            if part.startswith("_"):
+                raise wire.ProtocolError(f"{qualname[:60]} is not a public class")
+            cls = getattr(cls, part, None)
+        if not isinstance(cls, type) or "__del__" in dir(cls):
+            raise wire.ProtocolError(f"{module_name}.{qualname} is not a class that can be rebuilt")
+        state = self.decoder.decode(form.get("state"))
+        if type(state) is not dict or not all(isinstance(k, str) for k in state):
+            raise wire.ProtocolError("a given instance's state must be a dict of names")
+        instance = object.__new__(cls)
+        vars(instance).update(state)
+        return instance
+
+    # one exchange
+    def send(self, op, value):
+        self.encoder = wire.Encoder(self.other)
+        form = self.encoder.encode(value)
+        buffers = self.encoder.buffers
+        self.bytes_moved += sum(b.nbytes for b in buffers)
+        wire.write_frame(self.student.out_fd, {"op": op, "v": form}, buffers)
+        return self.encoder.generators
+
+    def receive(self):
+        try:
+            header, payload = wire.read_frame(self.student.in_fd)
+        except (wire.ProcessGone, OSError) as err:
+            raise StudentProcessDied(self.death_notice(err)) from None
+        if type(header) is not dict or not isinstance(header.get("op"), str):
+            raise StudentProcessDied("the student process sent a frame without an op")
+        self.bytes_moved += len(payload)
+        self.decoder = wire.Decoder(payload, self.reference)
+        value = self.decoder.decode(header.get("v"))
+        self.decoder.finish()
+        self.decoder_generators = self.decoder.generators
+        return header["op"], value
+
+    def death_notice(self, err):
+        process = self.student.process
+        try:
+            code = process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        how = f"exited with code {code}" if code is not None and code >= 0 else (
+            f"was killed by signal {-code}" if code is not None else "stopped answering")
+        return f"the student process {how} ({type(err).__name__}: {err})"
+
+    def request(self, op, **fields):
+        """Send one request and serve callbacks until its answer; return the decoded value."""
+        if self.released:
+            ids, self.released[:] = list(self.released), []
+            self.send("release", {"ids": ids})
+            self.wait()
+        generators = self.send(op, fields)
+        self.round_trips += 1
+        return self.wait(generators)
+
+    def wait(self, generators=()):
+        try:
+            while True:
+                op, value = self.receive()
+                if op == "ok":
+                    return self.answer(value, generators)
+                if op == "err":
+                    raise self.error(value)
+                self.serve_callback(op, value)
+        except wire.ProtocolError as err:
+            raise StudentProcessDied(f"the student process broke the wire's rules: {err}") from None
+
+    def answer(self, value, generators):
+        if type(value) is not dict or "value" not in value:
+            raise wire.ProtocolError("an answer must carry a value")
+        self.reissue(value.get("warnings"))
+        result = value["value"]
+        return result
+
+    def call(self, obj, path, args, kwargs, module=None):
+        contract = UPDATES_IN_PLACE.get((module, path[-1] if path else None), {}) if obj is None else {}
+        update = [kwargs_name if kwargs_name in kwargs else position
+                  for kwargs_name, position in contract.items() if kwargs_name in kwargs or position < len(args)]
+        generators = None
+        if self.released:
+            ids, self.released[:] = list(self.released), []
+            self.send("release", {"ids": ids})
+            self.wait()
+        generators = self.send("call", {"obj": obj, "module": module, "path": path, "args": list(args),
+                                        "kwargs": dict(kwargs), "update": update})
+        self.round_trips += 1
+        answer = self.wait(generators)
+        if type(answer) is not dict or set(answer) != {"result", "updated", "rng"}:
+            raise StudentProcessDied("the student process sent a malformed call answer")
+        self.advance(generators, answer["rng"])
+        for selector, new in zip(update, answer["updated"]):
+            original = args[selector] if isinstance(selector, int) else kwargs[selector]
+            copy_back(original, new, f"argument {selector!r} of {'.'.join(filter(None, [module, *path]))}")
+        return answer["result"]
+
+    @staticmethod
+    def advance(generators, states):
+        if type(states) is not list or len(states) != len(generators):
+            raise StudentProcessDied("the student process did not return every random generator's state")
+        for generator, state in zip(generators, states):
+            fresh = wire.bit_generator_from_state(state)
+            if type(fresh) is not type(generator.bit_generator):
+                raise StudentProcessDied("the submission replaced a random generator's bit generator")
+            generator.bit_generator.state = fresh.state
+
+    def serve_callback(self, op, request):
+        """A request of the student process about an object the judge lent it."""
+        try:
+            if type(request) is not dict:
+                raise wire.ProtocolError("a callback request must be a dict")
+            obj = request.get("obj")
+            if isinstance(obj, Handle) or id(obj) not in self.lent_ids:
+                raise wire.ProtocolError("a callback must name an object the judge lent")
+            if op == "cb_call":
+                args, kwargs = request.get("args"), request.get("kwargs")
+                if type(args) is not list or type(kwargs) is not dict or not all(isinstance(k, str) for k in kwargs):
+                    raise wire.ProtocolError("a callback call needs a list of arguments and a dict of names")
+                generators = self.decoder_generators
+                result = obj(*args, **kwargs)
+                self.decoder_generators = generators  # nested requests decode frames of their own
+            elif op == "cb_get":
+                name = request.get("name")
+                if not isinstance(name, str) or name.startswith("_"):
+                    raise AttributeError(f"the grader serves no attribute {str(name)[:40]!r}")
+                result = getattr(obj, name)
+            elif op == "cb_getitem":
+                result = obj[request.get("key")]
+            elif op == "cb_len":
+                result = len(obj)
+            elif op == "cb_list":
+                result = list(obj)
+            else:
+                raise wire.ProtocolError(f"no callback {op[:40]!r}")
+        except wire.ProtocolError:
+            raise
+        except Exception as err:  # noqa: BLE001  (the judge's error goes back to submitted code)
+            self.send("err", {"type": type(err).__name__, "message": str(err)[:2000]})
+            return
+        self.send("ok", {"value": result, "rng": [g.bit_generator.state for g in self.decoder_generators]})
+
+    def reissue(self, caught):
+        for item in caught or []:
+            if type(item) is list and len(item) == 4 and isinstance(item[1], str):
+                category = WARNING_TYPES.get(item[0], UserWarning)
+                where = item[2] if isinstance(item[2], str) else "submission"
+                line = item[3] if type(item[3]) is int else 0
+                warnings.warn_explicit(item[1], category, where, line)
+
+    def error(self, info):
+        if type(info) is not dict:
+            return StudentError("the submission raised an error the grader cannot read")
+        self.reissue(info.get("warnings"))
+        name = info.get("type") if isinstance(info.get("type"), str) else "Exception"
+        message = info.get("message") if isinstance(info.get("message"), str) else ""
+        args = info.get("args")
+        cls = self.exceptions.get((info.get("module"), name)) or RAISED_AS_THEMSELVES.get(name)
+        if cls is None:
+            err = StudentError(f"{name}: {message}")
+        elif type(args) is list and all(type(a) in (str, int, float, bool, type(None)) for a in args):
+            err = cls(*args)
+        else:
+            err = cls(message)
+        frames = [f for f in info.get("frames") or [] if type(f) is list and len(f) == 4]
+        err.student_frames = [(str(f[0]), f[1] if type(f[1]) is int else 0, str(f[2]), str(f[3])) for f in frames]
+        if err.student_frames and hasattr(err, "add_note"):
+            file, line, function, text = err.student_frames[-1]
+            err.add_note(f"in the submission: {file}:{line}, in {function}: {text}")
+        return err
+
+    def close(self):
+        self.student.close()
+
+
+def copy_back(original, new, what):
+    """Write ``new`` (what the student process made of an argument) into the judge's ``original``."""
+    if isinstance(original, Handle):
+        return  # the student's own object was updated where it lives
+    if isinstance(original, np.ndarray):
+        if type(new) is not np.ndarray or new.shape != original.shape or new.dtype != original.dtype:
+            raise TypeError(f"{what}: the submission changed an array's shape or dtype, where it must update it in place")
+        original[...] = new
+    elif isinstance(original, dict):
+        if type(new) is not dict or set(new) != set(original):
+            raise TypeError(f"{what}: the submission changed the keys of a dict it must update in place")
+        for key in original:
+            if isinstance(original[key], (np.ndarray, dict, Handle)):
+                copy_back(original[key], new[key], f"{what}[{key!r}]")
+            elif type(new[key]) is type(original[key]):
+                original[key] = new[key]
+            else:
+                raise TypeError(f"{what}[{key!r}]: the submission changed a {type(original[key]).__name__} "
+                                f"into a {type(new[key]).__name__}")
+    elif original != new:
+        raise TypeError(f"{what}: the submission changed an argument it cannot update in place")
+
+
+class RemoteImpl:
+    """The tests' ``impl`` in a grading run: submitted modules are remote, given ones local."""
+
+    def __init__(self, root, package, submitted, run_as=None, cpu_seconds=3600):
+        self.name = package
+        self.root = Path(root)
+        self.submitted = set(submitted)  # module names (without .py) that hold submitted code
+        given = sorted(p.stem for p in (self.root / package).glob("*.py")
+                       if p.stem not in self.submitted and p.stem != "__init__")
+        self.remote = Remote(StudentProcess(root, package, given, run_as, cpu_seconds))
+        self.modules = {}
+
+    def module(self, chapter):
+        if chapter not in self.modules:
+            if chapter in self.submitted:
+                self.remote.request("import", module=chapter)  # fails here if it does not import
+                trusted = self.root / self.name / f"{chapter}.py"  # the judge's copy, never the submission
+                exceptions = exception_classes(trusted.read_text(encoding="utf-8"), f"{self.name}.{chapter}")
+                self.remote.exceptions.update({(f"{self.name}.{chapter}", k): v for k, v in exceptions.items()})
+                self.modules[chapter] = RemoteModule(self.remote, chapter, exceptions)
+            else:  # given code: the judge's own trusted copy
+                self.modules[chapter] = __import__(f"{self.name}.{chapter}", fromlist=["_"])
+        return self.modules[chapter]
+
+    def __getattr__(self, chapter):
+        if chapter.startswith("_"):
+            raise AttributeError(chapter)
+        if chapter not in self.submitted and not (self.root / self.name / f"{chapter}.py").is_file():
+            raise AttributeError(f"{self.name} has no module {chapter!r}")
+        return self.module(chapter)
+
+    def close(self):
+        self.remote.close()
+
+    def __repr__(self):
+        return f"RemoteImpl({self.name!r}, in the student process)"
