@@ -197,7 +197,7 @@ def student_spec(root, impl, student_root, run_as, budget):
             "cpu_seconds": budget + 60}
 
 
-def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None, student_root=None):
+def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None, student_root=None, remote=True):
     """Run the tests of ``questions`` (collected from ``root``, or from a tree with the same
     tests) and set each test's outcome; the second half of :func:`grade`, without its checks.
     The judges start the student process on ``student_root`` (a fresh copy of ``root/impl``
@@ -205,12 +205,23 @@ def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None, 
 
     The trivial-implementation meta-test (tests/test_trivial.py) calls it directly to grade
     three trees that differ only in their graded code after one collection, not three.
+    ``remote=False`` runs the package inside the judges, as before the student process
+    existed: only for ``benchmarks/grading.py``, which measures what the process costs.
     """
+    if not remote:
+        tests = {test.nodeid: q.key for q in questions for test in q.tests}
+        stats = {}
+        outcomes = run_tests(impl, tests, root, workdir, timeout, budget, stats=stats)
+        for test in (t for q in questions for t in q.tests):
+            test.status, test.message, test.detail = outcomes[test.nodeid]
+        return stats
     if student_root is None:
         with student_tree(root, impl) as made:
             return run_questions(impl, questions, root, workdir, timeout, budget, run_as, made)
     tests = {test.nodeid: q.key for q in questions for test in q.tests}
     spec = student_spec(root, impl, student_root, run_as, budget)
-    outcomes = run_tests(impl, tests, root, workdir, timeout, budget, student=spec)
+    stats = {}
+    outcomes = run_tests(impl, tests, root, workdir, timeout, budget, student=spec, stats=stats)
     for test in (t for q in questions for t in q.tests):
         test.status, test.message, test.detail = outcomes[test.nodeid]
+    return stats

@@ -123,10 +123,15 @@ class Recorder:
         self.write(event="result", nodeid=nodeid, status=status, message=message, detail=detail)
         if self.restart:
             self.write(event="restart")
+            if self.impl is not None:
+                remote = self.impl.remote
+                self.write(event="channel", round_trips=remote.round_trips, bytes=remote.bytes_moved)
             os._exit(0)
 
     def pytest_unconfigure(self, config):
         if self.impl is not None:
+            remote = self.impl.remote
+            self.write(event="channel", round_trips=remote.round_trips, bytes=remote.bytes_moved)
             self.impl.close()
 
 

@@ -143,6 +143,8 @@ class StudentProcess:
         user = student_user(run_as)
         to_student, self.out_fd = os.pipe()
         self.in_fd, from_student = os.pipe()
+        for fd in (to_student, from_student):
+            wire.widen_pipe(fd)
         output_read, output_write = os.pipe()
         self.home = tempfile.mkdtemp(prefix="scratch-student-home-")
         options = {}
@@ -290,7 +292,12 @@ class RemoteArray(Handle):
         return np.asarray(self)[key]
 
     def __setitem__(self, key, value):
-        self._remote.request("setitem", obj=self, key=key, value=np.asarray(value) if isinstance(value, Handle) else value)
+        value = np.asarray(value) if isinstance(value, Handle) else value
+        # Checked here, on a stand-in of the same shape and dtype, so the write need not wait
+        # for an answer (a gradient check writes three times per entry).
+        stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, self._dtype), self._shape, (0,) * len(self._shape))
+        stand_in[key] = value
+        self._remote.quiet("setitem_quiet", obj=self, key=key, value=value)
 
     def __len__(self):
         return self._shape[0]
@@ -400,6 +407,12 @@ class RemoteCallable:
     def __call__(self, *args, **kwargs):
         return self.remote.call(self.obj, self.path, args, kwargs, module=self.module)
 
+    def resident(self, *args, **kwargs):
+        """Call, and keep a dict or list result in the student process (a live handle): for
+        state that only the student's own functions read and update, such as an optimizer's
+        (``scratch.training.resident``)."""
+        return self.remote.call(self.obj, self.path, args, kwargs, module=self.module, resident=True)
+
     def __getattr__(self, name):  # a class's classmethod: impl.mdp.Gridworld.lecture
         if name.startswith("_"):
             raise AttributeError(name)
@@ -474,6 +487,8 @@ class Remote:
 
     def __init__(self, student):
         self.student = student
+        self.reader = wire.FrameReader(student.in_fd)
+        self.outbox = []  # frames of quiet requests, sent with the next request
         self.package = student.package
         self.handles = weakref.WeakValueDictionary()
         self.released = []
@@ -569,12 +584,13 @@ class Remote:
         form = self.encoder.encode(value)
         buffers = self.encoder.buffers
         self.bytes_moved += sum(b.nbytes for b in buffers)
-        wire.write_frame(self.student.out_fd, {"op": op, "v": form}, buffers)
+        parts, self.outbox = self.outbox + wire.frame_parts({"op": op, "v": form}, buffers), []
+        wire.write_parts(self.student.out_fd, parts)
         return self.encoder.generators
 
     def receive(self):
         try:
-            header, payload = wire.read_frame(self.student.in_fd)
+            header, payload = self.reader.read()
         except (wire.ProcessGone, OSError) as err:
             raise StudentProcessDied(self.death_notice(err)) from None
         if type(header) is not dict or not isinstance(header.get("op"), str):
@@ -596,12 +612,23 @@ class Remote:
             f"was killed by signal {-code}" if code is not None else "stopped answering")
         return f"the student process {how} ({type(err).__name__}: {err})"
 
-    def request(self, op, **fields):
-        """Send one request and serve callbacks until its answer; return the decoded value."""
+    def quiet(self, op, **fields):
+        """Queue a request the student process does not answer (its failure comes with the
+        next answer): releases, and writes into arrays, checked here first. Queued frames go
+        out with the next request, in the same system call."""
+        self.encoder = wire.Encoder(self.other)
+        form = self.encoder.encode(fields)
+        self.bytes_moved += sum(b.nbytes for b in self.encoder.buffers)
+        self.outbox += wire.frame_parts({"op": op, "v": form}, self.encoder.buffers)
+
+    def flush_releases(self):
         if self.released:
             ids, self.released[:] = list(self.released), []
-            self.send("release", {"ids": ids})
-            self.wait()
+            self.quiet("release", ids=ids)
+
+    def request(self, op, **fields):
+        """Send one request and serve callbacks until its answer; return the decoded value."""
+        self.flush_releases()
         generators = self.send(op, fields)
         self.round_trips += 1
         return self.wait(generators)
@@ -625,17 +652,15 @@ class Remote:
         result = value["value"]
         return result
 
-    def call(self, obj, path, args, kwargs, module=None):
+    def call(self, obj, path, args, kwargs, module=None, resident=False):
         contract = UPDATES_IN_PLACE.get((module, path[-1] if path else None), {}) if obj is None else {}
-        update = [kwargs_name if kwargs_name in kwargs else position
-                  for kwargs_name, position in contract.items() if kwargs_name in kwargs or position < len(args)]
-        generators = None
-        if self.released:
-            ids, self.released[:] = list(self.released), []
-            self.send("release", {"ids": ids})
-            self.wait()
+        update = [name if name in kwargs else position for name, position in contract.items()
+                  if name in kwargs or position < len(args)]
+        # A handle is the student's own object, updated where it lives: nothing to copy back.
+        update = [u for u in update if not isinstance(kwargs[u] if isinstance(u, str) else args[u], Handle)]
+        self.flush_releases()
         generators = self.send("call", {"obj": obj, "module": module, "path": path, "args": list(args),
-                                        "kwargs": dict(kwargs), "update": update})
+                                        "kwargs": dict(kwargs), "update": update, "resident": resident})
         self.round_trips += 1
         answer = self.wait(generators)
         if type(answer) is not dict or set(answer) != {"result", "updated", "rng"}:

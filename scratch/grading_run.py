@@ -241,12 +241,13 @@ class Clock:
         return None
 
 
-def run_tests(impl, tests, root, workdir, timeout, budget, student=None):
+def run_tests(impl, tests, root, workdir, timeout, budget, student=None, stats=None):
     """Run ``tests`` (``{nodeid: question key}``, in order); ``{nodeid: (status, message, detail)}``.
 
     ``student`` says where and how the judges start the student process (see ``scratch.grade``);
     None runs the package inside the judge, as plain pytest does (the grader's own tests of
-    synthetic projects whose tests need no student code)."""
+    synthetic projects whose tests need no student code). ``stats``, a dict, gets the round
+    trips and bytes the judges' channels to their student processes carried."""
     outcomes = {}
     clock = Clock(timeout, budget)
     remaining = list(tests)
@@ -260,7 +261,7 @@ def run_tests(impl, tests, root, workdir, timeout, budget, student=None):
         with open(Path(workdir) / f"run{attempt}.log", "w") as log:
             run = PytestRun(root, impl, [], log, only=remaining, student=student)
             try:
-                watch(run, outcomes, clock)
+                watch(run, outcomes, clock, stats)
             finally:
                 run.stop()
         stopped = run.stopped_test
@@ -283,7 +284,7 @@ def run_tests(impl, tests, root, workdir, timeout, budget, student=None):
     return outcomes
 
 
-def watch(run, outcomes, clock):
+def watch(run, outcomes, clock, stats=None):
     """Follow ``run`` until it ends or a test must stop; set ``run.stopped_test``."""
     running, started_at = None, None
     run.stopped_test, run.restarting = None, False
@@ -299,6 +300,9 @@ def watch(run, outcomes, clock):
                 running = None
             elif record["event"] == "restart":
                 run.restarting = True
+            elif record["event"] == "channel" and stats is not None:
+                for name in ("round_trips", "bytes"):
+                    stats[name] = stats.get(name, 0) + int(record.get(name, 0))
         if exited:
             if running is not None:
                 run.stopped_test = (running, "crashed",

@@ -71,6 +71,7 @@ class JudgeObject:
 class Server:
     def __init__(self, in_fd, out_fd, package, given, root):
         self.in_fd, self.out_fd = in_fd, out_fd
+        self.reader = wire.FrameReader(in_fd)
         self.package = package
         self.given = set(given)  # modules of the package that are given code (not submitted)
         self.root = os.path.realpath(root)
@@ -78,6 +79,12 @@ class Server:
         self.ids = {}  # id(object) -> handle id, so one object keeps one handle
         self.next_id = 1
         self.judge_objects = {}  # judge id -> JudgeObject (one proxy per judge object)
+        self.deferred = None  # the failure of a quiet request, sent with the next answer
+        self.modules = {}
+        # Every warning is recorded and sent with its answer; the judge's filters decide.
+        self.caught = []
+        warnings.simplefilter("always")
+        warnings.showwarning = self.record_warning
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -143,7 +150,7 @@ class Server:
         raise wire.ProtocolError(f"unknown tag {tag!r}")
 
     def receive(self):
-        header, payload = wire.read_frame(self.in_fd)
+        header, payload = self.reader.read()
         self.decoder = wire.Decoder(payload, self.reference)
         value = self.decoder.decode(header.get("v"))
         generators = self.decoder.generators
@@ -176,18 +183,31 @@ class Server:
             self.serve(op, value, generators)
 
     def serve(self, op, request, generators):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                answer, live = getattr(self, f"op_{op}")(request, generators)
-            except Exception as err:  # noqa: BLE001  (every failure of student code goes back)
-                self.send("err", self.describe(err, caught))
-                return
-            except BaseException as err:  # SystemExit, KeyboardInterrupt: reported, not obeyed
-                self.send("err", self.describe(err, caught))
-                return
+        """Run one request; answer it, except the quiet ones (``QUIET``), whose failure, if
+        any, goes back with the next answer instead."""
+        start = len(self.caught)
+        try:
+            answer, live = getattr(self, f"op_{op}")(request, generators)
+        except BaseException as err:  # noqa: BLE001  (SystemExit too: reported, not obeyed)
+            report = self.describe(err, self.caught[start:])
+            del self.caught[start:]
+            if op in QUIET:
+                self.deferred = self.deferred or report
+            else:
+                self.send("err", report)
+            return
+        if op in QUIET:
+            return
+        caught, self.caught[start:] = self.caught[start:], []
+        deferred, self.deferred = self.deferred, None
+        if deferred is not None:
+            self.send("err", deferred)
+            return
         self.send("ok", {"value": LiveValue(answer, arrays=live == "items") if live else answer,
                          "warnings": [self.warning(w) for w in caught]})
+
+    def record_warning(self, message, category, filename, lineno, file=None, line=None):
+        self.caught.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
 
     def target(self, request):
         obj = request["obj"] if request.get("module") is None else self.module(request["module"])
@@ -196,7 +216,9 @@ class Server:
         return obj
 
     def module(self, name):
-        return importlib.import_module(f"{self.package}.{name}")
+        if name not in self.modules:
+            self.modules[name] = importlib.import_module(f"{self.package}.{name}")
+        return self.modules[name]
 
     def op_ping(self, request, generators):
         return "pong", False
@@ -225,6 +247,8 @@ class Server:
         result = function(*args, **kwargs)
         updated = [args[i] if isinstance(i, int) else kwargs[i] for i in request.get("update", [])]
         states = [g.bit_generator.state for g in generators]
+        if request.get("resident"):  # dicts and lists stay here, also inside a returned tuple
+            result = tuple(map(LiveValue, result)) if type(result) is tuple else LiveValue(result)
         return {"result": result, "updated": updated, "rng": states}, False
 
     def op_getitem(self, request, generators):
@@ -234,6 +258,8 @@ class Server:
     def op_setitem(self, request, generators):
         self.target(request)[request["key"]] = request["value"]
         return None, False
+
+    op_setitem_quiet = op_setitem
 
     def op_delitem(self, request, generators):
         del self.target(request)[request["key"]]
@@ -315,6 +341,8 @@ class LiveValue:
     def __init__(self, value, arrays=False):
         self.value, self.arrays = value, arrays
 
+
+QUIET = {"release", "setitem_quiet"}  # requests the judge does not wait for
 
 INPLACE = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__", "__ifloordiv__", "__imod__",
            "__iand__", "__ior__", "__ixor__"}

@@ -44,6 +44,8 @@ MAX_DEPTH = 64
 ARRAY_KINDS = "biuf"  # bool, signed and unsigned int, float
 PLAIN_TYPES = {t.__name__: t for t in (bool, int, float, str, complex)}  # as dtype arguments
 PREFIX = struct.Struct("<QQ")  # header bytes, then the bytes of all buffers after it
+IOV_MAX = 512
+READ_CHUNK = 1 << 16
 
 
 class ProtocolError(RuntimeError):
@@ -56,38 +58,71 @@ class ProcessGone(EOFError):
 
 # -- frames ----------------------------------------------------------------------------------
 
-def write_frame(fd, header, buffers=()):
-    """Send ``header`` (JSON-able) and ``buffers`` (contiguous arrays) as one frame on ``fd``."""
+def frame_parts(header, buffers=()):
+    """The byte strings of one frame: ``header`` (JSON-able), then ``buffers`` (contiguous arrays)."""
     head = json.dumps(header, separators=(",", ":")).encode()
-    views = [memoryview(b).cast("B") for b in buffers]
-    parts = [PREFIX.pack(len(head), sum(v.nbytes for v in views)), head, *views]
-    for part in parts:
-        view = memoryview(part)
-        while view.nbytes:
-            view = view[os.write(fd, view):]
+    views = [memoryview(b).cast("B") for b in buffers if b.nbytes]
+    return [PREFIX.pack(len(head), sum(v.nbytes for v in views)), head, *views]
 
 
-def read_exactly(fd, size):
-    data = bytearray(size)
-    view, got = memoryview(data), 0
-    while got < size:
-        n = os.readv(fd, [view[got:]])
-        if n == 0:
-            raise ProcessGone("the other process closed the pipe")
-        got += n
-    return data
+def write_parts(fd, parts):
+    """Write ``parts`` (of one frame or several) to ``fd`` in as few system calls as the pipe
+    takes: each call wakes the reader, which costs more than the copy."""
+    parts = list(parts)
+    while parts:
+        written = os.writev(fd, parts[:IOV_MAX])
+        while parts and written >= len(parts[0]):
+            written -= len(parts[0])
+            parts.pop(0)
+        if parts and written:
+            parts[0] = memoryview(parts[0])[written:]
 
 
-def read_frame(fd, max_bytes=MAX_FRAME_BYTES):
-    """``(header, payload)`` of the next frame on ``fd``: header parsed, payload raw bytes."""
-    head_size, payload_size = PREFIX.unpack(bytes(read_exactly(fd, PREFIX.size)))
-    if head_size > MAX_HEADER_BYTES or payload_size > max_bytes:
-        raise ProtocolError(f"a frame of {head_size} + {payload_size} bytes is over the limit")
+def write_frame(fd, header, buffers=()):
+    """Send one frame on ``fd``."""
+    write_parts(fd, frame_parts(header, buffers))
+
+
+class FrameReader:
+    """Reads frames from ``fd``, taking what the pipe holds in one call where it can."""
+
+    def __init__(self, fd, max_bytes=MAX_FRAME_BYTES):
+        self.fd, self.max_bytes = fd, max_bytes
+        self.buffer = bytearray()
+
+    def fill(self, size):
+        while len(self.buffer) < size:
+            chunk = os.read(self.fd, max(READ_CHUNK, size - len(self.buffer)))
+            if not chunk:
+                raise ProcessGone("the other process closed the pipe")
+            self.buffer += chunk
+
+    def take(self, size):
+        self.fill(size)
+        data = self.buffer[:size]
+        del self.buffer[:size]
+        return data
+
+    def read(self):
+        """``(header, payload)`` of the next frame: header parsed, payload raw bytes."""
+        head_size, payload_size = PREFIX.unpack(bytes(self.take(PREFIX.size)))
+        if head_size > MAX_HEADER_BYTES or payload_size > self.max_bytes:
+            raise ProtocolError(f"a frame of {head_size} + {payload_size} bytes is over the limit")
+        try:
+            header = json.loads(self.take(head_size))
+        except (ValueError, RecursionError) as err:
+            raise ProtocolError(f"a frame's header is not JSON: {err}") from None
+        return header, self.take(payload_size)
+
+
+def widen_pipe(fd):
+    """Ask Linux for a 1 MiB pipe buffer (fewer wake-ups for large frames); elsewhere, nothing."""
     try:
-        header = json.loads(read_exactly(fd, head_size))
-    except (ValueError, RecursionError) as err:
-        raise ProtocolError(f"a frame's header is not JSON: {err}") from None
-    return header, read_exactly(fd, payload_size)
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
 
 
 # -- values ----------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .instructions import right_pad
+from .training import resident
 
 METHODS = ("rloo", "ppo")
 
@@ -162,9 +163,9 @@ def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng
         raise ValueError("settings.gamma > 0 needs pretrain_batches (an iterator of (ids, targets))")
     reward = Reward.of(reward)
     head = impl.ppo.value_head_init(policy) if s.method == "ppo" else None
-    states = {"policy": impl.optim.adamw_init(policy.params)}
+    states = {"policy": resident(impl.optim.adamw_init)(policy.params)}
     if head is not None:
-        states["head"] = impl.optim.adamw_init(head)
+        states["head"] = resident(impl.optim.adamw_init)(head)
     history = {}
     beta = s.beta
     for iteration in range(iterations):
@@ -284,7 +285,7 @@ def apply_step(impl, params, grads, loss, lr, state, max_grad_norm, where):
     if not math.isfinite(loss):
         raise FloatingPointError(f"{where}: the loss is {loss}; the update was not applied")
     with np.errstate(invalid="ignore"):  # an inf norm scales to NaNs, refused just below
-        grads, norm = impl.optim.clip_grad_norm(grads, max_grad_norm)
+        grads, norm = resident(impl.optim.clip_grad_norm)(grads, max_grad_norm)
     if not math.isfinite(norm):
         raise FloatingPointError(f"{where}: the gradient norm is {norm}; the update was not applied")
     impl.optim.adamw_step(params, grads, state, lr, weight_decay=0.0)
@@ -337,7 +338,7 @@ def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, r
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1; got {value!r}")
     check_distinct(policy, reference)
-    state = impl.optim.adamw_init(policy.params)
+    state = resident(impl.optim.adamw_init)(policy.params)
     history = {"loss": [], "accuracy": [], "margin": []}
     queue = np.array([], dtype=np.int64)
     for step in range(steps):

@@ -197,6 +197,19 @@ def format_seconds(seconds):
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def resident(function):
+    """``function`` whose dict results (also inside a returned tuple) stay where it runs.
+
+    In a grading run the model and the optimizer are the student's and run in the student
+    process (``scratch/grading_remote.py``). A training step's gradients and the optimizer's
+    state are only passed from one of the student's functions to the next, so they are kept
+    there as handles instead of crossing the channel several times per step; the loop still
+    reads the loss and the gradient norm, which are numbers. In-process this is
+    ``function`` itself.
+    """
+    return getattr(function, "resident", function)
+
+
 def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_decay=0.0,
              warmup_steps=0, min_lr=None, schedule="cosine", max_grad_norm=1.0,
              carry_hidden=False, log_every=None, eval_fn=None, eval_every=None, out=None):
@@ -234,7 +247,7 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
     if not (isinstance(steps, (int, np.integer)) and steps >= 1):
         raise ValueError(f"steps must be a positive integer; got {steps!r}")
     min_lr = lr / 10 if min_lr is None else min_lr
-    state = optim.adamw_init(model.params) if optimizer == "adamw" else optim.sgd_init(model.params)
+    state = resident(optim.adamw_init if optimizer == "adamw" else optim.sgd_init)(model.params)
     update = optim.adamw_step if optimizer == "adamw" else optim.sgd_step
     progress = ProgressDisplay(steps, log_every or max(1, steps // 10), out)
     history = {"loss": [], "lr": [], "grad_norm": [], "eval_step": [], "eval_loss": []}
@@ -245,12 +258,13 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
         inputs, targets, *rest = next(batches)
         loss_mask = rest[0] if rest else None
         if carry_hidden:
-            loss, grads, hidden = model.loss_and_grads(inputs, targets, loss_mask, h0=hidden, return_hidden=True)
+            loss, grads, hidden = resident(model.loss_and_grads)(inputs, targets, loss_mask, h0=hidden,
+                                                                 return_hidden=True)
         else:
-            loss, grads = model.loss_and_grads(inputs, targets, loss_mask)
+            loss, grads = resident(model.loss_and_grads)(inputs, targets, loss_mask)
         if not math.isfinite(loss):
             raise FloatingPointError(f"loss is {loss} at step {step}: lower lr or clip gradients")
-        clipped, grad_norm = optim.clip_grad_norm(grads, math.inf if max_grad_norm is None else max_grad_norm)
+        clipped, grad_norm = resident(optim.clip_grad_norm)(grads, math.inf if max_grad_norm is None else max_grad_norm)
         if not math.isfinite(grad_norm):
             raise FloatingPointError(
                 f"gradient norm is {grad_norm} at step {step} (loss {loss}): lower lr; the update was not applied"

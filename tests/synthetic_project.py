@@ -1,6 +1,7 @@
 """Tiny projects for the grader's own tests: a few lines of tests and "student" code each.
 
-A project has ``tests/`` (with a conftest that accepts ``--impl``), an ``exercises/`` package
+A project has ``tests/`` (with a conftest that accepts ``--impl`` and gives the tests an
+``impl`` fixture, as the real one does), an ``exercises/`` package
 and a copy of this checkout's ``scratch/`` (a copy, not a link: the grader finds the project
 from where ``scratch`` lies). Grading one takes about a second, so each attack on the grader
 gets its own project.
@@ -17,8 +18,18 @@ from pathlib import Path
 from scratch.impl import PROJECT_ROOT
 
 CONFTEST = """
+import pytest
+
 def pytest_addoption(parser):
     parser.addoption("--impl", default="exercises")
+
+@pytest.fixture(scope="session")
+def impl(request):
+    # as the real conftest: the student process in a grading run, the package otherwise
+    from scratch.grading_plugin import remote_impl
+    from scratch.impl import Impl
+
+    return remote_impl(request.config) or Impl(request.config.getoption("--impl"))
 """
 
 

@@ -20,16 +20,14 @@ STUBS = {
 
 TESTS = """
 import pytest
-from exercises.mdp import double
-from exercises.nn import triple
 
 @pytest.mark.points(1)
-def test_double():
-    assert double(2) == 4
+def test_double(impl):
+    assert impl.mdp.double(2) == 4
 
 @pytest.mark.points(1)
-def test_triple():
-    assert triple(2) == 6
+def test_triple(impl):
+    assert impl.nn.triple(2) == 6
 """
 
 
