@@ -1,25 +1,25 @@
 """The autograder: ``python -m scratch grade [--impl exercises] [--question Q] [--gradescope PATH]``.
 
-A submission is untrusted code. Grading keeps it away from the grader in four ways:
+A submission is untrusted code, and the judge never shares a process with it:
 
-1. **A screen before anything runs** (``scratch.submission_screen``): the graded package's
-   files may import only numpy, math and a few standard modules, and may not use the tools
-   that reach into a running interpreter (``gc``, ``sys``, frames, ``exec``, dunder
-   attributes, file access). A submission that does is rejected with 0 points, each
-   offending line named, and none of its code is run.
-2. **A subprocess** (``scratch.grading_run``): the graded tests run in pytest subprocesses in
-   their own process group, so ``sys.exit``, ``os._exit``, a crash or an infinite loop costs
-   one test, never the grading run. A per-test limit, a budget for the whole run, and a
+1. **The grader** (this process) collects the graded tests, runs them in judges, keeps the
+   clocks, and alone writes ``results.json``.
+2. **A judge** (``scratch.grading_run``, ``scratch.grading_plugin``) is a pytest subprocess in
+   its own process group: the tests, their expected values, every assertion, the training
+   and RLHF loops and the result recorder run there, on a fresh copy of the instructor's
+   tests and stubs (``--submission``). It reports outcomes to the grader over a signed pipe
+   (``scratch.grading_channel``). A per-test limit, a budget for the whole run and a
    question whose test timed out skipping its other tests keep a hang from eating the
-   Gradescope time limit.
-3. **A signed channel** (``scratch.grading_channel``): outcomes come back through an inherited
-   pipe, each record signed with a key the subprocess reads once, before any student code
-   is imported. A forged, dropped or reordered record stops grading with 0 points.
-4. **Only the grader writes results** (``--gradescope``): the path is checked before grading;
-   a "did not finish, 0 points" ``results.json`` is written first and replaced, atomically,
-   at the end, so a grader killed mid-run never leaves a passing file. With
-   ``--run-as USER`` (root only; the Gradescope script uses ``nobody``) the subprocess cannot
-   write that file or signal the grader at all.
+   Gradescope time limit; a crash costs one test, and a fresh judge takes the rest.
+3. **The student process** (``scratch.grading_student``), started by the judge, is the only
+   place submitted modules are imported: another user with ``--run-as`` (root only; the
+   Gradescope script uses ``nobody``), resource limits (address space, CPU time, no file
+   writes, no new processes), and a tree holding the graded package and the public harness
+   only, no tests, no solutions, no descriptor that leads to results. Tests reach it through
+   the remote ``impl`` of ``scratch.grading_remote``, whose docstring says what crosses: plain
+   data only, decoded strictly; everything else stays behind as a handle; arguments are copies.
+4. **The screen** (``scratch.submission_screen``) runs first as early, friendly feedback
+   ("imports torch", "uses open"), naming each line; it is not the boundary.
 
 Each test ends as passed, not implemented yet (a stub raised NotImplementedError), failed
 (with the first informative lines of the error; ``-v`` for the whole report), timed out, or
@@ -28,15 +28,15 @@ the score (a rejected submission included), so a script or Gradescope can tell "
 points" from "the grader broke" (status 2, with the reason on stderr); Ctrl-C stops the
 subprocesses and exits with 130.
 
-Why this design: the verdict of a test is computed by assertions that run in the same
-interpreter as the code they judge, so no channel out of that interpreter can be made
-unforgeable by code that runs there with full powers; the parent cannot derive outcomes
-without re-running the tests out of the student's reach, which pure Python cannot do at
-the speed the tests need (training tests call student code thousands of times). The layers above
-therefore (1) take those powers away before any code runs, (3) make naive forgery — lines
-on a pipe or in a file, an early ``os._exit(0)`` — detectable, and (4) put the results
-file and the grader out of the subprocess's reach at the operating-system level where it
-matters, on Gradescope. README.md, "Threat model", says what remains possible.
+What this defends: with ``--run-as``, code in the student process, whatever powers it finds
+in its own interpreter, can change only what it sends back, and what it sends back is data
+that the judge's own assertions compare; it cannot read the tests or the solutions (the
+grader refuses to run when that user can), write results, or signal the grader or the
+judge. What it does not: without ``--run-as`` (a student grading their own work) the
+student process is the grader's user and could read or write what that user can; the
+student process may use its CPU budget in full (each test's time limit still applies); and
+a test is only as strong as its comparison (``tests/test_trivial.py`` and the mutation
+meta-test measure that). README.md, "Threat model", says the same for instructors.
 """
 
 import contextlib

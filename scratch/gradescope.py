@@ -10,9 +10,10 @@ OUTDIR gets:
   is in the handout's README). They may submit them in any folder layout; other files are
   ignored; a missing one is 0 points with a message naming it.
 
-``run_autograder`` grades ``/autograder/submission`` with ``grade --submission`` in a fresh
-copy of the tree, as the unprivileged user ``nobody`` (Gradescope runs it as root), and
-writes ``/autograder/results/results.json``.
+``run_autograder`` makes ``/autograder/source`` readable by root alone, then grades
+``/autograder/submission`` with ``grade --submission``: the judge (root) in a fresh, private
+copy of the tree, the submitted code in a student process as the unprivileged user
+``nobody`` (Gradescope runs the script as root); it writes ``/autograder/results/results.json``.
 """
 
 import configparser
@@ -37,6 +38,9 @@ RUN_AUTOGRADER = """\
 # The tests run as the unprivileged user nobody, so a submission cannot write results.json
 # or signal the grader (see README.md, "Threat model").
 cd /autograder/source
+# The tests and their expected values are for the grader (root) alone: the submitted code
+# runs as nobody, who must not read them (the grader refuses to run if nobody can).
+chmod -R go-rwx /autograder/source
 exec python3 -m scratch grade --impl exercises --submission /autograder/submission \\
     --gradescope /autograder/results/results.json --run-as nobody
 """

@@ -1,23 +1,20 @@
-"""The signed pipe that carries test outcomes from a grading subprocess to the grader.
+"""The signed pipe that carries test outcomes from a judge (a pytest subprocess) to the grader.
 
-Student code runs inside the pytest subprocess that reports the outcomes, so anything that
-subprocess can write, student code can write too. The channel makes a forged record
-detectable rather than impossible:
+Submitted code never runs in the judge (it runs in the student process,
+``scratch.grading_remote``), so the judge is trusted; the signature is a second line of
+defence and a check on the plumbing, not the boundary:
 
-- The grader makes two pipes per subprocess. Through the first it sends a fresh 32-byte key
-  (and the tests to run), then closes it; the plugin reads it to the end and closes its end
-  before any test module is imported, so the key is never in a file, an argument or the
-  environment, and cannot be read twice.
+- The grader makes two pipes per judge. Through the first it sends a fresh 32-byte key (the
+  tests to run, and where to start the student process), then closes it; the plugin reads
+  it to the end and closes its end before any test module is imported, so the key is never
+  in a file, an argument or the environment, and cannot be read twice.
 - Every record the plugin sends back on the second pipe is one line: the record as JSON
   (with a sequence number, so no record can be dropped, replayed or reordered unnoticed)
   and its HMAC-SHA256 under the key. The plugin keeps only a keyed HMAC object, not the key.
 - The grader checks every line: a bad signature, a broken sequence or a line that is not a
-  record means the subprocess was tampered with, and grading stops with no points.
+  record means the judge was tampered with, and grading stops with no points.
 
-What this does not stop: code that finds the plugin's signer in the interpreter's memory
-(``gc``, frames, ``ctypes``) can sign what it likes. ``scratch.submission_screen`` refuses
-submissions that reach for those tools before any of their code runs; README.md, "Threat
-model", says what remains.
+The student process inherits neither pipe nor key.
 """
 
 import hmac

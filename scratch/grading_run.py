@@ -104,6 +104,10 @@ import os, sys
 sys.path.insert(0, sys.argv[1])
 import numpy, scratch.grading_student
 readable = [path for path in sys.argv[2:] if os.path.exists(path) and os.access(path, os.R_OK)]
+import importlib.util
+spec = importlib.util.find_spec("solutions")  # an installed reference, importable as is
+if spec is not None:
+    readable.append(f"the package solutions ({spec.origin or list(spec.submodule_search_locations or [])})")
 print("READABLE:" + "|".join(readable))
 """
 

@@ -1,11 +1,11 @@
-"""The screen a submission passes before any of its code runs.
+"""The screen a submission passes before any of its code runs: early, friendly feedback.
 
-Graded code runs in the same interpreter as the tests that judge it, so code that can reach
-into that interpreter — walk the garbage collector or the call stack, patch ``np.testing``,
-import the grading plugin, open files, signal processes — can forge its own grade. The
-lecture's exercises need none of that: NumPy, ``math`` and a few pure standard modules. So
-every ``.py`` file of the graded package is parsed (never imported) and refused, line by
-line, when it
+Graded code runs in a student process of its own (``scratch.grading_remote``), which is the
+boundary; this screen is not. It tells a student at once, naming the line, that graded code
+uses what the lecture's exercises never need and the grader does not allow: torch, files,
+the interpreter's internals. The lecture's exercises need NumPy, ``math`` and a few pure
+standard modules. Every ``.py`` file of the graded package is parsed (never imported) and
+refused, line by line, when it
 
 - imports anything but :data:`ALLOWED_IMPORTS`, its own package's modules (relative) or the
   harness modules in :data:`ALLOWED_HARNESS` (``from scratch import data``);
@@ -17,8 +17,8 @@ line, when it
 - assigns to or deletes an attribute of an imported module (``np.testing.x = ...``).
 
 This is a screen, not a proof: Python is too dynamic for a list of rules to close every
-door (README.md, "Threat model", says what remains). It is meant to make forging a grade
-take deliberate, visible work, which an instructor reading a flagged submission can see.
+door (``tests/test_grade_attacks.py`` keeps one way past it, ``string.Formatter``, in view).
+Code that gets past it gains nothing the student process did not already allow.
 """
 
 import ast

@@ -1,24 +1,26 @@
 """The autograder and the handout, end to end (the attacks on the grader: test_grade_attacks.py).
 
 The expensive runs start in the background at the session's first test (see conftest's
-``background``): grading ``solutions/`` (every chapter but the five whose graded tests
-train models, ``TRAINING_CHAPTERS``: this suite runs those tests itself, and grading them a
-second time in the background would double the suite's slowest part for no new check — the
-grader's machinery is the same for every chapter, the trivial-implementation meta-test
-grades every chapter through it, and test_screen.py screens every solutions file), listing every graded question, and in a freshly released
-handout the CLI grader (with Gradescope output), ``grade --impl solutions`` and the ungraded
-tests.
+``background``): grading the reference in production mode, exactly as Gradescope's
+``run_autograder`` does (the autograder zip unpacked into a folder only root may read, the
+reference's files submitted with ``--submission``, ``--gradescope`` results, and
+``--run-as nobody`` when this machine can: root, and an interpreter that user may run,
+``SCRATCH_NOBODY_PYTHON``, which ``.ci/run`` makes), every chapter through the student
+process; listing every graded question; and in a freshly released handout the CLI grader
+(with Gradescope output), ``grade --impl solutions`` and the ungraded tests.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
-from scratch import grade, grade_report, release
-from scratch.impl import CHAPTERS, PROJECT_ROOT
+from scratch import grade, grade_report, gradescope, release
+from scratch.impl import PROJECT_ROOT
 
 pytestmark = pytest.mark.instructor
 
@@ -44,15 +46,51 @@ def run_in_handout(outdir):
     }
 
 
+def nobody_python():
+    """``(interpreter, None)`` the user nobody may run with numpy, scipy and pytest, or
+    ``(None, why not)``."""
+    if os.geteuid() != 0:
+        return None, "--run-as needs root"
+    python = os.environ.get("SCRATCH_NOBODY_PYTHON")
+    if not python:
+        return None, "SCRATCH_NOBODY_PYTHON is not set (.ci/run makes one as root)"
+    probe = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"{python} -c 'import numpy, scipy, pytest'"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return None, f"the user nobody cannot run {python}: {probe.stderr.strip()[-200:]}"
+    return python, None
+
+
+def grade_like_gradescope(base):
+    """Write the autograder zip, unpack it into ``base`` (private to root), submit the
+    reference's files, and grade as ``run_autograder`` does: ``(run, results, how)``."""
+    os.chmod(base, 0o700)
+    gradescope.write_autograder(base / "out")
+    source = base / "source"
+    with zipfile.ZipFile(base / "out" / "autograder.zip") as zipped:
+        zipped.extractall(source)
+    submitted = base / "submission"
+    submitted.mkdir()
+    for name in (base / "out" / "submission_files.txt").read_text().split():
+        shutil.copyfile(PROJECT_ROOT / "solutions" / name, submitted / name)
+    python, why_not = nobody_python()
+    run_as = ["--run-as", "nobody"] if python else []
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    results = base / "results.json"
+    # A generous per-test limit: this run shares two cores with the rest of the suite.
+    run = subprocess.run([python or sys.executable, "-m", "scratch", "grade", "--impl", "exercises",
+                          "--submission", str(submitted), "--gradescope", str(results), "--timeout", "180",
+                          *run_as], cwd=source, env=env, capture_output=True, text=True, timeout=900)
+    return run, (json.loads(results.read_text()) if results.exists() else None), why_not
+
+
 BACKGROUND_FOR = ("runs",)  # conftest's background: what start_background feeds
-TRAINING_CHAPTERS = ("transformer", "pretraining", "prompting", "reward", "rlhf")
 
 
 def start_background(pool, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("handout") / "scratch-handout"
-    light = ",".join(c for c in CHAPTERS if c not in TRAINING_CHAPTERS)
-    # A generous per-test limit: these runs share two cores with the rest of the suite.
-    return {"solutions": pool.submit(grade.grade, "solutions", PROJECT_ROOT, question=light, timeout=180.0),
+    return {"production": pool.submit(grade_like_gradescope, tmp_path_factory.mktemp("gradescope")),
             "all": pool.submit(grade.list_questions, "solutions", PROJECT_ROOT),
             "handout": pool.submit(run_in_handout, outdir), "outdir": outdir}
 
@@ -60,16 +98,25 @@ def start_background(pool, tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(background):
     started = background[__name__]
-    return {name: started[name].result() for name in ("solutions", "all", "handout")} | {"outdir": started["outdir"]}
+    return {name: started[name].result() for name in ("production", "all", "handout")} | {"outdir": started["outdir"]}
 
 
-def test_solutions_get_full_points(runs):
-    questions, errors = runs["solutions"]
-    assert not errors and not runs["all"][1]
-    assert {q.chapter for q in questions} | set(TRAINING_CHAPTERS) == {q.chapter for q in runs["all"][0]}
-    failures = [(t.nodeid, t.status, t.message) for q in questions for t in q.tests if t.status != "passed"]
+def test_the_reference_gets_full_points_in_production_mode(runs):
+    run, results, _ = runs["production"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    questions, errors = runs["all"]
+    assert not errors
+    failures = [(t["name"], t["output"][:300]) for t in results["tests"] if t["score"] != t["max_score"]]
     assert failures == []
-    assert sum(q.score for q in questions) == sum(q.points for q in questions) > 0
+    assert len(results["tests"]) == sum(len(q.tests) for q in questions)  # every chapter, hidden tests too
+    assert results["score"] == sum(q.points for q in questions) > 0
+
+
+def test_production_mode_ran_submitted_code_as_nobody(runs):
+    run, results, why_not = runs["production"]
+    if why_not:
+        pytest.skip(f"graded as root, not as nobody: {why_not}")
+    assert run.returncode == 0 and results["score"] > 0
 
 
 def test_handout_grades_every_test_not_implemented(runs):

@@ -123,6 +123,20 @@ def vector():
     return np.ma.masked_all(3)
 """
 
+# Full powers with no tool the screen refuses: string.Formatter's field lookup reads the
+# attributes named in a string, which reaches the builtins (exec, open, __import__) through a
+# function's globals. The screen passes it: it is early feedback, not the boundary.
+PAST_THE_SCREEN = """
+import string
+
+
+def reach(obj, path):
+    return string.Formatter().get_field("0." + path, [obj], {})[0]
+
+
+builtins = reach(reach, "__globals__")["__builtins__"]
+"""
+
 STUDENT_EXITS = """
 import os
 
@@ -134,19 +148,9 @@ def double(x):
 """
 
 def student_hangs(mark_folder):
-    """A double that hangs, having left an empty file named by its process id in
-    ``mark_folder`` (the student process may create files, never write into them). It
-    passes the screen (as in past_the_screen), so the command-line grader runs it too."""
-    return f"""
-import string
-
-
-def reach(obj, path):
-    return string.Formatter().get_field("0." + path, [obj], {{}})[0]
-
-
-builtins = reach(reach, "__globals__")["__builtins__"]
-
+    """A double that hangs, past the screen, having left an empty file named by its process
+    id in ``mark_folder`` (the student process may create files, never write into them)."""
+    return PAST_THE_SCREEN + f"""
 
 def double(x):
     pid = builtins["__import__"]("os").getpid()
@@ -182,19 +186,10 @@ def ended(pid, seconds=10):
 
 
 def past_the_screen():
-    """Full powers with no tool the screen refuses: ``string.Formatter``'s field lookup reads
-    attributes named in a string, which reaches ``exec`` through a function's globals. The
-    stubs of scale and vector stay untouched."""
-    return """
-import string
-
-
-def reach(obj, path):
-    return string.Formatter().get_field("0." + path, [obj], {})[0]
-
-
-run = reach(reach, "__globals__")["__builtins__"]["exec"]
-run("import gc\\nfor t in gc.get_objects():\\n    if type(t).__name__ == 'Recorder': t.outcomes = {}")
+    """Past the screen, rewrite the recorder wherever it may be; the stubs of scale and
+    vector stay untouched."""
+    return PAST_THE_SCREEN + """
+builtins["exec"]("import gc\\nfor t in gc.get_objects():\\n    if type(t).__name__ == 'Recorder': t.outcomes = {}")
 
 
 def double(x):
@@ -325,23 +320,24 @@ def test_a_killed_grader_leaves_zero_points_not_a_stale_pass(tmp_path):
 
 # -- production mode: --submission and --run-as nobody, as run_autograder runs -----------------
 
-STUDENT_WRITES_RESULTS_AND_KILLS = """
-import json, os, signal, glob
-
+STUDENT_WRITES_RESULTS_AND_KILLS = PAST_THE_SCREEN + """
 
 def double(x):
-    found = glob.glob("/tmp/**/tests/test_mdp.py", recursive=True)  # the expected values?
+    os, json, glob = (builtins["__import__"](name) for name in ("os", "json", "glob"))
+    # the judge's tree, with the tests and their expected values (a private folder)
+    found = glob.glob(os.path.join(os.path.dirname(os.environ.get("TMPDIR", "/tmp/x")), "scratch-grading-*", "tests"))
+    found += glob.glob("/tmp/scratch-grading-*/tests/test_mdp.py")
     try:
-        with open(os.environ.get("FAKE_RESULTS", "/autograder/results/results.json"), "w") as out:
+        with builtins["open"](os.environ.get("FAKE_RESULTS", "/autograder/results/results.json"), "w") as out:
             json.dump({"score": 200, "tests": []}, out)
     except OSError as err:
         print("could not write:", err)
     for pid in (os.getppid(), os.getpgid(0)):
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, 9)
         except OSError as err:
             print("could not kill:", err)
-    return 4 if found else -1
+    return 2 * x if found else -1
 """
 
 
@@ -381,20 +377,17 @@ def test_as_nobody_a_submission_cannot_write_results_read_tests_or_kill(tmp_path
     assert "test_two" in " ".join(test["name"] for test in written["tests"]) and "failed" in outputs
 
 
-def test_as_nobody_the_tests_must_be_out_of_reach(tmp_path):
+def test_as_nobody_the_tests_must_be_out_of_reach():
     python = nobody_python()
-    readable = tmp_path / "readable"
-    os.makedirs(readable)
-    os.chmod(tmp_path, 0o755)
-    os.chmod(readable, 0o755)
-    root = project(readable / "p")
-    for folder, _, files in os.walk(readable):
-        os.chmod(folder, 0o755)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o644)
-    env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
-    run = subprocess.run([python, "-m", "scratch", "grade", "--impl", "exercises", "--run-as", "nobody"],
-                         cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    with tempfile.TemporaryDirectory(prefix="scratch-readable-") as base:
+        root = project(os.path.join(base, "p"))
+        for folder, _, files in os.walk(base):  # every user may read this project's tests
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
+        run = subprocess.run([python, "-m", "scratch", "grade", "--impl", "exercises", "--run-as", "nobody"],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "can read" in run.stderr and "tests" in run.stderr
 
 

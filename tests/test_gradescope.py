@@ -67,6 +67,25 @@ def test_submitted_files_are_found_in_any_folder(tmp_path):
         submission.find_submitted(tmp_path / "nowhere", names)
 
 
+def test_links_in_a_submission_are_refused_never_followed(tmp_path):
+    names = ["mdp.py", "nn.py"]
+    secret = tmp_path / "root_only.py"
+    secret.write_text("SECRET = 'the first word of a root-only file'\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mdp.py").symlink_to(secret)
+    (tmp_path / "sub" / "nn.py").write_text("b")
+    with pytest.raises(submission.SubmissionError, match="mdp.py \\(a symbolic link\\)") as refused:
+        submission.find_submitted(tmp_path / "sub", names)
+    assert "SECRET" not in str(refused.value)
+    # a linked folder is never entered: what lies behind it is not submitted
+    (tmp_path / "sub" / "mdp.py").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "mdp.py").write_text("a")
+    (tmp_path / "sub" / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(submission.SubmissionError, match="lacks mdp.py"):
+        submission.find_submitted(tmp_path / "sub", names)
+
+
 def test_grading_a_folder_submission(tmp_path):
     root = make_project(tmp_path / "project", {"test_small.py": TESTS}, STUBS)
     folder = tmp_path / "submission" / "my work"
