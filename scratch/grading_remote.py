@@ -237,13 +237,13 @@ class Handle:
         self._remote.request("delitem", obj=self, key=key)
 
     def __len__(self):
-        return self._remote.request("len", obj=self)
+        return expect(self._remote.request("len", obj=self), int, "len()")
 
     def __iter__(self):
-        return iter(self._remote.request("list", obj=self))
+        return iter(expect(self._remote.request("list", obj=self), list, "iter()"))
 
     def __contains__(self, key):
-        return self._remote.request("contains", obj=self, key=key)
+        return expect(self._remote.request("contains", obj=self, key=key), bool, "in")
 
     def __array__(self, dtype=None, copy=None):
         value = self._remote.request("fetch", obj=self)
@@ -264,7 +264,17 @@ class Handle:
         return self is not other
 
     def __bool__(self):
-        return True
+        # An object of the submission has no truth value the judge would trust: a test's
+        # ``assert result`` must not pass because a handle exists.
+        raise TypeError(f"the submission's {self._type_name} object has no truth value here "
+                        "(the grader compares plain values only)")
+
+
+def expect(value, kind, what):
+    """``value`` if it is exactly of type ``kind`` (what the student process had to answer)."""
+    if type(value) is not kind:
+        raise TypeError(f"the submission answered {what} with a {type(value).__name__}, not a {kind.__name__}")
+    return value
 
 
 class RemoteArray(Handle):
@@ -367,10 +377,16 @@ class RemoteDict(Handle, collections.abc.MutableMapping):
         return iter(self._remote.request("keys", obj=self))
 
     def keys(self):
-        return self._remote.request("keys", obj=self)
+        return expect(self._remote.request("keys", obj=self), list, "keys()")
 
     def items(self):
-        return self._remote.request("items", obj=self)
+        items = expect(self._remote.request("items", obj=self), list, "items()")
+        if not all(type(item) is tuple and len(item) == 2 for item in items):
+            raise TypeError("the submission answered items() with something other than pairs")
+        return items
+
+    def __bool__(self):
+        return len(self) > 0
 
     def values(self):
         return [value for _, value in self.items()]
@@ -390,6 +406,9 @@ class RemoteList(Handle, collections.abc.MutableSequence):
 
     def insert(self, index, value):
         self._remote.call(self, ["insert"], (index, value), {})
+
+    def __bool__(self):
+        return len(self) > 0
 
     def __repr__(self):
         return f"RemoteList({list(self)!r})"
@@ -585,7 +604,10 @@ class Remote:
         buffers = self.encoder.buffers
         self.bytes_moved += sum(b.nbytes for b in buffers)
         parts, self.outbox = self.outbox + wire.frame_parts({"op": op, "v": form}, buffers), []
-        wire.write_parts(self.student.out_fd, parts)
+        try:
+            wire.write_parts(self.student.out_fd, parts)
+        except OSError as err:  # a closed pipe: the student process is gone
+            raise StudentProcessDied(self.death_notice(err)) from None
         return self.encoder.generators
 
     def receive(self):
@@ -610,7 +632,9 @@ class Remote:
             code = None
         how = f"exited with code {code}" if code is not None and code >= 0 else (
             f"was killed by signal {-code}" if code is not None else "stopped answering")
-        return f"the student process {how} ({type(err).__name__}: {err})"
+        last = self.student.printed().strip().splitlines()[-3:]
+        said = f"; its last output: {' | '.join(last)[-500:]}" if last else ""
+        return f"the student process {how} ({type(err).__name__}: {err}){said}"
 
     def quiet(self, op, **fields):
         """Queue a request the student process does not answer (its failure comes with the
@@ -788,13 +812,23 @@ class RemoteImpl:
         if chapter not in self.modules:
             if chapter in self.submitted:
                 self.remote.request("import", module=chapter)  # fails here if it does not import
-                trusted = self.root / self.name / f"{chapter}.py"  # the judge's copy, never the submission
-                exceptions = exception_classes(trusted.read_text(encoding="utf-8"), f"{self.name}.{chapter}")
+                exceptions = exception_classes(self.trusted_source(chapter), f"{self.name}.{chapter}")
                 self.remote.exceptions.update({(f"{self.name}.{chapter}", k): v for k, v in exceptions.items()})
                 self.modules[chapter] = RemoteModule(self.remote, chapter, exceptions)
             else:  # given code: the judge's own trusted copy
                 self.modules[chapter] = __import__(f"{self.name}.{chapter}", fromlist=["_"])
         return self.modules[chapter]
+
+    def trusted_source(self, chapter):
+        """The source of the judge's own copy of a submitted module (the instructor's stub
+        in a ``--submission`` run), found on the judge's path and read, never run."""
+        import importlib.util
+
+        spec = importlib.util.find_spec(f"{self.name}.{chapter}")
+        if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+            return ""
+        with open(spec.origin, encoding="utf-8") as source:
+            return source.read()
 
     def __getattr__(self, chapter):
         if chapter.startswith("_"):

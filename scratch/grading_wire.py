@@ -140,8 +140,7 @@ class Encoder:
     """Turns a value into its JSON form, collecting array buffers in ``self.buffers``.
 
     ``other(value)`` is called for what is not plain data and returns its tagged form (a
-    reference, or a ``given`` instance); ``live(value)``, when set, is asked first about the
-    top-level value only (an attribute read sends mutable containers as references).
+    reference, or a ``given`` instance): each side has its own rules for that.
     """
 
     def __init__(self, other):
@@ -351,17 +350,3 @@ class Decoder:
         if dtype is None or dtype.kind not in ARRAY_KINDS or not dtype.isnative or dtype.names is not None:
             raise ProtocolError(f"arrays of dtype {str(text)[:20]!r} are not allowed (bool, int or float only)")
         return dtype
-
-
-def encode(value, other):
-    """``(form, buffers, generators)`` of ``value``."""
-    encoder = Encoder(other)
-    return encoder.encode(value), encoder.buffers, encoder.generators
-
-
-def decode(form, payload, reference):
-    """``(value, generators)`` of ``form`` and its ``payload``, decoded strictly."""
-    decoder = Decoder(payload, reference)
-    value = decoder.decode(form)
-    decoder.finish()
-    return value, decoder.generators
