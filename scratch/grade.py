@@ -190,9 +190,7 @@ def student_tree(root, impl, submitted=None):
 
 def student_spec(root, impl, student_root, run_as, budget):
     """What a judge needs to start the student process (sent in its handshake)."""
-    modules = [name.removesuffix(".py") for name in submission.submitted_files(root)]
-    if not modules:  # a tree made for the grader's own tests, from solutions/: the project's list
-        modules = [name.removesuffix(".py") for name in submission.submitted_files(PROJECT_ROOT)]
+    modules = submission.graded_modules(Path(root) / impl)
     return {"root": str(student_root), "package": impl, "submitted": modules, "run_as": run_as,
             "cpu_seconds": budget + 60}
 

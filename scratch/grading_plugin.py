@@ -136,8 +136,18 @@ class Recorder:
 
 
 def traceback_from(error, test_file):
-    """Python's traceback of ``error`` from the test's own frame on (pytest's frames dropped)."""
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    """Python's traceback of ``error`` from the test's own frame on (pytest's frames dropped).
+
+    An error raised by submitted code in the student process shows the test's frames down to
+    the call, then the submission's own frames (``student_frames``), never the channel's."""
+    frames = getattr(error, "student_frames", None)
+    if frames is not None:
+        stack = [f for f in traceback.extract_tb(error.__traceback__) if "grading_remote" not in f.filename]
+        lines = traceback.format_list(stack) + [
+            f'  File "{file}", line {line}, in {function}\n    {text}\n' for file, line, function, text in frames]
+        text = "".join(["Traceback (most recent call last):\n", *lines, *traceback.format_exception_only(error)])
+    else:
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     start = text.find(f'  File "{test_file}"')
     if start > 0:
         text = "Traceback (most recent call last):\n" + text[start:]
@@ -163,7 +173,9 @@ def exception_summary(error):
         where = f" ({error.filename}, line {error.lineno})" if error.filename else ""
         return f"{type(error).__name__}: {error.msg}{where}"
     text = str(error)
-    return summary(f"{type(error).__name__}: {text}" if text.strip() else type(error).__name__)
+    frames = getattr(error, "student_frames", None)
+    where = f" (at {frames[-1][0]}:{frames[-1][1]}, in {frames[-1][2]})" if frames else ""
+    return summary((f"{type(error).__name__}: {text}" if text.strip() else type(error).__name__) + where)
 
 
 def collection_message(text):

@@ -31,6 +31,10 @@ from .impl import PROJECT_ROOT
 STUB_MARK = 'not implemented yet")'
 COPIED_FOR_GRADING = ("scratch", "tests", "exercises", "setup.cfg", "pyproject.toml")
 MAX_SUBMITTED_BYTES = 2 << 20  # a graded module is a few hundred lines
+# Given code, never submitted: in a grading run the judge imports its own copy of these, and
+# every other module of the graded package runs in the student process, stubs or not (a
+# finished exercise has none left). tests/test_gradescope.py checks the list against the stubs.
+GIVEN_MODULES = ("__init__", "mdp_model")
 
 
 class SubmissionError(RuntimeError):
@@ -41,6 +45,11 @@ def submitted_files(root=PROJECT_ROOT):
     """Names of the exercise modules a student writes and submits (those with stubs)."""
     exercises = Path(root) / "exercises"
     return sorted(p.name for p in exercises.glob("*.py") if STUB_MARK in p.read_text(encoding="utf-8"))
+
+
+def graded_modules(package):
+    """Names of the modules of the package folder ``package`` that run in the student process."""
+    return sorted(p.stem for p in Path(package).glob("*.py") if p.stem not in GIVEN_MODULES)
 
 
 def find_submitted(folder, names):

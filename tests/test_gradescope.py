@@ -51,6 +51,14 @@ def test_the_autograder_zip(tmp_path):
         gradescope.write_autograder(tmp_path / "out")
 
 
+def test_every_module_with_stubs_runs_in_the_student_process():
+    # The files students submit (those with stubs) are exactly the modules a grading run
+    # imports only in the student process; the rest is given code the judge imports itself.
+    submitted = [name.removesuffix(".py") for name in submission.submitted_files(PROJECT_ROOT)]
+    assert submitted == submission.graded_modules(PROJECT_ROOT / "exercises")
+    assert submission.graded_modules(PROJECT_ROOT / "exercises") == submission.graded_modules(PROJECT_ROOT / "solutions")
+
+
 def test_submitted_files_are_found_in_any_folder(tmp_path):
     names = ["mdp.py", "nn.py"]
     (tmp_path / "sub" / "deep" / "exercises").mkdir(parents=True)
