@@ -20,6 +20,11 @@ data (``scratch.grading_wire``). The design and what it defends, in one place:
   and are copied into the judge's objects, checked for the same keys, shapes and dtypes.
   A ``np.random.Generator`` argument travels as its state and comes back advanced, so seeded
   tests draw exactly what an in-process run draws.
+- **A forward's cache stays where it was made**: the last item that a ``*_forward``
+  function or a model's ``forward`` returns, when it is a dict or a list, comes back as a
+  live handle (:func:`keeps_its_cache`), and so do the gradients and optimizer state of the
+  training loops (``scratch.training.resident``): data only the student's own functions
+  read does not cross the channel twice.
 - **Handles keep identity and writes.** Reading an attribute that holds a dict, list or array
   (``model.params``) gives a live handle: reading it fetches the student's current values;
   writing into it (``model.params[name][...] = x``, a gradient check's perturbation) writes
@@ -48,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import types
 import warnings
 import weakref
 from pathlib import Path
@@ -529,8 +535,8 @@ class Remote:
             where = {"obj": value.obj, "module": value.module, "path": value.path}
             return {"$": "path", "where": self.encoder.encode(where)}
         cls = type(value)
-        if isinstance(value, type(sys)):
-            raise TypeError(f"a module ({value.__name__}) cannot be passed to submitted code")
+        if isinstance(value, (type(sys), type, types.FrameType, types.CodeType, types.TracebackType)):
+            raise TypeError(f"a {cls.__name__} cannot be passed to submitted code")
         if cls.__module__ in self.given_modules and isinstance(getattr(value, "__dict__", None), dict):
             return {"$": "given", "module": cls.__module__, "cls": cls.__qualname__,
                     "state": self.encoder.encode(dict(vars(value)))}
@@ -579,23 +585,42 @@ class Remote:
         return made
 
     def rebuild(self, form):
-        """An instance of a given class, made here from the judge's own copy of the class."""
+        """An instance of a given class, made here from the judge's own copy of the class.
+
+        Only a class defined in that very module (``cls.__module__``, found by walking
+        classes, never through another module), with no ``__del__``; its state a dict of
+        attribute names (identifiers, no dunders: ``__array_interface__`` on an instance
+        would make NumPy read memory the sender chose) whose values are plain data or given
+        instances, never handles.
+        """
         module_name, qualname = form.get("module"), form.get("cls")
         if module_name not in self.given_modules or not isinstance(qualname, str):
             raise wire.ProtocolError(f"{str(module_name)[:60]}.{str(qualname)[:40]} is not a given class")
         cls = sys.modules.get(module_name) or __import__(module_name, fromlist=["_"])
         for part in qualname.split("."):
-            if part.startswith("_"):
-                raise wire.ProtocolError(f"{qualname[:60]} is not a public class")
-            cls = getattr(cls, part, None)
-        if not isinstance(cls, type) or "__del__" in dir(cls):
-            raise wire.ProtocolError(f"{module_name}.{qualname} is not a class that can be rebuilt")
-        state = self.decoder.decode(form.get("state"))
-        if type(state) is not dict or not all(isinstance(k, str) for k in state):
-            raise wire.ProtocolError("a given instance's state must be a dict of names")
+            cls = vars(cls).get(part) if not part.startswith("_") else None
+            if not isinstance(cls, type):
+                raise wire.ProtocolError(f"{module_name}.{qualname[:60]} is not a public class of that module")
+        if cls.__module__ != module_name or cls.__qualname__ != qualname or hasattr(cls, "__del__") \
+                or issubclass(cls, BaseException):
+            raise wire.ProtocolError(f"{module_name}.{qualname[:60]} is not a class that can be rebuilt")
+        outer, self.reference = self.reference, self.given_only
+        try:
+            state = self.decoder.decode(form.get("state"))
+        finally:
+            self.reference = outer
+        if type(state) is not dict or not all(type(k) is str and k.isidentifier() and not k.startswith("__")
+                                              for k in state):
+            raise wire.ProtocolError("a given instance's state must be a dict of attribute names (no dunders)")
         instance = object.__new__(cls)
         vars(instance).update(state)
         return instance
+
+    def given_only(self, form):
+        """Inside a given instance's state: other given instances, nothing else."""
+        if form.get("$") == "given":
+            return self.rebuild(form)
+        raise wire.ProtocolError("a given instance's state may hold plain data and given instances only")
 
     # one exchange
     def send(self, op, value):
@@ -618,7 +643,7 @@ class Remote:
         if type(header) is not dict or not isinstance(header.get("op"), str):
             raise StudentProcessDied("the student process sent a frame without an op")
         self.bytes_moved += len(payload)
-        self.decoder = wire.Decoder(payload, self.reference)
+        self.decoder = wire.Decoder(payload, lambda form: self.reference(form))
         value = self.decoder.decode(header.get("v"))
         self.decoder.finish()
         self.decoder_generators = self.decoder.generators
@@ -682,6 +707,8 @@ class Remote:
                   if name in kwargs or position < len(args)]
         # A handle is the student's own object, updated where it lives: nothing to copy back.
         update = [u for u in update if not isinstance(kwargs[u] if isinstance(u, str) else args[u], Handle)]
+        if not resident and path and keeps_its_cache(path[-1]):
+            resident = "cache"
         self.flush_releases()
         generators = self.send("call", {"obj": obj, "module": module, "path": path, "args": list(args),
                                         "kwargs": dict(kwargs), "update": update, "resident": resident})
@@ -721,10 +748,7 @@ class Remote:
                 result = obj(*args, **kwargs)
                 self.decoder_generators = generators  # nested requests decode frames of their own
             elif op == "cb_get":
-                name = request.get("name")
-                if not isinstance(name, str) or name.startswith("_"):
-                    raise AttributeError(f"the grader serves no attribute {str(name)[:40]!r}")
-                result = getattr(obj, name)
+                result = getattr(obj, servable(obj, request.get("name")))
             elif op == "cb_getitem":
                 result = obj[request.get("key")]
             elif op == "cb_len":
@@ -773,6 +797,35 @@ class Remote:
         self.student.close()
 
 
+HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, not by C
+
+
+def servable(obj, name):
+    """``name``, when submitted code may read that attribute of a judge object it was lent.
+
+    Only a public name (no leading ``_``) that the object holds itself or that a class written
+    in Python (a test's fake model, a harness class) defines: never an attribute of a
+    built-in type, so a lent generator, function or iterator shows nothing of its frame,
+    code or globals (``gi_frame.f_builtins`` would reach ``exec`` in the judge).
+    """
+    if not isinstance(name, str) or name.startswith("_"):
+        raise AttributeError(f"the grader serves no attribute {str(name)[:40]!r}")
+    if name in getattr(obj, "__dict__", {}):
+        return name
+    for cls in type(obj).__mro__:
+        if cls.__flags__ & HEAP_TYPE and name in vars(cls):
+            return name
+    raise AttributeError(f"the grader serves no attribute {name!r} of its {type(obj).__name__}")
+
+
+def keeps_its_cache(name):
+    """True for a forward pass (``x_forward``, ``forward``, ``forward_hidden``): by the layers'
+    contract it returns ``(out, ..., cache)``, and the cache is read only by the student's own
+    backward, so it stays in the student process as a live handle (the judge may still read
+    it, through the handle) instead of crossing the channel twice."""
+    return name.endswith("_forward") or name in ("forward", "forward_hidden")
+
+
 def copy_back(original, new, what):
     """Write ``new`` (what the student process made of an argument) into the judge's ``original``."""
     if isinstance(original, Handle):
@@ -805,6 +858,7 @@ class RemoteImpl:
         self.submitted = set(submitted)  # module names (without .py) that hold submitted code
         given = sorted(p.stem for p in (self.root / package).glob("*.py")
                        if p.stem not in self.submitted and p.stem != "__init__")
+        self.given = set(given)
         self.remote = Remote(StudentProcess(root, package, given, run_as, cpu_seconds))
         self.modules = {}
 
@@ -812,12 +866,29 @@ class RemoteImpl:
         if chapter not in self.modules:
             if chapter in self.submitted:
                 self.remote.request("import", module=chapter)  # fails here if it does not import
-                exceptions = exception_classes(self.trusted_source(chapter), f"{self.name}.{chapter}")
+                source = self.trusted_source(chapter)
+                exceptions = {**exception_classes(source, f"{self.name}.{chapter}"), **self.given_names(source)}
                 self.remote.exceptions.update({(f"{self.name}.{chapter}", k): v for k, v in exceptions.items()})
                 self.modules[chapter] = RemoteModule(self.remote, chapter, exceptions)
             else:  # given code: the judge's own trusted copy
                 self.modules[chapter] = __import__(f"{self.name}.{chapter}", fromlist=["_"])
         return self.modules[chapter]
+
+    def given_names(self, source):
+        """``{name: object}`` that the trusted module imports from given modules
+        (``from .mdp_model import MDP, Gridworld``): ``impl.mdp.Gridworld`` is then the judge's
+        own class, so a submission cannot redefine the world a test builds its expected values
+        from."""
+        import ast
+
+        names = {}
+        for node in ast.parse(source).body if source else []:
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module in self.given:
+                module = self.module(node.module)
+                for alias in node.names:
+                    if alias.name != "*" and hasattr(module, alias.name):
+                        names[alias.asname or alias.name] = getattr(module, alias.name)
+        return names
 
     def trusted_source(self, chapter):
         """The source of the judge's own copy of a submitted module (the instructor's stub

@@ -247,7 +247,11 @@ class Server:
         result = function(*args, **kwargs)
         updated = [args[i] if isinstance(i, int) else kwargs[i] for i in request.get("update", [])]
         states = [g.bit_generator.state for g in generators]
-        if request.get("resident"):  # dicts and lists stay here, also inside a returned tuple
+        resident = request.get("resident")
+        if resident == "cache":  # a forward's cache, its last item, stays here
+            if type(result) is tuple and result and type(result[-1]) in LIVE_KINDS:
+                result = (*result[:-1], LiveValue(result[-1]))
+        elif resident:  # dicts and lists stay here, also inside a returned tuple
             result = tuple(map(LiveValue, result)) if type(result) is tuple else LiveValue(result)
         return {"result": result, "updated": updated, "rng": states}, False
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from scratch import grading_wire as wire
-from scratch.grading_remote import Handle, RemoteArray, RemoteDict, RemoteImpl, StudentError
+from scratch.grading_remote import (Handle, RemoteArray, RemoteDict, RemoteImpl, StudentError,
+                                    StudentProcessDied)
 from scratch.impl import PROJECT_ROOT
 
 pytestmark = pytest.mark.instructor
@@ -85,6 +86,35 @@ STUDENT = {
 
         def odd():
             raise type("Weird", (Exception,), {})("boom")
+
+
+        def peek(obj, name):
+            try:
+                getattr(obj, name)
+            except AttributeError as err:
+                return "refused: " + str(err)
+            return "served"
+
+
+        def forged(kind):
+            """What a submission with full powers in its process can send: its own frames."""
+            import gc
+            from scratch import grading_student
+
+            server = next(o for o in gc.get_objects() if isinstance(o, grading_student.Server))
+            memory = {"data": [id(None), False], "shape": [2], "typestr": "<i8", "version": 3}
+            forms = {
+                "dunder": {"$": "given", "module": "exercises.mdp_model", "cls": "MDP",
+                           "state": {"__array_interface__": memory}},
+                "foreign": {"$": "given", "module": "exercises.mdp_model", "cls": "np", "state": {}},
+                "handle_inside": {"$": "given", "module": "exercises.mdp_model", "cls": "MDP",
+                                  "state": {"P": {"$": "obj", "id": 1, "type": "x", "callable": False}}},
+                "back": {"$": "back", "id": 99999},
+            }
+            marker = type("Marker", (), {})()
+            original = server.other
+            server.other = lambda value: forms[kind] if value is marker else original(value)
+            return marker
 
 
         def values():
@@ -223,6 +253,32 @@ def test_attribute_handles_are_live_and_keep_identity(remote):
     np.testing.assert_array_equal(np.asarray(params["w"]), [11.0, 2.0, 3.0])
     with pytest.raises(IndexError):
         weights[5] = 1.0  # checked in the judge before it is sent
+
+
+def test_names_imported_from_given_code_are_the_judges_own(remote):
+    # A submission that redefines Gridworld changes its own code, never the world a test
+    # builds its expected values from.
+    assert remote.mdp.Gridworld is remote.mdp_model.Gridworld and remote.mdp.MDP is remote.mdp_model.MDP
+
+
+def test_lent_objects_show_only_what_python_classes_define(remote):
+    class Stepper:
+        def step(self, n):
+            return n
+
+    assert remote.mdp.peek(Stepper(), "step") == "served"
+    assert remote.mdp.peek((i for i in range(3)), "gi_frame").startswith("refused")  # -> f_builtins -> exec
+    assert remote.mdp.peek(lambda: 0, "func_globals").startswith("refused")
+    assert remote.mdp.peek(Stepper(), "_private").startswith("refused")
+
+
+@pytest.mark.parametrize("kind, match", [
+    ("dunder", "no dunders"), ("foreign", "not a public class"), ("handle_inside", "plain data and given"),
+    ("back", "never lent"),
+])
+def test_forged_frames_from_a_submission_are_refused(remote, kind, match):
+    with pytest.raises(StudentProcessDied, match=match):
+        remote.mdp.forged(kind)
 
 
 @pytest.mark.parametrize("payload, form, match", [
