@@ -202,9 +202,11 @@ def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None, 
     when None).
 
     The trivial-implementation meta-test (tests/test_trivial.py) calls it directly to grade
-    three trees that differ only in their graded code after one collection, not three.
-    ``remote=False`` runs the package inside the judges, as before the student process
-    existed: only for ``benchmarks/grading.py``, which measures what the process costs.
+    several trees that differ only in their graded code after one collection.
+    ``remote=False`` runs the package inside the judges, as plain pytest does: never for a
+    submission; ``benchmarks/grading.py`` uses it to measure what the student process costs,
+    and the meta-test to try the attacks that are strongest in-process (always-equal objects,
+    masked arrays, inputs zeroed in place) on the tests themselves.
     """
     if not remote:
         tests = {test.nodeid: q.key for q in questions for test in q.tests}

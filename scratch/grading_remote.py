@@ -534,6 +534,8 @@ class Remote:
         if isinstance(value, RemoteCallable):
             where = {"obj": value.obj, "module": value.module, "path": value.path}
             return {"$": "path", "where": self.encoder.encode(where)}
+        if isinstance(value, RemoteModule):  # the student's own module (optim=impl.optim)
+            return {"$": "path", "where": self.encoder.encode({"obj": None, "module": value._name, "path": []})}
         cls = type(value)
         if isinstance(value, (type(sys), type, types.FrameType, types.CodeType, types.TracebackType)):
             raise TypeError(f"a {cls.__name__} cannot be passed to submitted code")
@@ -804,7 +806,8 @@ def servable(obj, name):
     """``name``, when submitted code may read that attribute of a judge object it was lent.
 
     Only a public name (no leading ``_``) that the object holds itself or that a class written
-    in Python (a test's fake model, a harness class) defines: never an attribute of a
+    in Python (a test's fake model, a harness class) defines or makes up in its own
+    ``__getattr__`` (a wrapper that counts calls and passes the rest on): never an attribute of a
     built-in type, so a lent generator, function or iterator shows nothing of its frame,
     code or globals (``gi_frame.f_builtins`` would reach ``exec`` in the judge).
     """
@@ -813,7 +816,8 @@ def servable(obj, name):
     if name in getattr(obj, "__dict__", {}):
         return name
     for cls in type(obj).__mro__:
-        if cls.__flags__ & HEAP_TYPE and name in vars(cls):
+        # a Python class's own attribute, or one its __getattr__ (test code) makes up
+        if cls.__flags__ & HEAP_TYPE and (name in vars(cls) or "__getattr__" in vars(cls)):
             return name
     raise AttributeError(f"the grader serves no attribute {name!r} of its {type(obj).__name__}")
 

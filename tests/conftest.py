@@ -117,16 +117,19 @@ def check_gpt_forward(impl):
     cheap, exact check that runs before any training, so that a broken or trivial GPT
     fails in milliseconds instead of training for seconds first."""
     import numpy as np
+    from checks import assert_close  # type, dtype, shape and NaN first (tests/checks.py)
 
     model = impl.transformer.GPT(6, 5, 1, 2, 4, alibi=True, dtype=np.float64, seed=0)
     rng = np.random.default_rng(100)
     for name, value in model.params.items():
         value[...] = rng.normal(0.0, 0.5, value.shape) + (1.0 if name.endswith("gamma") else 0.0)
     logits = model.logits(np.array([[1, 2, 3, 4, 5], [0, 5, 5, 2, 1]]))
-    close = np.allclose(logits[:, -1], REFERENCE_LAST_LOGITS, atol=1e-8) and np.allclose(
-        logits[0, :, 0], REFERENCE_TOKEN0_LOGITS, atol=1e-8)
-    assert close, "GPT.forward does not give the reference logits of a tiny GPT (test_transformer.py " \
-                  "locates the error); the LLM chapters' pretrained model was not trained"
+    try:
+        assert_close(logits[:, -1], REFERENCE_LAST_LOGITS, rtol=1e-5, atol=1e-8, name="last logits")
+        assert_close(logits[0, :, 0], REFERENCE_TOKEN0_LOGITS, rtol=1e-5, atol=1e-8, name="token 0's logits")
+    except AssertionError as err:
+        raise AssertionError("GPT.forward does not give the reference logits of a tiny GPT (test_transformer.py "
+                             f"locates the error); the LLM chapters' pretrained model was not trained. {err}") from None
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,16 @@ Reference numbers:
   synchronous sweeps, and the limit (0, -14, -20, -22 on the first row).
 - The lecture's 3x4 gridworld, deterministic moves, gamma = 1, values derived by hand in
   the comments of each test.
+
+Worlds are built from ``impl.mdp_model``, the given code (in a grading run, the grader's own
+copy), never from ``impl.mdp``: the expected values a test derives from a world must not come
+from the code it grades.
 """
 
 import numpy as np
 import pytest
+
+from checks import assert_close, assert_equal, assert_scalar, check_array, check_scalar
 
 # Sutton & Barto's Figure 4.1 values, rounded to one decimal as printed in the book.
 SB_SWEEPS = {
@@ -51,21 +57,27 @@ def random_mdp(mdp, seed, S=6, A=3, gamma=0.9):
 
 
 def assert_bellman_expectation(m, policy, V):
-    """V must solve V = R_pi + gamma P_pi V for the deterministic ``policy`` (checked after the call)."""
+    """V must solve V = R_pi + gamma P_pi V for the deterministic ``policy`` (checked after the
+    call, so ``m`` and ``policy`` must be fresh copies, never the arrays the code was given:
+    code that zeroes its inputs would otherwise make the equation read 0 = 0)."""
     states = np.arange(m.n_states)
-    np.testing.assert_allclose(V, m.R[states, policy] + m.gamma * m.P[states, policy] @ V, atol=1e-9)
+    check_array(V, "f", (m.n_states,), "V")
+    assert_close(V, m.R[states, policy] + m.gamma * m.P[states, policy] @ V, atol=1e-9, name="V")
 
 
 def assert_bellman_optimal(m, V, policy=None, atol=1e-9):
-    """V must solve V = max_a Q(s, a) with Q = R + gamma P V, and ``policy`` must attain it.
+    """V must solve V = max_a Q(s, a) with Q = R + gamma P V, and ``policy`` must attain it
+    (``m`` a fresh copy, as above).
 
     Solvers are also compared with each other; this check keeps two that return the same
-    wrong (say all-zero) answer from agreeing their way to the points.
+    wrong (say all-zero, or NaN) answer from agreeing their way to the points.
     """
+    check_array(V, "f", (m.n_states,), "V")
     Q = m.R + m.gamma * m.P @ V
-    np.testing.assert_allclose(V, Q.max(axis=1), atol=atol)
+    assert_close(V, Q.max(axis=1), atol=atol, name="V")
     if policy is not None:
-        np.testing.assert_allclose(Q[np.arange(m.n_states), policy], V, atol=atol)
+        check_array(policy, "i", (m.n_states,), "policy")
+        assert_close(Q[np.arange(m.n_states), policy], V, atol=atol, name="Q(s, policy(s))")
 
 
 def state(world, row, col):
@@ -75,7 +87,7 @@ def state(world, row, col):
 # --- the model: ungraded plumbing, runs on both implementations --------------------------------
 
 def test_lecture_grid_dynamics(impl):
-    world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+    world = impl.mdp_model.Gridworld.lecture(living_reward=-2.0)
     assert world.n_states == 11 and world.n_actions == 4  # 12 squares minus the wall
     start = state(world, 2, 0)
     assert world.start == start
@@ -92,7 +104,7 @@ def test_lecture_grid_dynamics(impl):
 
 
 def test_slip_noise_splits_mass(impl):
-    world = impl.mdp.Gridworld.lecture(noise=0.2)
+    world = impl.mdp_model.Gridworld.lecture(noise=0.2)
     s = state(world, 2, 1)  # bottom row, second column; the wall is above it
     # up: 0.8 into the wall (stay), 0.1 left, 0.1 right
     assert world.P[s, UP, s] == pytest.approx(0.8)
@@ -101,7 +113,7 @@ def test_slip_noise_splits_mass(impl):
 
 
 def test_sampling_matches_the_model(impl):
-    world = impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2)
+    world = impl.mdp_model.Gridworld.lecture(living_reward=-0.5, noise=0.2)
     rng = np.random.default_rng(0)
     s = state(world, 1, 2)
     draws = [world.step(s, RIGHT, rng) for _ in range(4000)]
@@ -124,28 +136,28 @@ def test_sampling_matches_the_model(impl):
 )
 def test_mdp_rejects_bad_input(impl, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        impl.mdp.MDP(**kwargs)
+        impl.mdp_model.MDP(**kwargs)
 
 
 def test_gridworld_rejects_bad_layout(impl):
     with pytest.raises(ValueError, match="equal length"):
-        impl.mdp.Gridworld(". .\n.")
+        impl.mdp_model.Gridworld(". .\n.")
     with pytest.raises(ValueError, match="cell"):
-        impl.mdp.Gridworld(". x\n. .")
+        impl.mdp_model.Gridworld(". x\n. .")
     with pytest.raises(ValueError, match="more than one start"):
-        impl.mdp.Gridworld("S . 1\nS . .")
+        impl.mdp_model.Gridworld("S . 1\nS . .")
     with pytest.raises(ValueError, match="noise"):
-        impl.mdp.Gridworld.lecture(noise=1.5)
+        impl.mdp_model.Gridworld.lecture(noise=1.5)
     with pytest.raises(TypeError, match="noise must be a number"):
-        impl.mdp.Gridworld.lecture(noise="0.1")
+        impl.mdp_model.Gridworld.lecture(noise="0.1")
     with pytest.raises(TypeError, match="living_reward must be a number"):
-        impl.mdp.Gridworld.lecture(living_reward="a")
+        impl.mdp_model.Gridworld.lecture(living_reward="a")
     with pytest.raises(ValueError, match="gamma"):
-        impl.mdp.Gridworld.lecture(gamma=True)
+        impl.mdp_model.Gridworld.lecture(gamma=True)
 
 
 def test_values_of_the_wrong_shape_are_named(impl):
-    world = impl.mdp.Gridworld.lecture()
+    world = impl.mdp_model.Gridworld.lecture()
     with pytest.raises(ValueError, match=r"V must have shape \(S,\) = \(11,\)"):
         impl.mdp.q_values(world, np.zeros(12))
     with pytest.raises(ValueError, match="V0 must have shape"):
@@ -153,13 +165,13 @@ def test_values_of_the_wrong_shape_are_named(impl):
 
 
 def test_a_finished_episode_stays_finished(impl):
-    world = impl.mdp.Gridworld.lecture(living_reward=-0.5)
+    world = impl.mdp_model.Gridworld.lecture(living_reward=-0.5)
     exit_plus = state(world, 0, 3)
     assert world.step(exit_plus, UP, np.random.default_rng(0)) == (exit_plus, 0.0, True)
 
 
 def test_render_policy_takes_a_stochastic_policy(impl):
-    world = impl.mdp.Gridworld.lecture()
+    world = impl.mdp_model.Gridworld.lecture()
     probs = np.zeros((world.n_states, world.n_actions))
     probs[:, LEFT] = 1.0
     assert world.render_policy(probs) == world.render_policy(np.full(world.n_states, LEFT))
@@ -168,14 +180,14 @@ def test_render_policy_takes_a_stochastic_policy(impl):
 def test_improper_policy_is_a_clear_error(impl):
     # checked before the linear solve (plumbing, given to students): with gamma = 1, always
     # going left ends in the left edge from every non-exit square, never at an exit
-    world = impl.mdp.Gridworld.lecture(living_reward=-1.0)
+    world = impl.mdp_model.Gridworld.lecture(living_reward=-1.0)
     always_left = np.full(world.n_states, LEFT)
     with pytest.raises(ValueError, match=r"states \[0, 1, 2, 4, 5, 7, 8, 9, 10\] it never"):
         impl.mdp.policy_evaluation_exact(world, always_left)
 
 
 def test_render_shows_walls_exits_and_arrows(impl):
-    world = impl.mdp.Gridworld.lecture()
+    world = impl.mdp_model.Gridworld.lecture()
     text = world.render_policy(np.full(world.n_states, RIGHT))
     assert text.splitlines()[1].split() == [">", "####", ">", "[-1]"]
     assert "[+1]" in world.render_values(np.zeros(world.n_states))
@@ -192,18 +204,19 @@ class TestQValues:
         V = np.random.default_rng(2).normal(size=m.n_states)
         expected = np.array([[m.R[s, a] + m.gamma * sum(m.P[s, a, t] * V[t] for t in range(m.n_states))
                               for a in range(m.n_actions)] for s in range(m.n_states)])
-        np.testing.assert_allclose(impl.mdp.q_values(m, V), expected, rtol=1e-12)
+        assert_close(impl.mdp.q_values(m, V), expected, rtol=1e-12)
 
     @pytest.mark.points(1)
     def test_lecture_grid_by_hand(self, impl):
-        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        world = impl.mdp_model.Gridworld.lecture(living_reward=-2.0)
         V = np.zeros(world.n_states)
         V[state(world, 0, 2)] = 1.0  # pretend the square left of +1 is worth 1
         Q = impl.mdp.q_values(world, V)
         s = state(world, 1, 2)
-        assert Q[s, UP] == pytest.approx(-2.0 + 1.0)  # step cost, then the value above
-        assert Q[s, RIGHT] == pytest.approx(-1.0)  # straight into the -1 exit
-        assert Q[s, DOWN] == pytest.approx(-2.0)
+        check_array(Q, "f", (world.n_states, world.n_actions), "Q")
+        assert_scalar(Q[s, UP], -2.0 + 1.0)  # step cost, then the value above
+        assert_scalar(Q[s, RIGHT], -1.0)  # straight into the -1 exit
+        assert_scalar(Q[s, DOWN], -2.0)
 
 
 class TestPolicyEvaluation:
@@ -217,7 +230,7 @@ class TestPolicyEvaluation:
         for _ in range(k):
             V = impl.mdp.bellman_expectation_backup(world, random_policy(world), V)
         # the book prints one decimal: agreement to 0.05 pins every value
-        np.testing.assert_allclose(V, np.ravel(SB_SWEEPS[k]), atol=0.05)
+        assert_close(V, np.ravel(SB_SWEEPS[k]), atol=0.05)
 
     @pytest.mark.points(1)
     def test_stopping_rule_and_start(self, impl):
@@ -226,20 +239,20 @@ class TestPolicyEvaluation:
         world = sutton_barto_grid(impl.mdp)
         pi = random_policy(world)
         V1 = impl.mdp.policy_evaluation(world, pi, tol=1.01)
-        np.testing.assert_allclose(V1, np.ravel(SB_SWEEPS[1]), atol=1e-12)
+        assert_close(V1, np.ravel(SB_SWEEPS[1]), atol=1e-12)
         V2 = impl.mdp.bellman_expectation_backup(world, pi, V1)
         V3 = impl.mdp.policy_evaluation(world, pi, tol=1.01, V0=V2)
-        np.testing.assert_allclose(V3, np.ravel(SB_SWEEPS[3]), atol=0.05)
+        assert_close(V3, np.ravel(SB_SWEEPS[3]), atol=0.05)
 
     @pytest.mark.points(2)
     def test_converges_to_book_values(self, impl):
         world = sutton_barto_grid(impl.mdp)
         V = impl.mdp.policy_evaluation(world, random_policy(world), tol=1e-10)
-        np.testing.assert_allclose(V, np.ravel(SB_LIMIT), atol=1e-6)
+        assert_close(V, np.ravel(SB_LIMIT), atol=1e-6)
 
     @pytest.mark.points(1)
     def test_never_ending_policy_raises(self, impl):
-        world = impl.mdp.Gridworld.lecture(living_reward=-1.0)
+        world = impl.mdp_model.Gridworld.lecture(living_reward=-1.0)
         always_left = np.full(world.n_states, LEFT)  # ends bumping the left edge forever
         with pytest.raises(impl.mdp.ConvergenceError, match="terminal"):
             impl.mdp.policy_evaluation(world, always_left, max_iter=500)
@@ -252,16 +265,19 @@ class TestPolicyEvaluationExact:
     def test_book_values(self, impl):
         world = sutton_barto_grid(impl.mdp)
         V = impl.mdp.policy_evaluation_exact(world, random_policy(world))
-        np.testing.assert_allclose(V, np.ravel(SB_LIMIT), atol=1e-9)
+        assert_close(V, np.ravel(SB_LIMIT), atol=1e-9)
 
     @pytest.mark.points(1)
     def test_agrees_with_iterative_on_random_mdps(self, impl):
-        for seed in range(5):
+        def problem(seed):
             m = random_mdp(impl.mdp, seed)
-            policy = np.random.default_rng(seed).integers(m.n_actions, size=m.n_states)
+            return m, np.random.default_rng(seed).integers(m.n_actions, size=m.n_states)
+
+        for seed in range(5):
+            m, policy = problem(seed)
             exact = impl.mdp.policy_evaluation_exact(m, policy)
-            np.testing.assert_allclose(exact, impl.mdp.policy_evaluation(m, policy, tol=1e-12), atol=1e-9)
-            assert_bellman_expectation(m, policy, exact)
+            assert_close(exact, impl.mdp.policy_evaluation(m, policy, tol=1e-12), atol=1e-9)
+            assert_bellman_expectation(*problem(seed), exact)  # a fresh MDP and policy
 
 
 class TestGreedyPolicy:
@@ -269,15 +285,21 @@ class TestGreedyPolicy:
 
     @pytest.mark.points(1)
     def test_ties_go_to_lowest_index(self, impl):
-        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        world = impl.mdp_model.Gridworld.lecture(living_reward=-2.0)
         V = np.zeros(world.n_states)
         policy = impl.mdp.greedy_policy(world, V)
+        check_array(policy, "i", (world.n_states,), "policy")
         # Every move from (1, 0) costs -2 and lands on a zero-valued square: all four tie.
-        assert policy[state(world, 1, 0)] == UP
+        assert_scalar(policy[state(world, 1, 0)], UP)
         # From (0, 2), right pays +1: no tie.
-        assert policy[state(world, 0, 2)] == RIGHT
+        assert_scalar(policy[state(world, 0, 2)], RIGHT)
         # From (2, 3), up pays -1 against -2 elsewhere.
-        assert policy[state(world, 2, 3)] == UP
+        assert_scalar(policy[state(world, 2, 3)], UP)
+        # Values that tie nowhere (but in the exits, where every action stays put): the policy is
+        # the argmax over actions of Q = R + gamma P V in every state.
+        V = np.random.default_rng(0).normal(size=world.n_states)
+        assert_equal(impl.mdp.greedy_policy(world, V), (world.R + world.gamma * world.P @ V).argmax(axis=1),
+                     kind="i", name="policy")
 
 
 class TestLectureGridworld:
@@ -285,14 +307,16 @@ class TestLectureGridworld:
 
     @pytest.mark.points(1)
     def test_sweep_count_and_stopping_rule(self, impl):
-        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        world = impl.mdp_model.Gridworld.lecture(living_reward=-2.0)
         # V_k grows outward from the exits one square per sweep; the start is 4 moves away,
         # so V_4 = V_5 = V*: the 5th sweep is the first that changes nothing.
-        assert impl.mdp.value_iteration(world)[2] == 5
+        assert_scalar(impl.mdp.value_iteration(world)[2], 5)
         # With tol = 1.5 the 4th sweep (changes of 1 or 0 from V_3) already stops, returning
         # V_4, which is V* at the start square: -2 -2 -2 -1.
         V, _, sweeps = impl.mdp.value_iteration(world, tol=1.5)
-        assert sweeps == 4 and V[state(world, 2, 0)] == pytest.approx(-7.0)
+        assert_scalar(sweeps, 4)
+        check_array(V, "f", (world.n_states,), "V")
+        assert_scalar(V[state(world, 2, 0)], -7.0)
 
     @pytest.mark.points(1)
     def test_synchronous_sweeps_on_a_random_mdp(self, impl):
@@ -300,32 +324,37 @@ class TestLectureGridworld:
         # below tol and returning V_{k+1}, take 34 sweeps on this MDP and end at these values;
         # in-place sweeps stop earlier, elsewhere.
         V, _, sweeps = impl.mdp.value_iteration(random_mdp(impl.mdp, seed=11), tol=0.05)
-        assert sweeps == 34
-        np.testing.assert_allclose(V, RANDOM_MDP_11_VALUES, atol=1e-9)
+        assert_scalar(sweeps, 34)
+        assert_close(V, RANDOM_MDP_11_VALUES, atol=1e-9)
 
     @pytest.mark.points(2)
     def test_minus_two_takes_the_nearest_exit(self, impl):
-        world = impl.mdp.Gridworld.lecture(living_reward=-2.0)
+        world = impl.mdp_model.Gridworld.lecture(living_reward=-2.0)
         V, policy, sweeps = impl.mdp.value_iteration(world)
+        check_array(V, "f", (world.n_states,), "V")
+        check_array(policy, "i", (world.n_states,), "policy")
         # Below the -1 exit: -1 now beats three -2 steps and the +1 (-5).
-        assert policy[state(world, 2, 3)] == UP
-        assert V[state(world, 2, 3)] == pytest.approx(-1.0)
+        assert_scalar(policy[state(world, 2, 3)], UP)
+        assert_scalar(V[state(world, 2, 3)], -1.0)
         # The start is four steps from an exit: -2 * 3 - 1 = -7 through either exit.
-        assert V[state(world, 2, 0)] == pytest.approx(-7.0)
-        assert V[state(world, 0, 0)] == pytest.approx(-3.0)  # -2 -2 +1
+        assert_scalar(V[state(world, 2, 0)], -7.0)
+        assert_scalar(V[state(world, 0, 0)], -3.0)  # -2 -2 +1
+        check_scalar(sweeps, "i", "sweeps")
         assert 1 <= sweeps <= 20
 
     @pytest.mark.points(2)
     def test_minus_half_walks_around_to_plus_one(self, impl):
-        world = impl.mdp.Gridworld.lecture(living_reward=-0.5)
+        world = impl.mdp_model.Gridworld.lecture(living_reward=-0.5)
         V, policy, _ = impl.mdp.value_iteration(world)
+        check_array(V, "f", (world.n_states,), "V")
+        check_array(policy, "i", (world.n_states,), "policy")
         # Below the -1 exit: three steps left and up to +1 pay -1.5 + 1 = -0.5 > -1.
-        assert policy[state(world, 2, 3)] == LEFT
-        assert V[state(world, 2, 3)] == pytest.approx(-0.5)
+        assert_scalar(policy[state(world, 2, 3)], LEFT)
+        assert_scalar(V[state(world, 2, 3)], -0.5)
         # Beside the -1 exit: up then right (-0.5 + 1) instead of right into -1.
-        assert policy[state(world, 1, 2)] == UP
-        assert V[state(world, 1, 2)] == pytest.approx(0.5)
-        assert V[state(world, 2, 0)] == pytest.approx(-1.0)  # 5 moves: 4 living rewards, then +1
+        assert_scalar(policy[state(world, 1, 2)], UP)
+        assert_scalar(V[state(world, 1, 2)], 0.5)
+        assert_scalar(V[state(world, 2, 0)], -1.0)  # 5 moves: 4 living rewards, then +1
 
 
 class TestSolversAgree:
@@ -337,52 +366,51 @@ class TestSolversAgree:
         m = random_mdp(impl.mdp, seed, S=8, A=3, gamma=0.95)
         V_vi, pi_vi, _ = impl.mdp.value_iteration(m, tol=1e-12)
         V_pi, pi_pi, iterations = impl.mdp.policy_iteration(m)
-        np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
-        np.testing.assert_array_equal(pi_vi, pi_pi)
-        np.testing.assert_allclose(impl.mdp.policy_evaluation_exact(m, pi_pi), V_pi, atol=1e-12)
-        assert_bellman_optimal(m, V_pi, pi_pi)
+        assert_close(V_vi, V_pi, atol=1e-9)
+        assert_equal(pi_vi, pi_pi, kind="i")
+        assert_close(impl.mdp.policy_evaluation_exact(m, pi_pi), V_pi, atol=1e-12)
+        assert_bellman_optimal(random_mdp(impl.mdp, seed, S=8, A=3, gamma=0.95), V_pi, pi_pi)  # a fresh MDP
+        check_scalar(iterations, "i", "iterations")
         assert iterations >= 1
 
     @pytest.mark.points(1)
     @pytest.mark.parametrize("living_reward, noise", [(-2.0, 0.0), (-0.5, 0.0), (-0.04, 0.2)])
     def test_lecture_grid(self, impl, living_reward, noise):
-        world = impl.mdp.Gridworld.lecture(living_reward=living_reward, noise=noise)
+        world = impl.mdp_model.Gridworld.lecture(living_reward=living_reward, noise=noise)
         V_vi, pi_vi, _ = impl.mdp.value_iteration(world, tol=1e-12)
         V_pi, pi_pi, _ = impl.mdp.policy_iteration(world)
-        np.testing.assert_allclose(V_vi, V_pi, atol=1e-9)
-        np.testing.assert_array_equal(pi_vi, pi_pi)
-        assert_bellman_optimal(world, V_pi, pi_pi)
+        assert_close(V_vi, V_pi, atol=1e-9)
+        assert_equal(pi_vi, pi_pi, kind="i")
+        assert_bellman_optimal(impl.mdp_model.Gridworld.lecture(living_reward=living_reward, noise=noise), V_pi, pi_pi)
 
     @pytest.mark.points(1)
     def test_policy_iteration_counts_evaluations(self, impl):
         # From the shortest-path start policy: at -2 one improvement and a confirming
         # evaluation; at -0.5 the walk around to +1 takes one more.
-        assert impl.mdp.policy_iteration(impl.mdp.Gridworld.lecture(living_reward=-2.0))[2] == 2
-        assert impl.mdp.policy_iteration(impl.mdp.Gridworld.lecture(living_reward=-0.5))[2] == 3
+        assert_scalar(impl.mdp.policy_iteration(impl.mdp_model.Gridworld.lecture(living_reward=-2.0))[2], 2)
+        assert_scalar(impl.mdp.policy_iteration(impl.mdp_model.Gridworld.lecture(living_reward=-0.5))[2], 3)
 
     @pytest.mark.points(1)
     def test_bellman_optimality_holds(self, impl):
-        m = random_mdp(impl.mdp, seed=7)
-        V, policy, _ = impl.mdp.value_iteration(m, tol=1e-12)
-        assert_bellman_optimal(m, V, policy)
+        V, policy, _ = impl.mdp.value_iteration(random_mdp(impl.mdp, seed=7), tol=1e-12)
+        assert_bellman_optimal(random_mdp(impl.mdp, seed=7), V, policy)  # a fresh MDP
 
     @pytest.mark.points(1)
     def test_diverging_values_raise(self, impl):
-        world = impl.mdp.Gridworld.lecture(living_reward=+1.0)  # living forever pays, gamma = 1
+        world = impl.mdp_model.Gridworld.lecture(living_reward=+1.0)  # living forever pays, gamma = 1
         with pytest.raises(impl.mdp.ConvergenceError):
             impl.mdp.value_iteration(world, max_iter=300)
 
 
-class ModelFreeView:
-    """Only what an agent may see: no P, no R. Episodes start in a random non-terminal square."""
+class FixedStartView:
+    """A world as an agent sees it (no P, no R), every episode from the same square."""
 
-    def __init__(self, world):
-        self._world = world
+    def __init__(self, world, start):
+        self._world, self._start = world, start
         self.n_states, self.n_actions, self.gamma = world.n_states, world.n_actions, world.gamma
-        self._starts = np.flatnonzero(~world.terminal)
 
     def reset(self, rng):
-        return int(rng.choice(self._starts))
+        return self._start
 
     def step(self, s, a, rng):
         return self._world.step(s, a, rng)
@@ -394,27 +422,40 @@ class TestQLearning:
     @pytest.mark.points(2)
     @pytest.mark.parametrize("living_reward, gamma", [(-2.0, 1.0), (-0.5, 1.0), (-0.04, 0.9)])
     def test_recovers_value_iteration_policy(self, impl, living_reward, gamma):
-        world = impl.mdp.Gridworld.lecture(living_reward=living_reward, gamma=gamma)
-        Q = impl.mdp.q_learning(ModelFreeView(world), episodes=3000, alpha=0.5, epsilon=0.3,
+        world = impl.mdp_model.Gridworld.lecture(living_reward=living_reward, gamma=gamma)
+        # First six greedy steps (epsilon 0) from the bottom-left square, by hand: up, up, up
+        # (bumping the top edge), then down, down, down (bumping the bottom edge). Every next
+        # state's row still has max 0, so each (square, action) tried scores alpha * r = r / 2.
+        # Cheap and exact: wrong code fails here, not after 3000 episodes.
+        first = impl.mdp.q_learning(FixedStartView(world, state(world, 2, 0)), episodes=1, alpha=0.5, epsilon=0.0,
+                                    max_steps=6, rng=np.random.default_rng(0))
+        expected = np.zeros((world.n_states, world.n_actions))
+        for row, col in ((2, 0), (1, 0), (0, 0)):
+            expected[state(world, row, col), [UP, DOWN]] = living_reward / 2
+        assert_close(first, expected, rtol=1e-12)
+        Q = impl.mdp.q_learning(impl.mdp_model.ModelFreeView(world), episodes=3000, alpha=0.5, epsilon=0.3,
                                 rng=np.random.default_rng(0))
-        assert np.all(Q[world.terminal] == 0)  # the episode ends on entering an exit
+        check_array(Q, "f", (world.n_states, world.n_actions), "Q")
+        world = impl.mdp_model.Gridworld.lecture(living_reward=living_reward, gamma=gamma)  # fresh, for the expected values
+        live = ~world.terminal
+        assert_equal(Q[world.terminal], np.zeros((2, world.n_actions)))  # the episode ends on entering an exit
         # max_a Q is the optimal V (the one fixed point of Bellman optimality), and the learned
         # greedy action attains it in every square (ties allowed either way).
         assert_bellman_optimal(world, Q.max(axis=1), Q.argmax(axis=1), atol=1e-3)
         # and it is the value iteration's V*
         V_star, _, _ = impl.mdp.value_iteration(world)
-        live = ~world.terminal
-        np.testing.assert_allclose(Q.max(axis=1)[live], V_star[live], atol=1e-3)
+        assert_close(Q.max(axis=1)[live], V_star[live], atol=1e-3)
 
     @pytest.mark.points(1)
     def test_same_seed_same_q(self, impl):
-        grid = impl.mdp.Gridworld.lecture(living_reward=-0.5, noise=0.2)
-        runs = [impl.mdp.q_learning(ModelFreeView(grid), episodes=50, rng=np.random.default_rng(3)) for _ in range(2)]
-        np.testing.assert_array_equal(runs[0], runs[1])
-        assert np.abs(runs[0]).sum() > 0 and np.all(runs[0][grid.terminal] == 0)
+        grid = impl.mdp_model.Gridworld.lecture(living_reward=-0.5, noise=0.2)
+        runs = [impl.mdp.q_learning(impl.mdp_model.ModelFreeView(grid), episodes=50, rng=np.random.default_rng(3)) for _ in range(2)]
+        assert_equal(runs[0], runs[1], kind="f")
+        exits = impl.mdp_model.Gridworld.lecture(living_reward=-0.5, noise=0.2).terminal  # fresh
+        assert np.abs(runs[0]).sum() > 0 and np.all(runs[0][exits] == 0)
 
     def test_rejects_bad_arguments(self, impl):
-        world = ModelFreeView(impl.mdp.Gridworld.lecture())
+        world = impl.mdp_model.ModelFreeView(impl.mdp_model.Gridworld.lecture())
         with pytest.raises(ValueError, match="alpha"):
             impl.mdp.q_learning(world, episodes=1, alpha=0.0, rng=np.random.default_rng(0))
         with pytest.raises(TypeError, match="rng"):

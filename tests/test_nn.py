@@ -8,7 +8,7 @@ missing transpose or a dropped term gives errors of order 1e-1 or more.
 import numpy as np
 import pytest
 
-from scratch.gradcheck import assert_gradients_match
+from checks import assert_close, assert_equal, assert_gradients_match, assert_scalar, check_array
 
 GRAD_TOL = 1e-6
 
@@ -27,9 +27,11 @@ ACTIVATIONS = {
 
 
 def elementwise_check(forward, backward, x, rng, definition):
-    """Check forward(x) against ``definition``, then dL/dx for L = sum(forward(x) * R)."""
+    """Check forward(x) against ``definition`` (computed before the call, from the test's own
+    ``x``), then dL/dx for L = sum(forward(x) * R)."""
+    expected = definition(x)
     out, cache = forward(x)
-    np.testing.assert_allclose(out, definition(x), rtol=1e-12, atol=1e-12)
+    assert_close(out, expected, rtol=1e-12, atol=1e-12)
     R = rng.standard_normal(out.shape)
     dx = backward(R, cache)
     assert_gradients_match(lambda: np.sum(forward(x)[0] * R), {"x": x}, {"x": dx}, GRAD_TOL)
@@ -43,9 +45,9 @@ class TestLinear:
         x = np.array([[1.0, 2.0]])
         W = np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.5]])
         out, _ = impl.nn.linear_forward(x, W, np.array([0.5, 0.0, 0.0]))
-        np.testing.assert_allclose(out, [[5.5, 2.0, 0.0]])
+        assert_close(out, [[5.5, 2.0, 0.0]])
         out, _ = impl.nn.linear_forward(x, W, None)
-        np.testing.assert_allclose(out, [[5.0, 2.0, 0.0]])
+        assert_close(out, [[5.0, 2.0, 0.0]])
 
     @pytest.mark.points(2)
     @pytest.mark.parametrize("lead", SHAPES)
@@ -54,8 +56,9 @@ class TestLinear:
         x = rng.standard_normal(lead + (5,))
         W = rng.standard_normal((5, 3))
         b = rng.standard_normal(3)
+        expected = x @ W + b  # the forward first (a zero forward and backward agree with each other)
         out, cache = impl.nn.linear_forward(x, W, b)
-        assert out.shape == lead + (3,)
+        assert_close(out, expected, rtol=1e-12, atol=1e-12)
         R = rng.standard_normal(out.shape)
         dx, dW, db = impl.nn.linear_backward(R, cache)
         f = lambda: np.sum(impl.nn.linear_forward(x, W, b)[0] * R)
@@ -65,21 +68,24 @@ class TestLinear:
     def test_no_bias_gives_db_none(self, impl):
         rng = np.random.default_rng(1)
         x, W = rng.standard_normal((2, 4)), rng.standard_normal((4, 3))
+        expected = np.outer(x.sum(axis=0), np.ones(3))  # before the call, from the test's own x
         out, cache = impl.nn.linear_forward(x, W, None)
-        dx, dW, db = impl.nn.linear_backward(np.ones_like(out), cache)
+        dx, dW, db = impl.nn.linear_backward(np.ones((2, 3)), cache)
         assert db is None
-        np.testing.assert_allclose(dW, np.outer(x.sum(axis=0), np.ones(3)))
+        assert_close(dW, expected)
 
     @pytest.mark.points(1)
     def test_float32_stays_float32(self, impl):
         x = np.ones((2, 4), dtype=np.float32)
         W = np.ones((4, 3), dtype=np.float32)
         out, cache = impl.nn.linear_forward(x, W, np.zeros(3, dtype=np.float32))
+        assert_equal(out, np.full((2, 3), 4.0))  # four ones summed
         assert out.dtype == np.float32
-        np.testing.assert_array_equal(out, np.full((2, 3), 4.0))  # four ones summed
-        grads = impl.nn.linear_backward(out, cache)
-        assert all(g.dtype == np.float32 for g in grads)
-        np.testing.assert_array_equal(grads[0], np.full((2, 4), 12.0))  # dx = dout @ W.T: 3 fours
+        grads = impl.nn.linear_backward(np.full((2, 3), 4.0, dtype=np.float32), cache)
+        assert_equal(grads[0], np.full((2, 4), 12.0))  # dx = dout @ W.T: 3 fours
+        for g, shape in zip(grads, ((2, 4), (4, 3), (3,))):
+            check_array(g, "f", shape)
+            assert g.dtype == np.float32
 
     def test_shape_mismatch_raises(self, impl):
         with pytest.raises(ValueError, match="D"):
@@ -95,7 +101,7 @@ class TestEmbedding:
     def test_lookup(self, impl):
         W = np.arange(12.0).reshape(4, 3)
         out, _ = impl.nn.embedding_forward(np.array([[3, 0], [1, 1]]), W)
-        np.testing.assert_array_equal(out, [[[9, 10, 11], [0, 1, 2]], [[3, 4, 5], [3, 4, 5]]])
+        assert_equal(out, [[[9, 10, 11], [0, 1, 2]], [[3, 4, 5], [3, 4, 5]]], kind="f")
 
     @pytest.mark.points(2)
     def test_repeated_ids_accumulate(self, impl):
@@ -106,7 +112,7 @@ class TestEmbedding:
         dout = np.arange(12.0).reshape(2, 3, 2)
         dW = impl.nn.embedding_backward(dout, cache)
         expected = np.array([[2, 3], [8 + 10, 9 + 11], [0 + 4 + 6, 1 + 5 + 7], [0, 0]])
-        np.testing.assert_array_equal(dW, expected)
+        assert_equal(dW, expected, kind="f")
 
     @pytest.mark.points(1)
     @pytest.mark.parametrize("lead", SHAPES[1:])
@@ -114,7 +120,9 @@ class TestEmbedding:
         rng = np.random.default_rng(2)
         ids = rng.integers(0, 3, size=lead)  # few ids, so rows repeat
         W = rng.standard_normal((5, 4))
+        expected = W[ids]  # the forward first (a zero forward and backward agree with each other)
         out, cache = impl.nn.embedding_forward(ids, W)
+        assert_equal(out, expected)
         R = rng.standard_normal(out.shape)
         dW = impl.nn.embedding_backward(R, cache)
         f = lambda: np.sum(impl.nn.embedding_forward(ids, W)[0] * R)
@@ -132,12 +140,11 @@ class TestActivations:
 
     @pytest.mark.points(1)
     def test_values(self, impl):
-        x = np.array([-2.0, 0.0, 1.5])
-        np.testing.assert_allclose(impl.nn.relu_forward(x)[0], [0.0, 0.0, 1.5])
-        np.testing.assert_allclose(impl.nn.tanh_forward(x)[0], np.tanh(x))
+        assert_close(impl.nn.relu_forward(np.array([-2.0, 0.0, 1.5]))[0], [0.0, 0.0, 1.5])
+        assert_close(impl.nn.tanh_forward(np.array([-2.0, 0.0, 1.5]))[0], np.tanh([-2.0, 0.0, 1.5]))
         # tanh-approximate GELU at x = 1: 0.5 (1 + tanh(sqrt(2/pi) 1.044715)) = 0.841192
         gelu, _ = impl.nn.gelu_forward(np.array([1.0, 0.0, -10.0]))
-        np.testing.assert_allclose(gelu, [0.8411919906, 0.0, 0.0], atol=1e-9)
+        assert_close(gelu, [0.8411919906, 0.0, 0.0], atol=1e-9)
 
     @pytest.mark.points(1)
     @pytest.mark.parametrize("name", ["relu", "tanh", "gelu"])
@@ -155,16 +162,18 @@ class TestActivations:
     @pytest.mark.parametrize("name", ["relu", "tanh", "gelu"])
     def test_float32_stays_float32(self, impl, name):
         x = np.linspace(-2, 2, 6, dtype=np.float32)
+        expected = ACTIVATIONS[name](x.astype(np.float64))
         out, cache = getattr(impl.nn, f"{name}_forward")(x)
-        dx = getattr(impl.nn, f"{name}_backward")(np.ones_like(out), cache)
+        dx = getattr(impl.nn, f"{name}_backward")(np.ones(6, dtype=np.float32), cache)
+        assert_close(out, expected, rtol=1e-5, atol=1e-6)
+        check_array(dx, "f", (6,), "dx")
         assert out.dtype == dx.dtype == np.float32
-        np.testing.assert_allclose(out, ACTIVATIONS[name](x.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
     @pytest.mark.points(1)
     def test_relu_gradient_is_a_mask(self, impl):
         x = np.array([-1.0, 2.0, -3.0, 4.0])
         _, cache = impl.nn.relu_forward(x)
-        np.testing.assert_array_equal(impl.nn.relu_backward(np.full(4, 7.0), cache), [0, 7, 0, 7])
+        assert_equal(impl.nn.relu_backward(np.full(4, 7.0), cache), [0, 7, 0, 7], kind="f")
 
 
 class TestLayerNorm:
@@ -181,9 +190,10 @@ class TestLayerNorm:
     def test_values(self, impl):
         x = np.array([[1.0, 2.0, 3.0, 6.0]])  # mean 3, variance (4 + 1 + 0 + 9) / 4 = 3.5
         gamma, beta = np.array([1.0, 2.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 0.0])
-        out, _ = impl.nn.layernorm_forward(x, gamma, beta, eps=0.0 + 1e-12)
         xhat = np.array([-2.0, -1.0, 0.0, 3.0]) / np.sqrt(3.5)
-        np.testing.assert_allclose(out, [xhat * gamma + beta], rtol=1e-9)
+        expected = [xhat * gamma + beta]  # before the call, from the test's own gamma and beta
+        out, _ = impl.nn.layernorm_forward(x, gamma, beta, eps=0.0 + 1e-12)
+        assert_close(out, expected, rtol=1e-9)
 
     @pytest.mark.points(2)
     @pytest.mark.parametrize("lead", SHAPES)
@@ -192,13 +202,12 @@ class TestLayerNorm:
         x = 3 * rng.standard_normal(lead + (6,)) + 1
         gamma = rng.standard_normal(6)
         beta = rng.standard_normal(6)
+        # the forward first, against the definition with eps = 1e-5, computed before the call
+        # (a zero forward and backward would agree otherwise)
+        mean, variance = x.mean(axis=-1, keepdims=True), x.var(axis=-1, keepdims=True)
+        expected = (x - mean) / np.sqrt(variance + 1e-5) * gamma + beta
         out, cache = impl.nn.layernorm_forward(x, gamma, beta)
-        # the forward first: undoing gamma and beta leaves rows of mean 0 and variance
-        # var / (var + eps), eps = 1e-5 (a zero forward and backward would agree otherwise)
-        xhat = (out - beta) / gamma
-        np.testing.assert_allclose(xhat.mean(axis=-1), 0.0, atol=1e-12)
-        variance = x.var(axis=-1)
-        np.testing.assert_allclose(xhat.var(axis=-1), variance / (variance + 1e-5), rtol=1e-10)
+        assert_close(out, expected, rtol=1e-10, atol=1e-12)
         R = rng.standard_normal(out.shape)
         dx, dgamma, dbeta = impl.nn.layernorm_backward(R, cache)
         f = lambda: np.sum(impl.nn.layernorm_forward(x, gamma, beta)[0] * R)
@@ -213,19 +222,20 @@ class TestSoftmax:
     @pytest.mark.points(1)
     def test_values(self, impl):
         x = np.array([[0.0, np.log(3.0)], [np.log(2.0), 0.0]])
-        np.testing.assert_allclose(impl.nn.softmax(x), [[1 / 4, 3 / 4], [2 / 3, 1 / 3]])
-        np.testing.assert_allclose(impl.nn.log_softmax(x), np.log([[1 / 4, 3 / 4], [2 / 3, 1 / 3]]))
+        assert_close(impl.nn.softmax(x), [[1 / 4, 3 / 4], [2 / 3, 1 / 3]])
+        assert_close(impl.nn.log_softmax(x), np.log([[1 / 4, 3 / 4], [2 / 3, 1 / 3]]))
         # along axis 0 instead: columns (0, log 2) and (log 3, 0)
-        np.testing.assert_allclose(impl.nn.softmax(x, axis=0), [[1 / 3, 3 / 4], [2 / 3, 1 / 4]])
-        np.testing.assert_allclose(impl.nn.log_softmax(x, axis=0), np.log([[1 / 3, 3 / 4], [2 / 3, 1 / 4]]))
+        assert_close(impl.nn.softmax(x, axis=0), [[1 / 3, 3 / 4], [2 / 3, 1 / 4]])
+        assert_close(impl.nn.log_softmax(x, axis=0), np.log([[1 / 3, 3 / 4], [2 / 3, 1 / 4]]))
 
     @pytest.mark.points(1)
     def test_huge_and_minus_inf_logits(self, impl):
         x = np.array([1000.0, 1000.0 + np.log(3.0), -np.inf, -1e4])
         p = impl.nn.softmax(x)
-        np.testing.assert_allclose(p, [0.25, 0.75, 0.0, 0.0], atol=1e-15)
+        assert_close(p, [0.25, 0.75, 0.0, 0.0], atol=1e-15)
         logp = impl.nn.log_softmax(x)
-        np.testing.assert_allclose(logp[:2], np.log([0.25, 0.75]))
+        check_array(logp, "f", (4,), "log_softmax")
+        assert_close(logp[:2], np.log([0.25, 0.75]))
         assert logp[2] == -np.inf and np.isfinite(logp[3])
 
 
@@ -242,9 +252,9 @@ class TestCrossEntropy:
         logits = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8], [1 / 3, 1 / 3, 1 / 3]]))
         targets = np.array([0, 2, 1])
         loss, _ = impl.nn.cross_entropy_forward(logits, targets)
-        assert loss == pytest.approx(-(np.log(0.5) + np.log(0.8) + np.log(1 / 3)) / 3)
+        assert_scalar(loss, -(np.log(0.5) + np.log(0.8) + np.log(1 / 3)) / 3)
         loss, _ = impl.nn.cross_entropy_forward(logits, targets, np.array([1, 0, 1]))
-        assert loss == pytest.approx(-(np.log(0.5) + np.log(1 / 3)) / 2)
+        assert_scalar(loss, -(np.log(0.5) + np.log(1 / 3)) / 2)
 
     @pytest.mark.points(2)
     @pytest.mark.parametrize("lead", [(4,), (2, 3)])
@@ -259,32 +269,35 @@ class TestCrossEntropy:
             mask.reshape(-1)[0] = True
         loss, cache = impl.nn.cross_entropy_forward(logits, targets, mask)
         # the forward first, against the reference's numbers: a zero loss has zero gradients
-        assert loss == pytest.approx(CROSS_ENTROPY_LOSSES[lead, masked], rel=1e-12)
+        assert_scalar(loss, CROSS_ENTROPY_LOSSES[lead, masked], rel=1e-12)
         dlogits = impl.nn.cross_entropy_backward(1.0, cache)
         f = lambda: impl.nn.cross_entropy_forward(logits, targets, mask)[0]
         assert_gradients_match(f, {"logits": logits}, {"logits": dlogits}, GRAD_TOL)
         if masked:  # masked positions get exactly zero gradient
             assert np.all(dlogits[~mask] == 0)
         # dloss scales the gradient linearly
-        np.testing.assert_allclose(impl.nn.cross_entropy_backward(2.5, cache), 2.5 * dlogits)
+        assert_close(impl.nn.cross_entropy_backward(2.5, cache), 2.5 * dlogits)
 
     @pytest.mark.points(1)
     def test_extreme_logits_stay_finite(self, impl):
         logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [0.0, -np.inf, 0.0]])
         targets = np.array([1, 2, 0])
         loss, cache = impl.nn.cross_entropy_forward(logits, targets)
-        assert loss == pytest.approx((2e4 + np.log(3) + np.log(2)) / 3)
+        assert_scalar(loss, (2e4 + np.log(3) + np.log(2)) / 3)
         dlogits = impl.nn.cross_entropy_backward(1.0, cache)
+        check_array(dlogits, "f", (3, 3), "dlogits")
         assert np.all(np.isfinite(dlogits))
-        np.testing.assert_allclose(dlogits[0], [1 / 3, -1 / 3, 0.0], atol=1e-12)
+        assert_close(dlogits[0], [1 / 3, -1 / 3, 0.0], atol=1e-12)
 
     @pytest.mark.points(1)
     def test_masked_minus_inf_target_is_not_nan(self, impl):
         # a masked position whose target has probability 0 must not turn the loss into NaN
         logits = np.array([[0.0, -np.inf], [0.0, 0.0]])
         loss, cache = impl.nn.cross_entropy_forward(logits, np.array([1, 0]), np.array([0, 1]))
-        assert loss == pytest.approx(np.log(2))
-        assert np.all(np.isfinite(impl.nn.cross_entropy_backward(1.0, cache)))
+        assert_scalar(loss, np.log(2))
+        dlogits = impl.nn.cross_entropy_backward(1.0, cache)
+        check_array(dlogits, "f", (2, 2), "dlogits")
+        assert np.all(np.isfinite(dlogits))
 
     def test_all_masked_raises(self, impl):
         with pytest.raises(ValueError, match="loss_mask"):

@@ -13,6 +13,8 @@ import itertools
 import numpy as np
 import pytest
 
+from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array, check_scalar
+
 SIZES = np.geomspace(1e4, 1e8, 9)  # N over four orders of magnitude, two points per factor 10
 TRUE_LAW = {"E": 1.7, "A": 400.0, "alpha": 0.35}
 
@@ -38,10 +40,10 @@ class TestCountParams:
         #   -> 496 without embeddings; + tok_emb 5*4 = 20 + pos_emb 6*4 = 24 -> 540 (tied);
         #   untied adds the head 4*5 = 20 -> 560
         count = impl.scaling.count_params
-        assert count(5, 6, 2, 4) == 540
-        assert count(5, 6, 2, 4, tied=False) == 560
-        assert count(5, 6, 2, 4, non_embedding=True) == 496
-        assert count(5, 6, 2, 4, tied=False, non_embedding=True) == 496
+        assert_scalar(count(5, 6, 2, 4), 540)
+        assert_scalar(count(5, 6, 2, 4, tied=False), 560)
+        assert_scalar(count(5, 6, 2, 4, non_embedding=True), 496)
+        assert_scalar(count(5, 6, 2, 4, tied=False, non_embedding=True), 496)
 
     @pytest.mark.points(2)
     def test_equals_a_real_gpt(self, impl):
@@ -51,8 +53,9 @@ class TestCountParams:
             total = sum(p.size for p in model.params.values())
             embeddings = sum(model.params[name].size for name in ("tok_emb", "pos_emb", "head.W")
                              if name in model.params)
-            assert impl.scaling.count_params(V, N, L, C, tied=tied) == total, (V, N, L, C)
-            assert impl.scaling.count_params(V, N, L, C, tied=tied, non_embedding=True) == total - embeddings
+            assert_scalar(impl.scaling.count_params(V, N, L, C, tied=tied), int(total), name=f"{(V, N, L, C)}")
+            assert_scalar(impl.scaling.count_params(V, N, L, C, tied=tied, non_embedding=True), int(total - embeddings),
+                          name=f"{(V, N, L, C)}, non-embedding")
 
     def test_errors_name_the_argument(self, impl):
         count = impl.scaling.count_params
@@ -70,11 +73,11 @@ class TestTrainingFlops:
     @pytest.mark.points(1)
     def test_six_flops_per_parameter_per_token(self, impl):
         flops = impl.scaling.training_flops
-        assert flops(1e6, 2e7) == pytest.approx(1.2e14, rel=1e-12)
-        assert flops(3, 5) == pytest.approx(90.0)
+        assert_scalar(flops(1e6, 2e7), 1.2e14, rel=1e-12)
+        assert_scalar(flops(3, 5), 90.0)
         # GPT-3's 175e9 parameters on 300e9 tokens (its paper reports 3.14e23)
-        assert flops(175e9, 300e9) == pytest.approx(3.15e23, rel=1e-12)
-        np.testing.assert_allclose(flops(np.array([1.0, 2.0]), 10.0), [60.0, 120.0])
+        assert_scalar(flops(175e9, 300e9), 3.15e23, rel=1e-12)
+        assert_close(flops(np.array([1.0, 2.0]), 10.0), [60.0, 120.0])
 
     def test_errors_name_the_argument(self, impl):
         for args, name in (((0, 10), "n_params"), ((10, -1.0), "n_tokens"), ((np.inf, 10), "n_params"),
@@ -89,8 +92,8 @@ class TestPowerLawFit:
     @pytest.mark.points(1)
     def test_power_law_values(self, impl):
         # 1.5 + 10 / sqrt(N): 2.5 at N = 100, 1.6 at N = 10^4
-        np.testing.assert_allclose(impl.scaling.power_law(np.array([100.0, 1e4]), 1.5, 10.0, 0.5), [2.5, 1.6])
-        assert impl.scaling.power_law(8.0, 0.0, 2.0, 1 / 3) == pytest.approx(1.0)
+        assert_close(impl.scaling.power_law(np.array([100.0, 1e4]), 1.5, 10.0, 0.5), [2.5, 1.6])
+        assert_scalar(impl.scaling.power_law(8.0, 0.0, 2.0, 1 / 3), 1.0)
 
     @pytest.mark.points(3)
     def test_exact_law_is_recovered(self, impl):
@@ -99,11 +102,11 @@ class TestPowerLawFit:
         far = np.array([1e3, 1e9])  # outside the fitted range
         for E, A, alpha in ((1.7, 400.0, 0.35), (0.0, 5.0, 0.1), (2.5, 1e3, 0.7), (0.3, 30.0, 0.05)):
             fit = impl.scaling.fit_power_law(SIZES, law(SIZES, E, A, alpha))
-            assert fit.E == pytest.approx(E, abs=1e-6 * max(E, 1.0)), (E, A, alpha)
-            assert fit.A == pytest.approx(A, rel=1e-6), (E, A, alpha)
-            assert fit.alpha == pytest.approx(alpha, rel=1e-6), (E, A, alpha)
-            assert fit.r2 == pytest.approx(1.0, abs=1e-12), (E, A, alpha)
-            np.testing.assert_allclose(fit.predict(far), law(far, E, A, alpha), rtol=1e-6)
+            assert_scalar(fit.E, E, abs=1e-6 * max(E, 1.0), name=f"E of {(E, A, alpha)}")
+            assert_scalar(fit.A, A, rel=1e-6, name=f"A of {(E, A, alpha)}")
+            assert_scalar(fit.alpha, alpha, rel=1e-6, name=f"alpha of {(E, A, alpha)}")
+            assert_scalar(fit.r2, 1.0, abs=1e-12, name=f"r2 of {(E, A, alpha)}")
+            assert_close(fit.predict(far), law(far, E, A, alpha), rtol=1e-6)
 
     @pytest.mark.points(2)
     def test_noisy_law(self, impl):
@@ -111,17 +114,19 @@ class TestPowerLawFit:
         exact = law(SIZES, **TRUE_LAW)
         losses = exact * np.exp(rng.normal(0.0, 0.005, SIZES.shape))  # 0.5 % multiplicative noise
         fit = impl.scaling.fit_power_law(SIZES, losses)
+        for name in ("E", "A", "alpha", "r2"):
+            check_scalar(getattr(fit, name), "f", name)
         # a least-squares fit is at least as close to the data, in log space, as the true law
         fitted = law(SIZES, fit.E, fit.A, fit.alpha)
         assert np.sum(np.log(losses / fitted) ** 2) <= np.sum(np.log(losses / exact) ** 2)
         # what 0.5 % noise on 9 points leaves of the parameters: seed 0 gives E = 1.697,
         # A = 396.9, alpha = 0.3492; over seeds 0..199 the largest errors were 0.046 in E,
         # 7 % in A and 0.006 in alpha, and R^2 stayed above 0.9998
-        assert fit.E == pytest.approx(1.7, abs=0.06)
-        assert fit.A == pytest.approx(400.0, rel=0.08)
-        assert fit.alpha == pytest.approx(0.35, abs=0.01)
+        assert_scalar(fit.E, 1.7, abs=0.06)
+        assert_scalar(fit.A, 400.0, rel=0.08)
+        assert_scalar(fit.alpha, 0.35, abs=0.01)
         # R^2 in log space, by hand, from the fitted curve
-        assert fit.r2 == pytest.approx(log_r2(losses, fitted), abs=1e-9)
+        assert_scalar(fit.r2, log_r2(losses, fitted), abs=1e-9)
         assert 0.9998 < fit.r2 < 1.0
 
     @pytest.mark.points(1)
@@ -164,6 +169,7 @@ class TestPretrainedModel:
         model, _, source = pretrained_small
         pages, exact = pretraining.heldout_pages(pretraining.SMALL)
         loss = pretraining.heldout_loss(model, pretraining.SMALL, pages)
+        check_scalar(loss, "f", "held-out loss")
         # exact: the mean -log p of these very pages under the source (0.718 nats/token; the
         # expectation is source.entropy_per_token() = 0.723), each page scored alone in its
         # row. The SMALL recipe's model gets 0.805: 0.088 above it (model seeds 1 and 2 of an
@@ -190,15 +196,17 @@ class TestTransfer:
     def test_trainable_names(self, impl):
         names = impl.transfer.trainable_names
         model = tiny_gpt(impl)
-        assert names(model) == list(model.params)
+        assert_same(names(model), list(model.params))
         top = ["tok_emb", "blocks.2.ln1.gamma", "blocks.2.ln1.beta", "blocks.2.attn.W_qkv", "blocks.2.attn.b_qkv",
                "blocks.2.attn.W_out", "blocks.2.attn.b_out", "blocks.2.ln2.gamma", "blocks.2.ln2.beta",
                "blocks.2.mlp.W_in", "blocks.2.mlp.b_in", "blocks.2.mlp.W_out", "blocks.2.mlp.b_out",
                "ln_f.gamma", "ln_f.beta"]
-        assert names(model, 1) == top
-        assert sorted(names(model, 2)) == sorted(top + [n.replace("blocks.2.", "blocks.1.") for n in top if n.startswith("blocks.2.")])
+        assert_same(names(model, 1), top)
+        two = names(model, 2)
+        assert type(two) is list
+        assert_same(sorted(two), sorted(top + [n.replace("blocks.2.", "blocks.1.") for n in top if n.startswith("blocks.2.")]))
         untied = tiny_gpt(impl, tied=False)
-        assert names(untied, 1) == top[1:] + ["head.W"]
+        assert_same(names(untied, 1), top[1:] + ["head.W"])
         with pytest.raises(ValueError, match="top_blocks"):
             names(model, 4)
 
@@ -215,9 +223,11 @@ class TestTransfer:
                                                 lr=0.05, optim=impl.optim, out=io.StringIO())
         assert len(history["loss"]) == 3
         for name, value in pretrained.params.items():  # the pretrained model is untouched
-            np.testing.assert_array_equal(value, before[name], err_msg=f"pretrained {name} changed")
+            assert_equal(value, before[name], name=f"pretrained {name}")
         trained = set(impl.transfer.trainable_names(tuned, 1))
+        assert sorted(tuned.params) == sorted(before)
         for name, value in tuned.params.items():
+            check_array(value, "f", before[name].shape, f"tuned {name}")
             moved = not np.array_equal(value, before[name])
             assert moved == (name in trained), f"{name}: {'moved' if moved else 'did not move'}"
 
@@ -233,9 +243,10 @@ class TestTransfer:
         model = Recorded()
         partial = impl.transfer.PartialModel(model, ["a", "c"])
         loss, grads = partial.loss_and_grads(None, None)
-        assert loss == 2.5 and sorted(grads) == ["a", "c"]
-        np.testing.assert_array_equal(grads["a"], [1.0, -2.0, 3.0])
-        np.testing.assert_array_equal(grads["c"], [-1.5, -0.5, 0.5, 1.5])
+        assert_scalar(loss, 2.5, abs=0.0)
+        assert type(grads) is dict and sorted(grads) == ["a", "c"]
+        assert_equal(grads["a"], [1.0, -2.0, 3.0])
+        assert_equal(grads["c"], [-1.5, -0.5, 0.5, 1.5])
 
     @pytest.mark.points(3)
     def test_pretraining_transfers_to_an_unseen_task(self, impl, pretrained_small):
@@ -250,6 +261,8 @@ class TestTransfer:
         scratch = pretraining.new_gpt(impl, pretraining.SMALL, task_world)
         training.train_lm(scratch, pretraining.row_batches(corpus, 32, np.random.default_rng(1)), **settings)
         tuned_loss, scratch_loss = tuned.loss(*heldout), scratch.loss(*heldout)
+        check_scalar(tuned_loss, "f", "fine-tuned loss")
+        check_scalar(scratch_loss, "f", "loss from scratch")
         # Task B is reverse-elvish (reverse the pair, translate into elvish). Loss on the
         # answers (two words and ";") of the held-out pairs, after the same 100 steps on the
         # same batches of 32 pages drawn from 100 examples: the reference gets 0.003 fine-tuned
@@ -281,8 +294,12 @@ class TestScalingMeasured:
             sizes.append(impl.scaling.count_params(model.vocab_size, model.context_length, model.n_layers, width,
                                                    non_embedding=True))
             losses.append(pretraining.heldout_loss(model, base, pages))
+            check_scalar(sizes[-1], "i", "count_params")
+            check_scalar(losses[-1], "f", "held-out loss")
         assert sizes[-1] / sizes[0] >= 10
         assert all(a > b for a, b in zip(losses, losses[1:])), f"held-out losses by size {np.round(losses, 3)}"
         fit = impl.scaling.fit_power_law(sizes, losses)
+        check_scalar(fit.r2, "f", "r2")
+        check_scalar(fit.E, "f", "E")
         assert fit.r2 > 0.9 and 0 <= fit.E < min(losses)
         assert min(losses) > exact  # 100 steps: every model is still far above the entropy

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from scipy import special
 
+from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array, check_scalar
 from conftest import check_gpt_forward
 from scratch import rlhf_loop
 from test_transformer import assert_gradients, tiny_gpt
@@ -33,10 +34,10 @@ class TestTokenLogprobs:
         logits = np.array([[[1.0, 2.0, 0.0], [0.5, -1.0, 3.0]], [[0.0, 0.0, 0.0], [2.0, 1.0, 1.0]]])
         tokens = np.array([[1, 2], [0, 0]])
         mask = prefix_mask([2, 1], 2)
-        logprobs, _ = impl.rlhf.token_logprobs_forward(logits, tokens, mask, temperature=0.5)
         expected = special.log_softmax(logits / 0.5, axis=-1)
-        np.testing.assert_allclose(logprobs, [[expected[0, 0, 1], expected[0, 1, 2]], [math.log(1 / 3), 0.0]],
-                                   atol=1e-12)  # row 1's second position is padding: 0
+        logprobs, _ = impl.rlhf.token_logprobs_forward(logits, tokens, mask, temperature=0.5)
+        assert_close(logprobs, [[expected[0, 0, 1], expected[0, 1, 2]], [math.log(1 / 3), 0.0]],
+                     atol=1e-12)  # row 1's second position is padding: 0
 
     @pytest.mark.points(2)
     def test_gradient_matches_finite_differences(self, impl):
@@ -45,10 +46,12 @@ class TestTokenLogprobs:
         tokens = rng.integers(0, 5, size=(3, 4))
         mask = prefix_mask([4, 2, 1], 4)
         weights = rng.normal(size=(3, 4))
-        logprobs, cache = impl.rlhf.token_logprobs_forward(logits, tokens, mask, temperature=0.7)
         picked = np.take_along_axis(special.log_softmax(logits / 0.7, axis=-1), tokens[..., None], -1)[..., 0]
-        np.testing.assert_allclose(logprobs, np.where(mask, picked, 0), atol=1e-12)
+        expected = np.where(mask, picked, 0)  # the forward first: a zero forward and backward agree
+        logprobs, cache = impl.rlhf.token_logprobs_forward(logits, tokens, mask, temperature=0.7)
+        assert_close(logprobs, expected, atol=1e-12)
         dlogits = impl.rlhf.token_logprobs_backward(weights, cache)
+        check_array(dlogits, "f", (3, 4, 5), "dlogits")
         assert np.all(dlogits[~mask] == 0)  # nothing reaches a padded position's logits
         assert_gradients(lambda: np.sum(impl.rlhf.token_logprobs_forward(logits, tokens, mask, 0.7)[0] * weights),
                          {"logits": logits}, {"logits": dlogits})
@@ -62,14 +65,19 @@ class TestTokenLogprobs:
         prompts = [[1, 2, 3], [4], [5, 1, 2, 6, 3]]
         out = impl.batched.generate_batch(model, prompts, 6, temperature=0.7, stop_id=0, pad_id=6,
                                           rng=np.random.default_rng(2))
+        check_array(out.tokens, "i", (3, 6), "tokens")
+        check_array(out.lengths, "i", (3,), "lengths")
+        check_array(out.logprobs, "f", (3, 6), "logprobs")
         ids, left_pad = impl.batched.pad_left(prompts, 6)
         logits, _ = impl.rlhf.response_forward(model, ids, left_pad, out.tokens)
         mask = prefix_mask(out.lengths, 6)
         assert 0 < mask.sum() < mask.size  # some row stopped early (the mask matters)
         logprobs, _ = impl.rlhf.token_logprobs_forward(logits, out.tokens, mask, temperature=0.7)
-        np.testing.assert_allclose(np.exp(logprobs - out.logprobs), 1.0, atol=1e-12, rtol=0)
+        check_array(logprobs, "f", (3, 6), "logprobs")
+        assert_close(np.exp(logprobs - out.logprobs), 1.0, atol=1e-12, rtol=0)
         # read at another temperature the ratio is not 1: the rollout's temperature belongs to the policy
         other, _ = impl.rlhf.token_logprobs_forward(logits, out.tokens, mask, temperature=1.0)
+        check_array(other, "f", (3, 6), "logprobs")
         assert np.max(np.abs(other - out.logprobs)) > 0.05
 
 
@@ -84,7 +92,7 @@ class TestKLPenalizedReward:
         rewards = impl.rlhf.kl_penalized_rewards(logprobs, ref, np.array([2.0, -1.0]), mask, beta=0.1)
         # row 0: d = (0.5, -1, 0) -> -0.1 d = (-0.05, 0.1, 0), score 2 at t = 2;
         # row 1: one token, d = -0.2 -> 0.02, plus the score -1; padding 0
-        np.testing.assert_allclose(rewards, [[-0.05, 0.1, 2.0], [-0.98, 0.0, 0.0]], atol=1e-12)
+        assert_close(rewards, [[-0.05, 0.1, 2.0], [-0.98, 0.0, 0.0]], atol=1e-12)
 
     @pytest.mark.points(1)
     def test_k1_and_k3(self, impl):
@@ -93,9 +101,9 @@ class TestKLPenalizedReward:
         mask = prefix_mask([2, 1], 2)
         k1, k3 = impl.rlhf.kl_estimators(logprobs, ref, mask)
         d = np.array([0.5, -1.0, 0.0])  # the three response tokens
-        assert k1 == pytest.approx(-0.5 / 3, abs=1e-12)
-        assert k3 == pytest.approx(np.mean(np.exp(-d) - 1 + d), abs=1e-12)  # (0.1065 + 0.7183 + 0) / 3
-        assert impl.rlhf.kl_estimators(logprobs, logprobs, mask) == (0.0, 0.0)  # pi = pi_ref
+        assert_scalar(k1, -0.5 / 3, abs=1e-12)
+        assert_scalar(k3, np.mean(np.exp(-d) - 1 + d), abs=1e-12)  # (0.1065 + 0.7183 + 0) / 3
+        assert_same(impl.rlhf.kl_estimators(logprobs, logprobs, mask), (0.0, 0.0))  # pi = pi_ref
 
 
 class TestRLOO:
@@ -105,8 +113,8 @@ class TestRLOO:
     def test_leave_one_out_baselines(self, impl):
         returns = np.array([[1.0, 2.0, 6.0], [0.5, 0.5, 0.5]])
         # baselines of prompt 0: (2 + 6) / 2 = 4, (1 + 6) / 2 = 3.5, (1 + 2) / 2 = 1.5
-        np.testing.assert_allclose(impl.rlhf.rloo_advantages(returns), [[-3.0, -1.5, 4.5], [0, 0, 0]], atol=1e-12)
-        np.testing.assert_allclose(impl.rlhf.rloo_advantages(np.array([[3.0, -1.0]])), [[4.0, -4.0]], atol=1e-12)
+        assert_close(impl.rlhf.rloo_advantages(returns), [[-3.0, -1.5, 4.5], [0, 0, 0]], atol=1e-12)
+        assert_close(impl.rlhf.rloo_advantages(np.array([[3.0, -1.0]])), [[4.0, -4.0]], atol=1e-12)
 
     @pytest.mark.points(2)
     def test_loss_and_gradient(self, impl):
@@ -114,9 +122,10 @@ class TestRLOO:
         logprobs = -rng.random((3, 4))
         advantages = np.array([1.5, -0.5, 2.0])
         mask = prefix_mask([4, 2, 3], 4)
-        loss, cache = impl.rlhf.policy_gradient_loss_forward(logprobs, advantages, mask)
         sequence = [logprobs[0].sum(), logprobs[1, :2].sum(), logprobs[2, :3].sum()]
-        assert loss == pytest.approx(-np.dot(advantages, sequence) / 3, abs=1e-12)  # mean over responses
+        expected = -np.dot(advantages, sequence) / 3  # mean over responses; the forward first
+        loss, cache = impl.rlhf.policy_gradient_loss_forward(logprobs, advantages, mask)
+        assert_scalar(loss, expected, abs=1e-12)
         dlogprobs = impl.rlhf.policy_gradient_loss_backward(0.5, cache)
         assert_gradients(lambda: 0.5 * impl.rlhf.policy_gradient_loss_forward(logprobs, advantages, mask)[0],
                          {"logprobs": logprobs}, {"logprobs": dlogprobs})
@@ -130,10 +139,11 @@ class TestGAE:
         rewards = np.array([[0.1, -0.2, 0.3, 1.0], [0.5, 2.0, 0.0, 0.0]])
         values = np.array([[0.4, 0.7, -0.1, 0.2], [1.0, -1.0, 5.0, 5.0]])
         mask = prefix_mask([4, 2], 4)
+        to_go = np.array([[1.2, 1.1, 1.3, 1.0], [2.5, 2.0, 0.0, 0.0]])  # row 1 ends at t = 1: nothing after it counts
+        baseline = np.where(mask, values, 0)
         advantages, returns = impl.ppo.gae_advantages(rewards, values, mask, gamma=1.0, lam=1.0)
-        to_go = [[1.2, 1.1, 1.3, 1.0], [2.5, 2.0, 0.0, 0.0]]  # row 1 ends at t = 1: nothing after it counts
-        np.testing.assert_allclose(advantages + np.where(mask, values, 0), to_go, atol=1e-12)
-        np.testing.assert_allclose(returns, to_go, atol=1e-12)
+        assert_close(advantages, to_go - baseline, atol=1e-12)  # A_t = reward-to-go - V(s_t)
+        assert_close(returns, to_go, atol=1e-12)
 
     @pytest.mark.points(1)
     def test_discounted_by_hand(self, impl):
@@ -141,18 +151,18 @@ class TestGAE:
         advantages, _ = impl.ppo.gae_advantages(rewards, values, np.ones((1, 3), bool), gamma=0.9, lam=0.8)
         # deltas: t=2: 2 - 1.5 = 0.5 (bootstraps 0); t=1: 1 + 0.9 * 1.5 - 1 = 1.35; t=0: 0 + 0.9 - 0.5 = 0.4
         # A_2 = 0.5; A_1 = 1.35 + 0.72 * 0.5 = 1.71; A_0 = 0.4 + 0.72 * 1.71 = 1.6312
-        np.testing.assert_allclose(advantages, [[1.6312, 1.71, 0.5]], atol=1e-12)
+        assert_close(advantages, [[1.6312, 1.71, 0.5]], atol=1e-12)
 
     @pytest.mark.points(1)
     def test_whitening_small_batches(self, impl):
         mask = prefix_mask([3, 1], 3)
         white = impl.ppo.whiten(np.array([[1.0, 2.0, 6.0], [3.0, 99.0, 99.0]]), mask)
         # tokens 1, 2, 6, 3: mean 3, population std sqrt((4 + 1 + 9 + 0) / 4) = sqrt(3.5)
-        np.testing.assert_allclose(white, np.array([[-2.0, -1.0, 3.0], [0.0, 0.0, 0.0]]) / math.sqrt(3.5), atol=1e-12)
+        assert_close(white, np.array([[-2.0, -1.0, 3.0], [0.0, 0.0, 0.0]]) / math.sqrt(3.5), atol=1e-12)
         one = impl.ppo.whiten(np.array([[2.5, 7.0]]), prefix_mask([1], 2))
-        np.testing.assert_array_equal(one, [[2.5, 0.0]])  # a single token: no spread to measure, kept as is
+        assert_equal(one, [[2.5, 0.0]])  # a single token: no spread to measure, kept as is
         same = impl.ppo.whiten(np.full((2, 2), 4.0), np.ones((2, 2), bool))
-        assert np.all(np.isfinite(same)) and np.all(same == 0)  # std 0: centred, never divided by 0
+        assert_equal(same, np.zeros((2, 2)))  # std 0: centred, never divided by 0
 
 
 class TestPPOLosses:
@@ -163,11 +173,12 @@ class TestPPOLosses:
         rng = np.random.default_rng(2)
         logprobs, advantages = -rng.random((2, 3)), rng.normal(size=(2, 3))
         mask = prefix_mask([3, 2], 3)
+        expected_loss, expected_grad = -advantages[mask].mean(), np.where(mask, -advantages, 0) / 5  # ratio 1
         loss, cache = impl.ppo.ppo_policy_loss_forward(logprobs, logprobs.copy(), advantages, mask, 0.2)
-        assert loss == pytest.approx(-advantages[mask].mean(), abs=1e-12)  # ratio 1
+        assert_scalar(loss, expected_loss, abs=1e-12)
         dlogprobs = impl.ppo.ppo_policy_loss_backward(1.0, cache)
-        np.testing.assert_allclose(dlogprobs, np.where(mask, -advantages, 0) / 5, atol=1e-12)
-        assert impl.ppo.ppo_stats(logprobs, logprobs, mask, 0.2) == {"clip_fraction": 0.0, "approx_kl": 0.0}
+        assert_close(dlogprobs, expected_grad, atol=1e-12)
+        assert_same(impl.ppo.ppo_stats(logprobs, logprobs, mask, 0.2), {"clip_fraction": 0.0, "approx_kl": 0.0})
 
     @pytest.mark.points(2)
     def test_clipping_by_hand(self, impl):
@@ -178,22 +189,23 @@ class TestPPOLosses:
         mask = np.ones((1, 5), bool)
         loss, cache = impl.ppo.ppo_policy_loss_forward(new, old, advantages, mask, 0.2)
         # min(rho A, clip(rho) A): 1.2*2 = 2.4 (clipped), 1.5*-2 = -3, 0.5*2 = 1, 0.8*-2 = -1.6 (clipped), 1.1
-        assert loss == pytest.approx(-(2.4 - 3.0 + 1.0 - 1.6 + 1.1) / 5, abs=1e-12)
+        assert_scalar(loss, -(2.4 - 3.0 + 1.0 - 1.6 + 1.1) / 5, abs=1e-12)
         # gradient -rho A / N where the unclipped branch is the min, else 0
-        np.testing.assert_allclose(impl.ppo.ppo_policy_loss_backward(1.0, cache),
-                                   [[0.0, 3.0 / 5, -1.0 / 5, 0.0, -1.1 / 5]], atol=1e-12)
+        assert_close(impl.ppo.ppo_policy_loss_backward(1.0, cache), [[0.0, 3.0 / 5, -1.0 / 5, 0.0, -1.1 / 5]],
+                     atol=1e-12)
         stats = impl.ppo.ppo_stats(new, old, mask, 0.2)
-        assert stats["clip_fraction"] == pytest.approx(4 / 5)
-        assert stats["approx_kl"] == pytest.approx(0.5 * np.mean(np.log(ratios) ** 2), abs=1e-12)
+        assert type(stats) is dict
+        assert_scalar(stats["clip_fraction"], 4 / 5)
+        assert_scalar(stats["approx_kl"], 0.5 * np.mean(np.log(ratios) ** 2), abs=1e-12)
         # values: V - V_old = (0.5, 0.1), eps 0.2, targets R: the clipped branch is the larger at token 0
         values, old_values, returns = np.array([[1.5, 0.1]]), np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
         vloss, vcache = impl.ppo.ppo_value_loss_forward(values, old_values, returns, np.ones((1, 2), bool), 0.2)
         # token 0: max(1.5^2, 1.2^2) = 2.25; token 1: max(0.9^2, 0.9^2) = 0.81
-        assert vloss == pytest.approx(0.5 * (2.25 + 0.81) / 2, abs=1e-12)
+        assert_scalar(vloss, 0.5 * (2.25 + 0.81) / 2, abs=1e-12)
         values[0, 0] = 0.5  # now V - V_old = -0.5: clipped to 0.8, error 0.8 > 0.5, the clipped branch wins
         vloss, vcache = impl.ppo.ppo_value_loss_forward(values, old_values, returns, np.ones((1, 2), bool), 0.2)
-        assert vloss == pytest.approx(0.5 * (0.64 + 0.81) / 2, abs=1e-12)
-        np.testing.assert_allclose(impl.ppo.ppo_value_loss_backward(1.0, vcache), [[0.0, -0.9 / 2]], atol=1e-12)
+        assert_scalar(vloss, 0.5 * (0.64 + 0.81) / 2, abs=1e-12)
+        assert_close(impl.ppo.ppo_value_loss_backward(1.0, vcache), [[0.0, -0.9 / 2]], atol=1e-12)
 
     @pytest.mark.points(2)
     def test_gradients_match_finite_differences(self, impl):
@@ -204,19 +216,19 @@ class TestPPOLosses:
         log_ratio = rng.choice([-0.6, -0.1, 0.05, 0.12, 0.5], size=(3, 4))
         new = old + log_ratio
         advantages = rng.normal(size=(3, 4))
-        loss, cache = impl.ppo.ppo_policy_loss_forward(new, old, advantages, mask, 0.2)
         ratio = np.exp(log_ratio)
         expected = -np.mean(np.minimum(ratio * advantages, np.clip(ratio, 0.8, 1.2) * advantages)[mask])
-        assert loss == pytest.approx(expected, abs=1e-12)
+        loss, cache = impl.ppo.ppo_policy_loss_forward(new, old, advantages, mask, 0.2)
+        assert_scalar(loss, expected, abs=1e-12)  # the forward first: a zero forward and backward agree
         assert_gradients(lambda: impl.ppo.ppo_policy_loss_forward(new, old, advantages, mask, 0.2)[0],
                          {"logprobs": new}, {"logprobs": impl.ppo.ppo_policy_loss_backward(1.0, cache)})
         old_values = rng.normal(size=(3, 4))
         values = old_values + rng.choice([-0.5, -0.05, 0.1, 0.4], size=(3, 4))
         returns = rng.normal(size=(3, 4))
-        vloss, vcache = impl.ppo.ppo_value_loss_forward(values, old_values, returns, mask, 0.2)
         clipped = old_values + np.clip(values - old_values, -0.2, 0.2)
-        assert vloss == pytest.approx(0.5 * np.mean(np.maximum((values - returns) ** 2,
-                                                               (clipped - returns) ** 2)[mask]), abs=1e-12)
+        expected = 0.5 * np.mean(np.maximum((values - returns) ** 2, (clipped - returns) ** 2)[mask])
+        vloss, vcache = impl.ppo.ppo_value_loss_forward(values, old_values, returns, mask, 0.2)
+        assert_scalar(vloss, expected, abs=1e-12)
         assert_gradients(lambda: impl.ppo.ppo_value_loss_forward(values, old_values, returns, mask, 0.2)[0],
                          {"values": values}, {"values": impl.ppo.ppo_value_loss_backward(1.0, vcache)})
 
@@ -237,12 +249,14 @@ class TestValueHead:
     def test_one_pass_gives_both_heads(self, impl):
         check_gpt_forward(impl)
         model, head, ids, left_pad, tokens = self.setup(impl, tied=False)
-        logits, values, _ = impl.ppo.policy_value_forward(model, head, ids, left_pad, tokens)
         sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)
         # the token head: the GPT's own logits over prompt + response, from position P - 1 = 2 on
-        np.testing.assert_allclose(logits, model.forward(sequence, left_pad=left_pad)[0][:, 2:], atol=1e-12)
+        expected_logits = model.forward(sequence, left_pad=left_pad)[0][:, 2:]
         hidden = model.forward_hidden(sequence, left_pad=left_pad)[0][:, 2:]  # h_t predicts tokens[:, t]
-        np.testing.assert_allclose(values, hidden @ head["w"] + 0.3, atol=1e-12)
+        expected_values = hidden @ head["w"] + 0.3
+        logits, values, _ = impl.ppo.policy_value_forward(model, head, ids, left_pad, tokens)
+        assert_close(logits, expected_logits, atol=1e-12)
+        assert_close(values, expected_values, atol=1e-12)
         assert values.shape == (3, 4) and np.ptp(values) > 0.1  # a value per state, and they differ
 
     @pytest.mark.points(1)
@@ -256,13 +270,14 @@ class TestValueHead:
             logits, values, _ = impl.ppo.policy_value_forward(model, head, ids, left_pad, tokens)
             return np.sum(logits * weights_l) + np.sum(values * weights_v)
 
-        _, values, cache = impl.ppo.policy_value_forward(model, head, ids, left_pad, tokens)
         sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)
         hidden = model.forward_hidden(sequence, left_pad=left_pad)[0][:, 2:]
-        np.testing.assert_allclose(values, hidden @ head["w"] + 0.3, atol=1e-12)
+        expected = hidden @ head["w"] + 0.3  # the forward first: a zero forward and backward agree
+        _, values, cache = impl.ppo.policy_value_forward(model, head, ids, left_pad, tokens)
+        assert_close(values, expected, atol=1e-12)
         grads, head_grads = impl.ppo.policy_value_backward(model, head, weights_l, weights_v, cache)
         # db = sum of dV: the one gradient a reader can check by eye
-        assert head_grads["b"] == pytest.approx(weights_v.sum(), abs=1e-12)
+        assert_close(head_grads["b"], weights_v.sum(), rtol=0, atol=1e-12)
         names = ["tok_emb", "pos_emb", "blocks.0.attn.W_out", "blocks.1.ln2.gamma", "ln_f.gamma"] + ([] if tied else ["head.W"])
         assert_gradients(objective, {**{n: model.params[n] for n in names}, "w": head["w"]},
                          {**{n: grads[n] for n in names}, "w": head_grads["w"]})
@@ -275,10 +290,10 @@ class TestAdaptiveKL:
     def test_updates(self, impl):
         update = impl.rlhf.adaptive_kl_update
         # KL = 2 x target: e = 1, clipped to 0.2, so beta grows by exactly 1 + 0.2 * 64 / 10000
-        assert update(0.1, 12.0, 6.0, 64, 10000) == 0.1 * (1 + 0.2 * 64 / 10000)
-        assert update(0.1, 6.6, 6.0, 64, 10000) == pytest.approx(0.1 * (1 + 0.1 * 64 / 10000), rel=1e-12)
-        assert update(0.1, 0.0, 6.0, 500, 1000) == pytest.approx(0.1 * (1 - 0.2 * 0.5), rel=1e-12)
-        assert update(0.1, 6.0, 6.0, 64, 10000) == pytest.approx(0.1, rel=1e-12)  # on target: unchanged
+        assert_scalar(update(0.1, 12.0, 6.0, 64, 10000), 0.1 * (1 + 0.2 * 64 / 10000), abs=0.0)
+        assert_scalar(update(0.1, 6.6, 6.0, 64, 10000), 0.1 * (1 + 0.1 * 64 / 10000), rel=1e-12)
+        assert_scalar(update(0.1, 0.0, 6.0, 500, 1000), 0.1 * (1 - 0.2 * 0.5), rel=1e-12)
+        assert_scalar(update(0.1, 6.0, 6.0, 64, 10000), 0.1, rel=1e-12)  # on target: unchanged
 
 
 class TestPretrainingMix:
@@ -289,10 +304,11 @@ class TestPretrainingMix:
         policy = {"a": np.array([1.0, -2.0]), "b": np.array([[0.5]])}
         lm = {"a": np.array([4.0, 2.0]), "b": np.array([[-1.0]])}
         loss, grads = impl.rlhf.mixed_loss_and_grads(0.3, policy, 2.0, lm, 0.25)
-        assert loss == pytest.approx(0.3 + 0.25 * 2.0, abs=1e-12)
-        np.testing.assert_allclose(grads["a"], [2.0, -1.5])
-        np.testing.assert_allclose(grads["b"], [[0.25]])
-        np.testing.assert_array_equal(policy["a"], [1.0, -2.0])  # inputs untouched
+        assert_scalar(loss, 0.3 + 0.25 * 2.0, abs=1e-12)
+        assert type(grads) is dict and sorted(grads) == ["a", "b"]
+        assert_close(grads["a"], [2.0, -1.5])
+        assert_close(grads["b"], [[0.25]])
+        assert_equal(policy["a"], [1.0, -2.0])  # inputs untouched
 
     @pytest.mark.points(2)
     def test_one_update_through_a_gpt(self, impl):
@@ -324,7 +340,8 @@ class TestPretrainingMix:
         logits = model.logits(np.array([[1, 2, 2, 4], [0, 3, 1, 1]]), left_pad=left_pad)[:, 1:]
         lp = np.take_along_axis(special.log_softmax(logits / 0.8, axis=-1), tokens[..., None], -1)[..., 0]
         pg = -(0.7 * lp[0].sum() - 1.3 * lp[1, :2].sum()) / 2
-        assert loss == pytest.approx(pg + 0.5 * model.loss(text[:, :-1], text[:, 1:]), abs=1e-12)
+        check_array(logits, "f", (2, 3, 5), "logits")
+        assert_scalar(loss, float(pg + 0.5 * model.loss(text[:, :-1], text[:, 1:])), abs=1e-12)
         checked = {name: model.params[name] for name in ("tok_emb", "pos_emb", "blocks.0.mlp.W_in", "ln_f.gamma")}
         assert_gradients(lambda: policy_loss() + 0.5 * model.loss(text[:, :-1], text[:, 1:]), checked, grads)
 
@@ -336,29 +353,29 @@ class TestDPO:
     def test_at_the_reference_policy(self, impl):
         logp_w, logp_l = np.array([-3.0, -1.2]), np.array([-2.5, -4.0])
         loss, cache = impl.dpo.dpo_loss_forward(logp_w, logp_l, logp_w.copy(), logp_l.copy(), beta=0.3)
-        assert loss == pytest.approx(math.log(2), abs=1e-12)
+        assert_scalar(loss, math.log(2), abs=1e-12)
         # dL/dlog pi_w = -beta/2 per pair (mean over 2 pairs), dL/dlog pi_l = +beta/2: the gradient is
         # -(beta/2)(grad log pi_w - grad log pi_l)
         dlogp_w, dlogp_l = impl.dpo.dpo_loss_backward(1.0, cache)
-        np.testing.assert_allclose(dlogp_w, [-0.15 / 2, -0.15 / 2], atol=1e-12)
-        np.testing.assert_allclose(dlogp_l, [0.15 / 2, 0.15 / 2], atol=1e-12)
+        assert_close(dlogp_w, [-0.15 / 2, -0.15 / 2], atol=1e-12)
+        assert_close(dlogp_l, [0.15 / 2, 0.15 / 2], atol=1e-12)
 
     @pytest.mark.points(1)
     def test_large_margins_are_finite(self, impl):
         zero = np.zeros(2)
         loss, cache = impl.dpo.dpo_loss_forward(np.array([0.0, -2000.0]), np.array([-2000.0, 0.0]), zero, zero, 0.5)
-        assert loss == pytest.approx((0.0 + 1000.0) / 2, abs=1e-9)  # right by 1000: 0; wrong by 1000: 1000
+        assert_scalar(loss, (0.0 + 1000.0) / 2, abs=1e-9)  # right by 1000: 0; wrong by 1000: 1000
         dlogp_w, dlogp_l = impl.dpo.dpo_loss_backward(1.0, cache)
-        np.testing.assert_allclose(dlogp_w, [0.0, -0.25], atol=1e-12)
-        np.testing.assert_allclose(dlogp_l, [0.0, 0.25], atol=1e-12)
+        assert_close(dlogp_w, [0.0, -0.25], atol=1e-12)
+        assert_close(dlogp_l, [0.0, 0.25], atol=1e-12)
 
     @pytest.mark.points(2)
     def test_gradient_matches_finite_differences(self, impl):
         rng = np.random.default_rng(4)
         logp_w, logp_l, ref_w, ref_l = -3 * rng.random((4, 5))
+        expected = -np.mean(special.log_expit(0.7 * ((logp_w - ref_w) - (logp_l - ref_l))))  # the forward first
         loss, cache = impl.dpo.dpo_loss_forward(logp_w, logp_l, ref_w, ref_l, 0.7)
-        assert loss == pytest.approx(-np.mean(special.log_expit(0.7 * ((logp_w - ref_w) - (logp_l - ref_l)))),
-                                     abs=1e-12)
+        assert_scalar(loss, expected, abs=1e-12)
         dlogp_w, dlogp_l = impl.dpo.dpo_loss_backward(2.0, cache)
         assert_gradients(lambda: 2.0 * impl.dpo.dpo_loss_forward(logp_w, logp_l, ref_w, ref_l, 0.7)[0],
                          {"w": logp_w, "l": logp_l}, {"w": dlogp_w, "l": dlogp_l})
@@ -420,7 +437,8 @@ class TestBandit:
         theta = REF_LOGITS.copy()
         actions = sample_actions(theta, 256, rng)
         logprobs, _, mask = bandit_logprobs(impl, theta, actions)
-        np.testing.assert_allclose(bandit_rewards(impl, logprobs, actions, mask)[:, 0], BANDIT_R[actions])  # pi = pi_ref
+        assert_close(logprobs[:, 0], special.log_softmax(REF_LOGITS)[actions])
+        assert_close(bandit_rewards(impl, logprobs, actions, mask)[:, 0], BANDIT_R[actions])  # pi = pi_ref
         for _ in range(200):
             actions = sample_actions(theta, 256, rng)
             logprobs, cache, mask = bandit_logprobs(impl, theta, actions)
@@ -446,6 +464,9 @@ class TestBandit:
             rewards = bandit_rewards(impl, old_logprobs, actions, mask)
             old_values = np.full((256, 1), value)
             advantages, returns = impl.ppo.gae_advantages(rewards, old_values, mask, 1.0, 0.95)
+            if iteration == 0:  # one token, V = 0: the advantage and the return are the reward itself
+                assert_close(advantages, BANDIT_R[actions][:, None])
+                assert_close(returns, BANDIT_R[actions][:, None])
             advantages = impl.ppo.whiten(advantages, mask)
             lr = 0.5 * (1 - iteration / 40)
             for _ in range(4):
@@ -457,6 +478,7 @@ class TestBandit:
                 value -= impl.ppo.ppo_value_loss_backward(1.0, vcache).sum()
             if iteration == 0:
                 stats = impl.ppo.ppo_stats(bandit_logprobs(impl, theta, actions)[0], old_logprobs, mask, 0.2)
+                check_scalar(stats["approx_kl"], "f", "approx_kl")
                 assert 0 < stats["approx_kl"] < 0.05, stats  # it moved, and not far
         assert kl_to_optimum(theta) < 1e-3, kl_to_optimum(theta)
 
@@ -480,8 +502,11 @@ class TestBandit:
             loss, cache = impl.dpo.dpo_loss_forward(logp[winners], logp[losers], ref[winners], ref[losers],
                                                     BANDIT_BETA)
             if step == 0:
-                assert loss == pytest.approx(math.log(2), abs=1e-12)
+                assert_scalar(loss, math.log(2), abs=1e-12)
             dlogp_w, dlogp_l = impl.dpo.dpo_loss_backward(1.0, cache)
+            if step == 0:  # at pi = pi_ref every pair pulls by beta / 2, over 4000 pairs
+                assert_close(dlogp_w, np.full(4000, -BANDIT_BETA / 2 / 4000))
+                assert_close(dlogp_l, np.full(4000, BANDIT_BETA / 2 / 4000))
             # d log softmax(theta)[y] / d theta = onehot(y) - softmax(theta)
             dtheta = (np.bincount(winners, dlogp_w, BANDIT_V) + np.bincount(losers, dlogp_l, BANDIT_V)
                       - special.softmax(theta) * (dlogp_w.sum() + dlogp_l.sum()))
@@ -523,6 +548,8 @@ class TestRLHFLoop:
         history, head = rlhf_loop.train(impl, policy, reference, [[1], [2]], share_of_3, settings, iterations=40,
                                         rng=np.random.default_rng(0), judges={"gold": share_of_3})
         gold, k3 = np.mean(history["gold"][-10:]), np.mean(history["kl_k3"][-10:])
+        check_scalar(gold, "f", "gold reward")
+        check_scalar(k3, "f", "k3 KL")
         assert 0.55 < gold < 0.85, gold
         assert k3 < 4.5 and max(history["kl_k3"]) < 8.3, history["kl_k3"]
         return history, head
@@ -558,12 +585,14 @@ class TestRLHFLoop:
         losers = ([[4]] * 8 + [[3]] * 2) * 2
         history = rlhf_loop.train_dpo(impl, policy, reference, (prompts, winners, losers), beta=0.5, steps=100,
                                       lr=0.03, batch_pairs=20, rng=np.random.default_rng(0))
-        assert history["loss"][0] == pytest.approx(math.log(2), abs=1e-9)  # pi = pi_ref at the start
+        assert_scalar(history["loss"][0], math.log(2), abs=1e-9)  # pi = pi_ref at the start
         for prompt in ([1], [2]):
-            new = special.log_softmax(policy.logits(np.array([prompt]))[0, -1])
-            old = special.log_softmax(reference.logits(np.array([prompt]))[0, -1])
+            new_logits, old_logits = policy.logits(np.array([prompt])), reference.logits(np.array([prompt]))
+            check_array(new_logits, "f", (1, 1, 6), "policy logits")
+            check_array(old_logits, "f", (1, 1, 6), "reference logits")
+            new, old = special.log_softmax(new_logits[0, -1]), special.log_softmax(old_logits[0, -1])
             margin = 0.5 * ((new[3] - old[3]) - (new[4] - old[4]))
-            assert margin == pytest.approx(math.log(4), abs=0.03), (prompt, margin)
+            assert_scalar(float(margin), math.log(4), abs=0.03, name=f"margin after {prompt}")
 
 
 class TestRLHFInputErrors:

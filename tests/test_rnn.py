@@ -13,22 +13,24 @@ import types
 import numpy as np
 import pytest
 
-from scratch import data, training
-from scratch.gradcheck import assert_gradients_match
+from checks import assert_close, assert_equal, assert_gradients_match, assert_scalar, check_array, check_scalar
+from scratch import data, gradcheck, training
 
 GRAD_TOL = 1e-6
 
 
-def assert_is_the_recurrence(hs, x, h0, Wx, Wh, b):
-    """hs (B, T, H) must be h_t = tanh(x_t Wx + h_{t-1} Wh + b) from h0, the lecture's equation.
+def recurrence(x, h0, Wx, Wh, b):
+    """hs (B, T, H): h_t = tanh(x_t Wx + h_{t-1} Wh + b) from h0, the lecture's equation.
 
-    Every gradient test checks its forward with this first: a backward checked only against
-    finite differences of the same forward agrees with it when both return zeros.
+    Every gradient test checks its forward against this first, computed before the call from
+    the test's own arrays: a backward checked only against finite differences of the same
+    forward agrees with it when both return zeros.
     """
-    h = h0
+    h, hs = h0, []
     for t in range(x.shape[1]):
         h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
-        np.testing.assert_allclose(hs[:, t], h, rtol=1e-12, atol=1e-15)
+        hs.append(h)
+    return np.stack(hs, axis=1)
 
 
 def rnn_weights(rng, D, H):
@@ -47,7 +49,7 @@ class TestRNNStep:
         b = np.array([0.0, -0.5])
         h, _ = impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)
         # x Wx = (1, 2); h_prev Wh = (0.5*2 - 1, -1) = (0, -1); + b -> (1, 0.5)
-        np.testing.assert_allclose(h, np.tanh([[1.0, 0.5]]))
+        assert_close(h, np.tanh([[1.0, 0.5]]))
 
     @pytest.mark.points(2)
     @pytest.mark.parametrize("B, D, H", [(1, 3, 4), (3, 5, 2)])
@@ -55,8 +57,9 @@ class TestRNNStep:
         rng = np.random.default_rng(0)
         x, h_prev = rng.standard_normal((B, D)), rng.standard_normal((B, H))
         Wx, Wh, b = rnn_weights(rng, D, H)
+        expected = recurrence(x[:, None], h_prev, Wx, Wh, b)[:, 0]
         h, cache = impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)
-        assert_is_the_recurrence(h[:, None], x[:, None], h_prev, Wx, Wh, b)
+        assert_close(h, expected, rtol=1e-12, atol=1e-15)
         R = rng.standard_normal(h.shape)
         dx, dh_prev, dWx, dWh, db = impl.rnn.rnn_step_backward(R, cache)
         f = lambda: np.sum(impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)[0] * R)
@@ -84,9 +87,9 @@ class TestRNNSequence:
         B, T, D, H = 2, 5, 3, 4
         x, h0 = rng.standard_normal((B, T, D)), rng.standard_normal((B, H))
         Wx, Wh, b = rnn_weights(rng, D, H)
+        expected = recurrence(x, h0, Wx, Wh, b)  # (B, T, H)
         hs, _ = impl.rnn.rnn_forward(x, h0, Wx, Wh, b)
-        assert hs.shape == (B, T, H)
-        assert_is_the_recurrence(hs, x, h0, Wx, Wh, b)
+        assert_close(hs, expected, rtol=1e-12, atol=1e-15)
 
     @pytest.mark.points(3)
     @pytest.mark.parametrize("B, T, D, H", [(1, 1, 2, 3), (2, 6, 3, 4)])
@@ -94,8 +97,9 @@ class TestRNNSequence:
         rng = np.random.default_rng(2)
         x, h0 = rng.standard_normal((B, T, D)), rng.standard_normal((B, H))
         Wx, Wh, b = rnn_weights(rng, D, H)
+        expected = recurrence(x, h0, Wx, Wh, b)
         hs, cache = impl.rnn.rnn_forward(x, h0, Wx, Wh, b)
-        assert_is_the_recurrence(hs, x, h0, Wx, Wh, b)
+        assert_close(hs, expected, rtol=1e-12, atol=1e-15)
         R = rng.standard_normal(hs.shape)  # upstream gradient at EVERY time step
         dx, dh0, dWx, dWh, db = impl.rnn.rnn_backward(R, cache)
         f = lambda: np.sum(impl.rnn.rnn_forward(x, h0, Wx, Wh, b)[0] * R)
@@ -116,6 +120,7 @@ class TestRNNSequence:
         R = np.zeros(hs.shape)
         R[:, -1] = 1.0
         dx = impl.rnn.rnn_backward(R, cache)[0]
+        check_array(dx, "f", x.shape, "dx")
         assert np.abs(dx[:, 0]).max() > 1e-4
         f = lambda: np.sum(impl.rnn.rnn_forward(x, h0, Wx, Wh, b)[0][:, -1])
         assert_gradients_match(f, {"x": x}, {"x": dx}, GRAD_TOL)
@@ -133,9 +138,13 @@ class TestRNNLM:
         model = impl.rnn.RNNLM(20, 8, 16, rng=np.random.default_rng(0))
         ids = np.random.default_rng(1).integers(0, 20, size=(4, 10))
         loss, grads = model.loss_and_grads(ids, ids)
+        check_scalar(loss, "f", "loss")
         assert abs(loss - np.log(20)) < 0.1  # output weights start small: near-uniform
+        assert_scalar(loss, 2.987231731414795, rel=1e-5)  # the reference's number (float32)
         assert set(grads) == set(model.params)
-        assert all(grads[k].shape == p.shape and grads[k].dtype == np.float32 for k, p in model.params.items())
+        for name, p in model.params.items():
+            check_array(grads[name], "f", p.shape, name)
+            assert grads[name].dtype == np.float32, name
 
     @pytest.mark.points(3)
     @pytest.mark.parametrize("masked", [False, True])
@@ -147,8 +156,10 @@ class TestRNNLM:
         h0 = 0.5 * rng.standard_normal((2, 4))
         mask = np.array([[1, 1, 0, 1], [0, 1, 1, 0]]) if masked else None
         loss, grads = model.loss_and_grads(ids, targets, mask, h0=h0)
+        # the forward first, against the reference's number: a zero forward and backward agree
+        assert_scalar(loss, 1.6091476170679524 if masked else 1.6072490190402642, rel=1e-10)
         f = lambda: model.loss(ids, targets, mask, h0=h0)
-        assert loss == pytest.approx(f())
+        assert_scalar(f(), loss, rel=1e-12)
         assert_gradients_match(f, model.params, grads, GRAD_TOL)
 
     @pytest.mark.points(2)
@@ -157,29 +168,31 @@ class TestRNNLM:
         ids = np.random.default_rng(6).integers(0, 5, size=(3, 8))
         logits_long, h_long, _ = model.forward(ids)
         # the forward's numbers first (the reference's, float64), then the carried state
-        np.testing.assert_allclose(logits_long[0, -1], [-0.145354357604, -0.000821079227, -0.029735944545,
-                                                        -0.011061751799, 0.148905951376], atol=1e-10)
+        assert_close(logits_long[0, -1], [-0.145354357604, -0.000821079227, -0.029735944545,
+                                          -0.011061751799, 0.148905951376], atol=1e-10)
         logits_a, h_a, _ = model.forward(ids[:, :5])
         logits_b, h_b, _ = model.forward(ids[:, 5:], h0=h_a)
-        np.testing.assert_allclose(np.concatenate([logits_a, logits_b], axis=1), logits_long, rtol=1e-12)
-        np.testing.assert_allclose(h_b, h_long, rtol=1e-12)
+        assert_close(logits_a, logits_long[:, :5], rtol=1e-12)
+        assert_close(logits_b, logits_long[:, 5:], rtol=1e-12)
+        assert_close(h_b, h_long, rtol=1e-12)
         loss, _, h_last = model.loss_and_grads(ids[:, :5], ids[:, 1:6], return_hidden=True)
-        np.testing.assert_allclose(h_last, h_a)
+        assert_close(h_last, h_a)
 
     @pytest.mark.points(2)
     def test_start_and_step_match_forward(self, impl):
         model = small_model(impl, seed=7)
         sequence = [1, 4, 0, 2, 2, 3]
         logits_all, _, _ = model.forward(np.array([sequence]))  # (1, 6, V)
-        np.testing.assert_allclose(logits_all[0, -1], [-0.008757999101, 0.019318891416, 0.045457303072,
-                                                       -0.031756077649, 0.012010929183], atol=1e-10)
+        assert_close(logits_all[0, -1], [-0.008757999101, 0.019318891416, 0.045457303072,
+                                         -0.031756077649, 0.012010929183], atol=1e-10)
         logits, state = model.start(sequence[:2])
-        np.testing.assert_allclose(logits, logits_all[0, 1], rtol=1e-12)
+        assert_close(logits, logits_all[0, 1], rtol=1e-12)
         for t in range(2, len(sequence)):
+            check_array(state, "f", (4,), "state")
             before = state.copy()
             logits, new_state = model.step(state, sequence[t])
-            np.testing.assert_array_equal(state, before)  # step never mutates its input state
-            np.testing.assert_allclose(logits, logits_all[0, t], rtol=1e-12)
+            assert_equal(state, before)  # step never mutates its input state
+            assert_close(logits, logits_all[0, t], rtol=1e-12)
             state = new_state
 
     def test_bad_prompt_raises(self, impl):
@@ -249,8 +262,10 @@ class TestRNNLMTraining:
         # Before training: the first window's loss and gradients against the reference's
         # numbers (float32), so that wrong code fails in milliseconds, not after training.
         loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
-        assert loss == pytest.approx(3.0655579566955566, rel=1e-4)
-        assert sum(np.abs(g).sum() for g in grads.values()) == pytest.approx(28.784759521484375, rel=1e-3)
+        assert_scalar(loss, 3.0655579566955566, rel=1e-4)
+        for name, p in model.params.items():
+            check_array(grads[name], "f", p.shape, name)
+        assert_scalar(sum(float(np.abs(g).sum()) for g in grads.values()), 28.784759521484375, rel=1e-3)
         training.train_lm(
             model, training.sequential_batches(train_ids, 16, 32), steps=200, lr=0.02,
             optim=impl.optim, carry_hidden=True, log_every=1000,
@@ -270,10 +285,11 @@ class TestGradientCheckHelper:
     def test_names_the_wrong_parameter_and_its_error(self):
         x, y = np.array([1.0, 2.0]), np.array([3.0])
         f = lambda: np.sum(x**2) * y[0]  # noqa: E731
-        assert_gradients_match(f, {"x": x, "y": y}, {"x": 2 * x * y[0], "y": np.array([5.0])}, GRAD_TOL)
+        gradcheck.assert_gradients_match(f, {"x": x, "y": y}, {"x": 2 * x * y[0], "y": np.array([5.0])}, GRAD_TOL)
         with pytest.raises(AssertionError, match=r"'y'.*relative error 0\.1"):
             # dy is 5, the analytic value given is 4: |5 - 4| / (5 + 4) = 0.111
-            assert_gradients_match(f, {"x": x, "y": y}, {"x": 2 * x * y[0], "y": np.array([4.0])}, GRAD_TOL)
+            gradcheck.assert_gradients_match(f, {"x": x, "y": y}, {"x": 2 * x * y[0], "y": np.array([4.0])},
+                                             GRAD_TOL)
 
 
 class TestTrainingGlue:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import special
 
+from checks import assert_equal, assert_scalar, check_array
 from scratch import training
 from scratch.instructions import POLITE, InstructionData, sft_batches, widen_vocabulary
 from scratch.world import EOS, TaskWorld
@@ -30,23 +31,24 @@ class TestSFTBatch:
     def test_ids_and_targets(self, impl):
         ids, targets, _ = impl.sft.sft_batch(PROMPTS, RESPONSES, PAD, 10, EOS_ID)
         # sequences 1 5 6 3 6 3 5 2 | 1 7 2 | 1 4 4 5 2; T = 8 - 1 = 7, right-padded with PAD
-        np.testing.assert_array_equal(ids, [[1, 5, 6, 3, 6, 3, 5], [1, 7, 0, 0, 0, 0, 0], [1, 4, 4, 5, 0, 0, 0]])
-        np.testing.assert_array_equal(targets, [[5, 6, 3, 6, 3, 5, 2], [7, 2, 0, 0, 0, 0, 0], [4, 4, 5, 2, 0, 0, 0]])
+        assert_equal(ids, [[1, 5, 6, 3, 6, 3, 5], [1, 7, 0, 0, 0, 0, 0], [1, 4, 4, 5, 0, 0, 0]])
+        assert_equal(targets, [[5, 6, 3, 6, 3, 5, 2], [7, 2, 0, 0, 0, 0, 0], [4, 4, 5, 2, 0, 0, 0]])
         assert ids.dtype == np.int64 and targets.dtype == np.int64
         ids, targets, _ = impl.sft.sft_batch(PROMPTS[1:], RESPONSES[1:], 9, 4, EOS_ID)  # another pad id
-        np.testing.assert_array_equal(ids, [[1, 7, 9, 9], [1, 4, 4, 5]])
-        np.testing.assert_array_equal(targets, [[7, 2, 9, 9], [4, 4, 5, 2]])
+        assert_equal(ids, [[1, 7, 9, 9], [1, 4, 4, 5]])
+        assert_equal(targets, [[7, 2, 9, 9], [4, 4, 5, 2]])
 
     @pytest.mark.points(3)
     def test_mask_position_by_position(self, impl):
         _, targets, mask = impl.sft.sft_batch(PROMPTS, RESPONSES, PAD, 10, EOS_ID)
-        assert mask.dtype == bool and mask.shape == (3, 7)
+        check_array(mask, "b", (3, 7), "mask")
+        check_array(targets, "i", (3, 7), "targets")
         # row 0: targets 5 6 3 are prompt words (t = 0, 1, 2); 6 3 5 <eos> the response (t = 3..6)
-        np.testing.assert_array_equal(mask[0], [0, 0, 0, 1, 1, 1, 1])
+        assert_equal(mask[0], [0, 0, 0, 1, 1, 1, 1], kind="b")
         # row 1: 7 is the prompt's; <eos> the whole response (t = 1); then padding
-        np.testing.assert_array_equal(mask[1], [0, 1, 0, 0, 0, 0, 0])
+        assert_equal(mask[1], [0, 1, 0, 0, 0, 0, 0], kind="b")
         # row 2: 4 4 prompt; 5 <eos> response; padding
-        np.testing.assert_array_equal(mask[2], [0, 0, 1, 1, 0, 0, 0])
+        assert_equal(mask[2], [0, 0, 1, 1, 0, 0, 0], kind="b")
         # every EOS target is in the loss, no PAD target is
         assert mask[targets == EOS_ID].all() and not mask[(targets == PAD) & (np.arange(7) > 1)].any()
 
@@ -64,7 +66,7 @@ class TestSFTBatch:
                 t = len(prompt) - 1 + i  # the position that predicts response[i]
                 nll.append(-logp[t, response[i]])
         assert len(nll) == 7
-        assert loss == pytest.approx(np.mean(nll), abs=1e-12)
+        assert_scalar(loss, float(np.mean(nll)), abs=1e-12)
 
 
 class TestSFTLearning:
@@ -77,9 +79,17 @@ class TestSFTLearning:
         V, N = len(data.tokenizer), 11
         model = impl.transformer.GPT(V, N, 1, 2, 16, seed=0)
         prompts = [data.tokenizer.encode(data.prompt(inst)) for inst in data.instances("heldout")]
+        # Before 200 steps: the first batch's response targets and the untrained model's loss on
+        # them, against the reference's numbers, so that a wrong mask fails in milliseconds, not
+        # after training (a mask with the prompt in it trains a model that passes what follows).
+        ids, targets, mask = next(sft_batches(data, impl.sft, 16, N, np.random.default_rng(1)))
+        assert_scalar(mask.sum(), 51, kind="i", name="response targets in the first batch")
+        assert_scalar(model.loss(ids, targets, mask), 3.9682698249816895, rel=1e-4, name="first batch's loss")
 
         def ends_with_eos(m):
             out = impl.batched.generate_batch(m, prompts, 4, greedy=True, stop_id=data.eos_id, pad_id=data.pad_id)
+            check_array(out.tokens, "i", (len(prompts), 4), "tokens")
+            check_array(out.lengths, "i", (len(prompts),), "lengths")
             return np.mean(out.tokens[np.arange(len(prompts)), out.lengths - 1] == data.eos_id)
 
         before = ends_with_eos(model)
@@ -93,6 +103,7 @@ class TestSFTLearning:
         # SFT copies the demonstrators' politeness rate (p = 0.25), it does not raise it: the
         # share of sampled responses that open with "sure", 400 samples, within 0.1
         out = impl.batched.generate_batch(model, prompts * 23, 1, rng=np.random.default_rng(2))
+        check_array(out.tokens, "i", (len(prompts) * 23, 1), "tokens")
         assert abs(np.mean(out.tokens[:, 0] == data.tokenizer.id(POLITE)) - 0.25) < 0.1
 
 

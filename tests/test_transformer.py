@@ -17,14 +17,16 @@ import io
 import numpy as np
 import pytest
 
-from scratch import data, training
-from scratch.gradcheck import assert_gradients_match, relative_error
+import checks
+from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array
+from scratch import data, gradcheck, training
+from scratch.gradcheck import relative_error
 
 GRAD_TOL = 1e-6
 
 
 def assert_gradients(f, arrays, grads, tol=GRAD_TOL):
-    assert_gradients_match(f, arrays, grads, tol, norm=True)
+    checks.assert_gradients_match(f, arrays, grads, tol, norm=True)
 
 
 def randomize(params, rng, scale=0.5):
@@ -73,6 +75,26 @@ def self_attention_by_heads(x, p, H, causal, slopes=None):
     return np.array(out)
 
 
+def layernorm(x, gamma, beta, eps=1e-5):
+    mean, variance = x.mean(axis=-1, keepdims=True), x.var(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * gamma + beta
+
+
+def gelu(u):
+    return 0.5 * u * (1 + np.tanh(np.sqrt(2 / np.pi) * (u + 0.044715 * u ** 3)))
+
+
+def reference_mlp(x, p):
+    return gelu(x @ p["W_in"] + p["b_in"]) @ p["W_out"] + p["b_out"]
+
+
+def reference_block(x, p, H):
+    """The causal pre-LN block written out: a = x + attn(ln1(x)), out = a + mlp(ln2(a))."""
+    part = lambda prefix: {name[len(prefix):]: v for name, v in p.items() if name.startswith(prefix)}  # noqa: E731
+    a = x + self_attention_by_heads(layernorm(x, p["ln1.gamma"], p["ln1.beta"]), part("attn."), H, True)
+    return a + reference_mlp(layernorm(a, p["ln2.gamma"], p["ln2.beta"]), part("mlp."))
+
+
 def attention_params(rng, C, dtype=np.float64):
     return {"W_qkv": rng.normal(0, 0.5, (C, 3 * C)).astype(dtype), "b_qkv": rng.normal(0, 0.5, 3 * C).astype(dtype),
             "W_out": rng.normal(0, 0.5, (C, C)).astype(dtype), "b_out": rng.normal(0, 0.5, C).astype(dtype)}
@@ -87,21 +109,23 @@ class TestAttention:
         v = np.arange(12.0).reshape(1, 4, 3)
         q = np.zeros((1, 4, 2))
         k = np.ones((1, 4, 2))
+        expected = np.cumsum(v, axis=1) / np.arange(1, 5)[:, None]
         out, cache = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(4, 4))
-        np.testing.assert_allclose(out[0], np.cumsum(v[0], axis=0) / np.arange(1, 5)[:, None], atol=1e-12)
-        np.testing.assert_allclose(cache["weights"][0], np.tril(np.ones((4, 4))) / np.arange(1, 5)[:, None])
+        assert_close(out, expected, atol=1e-12)
+        assert_close(cache["weights"], [np.tril(np.ones((4, 4))) / np.arange(1, 5)[:, None]])
 
     @pytest.mark.points(1)
     def test_matches_reference(self, impl):
         rng = np.random.default_rng(1)
         q, k, v = rng.normal(size=(3, 2, 5, 4))
-        out, _ = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(5, 5))
-        for b in range(2):
-            np.testing.assert_allclose(out[b], reference_attention(q[b], k[b], v[b], True), atol=1e-12)
         bias = rng.normal(size=(5, 5))  # an additive score bias (ALiBi's kind), shared by the batch
+        # the expected values first, from the test's own arrays (never what the code was given)
+        plain = [reference_attention(q[b], k[b], v[b], True) for b in range(2)]
+        biased = [reference_attention(q[b], k[b], v[b], True, bias) for b in range(2)]
+        out, _ = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(5, 5))
+        assert_close(out, plain, atol=1e-12)
         out, _ = impl.attention.attention_forward(q, k, v, impl.attention.causal_mask(5, 5), bias)
-        for b in range(2):
-            np.testing.assert_allclose(out[b], reference_attention(q[b], k[b], v[b], True, bias), atol=1e-12)
+        assert_close(out, biased, atol=1e-12)
 
     @pytest.mark.points(1)
     def test_fully_masked_row_is_zero_not_nan(self, impl):
@@ -109,11 +133,15 @@ class TestAttention:
         q, k, v = rng.normal(size=(3, 3, 4))
         mask = np.ones((3, 3), dtype=bool)
         mask[1] = False  # query 1 may see nothing
+        expected = reference_attention(q, k, v, False)
+        expected[1] = 0.0
         out, cache = impl.attention.attention_forward(q, k, v, mask)
-        assert np.all(np.isfinite(out)) and np.all(out[1] == 0)
-        np.testing.assert_allclose(out[[0, 2]], reference_attention(q, k, v, False)[[0, 2]], atol=1e-12)
-        grads = impl.attention.attention_backward(np.ones_like(out), cache)
-        assert all(np.all(np.isfinite(g)) for g in grads)
+        assert_close(out, expected, atol=1e-12)
+        assert np.all(out[1] == 0)  # exactly: zero weights, not a tiny softmax over -inf
+        grads = impl.attention.attention_backward(np.ones((3, 4)), cache)
+        for g, shape in zip(grads, ((3, 4), (3, 4), (3, 4))):
+            check_array(g, "f", shape, "gradient")
+            assert np.all(np.isfinite(g))
         assert np.all(grads[0][1] == 0)  # no gradient to the blocked query
 
     @pytest.mark.points(2)
@@ -128,11 +156,12 @@ class TestAttention:
             mask = att.causal_mask(n_queries, n_keys)
             bias = None if slopes is None else att.alibi_bias(slopes, n_queries, n_keys)
             dout = rng.normal(size=(2, 2, n_queries, 3))
-            out, cache = att.attention_forward(q, k, v, mask, bias)
-            for b, h in np.ndindex(2, 2):  # the forward first: a zero forward and backward agree
+            expected = np.zeros((2, 2, n_queries, 3))  # the forward first: a zero forward and backward agree
+            for b, h in np.ndindex(2, 2):
                 head_bias = 0.0 if bias is None else np.broadcast_to(bias, (2, n_queries, n_keys))[h]
-                np.testing.assert_allclose(out[b, h], reference_attention(q[b, h], k[b, h], v[b, h], mask, head_bias),
-                                           atol=1e-12)
+                expected[b, h] = reference_attention(q[b, h], k[b, h], v[b, h], mask, head_bias)
+            out, cache = att.attention_forward(q, k, v, mask, bias)
+            assert_close(out, expected, atol=1e-12)
             dq, dk, dv = att.attention_backward(dout, cache)
             assert_gradients(lambda: np.sum(att.attention_forward(q, k, v, mask, bias)[0] * dout),
                              {"q": q, "k": k, "v": v}, {"q": dq, "k": dk, "v": dv})
@@ -160,10 +189,11 @@ class TestSelfAttention:
     @pytest.mark.points(1)
     def test_heads_split_and_merge(self, impl):
         x = np.arange(2 * 3 * 6.0).reshape(2, 3, 6)
+        expected = x.reshape(2, 3, 3, 2).transpose(0, 2, 1, 3)  # (B, H, T, d): head h owns columns 2h, 2h + 1
         heads = impl.attention.split_heads(x, 3)
-        assert heads.shape == (2, 3, 3, 2)
-        np.testing.assert_array_equal(heads[1, 2, 0], x[1, 0, 4:6])  # head 2 owns columns 4, 5
-        np.testing.assert_array_equal(impl.attention.merge_heads(heads), x)
+        assert_equal(heads, expected)
+        assert_equal(heads[1, 2, 0], [4.0 + 18, 5.0 + 18])  # head 2 owns columns 4, 5
+        assert_equal(impl.attention.merge_heads(heads), expected.transpose(0, 2, 1, 3).reshape(2, 3, 6))
 
     @pytest.mark.points(2)
     def test_matches_per_head_reference(self, impl):
@@ -173,10 +203,9 @@ class TestSelfAttention:
         p = attention_params(rng, C)
         slopes = np.array([2.0, 0.5, 0.0])
         for causal, alibi in ((True, False), (False, False), (True, True), (False, True)):
-            out, _ = impl.attention.self_attention_forward(x, p, H, causal=causal,
-                                                           slopes=slopes if alibi else None)
             expected = self_attention_by_heads(x, p, H, causal, slopes if alibi else None)
-            np.testing.assert_allclose(out, expected, atol=1e-12)
+            out, _ = impl.attention.self_attention_forward(x, p, H, causal=causal, slopes=slopes if alibi else None)
+            assert_close(out, expected, atol=1e-12)
 
     @pytest.mark.points(2)
     def test_gradients(self, impl):
@@ -190,7 +219,10 @@ class TestSelfAttention:
         past_kv = tuple(rng.normal(size=(2, 2, 3, 4)) for _ in range(2))
         for options in ({"causal": True}, {"causal": False}, {"past_kv": past_kv},
                         {"past_kv": past_kv, "slopes": np.array([1.0, 0.25])}):
+            expected = self_attention_by_heads(x, p, 2, options.get("causal", True))
             out, cache = att.self_attention_forward(x, p, 2, **options)
+            if "past_kv" not in options:  # the forward first: a zero forward and backward agree
+                assert_close(out, expected, atol=1e-12)
             dx, grads = att.self_attention_backward(dout, cache)
             assert_gradients(lambda: np.sum(att.self_attention_forward(x, p, 2, **options)[0] * dout),
                              {"x": x, **p}, {"x": dx, **grads})
@@ -202,15 +234,19 @@ class TestSelfAttention:
         x = rng.normal(size=(2, 5, 8))
         p = attention_params(rng, 8)
         for slopes in (None, np.array([1.0, 0.25])):  # ALiBi: the cached queries keep their positions
+            expected = self_attention_by_heads(x, p, 2, True, slopes)
             full, _ = att.self_attention_forward(x, p, 2, slopes=slopes)
-            np.testing.assert_allclose(full, self_attention_by_heads(x, p, 2, True, slopes), atol=1e-12)
+            assert_close(full, expected, atol=1e-12)
             first, cache = att.self_attention_forward(x[:, :3], p, 2, slopes=slopes)
+            for a in cache["kv"]:
+                check_array(a, "f", (2, 2, 3, 4), "cache['kv']")
             past = tuple(a.copy() for a in cache["kv"])
             rest, cache2 = att.self_attention_forward(x[:, 3:], p, 2, past_kv=cache["kv"], slopes=slopes)
-            np.testing.assert_allclose(np.concatenate([first, rest], axis=1), full, atol=1e-12)
-            assert cache2["kv"][0].shape == (2, 2, 5, 4)
+            assert_close(first, expected[:, :3], atol=1e-12)
+            assert_close(rest, expected[:, 3:], atol=1e-12)
+            check_array(cache2["kv"][0], "f", (2, 2, 5, 4), "cache['kv']")
             for before, after in zip(past, cache["kv"]):
-                np.testing.assert_array_equal(before, after)  # the past was not modified
+                assert_equal(after, before)  # the past was not modified
 
 
 class TestBlock:
@@ -224,7 +260,10 @@ class TestBlock:
         p = {"W_in": rng.normal(size=(4, 16)), "b_in": rng.normal(size=16),
              "W_out": rng.normal(size=(16, 4)), "b_out": rng.normal(size=4)}
         dout = rng.normal(size=x.shape)
-        dx, grads = tr.mlp_backward(dout, tr.mlp_forward(x, p)[1])
+        expected = reference_mlp(x, p)  # the forward first: a zero forward and backward agree
+        out, cache = tr.mlp_forward(x, p)
+        assert_close(out, expected, atol=1e-12)
+        dx, grads = tr.mlp_backward(dout, cache)
         assert_gradients(lambda: np.sum(tr.mlp_forward(x, p)[0] * dout), {"x": x, **p}, {"x": dx, **grads})
 
     @pytest.mark.points(1)
@@ -235,13 +274,14 @@ class TestBlock:
         for name in ("attn.W_out", "attn.b_out", "mlp.W_out", "mlp.b_out"):
             p[name] = np.zeros_like(p[name])
         x = np.random.default_rng(8).normal(size=(2, 4, 8))
+        expected = x.copy()
         out, _ = impl.transformer.block_forward(x, p, 2)
-        np.testing.assert_allclose(out, x, atol=1e-14)
+        assert_close(out, expected, atol=1e-14)
         # and the MLP's output bias alone: gelu(0) = 0, so that branch adds exactly the bias
         p["mlp.W_in"], p["mlp.b_in"] = np.zeros_like(p["mlp.W_in"]), np.zeros_like(p["mlp.b_in"])
         p["mlp.b_out"] = np.arange(8.0)
         out, _ = impl.transformer.block_forward(x, p, 2)
-        np.testing.assert_allclose(out, x + np.arange(8.0), atol=1e-14)
+        assert_close(out, expected + np.arange(8.0), atol=1e-14)
 
     @pytest.mark.points(2)
     def test_block_gradients(self, impl):
@@ -251,7 +291,10 @@ class TestBlock:
         p = tr.subdict(model.params, "blocks.0.")
         x = rng.normal(size=(2, 4, 8))
         dout = rng.normal(size=x.shape)
-        dx, grads = tr.block_backward(dout, tr.block_forward(x, p, 2)[1])
+        expected = reference_block(x, p, 2)  # the forward first: a zero forward and backward agree
+        out, cache = tr.block_forward(x, p, 2)
+        assert_close(out, expected, atol=1e-12)
+        dx, grads = tr.block_backward(dout, cache)
         assert set(grads) == set(p)
         assert_gradients(lambda: np.sum(tr.block_forward(x, p, 2)[0] * dout), {"x": x, **p}, {"x": dx, **grads})
         # the block hands its ALiBi slopes to the attention: the same weights as attention on ln1(x)
@@ -259,7 +302,7 @@ class TestBlock:
         weights = tr.block_forward(x, p, 2, slopes=slopes)[1]["attn"]["attention"]["weights"]
         normed = impl.nn.layernorm_forward(x, p["ln1.gamma"], p["ln1.beta"])[0]
         direct = impl.attention.self_attention_forward(normed, tr.subdict(p, "attn."), 2, slopes=slopes)
-        np.testing.assert_allclose(weights, direct[1]["attention"]["weights"], atol=1e-12)
+        assert_close(weights, direct[1]["attention"]["weights"], atol=1e-12)
 
 
 def lm_loss(impl, model, ids, targets, loss_mask=None):
@@ -278,7 +321,7 @@ class TestGPT:
         ids, targets = rng.integers(0, 5, size=(2, 2, 4))
         loss, grads = model.loss_and_grads(ids, targets)
         # the forward first, against the reference's number: a zero loss has zero gradients
-        assert loss == pytest.approx(1.8979082403208576 if tied else 1.7805262210795485, rel=1e-10)
+        assert_scalar(loss, 1.8979082403208576 if tied else 1.7805262210795485, rel=1e-10)
         assert set(grads) == set(model.params)
         assert ("head.W" in grads) == (not tied)
         assert abs(loss - lm_loss(impl, model, ids, targets)) < 1e-12
@@ -289,7 +332,7 @@ class TestGPT:
         normed = impl.nn.layernorm_forward(x0, params["blocks.0.ln1.gamma"], params["blocks.0.ln1.beta"])[0]
         direct = impl.attention.self_attention_forward(normed, tr.subdict(params, "blocks.0.attn."), 2,
                                                        slopes=model.slopes)
-        np.testing.assert_allclose(model.attention_weights(ids)[0], direct[1]["attention"]["weights"], atol=1e-12)
+        assert_close(model.attention_weights(ids)[0], direct[1]["attention"]["weights"], atol=1e-12)
 
     @pytest.mark.points(1)
     def test_hidden_path_with_scalar_head(self, impl):
@@ -299,8 +342,13 @@ class TestGPT:
         ids = rng.integers(0, 5, size=(2, 4))
         w = rng.normal(size=4)
         hidden, cache = model.forward_hidden(ids)
-        assert hidden.shape == (2, 4, 4)
-        grads = model.backward_hidden(np.broadcast_to(w, hidden.shape).copy(), cache)
+        check_array(hidden, "f", (2, 4, 4), "hidden")
+        # the forward first, against the reference's numbers: a zero forward and backward agree
+        assert_close(hidden[1, -1], [-1.3178142212773916, 0.9208190601584069, 0.5010400049810686,
+                                     0.14825656339294319], atol=1e-10)
+        assert_close(hidden[0, 0], [-1.3870626496148981, 0.8057583201462301, 0.46100188589316604,
+                                    0.46539981853903184], atol=1e-10)
+        grads = model.backward_hidden(np.broadcast_to(w, (2, 4, 4)).copy(), cache)
         checked = {name: model.params[name] for name in ("tok_emb", "pos_emb", "blocks.0.attn.W_qkv", "ln_f.gamma")}
         assert_gradients(lambda: float(np.sum(model.forward_hidden(ids)[0] @ w)), checked, grads)
 
@@ -312,18 +360,20 @@ class TestGPT:
         for alibi in (False, True):  # the float64 ALiBi bias must not turn float32 into float64
             model64 = tiny_gpt(impl, layers=1, alibi=alibi)
             loss, grads = model64.loss_and_grads(ids, targets, mask)
-            assert loss == pytest.approx(1.7258322775875456 if alibi else 1.7575359962668682, rel=1e-10)  # reference's
+            assert_scalar(loss, 1.7258322775875456 if alibi else 1.7575359962668682, rel=1e-10)  # reference's
             changed = targets.copy()
             changed[~mask] = (changed[~mask] + 1) % 5  # targets at masked-out positions do not count
-            assert model64.loss_and_grads(ids, changed, mask)[0] == pytest.approx(loss, abs=1e-12)
+            assert_scalar(model64.loss_and_grads(ids, changed, mask)[0], loss, abs=1e-12)
             model32 = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float32, alibi=alibi)
             model32.params = {name: value.astype(np.float32) for name, value in model64.params.items()}
             loss32, grads32 = model32.loss_and_grads(ids, targets, mask)
-            assert model32.logits(ids).dtype == np.float32
-            assert all(g.dtype == np.float32 for g in grads32.values())
-            assert loss32 == pytest.approx(loss, abs=1e-4)
-            for name in grads:
-                np.testing.assert_allclose(grads32[name], grads[name], atol=2e-4, err_msg=name)
+            logits32 = model32.logits(ids)
+            check_array(logits32, "f", (2, 4, 5), "logits")
+            assert logits32.dtype == np.float32
+            assert_scalar(loss32, loss, abs=1e-4)
+            for name in model64.params:
+                assert_close(grads32[name], grads[name], atol=2e-4, name=name)
+                assert grads32[name].dtype == np.float32, name
 
 
 class TestCausality:
@@ -337,7 +387,10 @@ class TestCausality:
             ids = rng.integers(0, 5, size=(1, 6))
             changed = ids.copy()
             changed[0, 3] = (ids[0, 3] + 1) % 5
-            diff = np.abs(model.logits(ids) - model.logits(changed)).max(axis=-1)[0]  # (T,)
+            before, after = model.logits(ids), model.logits(changed)
+            check_array(before, "f", (1, 6, 5), "logits")
+            check_array(after, "f", (1, 6, 5), "logits")
+            diff = np.abs(before - after).max(axis=-1)[0]  # (T,)
             assert np.all(diff[3:] > 1e-6)
             if causal:
                 assert np.all(diff[:3] < 1e-12), diff
@@ -362,13 +415,15 @@ class TestKVCache:
         for alibi in (False, True):
             model = tiny_gpt(impl, layers=2, width=8, context=8, vocab=7, alibi=alibi)
             full = model.logits(ids[None])[0]  # (T, V)
-            np.testing.assert_allclose(full[-2], FULL_PASS_LOGITS[alibi], atol=1e-8)  # the reference's
+            check_array(full, "f", (8, 7), "logits")
+            assert_close(full[-2], FULL_PASS_LOGITS[alibi], atol=1e-8)  # the reference's
             logits, state = model.start(ids[:3])
             incremental = [logits]
             for token in ids[3:-1]:
                 logits, state = model.step(state, token)
                 incremental.append(logits)
-            np.testing.assert_allclose(np.array(incremental), full[2:-1], atol=1e-6, rtol=0)
+            for t, logits in enumerate(incremental, start=2):
+                assert_close(logits, full[t], atol=1e-6, rtol=0, name=f"logits at position {t}")
 
     @pytest.mark.points(1)
     def test_step_does_not_mutate_state(self, impl):
@@ -376,14 +431,14 @@ class TestKVCache:
         _, state = model.start(np.array([1, 2]))
         frozen = [tuple(a.copy() for a in kv) for kv in state[1]]
         a, _ = model.step(state, 3)
-        np.testing.assert_allclose(a, [3.4284020694, -0.4615367472, 1.7849830778, -2.5078662237, 0.519254105],
-                                   atol=1e-8)  # the reference's numbers
+        assert_close(a, [3.4284020694, -0.4615367472, 1.7849830778, -2.5078662237, 0.519254105],
+                     atol=1e-8)  # the reference's numbers
         model.step(state, 4)  # a branch from the same state
         b, _ = model.step(state, 3)
-        np.testing.assert_array_equal(a, b)
+        assert_equal(b, a)
         for kv, kv_frozen in zip(state[1], frozen):
             for x, y in zip(kv, kv_frozen):
-                np.testing.assert_array_equal(x, y)
+                assert_equal(x, y)
 
     @pytest.mark.points(1)
     def test_greedy_with_and_without_cache(self, impl):
@@ -391,7 +446,8 @@ class TestKVCache:
         prompt = [1, 4, 2]
         cached = impl.generate.generate(model, prompt, 9, strategy="greedy")
         uncached = impl.generate.generate(model.uncached(), prompt, 9, strategy="greedy")
-        assert cached == uncached == [1, 5, 5, 0, 0, 5, 5, 5, 5]  # the reference's tokens
+        assert_same(cached, [1, 5, 5, 0, 0, 5, 5, 5, 5])  # the reference's tokens
+        assert_same(uncached, [1, 5, 5, 0, 0, 5, 5, 5, 5])
 
 
 class TestMaskedLM:
@@ -402,13 +458,15 @@ class TestMaskedLM:
         rng = np.random.default_rng(15)
         V, mask_id = 1000, 999
         ids = rng.integers(0, V - 1, size=(1000, 100))
-        inputs, targets, picked = impl.transformer.mask_tokens(ids, mask_id, V, np.random.default_rng(16))
-        np.testing.assert_array_equal(targets, ids)
+        inputs, targets, picked = impl.transformer.mask_tokens(ids.copy(), mask_id, V, np.random.default_rng(16))
+        assert_equal(targets, ids)
+        check_array(inputs, "i", (1000, 100), "inputs")
+        check_array(picked, "b", (1000, 100), "picked")
         assert np.all(picked.sum(axis=1) == 15)  # 15% of T = 100, in every sequence
         # every position is equally likely to be picked: per column 0.15, binomial sd 0.011
         column_rate = picked.mean(axis=0)
         assert np.all(np.abs(column_rate - 0.15) < 0.06), column_rate
-        np.testing.assert_array_equal(inputs[~picked], ids[~picked])
+        assert_equal(inputs[~picked], ids[~picked])
         n = picked.sum()  # 15000 picked positions; binomial standard deviations below ~0.0033
         as_mask = np.mean(inputs[picked] == mask_id)
         kept = np.mean(inputs[picked] == ids[picked])  # 0.1 + 0.1 / (V - 1) random hits
@@ -422,6 +480,8 @@ class TestMaskedLM:
         # (not 85%) of the picked positions show the mask token
         inputs2, _, picked2 = impl.transformer.mask_tokens(np.zeros((1000, 100), dtype=np.int64), 1, 2,
                                                            np.random.default_rng(17))
+        check_array(inputs2, "i", (1000, 100), "inputs")
+        check_array(picked2, "b", (1000, 100), "picked")
         assert abs(np.mean(inputs2[picked2] == 1) - 0.8) < 0.02
 
     @pytest.mark.points(2)
@@ -430,11 +490,12 @@ class TestMaskedLM:
         rng = np.random.default_rng(17)
         ids = rng.integers(0, 5, size=(2, 6))
         loss, grads = impl.transformer.masked_lm_loss_and_grads(model, ids, 5, np.random.default_rng(18))
-        assert loss == pytest.approx(2.4239465498344535, rel=1e-9)  # the reference's number
+        assert_scalar(loss, 2.4239465498344535, rel=1e-9)  # the reference's number
         inputs, targets, picked = impl.transformer.mask_tokens(ids, 5, 6, np.random.default_rng(18))
         logp = impl.nn.log_softmax(model.logits(inputs))
+        check_array(logp, "f", (2, 6, 6), "log_softmax")
         picked_logp = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0][picked]
-        assert loss == pytest.approx(-picked_logp.mean(), abs=1e-12)
+        assert_scalar(loss, float(-picked_logp.mean()), abs=1e-12)
         assert_gradients(lambda: lm_loss(impl, model, inputs, targets, picked), model.params, grads)
 
 
@@ -550,7 +611,7 @@ class TestGradientCheckNorm:
         assert relative_error(analytic, numerical, norm=True) == pytest.approx(4e-9 / (3 + 3))  # ||a - n|| / (||a|| + ||n||)
         x = np.array([1.0, 2.0])
         with pytest.raises(AssertionError, match="'x'"):
-            assert_gradients_match(lambda: np.sum(x ** 2), {"x": x}, {"x": 2 * x + 1e-3}, 1e-6, norm=True)
+            gradcheck.assert_gradients_match(lambda: np.sum(x ** 2), {"x": x}, {"x": 2 * x + 1e-3}, 1e-6, norm=True)
 
 
 # Training budget: 102k characters, 800 AdamW steps of 4 windows x 32 characters (~2.7 passes
@@ -584,8 +645,10 @@ class TestTraining:
         # Before 800 steps: the first window's loss and gradients against the reference's
         # numbers (float32), so that wrong code fails in milliseconds, not after training.
         loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
-        assert loss == pytest.approx(3.033363103866577, rel=1e-4)
-        assert sum(np.abs(g).sum() for g in grads.values()) == pytest.approx(427.4150085449219, rel=1e-3)
+        assert_scalar(loss, 3.033363103866577, rel=1e-4)
+        for name, p in model.params.items():
+            check_array(grads[name], "f", p.shape, name)
+        assert_scalar(sum(float(np.abs(g).sum()) for g in grads.values()), 427.4150085449219, rel=1e-3)
         batches = training.random_batches(train_ids, 4, 32, np.random.default_rng(0))
         training.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim,
                           log_every=1000, out=io.StringIO())

@@ -4,6 +4,7 @@ due date): value iteration against its definition, on MDPs the public tests neve
 import numpy as np
 import pytest
 
+from checks import assert_close, assert_scalar
 from test_mdp import random_mdp
 
 
@@ -15,8 +16,9 @@ class TestValueIterationDefinition:
     def test_against_the_definition(self, impl, seed, tol):
         m = random_mdp(impl.mdp, seed=seed, S=7, A=4, gamma=0.8)
         V_vi, _, sweeps_vi = impl.mdp.value_iteration(m, tol=tol)
-        # The definition, after the call: V_{k+1} = max_a Q(V_k) from V_0 = 0, stop at the
-        # first change below tol, return V_{k+1} and k + 1.
+        # The definition, after the call, on a fresh copy of the MDP: V_{k+1} = max_a Q(V_k) from
+        # V_0 = 0, stop at the first change below tol, return V_{k+1} and k + 1.
+        m = random_mdp(impl.mdp, seed=seed, S=7, A=4, gamma=0.8)
         V, sweeps = np.zeros(m.n_states), 0
         while True:
             sweeps += 1
@@ -24,5 +26,5 @@ class TestValueIterationDefinition:
             if np.max(np.abs(V_next - V)) < tol:
                 break
             V = V_next
-        assert sweeps_vi == sweeps
-        np.testing.assert_allclose(V_vi, V_next, atol=1e-12)
+        assert_scalar(sweeps_vi, sweeps)
+        assert_close(V_vi, V_next, atol=1e-12)

@@ -1,0 +1,228 @@
+"""The one comparison every graded test makes of what student code returned.
+
+Each check looks at the obtained value in a fixed order and stops at the first mismatch:
+
+1. the type, exactly: a plain ``np.ndarray`` (never a subclass, a masked array or an object
+   array), or the Python / NumPy scalar the docstring promises, or plain lists, tuples and
+   dicts of these. ``type(x) is ...`` is asked, never ``x == ...``: an object that says it
+   equals everything, or pretends to be an array, fails here before any of its methods runs;
+2. the dtype kind: float (``"f"``), int (``"i"``, unsigned included) or bool (``"b"``);
+3. the shape;
+4. NaN: refused unless the test says it expects NaN (``nan_ok=True``, and then only where
+   the expected value has NaN too). ``np.testing.assert_allclose`` treats NaN as equal to
+   NaN, so two solvers that both return NaN would agree with each other;
+5. the values, with the tolerance stated in the test.
+
+A failure names what was expected and what was obtained (type, shape, a few entries).
+
+- :func:`assert_close` — float arrays within ``rtol`` / ``atol`` (np.isclose's rule);
+- :func:`assert_equal` — arrays exactly equal (ids, masks, counts; -inf equals -inf);
+- :func:`assert_scalar` — one number, within ``rel`` / ``abs`` (pytest.approx's defaults);
+- :func:`assert_same` — plain Python data (lists of token ids, words, dicts), exactly;
+- :func:`check_list` — a plain list of numbers of one kind (sampled tokens), type and length only;
+- :func:`assert_gradients_match` — ``scratch.gradcheck``'s finite-difference check, after
+  each gradient's type, dtype kind and shape (a gradient's shape is its parameter's).
+"""
+
+import math
+
+import numpy as np
+
+from scratch import gradcheck
+from scratch.grading_remote import RemoteArray
+
+KIND_NAMES = {"f": "float", "i": "int", "b": "bool"}
+SCALAR_TYPES = {
+    "f": (float, np.float16, np.float32, np.float64, np.longdouble),
+    "i": (int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64),
+    "b": (bool, np.bool_),
+}
+
+
+def describe(value):
+    """A short account of ``value``: its exact type, and its dtype, shape and first entries."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return f"ndarray of {value.dtype}, shape {value.shape}: {preview(value)}"
+    if kind in SCALAR_TYPES["f"] + SCALAR_TYPES["i"] + SCALAR_TYPES["b"] or kind in (str, type(None)):
+        return f"{kind.__name__} {value!r}"
+    return f"an object of type {kind.__module__}.{kind.__qualname__}"  # never its repr: it could lie
+
+
+def preview(array, entries=6):
+    flat = array.ravel()
+    shown = ", ".join(repr(x.item()) for x in flat[:entries])
+    return f"[{shown}{', ...' if flat.size > entries else ''}]"
+
+
+def kind_of(dtype):
+    return {"u": "i"}.get(dtype.kind, dtype.kind)
+
+
+def fetched(value):
+    """In a grading run, an array read from a student object (``model.params[name]``) is the
+    grader's live handle on a plain ndarray in the student process: it is fetched here, and
+    decoded as strictly as a returned value. Anything else is returned as it is."""
+    return np.asarray(value) if isinstance(value, RemoteArray) else value
+
+
+def check_array(obtained, kind, shape, name="result"):
+    """``obtained`` must be a plain ndarray of dtype ``kind`` ("f", "i" or "b") and ``shape``."""
+    obtained = fetched(obtained)
+    if type(obtained) is not np.ndarray:
+        raise AssertionError(f"{name}: expected a numpy array of {KIND_NAMES[kind]}s, shape {shape}; "
+                             f"obtained {describe(obtained)}")
+    if kind_of(obtained.dtype) != kind:
+        raise AssertionError(f"{name}: expected {KIND_NAMES[kind]} entries, shape {shape}; "
+                             f"obtained {describe(obtained)}")
+    if obtained.shape != tuple(shape):
+        raise AssertionError(f"{name}: expected shape {tuple(shape)}; obtained {describe(obtained)}")
+
+
+def expected_array(expected, kind):
+    expected = np.array(expected, dtype=float if kind == "f" else None)
+    if expected.dtype == object:
+        raise TypeError("the expected value must be numbers of one shape")
+    return expected
+
+
+def check_nan(obtained, expected, nan_ok, name):
+    if not np.isnan(obtained).any():
+        return
+    if not nan_ok:
+        at = np.argwhere(np.isnan(obtained))[:3].tolist()
+        raise AssertionError(f"{name}: NaN at {at} (no NaN is expected); obtained {describe(obtained)}")
+    if not np.array_equal(np.isnan(obtained), np.isnan(expected)):
+        raise AssertionError(f"{name}: NaN where none is expected; obtained {describe(obtained)}, "
+                             f"expected {preview(expected)}")
+
+
+def report_mismatch(obtained, expected, wrong, name, tolerance):
+    where = [tuple(int(j) for j in i) for i in np.argwhere(wrong)[:3]]
+    listed = "; ".join(f"at {i}: obtained {obtained[i].item()!r}, expected {expected[i].item()!r}" for i in where)
+    raise AssertionError(f"{name}: {int(wrong.sum())} of {wrong.size} entries differ ({tolerance}): {listed}. "
+                         f"Obtained {describe(obtained)}; expected {preview(expected)}")
+
+
+def assert_close(obtained, expected, rtol=1e-7, atol=0.0, *, nan_ok=False, name="result"):
+    """A float array within |obtained - expected| <= atol + rtol |expected| of ``expected``
+    (an array-like of the same shape, or one number that every entry must match);
+    infinities must match exactly."""
+    obtained = fetched(obtained)
+    expected = expected_array(expected, "f")
+    one_number = expected.ndim == 0 and type(obtained) is np.ndarray
+    check_array(obtained, "f", obtained.shape if one_number else expected.shape, name)
+    expected = np.broadcast_to(expected, obtained.shape)
+    check_nan(obtained, expected, nan_ok, name)
+    if np.isnan(expected).any() and not nan_ok:
+        raise AssertionError(f"{name}: the expected value holds NaN; a test comparing with NaN must say nan_ok=True")
+    with np.errstate(invalid="ignore", over="ignore"):
+        wrong = ~np.isclose(obtained, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if wrong.any():
+        report_mismatch(obtained, expected, wrong, name, f"rtol={rtol:g}, atol={atol:g}")
+
+
+def assert_equal(obtained, expected, *, kind=None, name="result"):
+    """An array exactly equal to ``expected``, of dtype ``kind`` (default: the kind of
+    ``expected``: a list of ints asks for ints, of bools for bools, of floats for floats)."""
+    obtained = fetched(obtained)
+    expected = expected_array(expected, kind)
+    kind = kind or kind_of(expected.dtype)
+    check_array(obtained, kind, expected.shape, name)
+    if kind == "f":
+        check_nan(obtained, expected, False, name)
+    wrong = obtained != expected
+    if wrong.any():
+        report_mismatch(obtained, expected, wrong, name, "exact comparison")
+
+
+def check_scalar(obtained, kind, name="result"):
+    if type(obtained) not in SCALAR_TYPES[kind]:
+        raise AssertionError(f"{name}: expected one {KIND_NAMES[kind]} (a Python or NumPy scalar); "
+                             f"obtained {describe(obtained)}")
+
+
+def assert_scalar(obtained, expected, rel=None, abs=None, *, kind=None, name="result"):
+    """One number (a Python or NumPy scalar, never an array or a stand-in object) close to
+    ``expected`` as ``pytest.approx`` compares: within ``max(rel |expected|, abs)``, rel 1e-6
+    and abs 1e-12 by default, within ``abs`` alone when only ``abs`` is given. ``kind``
+    defaults to int for an int ``expected`` (compared exactly), else float."""
+    kind = kind or ("i" if type(expected) is int else "f")
+    if rel is None and abs is not None:
+        tolerance = abs
+    else:
+        tolerance = max((1e-6 if rel is None else rel) * math.fabs(expected), 1e-12 if abs is None else abs)
+    check_scalar(obtained, kind, name)
+    if kind == "i":
+        ok = obtained == expected  # two plain ints: exact
+    elif np.isnan(obtained):
+        raise AssertionError(f"{name}: obtained NaN, expected {expected!r}")
+    elif not np.isfinite(expected):
+        ok = obtained == expected
+    else:
+        ok = math.fabs(obtained - expected) <= tolerance
+    if not ok:
+        raise AssertionError(f"{name}: obtained {obtained!r}, expected {expected!r} (tolerance {tolerance:g})")
+
+
+def assert_same(obtained, expected, name="result"):
+    """Plain Python data equal to ``expected``: lists, tuples and dicts of the same exact
+    types all the way down, with str, None, bool, int and float leaves (an int leaf also
+    accepts a NumPy int, a float leaf a NumPy float); NaN is never equal."""
+    if isinstance(expected, (list, tuple)):
+        if type(obtained) is not type(expected) or len(obtained) != len(expected):
+            raise AssertionError(f"{name}: expected a {type(expected).__name__} of {len(expected)} items "
+                                 f"{expected!r}; obtained {describe_data(obtained)}")
+        for i, (a, e) in enumerate(zip(obtained, expected)):
+            assert_same(a, e, f"{name}[{i}]")
+    elif isinstance(expected, dict):
+        if type(obtained) is not dict or not all(plain_key(k) for k in obtained) or set(obtained) != set(expected):
+            raise AssertionError(f"{name}: expected a dict with keys {sorted(expected)!r}; "
+                                 f"obtained {describe_data(obtained)}")
+        for key, e in expected.items():
+            assert_same(obtained[key], e, f"{name}[{key!r}]")
+    elif expected is None or type(expected) is str:
+        if type(obtained) is not type(expected) or obtained != expected:
+            raise AssertionError(f"{name}: expected {expected!r}; obtained {describe(obtained)}")
+    else:
+        kind = "b" if type(expected) is bool else "i" if type(expected) is int else "f"
+        check_scalar(obtained, kind, name)
+        if not obtained == expected:  # a plain number here, so == is the number's own
+            raise AssertionError(f"{name}: expected {expected!r}; obtained {describe(obtained)}")
+
+
+def check_list(obtained, kind, length, name="result"):
+    """``obtained`` must be a plain list of ``length`` numbers of ``kind`` ("i", "f" or "b")."""
+    if type(obtained) is not list or len(obtained) != length:
+        raise AssertionError(f"{name}: expected a list of {length} {KIND_NAMES[kind]}s; "
+                             f"obtained {describe_data(obtained)}")
+    for i, item in enumerate(obtained):
+        check_scalar(item, kind, f"{name}[{i}]")
+
+
+def plain_key(key):
+    """A dict key of plain type (str, number, or a tuple of these), whose == is the type's own."""
+    if type(key) is tuple:
+        return all(plain_key(k) for k in key)
+    return type(key) in (str, int, float, bool)
+
+
+def assert_gradients_match(f, arrays, grads, tol, norm=False):
+    """Every ``grads[name]`` a float array of ``arrays[name]``'s shape, within relative error
+    ``tol`` of the centered differences of ``f`` (see ``scratch.gradcheck.assert_gradients_match``)."""
+    if type(grads) is not dict:
+        raise AssertionError(f"expected a dict of gradients; obtained {describe(grads)}")
+    for name, x in arrays.items():
+        if name not in grads:
+            raise AssertionError(f"no gradient for {name!r}; the gradients are for {sorted(grads)}")
+        check_array(grads[name], "f", x.shape, f"gradient {name!r}")
+    gradcheck.assert_gradients_match(f, arrays, grads, tol, norm=norm)
+
+
+def describe_data(value):
+    if type(value) in (list, tuple):
+        items = ", ".join(describe(x) for x in value[:5])
+        return f"{type(value).__name__} of {len(value)} items: {items}{', ...' if len(value) > 5 else ''}"
+    if type(value) is dict:
+        return f"dict of {len(value)} items"
+    return describe(value)
