@@ -520,6 +520,7 @@ class Remote:
         self.methods = set()  # (type name, attribute) known to be methods
         self.lent = {}  # judge id -> object lent to the student process
         self.lent_ids = {}  # id(object) -> judge id
+        self.next_lent = 0
         self.given_modules = {f"{student.package}.{name}" for name in student.given} | set(GIVEN_HARNESS)
         self.round_trips = 0
         self.bytes_moved = 0
@@ -542,10 +543,13 @@ class Remote:
         if cls.__module__ in self.given_modules and isinstance(getattr(value, "__dict__", None), dict):
             return {"$": "given", "module": cls.__module__, "cls": cls.__qualname__,
                     "state": self.encoder.encode(dict(vars(value)))}
+        if isinstance(value, Lent):
+            value = value.value
         key = id(value)
         if key not in self.lent_ids:
-            self.lent_ids[key] = len(self.lent) + 1
-            self.lent[self.lent_ids[key]] = value
+            self.next_lent += 1
+            self.lent_ids[key] = self.next_lent
+            self.lent[self.next_lent] = value
         return {"$": "obj", "id": self.lent_ids[key], "type": cls.__name__, "callable": callable(value)}
 
     # decoding what the student process sends
@@ -692,6 +696,9 @@ class Remote:
                     return self.answer(value, generators)
                 if op == "err":
                     raise self.error(value)
+                if op == "cb_release":
+                    self.forget(value)
+                    continue
                 self.serve_callback(op, value)
         except wire.ProtocolError as err:
             raise StudentProcessDied(f"the student process broke the wire's rules: {err}") from None
@@ -734,6 +741,15 @@ class Remote:
                 raise StudentProcessDied("the submission replaced a random generator's bit generator")
             generator.bit_generator.state = fresh.state
 
+    def forget(self, request):
+        """The student process holds no proxy of these lent objects any more."""
+        ids = request.get("ids") if type(request) is dict else None
+        if type(ids) is not list:
+            raise wire.ProtocolError("a release must list ids")
+        for ident in ids:
+            if type(ident) is int and ident in self.lent:
+                self.lent_ids.pop(id(self.lent.pop(ident)), None)
+
     def serve_callback(self, op, request):
         """A request of the student process about an object the judge lent it."""
         try:
@@ -749,6 +765,9 @@ class Remote:
                 generators = self.decoder_generators
                 result = obj(*args, **kwargs)
                 self.decoder_generators = generators  # nested requests decode frames of their own
+                if getattr(obj, "__name__", None) in DECODER_STEPS and type(result) is tuple and result \
+                        and type(result[-1]) in (tuple, list, dict):
+                    result = (*result[:-1], Lent(result[-1]))
             elif op == "cb_get":
                 result = getattr(obj, servable(obj, request.get("name")))
             elif op == "cb_getitem":
@@ -797,6 +816,20 @@ class Remote:
 
     def close(self):
         self.student.close()
+
+
+# A judge model's decoding protocol: ``start(prompt) -> (logits, state)`` and
+# ``step(state, token) -> (logits, state)``. The state is opaque to the decoder, and it
+# grows with the sequence: when it is a container it stays with the judge, lent (a
+# 2,000-token sample sent its whole history at every step, 2 million values in all).
+DECODER_STEPS = ("start", "step")
+
+
+class Lent:
+    """Marks a value the judge lends (keeps, and names by a number) instead of sending it."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, not by C

@@ -28,6 +28,7 @@ import os
 import sys
 import traceback
 import warnings
+import weakref
 
 from . import grading_wire as wire
 
@@ -67,6 +68,9 @@ class JudgeObject:
     def __repr__(self):
         return f"<the grader's {self._type_name}>"
 
+    def __del__(self):
+        self._server.released.append(self._ident)  # told to the judge with the next frame
+
 
 class Server:
     def __init__(self, in_fd, out_fd, package, given, root):
@@ -78,7 +82,8 @@ class Server:
         self.objects = {}  # handle id -> object kept alive for the judge
         self.ids = {}  # id(object) -> handle id, so one object keeps one handle
         self.next_id = 1
-        self.judge_objects = {}  # judge id -> JudgeObject (one proxy per judge object)
+        self.judge_objects = weakref.WeakValueDictionary()  # judge id -> its one proxy here
+        self.released = []  # judge ids whose proxies are gone
         self.deferred = None  # the failure of a quiet request, sent with the next answer
         self.modules = {}
         # Every warning is recorded and sent with its answer; the judge's filters decide.
@@ -124,7 +129,11 @@ class Server:
     def send(self, op, value):
         self.encoder = wire.Encoder(self.other)
         form = self.encoder.encode(value)
-        wire.write_frame(self.out_fd, {"op": op, "v": form}, self.encoder.buffers)
+        parts = wire.frame_parts({"op": op, "v": form}, self.encoder.buffers)
+        if self.released:  # the judge may forget what it lent to proxies that are gone
+            ids, self.released[:] = list(self.released), []
+            parts = wire.frame_parts({"op": "cb_release", "v": {"ids": ids}}) + parts
+        wire.write_parts(self.out_fd, parts)
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -134,9 +143,13 @@ class Server:
             return self.objects[form["id"]]
         if tag == "obj":
             ident = form["id"]
-            if ident not in self.judge_objects:
-                self.judge_objects[ident] = JudgeObject(self, ident, form.get("callable"), form.get("type"))
-            return self.judge_objects[ident]
+            proxy = self.judge_objects.get(ident)
+            if proxy is None:
+                while ident in self.released:  # lent again before the release went out
+                    self.released.remove(ident)
+                proxy = JudgeObject(self, ident, form.get("callable"), form.get("type"))
+                self.judge_objects[ident] = proxy
+            return proxy
         if tag == "path":  # a function or class of the package, named by where it is
             return self.target(self.decoder.decode(form["where"]))
         if tag == "given":
