@@ -165,7 +165,7 @@ class StudentProcess:
             options = {"user": user[0], "group": user[1], "extra_groups": []}
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home, "LANG": "C.UTF-8",
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1", **MALLOC_SETTINGS}
+               "PYTHONDONTWRITEBYTECODE": "1", "SCRATCH_SPIN_SECONDS": repr(wire.SPIN_SECONDS), **MALLOC_SETTINGS}
         command = [sys.executable, "-I", "-c", STUDENT_BOOT, str(self.root), str(to_student), str(from_student),
                    package, ",".join(self.given)]
         try:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from scratch import build
 from scratch.impl import CHAPTERS
-from trivial_wrappers import VARIANTS
+from trivial_wrappers import VARIANTS  # noqa: F401  (the variants, for test_trivial.py)
 
 # Copied into the package under test as ``_trivial.py``: graded code may run in a student
 # process that sees only that package and ``scratch``. Not one of ``submission.GIVEN_MODULES``,
