@@ -411,6 +411,8 @@ class Remote:
         message = info.get("message") if isinstance(info.get("message"), str) else ""
         args = info.get("args")
         cls = self.exceptions.get((info.get("module"), name)) or RAISED_AS_THEMSELVES.get(name)
+        if not (isinstance(cls, type) and issubclass(cls, Exception)):  # only exception classes are raised
+            cls = None
         if cls is None:
             err = StudentError(f"{name}: {message}")
         elif type(args) is list and all(type(a) in (str, int, float, bool, type(None)) for a in args):
@@ -514,9 +516,9 @@ class RemoteImpl:
             if chapter in self.submitted:
                 self.remote.request("import", module=chapter)  # fails here if it does not import
                 source = self.trusted_source(chapter)
-                exceptions = {**exception_classes(source, f"{self.name}.{chapter}"), **self.given_names(source)}
+                exceptions = exception_classes(source, f"{self.name}.{chapter}")
                 self.remote.exceptions.update({(f"{self.name}.{chapter}", k): v for k, v in exceptions.items()})
-                self.modules[chapter] = RemoteModule(self.remote, chapter, exceptions)
+                self.modules[chapter] = RemoteModule(self.remote, chapter, {**exceptions, **self.given_names(source)})
             else:  # given code: the judge's own trusted copy
                 self.modules[chapter] = __import__(f"{self.name}.{chapter}", fromlist=["_"])
         return self.modules[chapter]

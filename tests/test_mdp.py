@@ -253,6 +253,14 @@ class TestPolicyEvaluation:
     @pytest.mark.points(1)
     def test_never_ending_policy_raises(self, impl):
         world = impl.mdp_model.Gridworld.lecture(living_reward=-1.0)
+        # First a policy that ends: from (2, 3) left, then up twice to (0, 2), then right into
+        # +1: -1 -1 -1 +1 = -2 (a function that only ever raises earns nothing here).
+        to_plus_one = np.full(world.n_states, UP)
+        for row, col, action in ((0, 0, RIGHT), (0, 1, RIGHT), (0, 2, RIGHT), (2, 1, RIGHT), (2, 3, LEFT)):
+            to_plus_one[state(world, row, col)] = action
+        V = impl.mdp.policy_evaluation(world, to_plus_one, max_iter=500)
+        assert_scalar(V[state(world, 2, 3)], -2.0)
+        assert_scalar(V[state(world, 0, 2)], 1.0)
         always_left = np.full(world.n_states, LEFT)  # ends bumping the left edge forever
         with pytest.raises(impl.mdp.ConvergenceError, match="terminal"):
             impl.mdp.policy_evaluation(world, always_left, max_iter=500)
@@ -397,6 +405,11 @@ class TestSolversAgree:
 
     @pytest.mark.points(1)
     def test_diverging_values_raise(self, impl):
+        # First a world that converges (by hand: -2 -2 +1 from the top-left corner), so that a
+        # function that only ever raises earns nothing here.
+        ending = impl.mdp_model.Gridworld.lecture(living_reward=-2.0)
+        V, _, _ = impl.mdp.value_iteration(ending, max_iter=300)
+        assert_scalar(V[state(ending, 0, 0)], -3.0)
         world = impl.mdp_model.Gridworld.lecture(living_reward=+1.0)  # living forever pays, gamma = 1
         with pytest.raises(impl.mdp.ConvergenceError):
             impl.mdp.value_iteration(world, max_iter=300)
