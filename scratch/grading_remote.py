@@ -293,17 +293,21 @@ class Remote:
 
     def request(self, op, **fields):
         """Send one request and serve callbacks until its answer; return the decoded value."""
+        return self.exchange(op, fields)[0]
+
+    def exchange(self, op, fields):
+        """``(answer, generators sent)`` of one request (the queued quiet frames go first)."""
         self.flush_releases()
         generators = self.send(op, fields)
         self.round_trips += 1
-        return self.wait(generators)
+        return self.wait(), generators
 
-    def wait(self, generators=()):
+    def wait(self):
         try:
             while True:
                 op, value = self.receive()
                 if op == "ok":
-                    return self.answer(value, generators)
+                    return self.answer(value)
                 if op == "err":
                     raise self.error(value)
                 if op == "cb_release":
@@ -313,7 +317,7 @@ class Remote:
         except wire.ProtocolError as err:
             raise StudentProcessDied(f"the student process broke the wire's rules: {err}") from None
 
-    def answer(self, value, generators):
+    def answer(self, value):
         if type(value) is not dict or "value" not in value:
             raise wire.ProtocolError("an answer must carry a value")
         self.reissue(value.get("warnings"))
@@ -328,11 +332,8 @@ class Remote:
         update = [u for u in update if not isinstance(kwargs[u] if isinstance(u, str) else args[u], Handle)]
         if not resident and path and keeps_its_cache(path[-1]):
             resident = "cache"
-        self.flush_releases()
-        generators = self.send("call", {"obj": obj, "module": module, "path": path, "args": list(args),
-                                        "kwargs": dict(kwargs), "update": update, "resident": resident})
-        self.round_trips += 1
-        answer = self.wait(generators)
+        answer, generators = self.exchange("call", {"obj": obj, "module": module, "path": path, "args": list(args),
+                                                    "kwargs": dict(kwargs), "update": update, "resident": resident})
         if type(answer) is not dict or set(answer) != {"result", "updated", "rng"}:
             raise StudentProcessDied("the student process sent a malformed call answer")
         self.advance(generators, answer["rng"])

@@ -233,9 +233,6 @@ class Server:
             self.modules[name] = importlib.import_module(f"{self.package}.{name}")
         return self.modules[name]
 
-    def op_ping(self, request, generators):
-        return "pong", False
-
     def op_import(self, request, generators):
         module = self.module(request["module"])
         return {"file": getattr(module, "__file__", None)}, False

@@ -85,11 +85,6 @@ def write_parts(fd, parts):
             parts[0] = memoryview(parts[0])[written:]
 
 
-def write_frame(fd, header, buffers=()):
-    """Send one frame on ``fd``."""
-    write_parts(fd, frame_parts(header, buffers))
-
-
 class FrameReader:
     """Reads frames from ``fd``, taking what the pipe holds in one call where it can.
 
