@@ -4,7 +4,7 @@
                                    --layers L --heads H --context N --repeats 3]
 
 By default the GPT is the one the prompting chapter decodes with: the configuration of
-``scratch.pretraining.LECTURE`` (V = the world's vocabulary, C = 64, 2 layers, 4 heads,
+``scratch.train.pretraining.LECTURE`` (V = the world's vocabulary, C = 64, 2 layers, 4 heads,
 N = 64); the flags choose another. Measures, in float32, on one GPT (random weights and prompts: speed does not depend on them):
   - batched sampling (solutions/batched.py, ``generate_batch``): B prompts of random lengths
     between P/2 and P (left-padded to P = context / 8), every row sampling up to the context
@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import best_seconds, print_setup  # noqa: E402  (benchmarks/common.py)
 
-from scratch import pretraining  # noqa: E402
+from scratch.train import pretraining  # noqa: E402
 from scratch.impl import Impl  # noqa: E402
 
 

@@ -7,7 +7,7 @@ Grades the same questions twice on this machine, side by side:
   - in-process: the package imported inside the judge, as the grader did before the judge
     left the student's process (``grade.run_questions(..., remote=False)``);
   - two processes: the package in the student process, every call a round trip
-    (``scratch/grading_remote.py``), as ``python3 -m scratch grade`` runs it.
+    (``scratch/grading/remote.py``), as ``python3 -m scratch grade`` runs it.
 
 Prints the wall-clock and CPU time of each (CPU: this process and its children), the ratio,
 and how many round trips and bytes the channel carried. The issue's target is a ratio of at
@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scratch import grade  # noqa: E402
-from scratch.grading_run import collect  # noqa: E402
+from scratch.grading import grade  # noqa: E402
+from scratch.grading.run import collect  # noqa: E402
 from scratch.impl import PROJECT_ROOT, Impl  # noqa: E402
 
 from common import print_setup  # noqa: E402

@@ -2,7 +2,7 @@
 
 Target (issue 3, 2-core machine): fit a KN trigram on 1M tokens in under 3 s and score 1M
 held-out tokens in under 3 s. Tokens are counted as the model predicts them: every word and
-one ``</s>`` per sentence. The corpora are toy English from ``scratch.data`` (sampling them
+one ``</s>`` per sentence. The corpora are toy English from ``scratch.corpora.corpora`` (sampling them
 is not timed).
 
 Times are the best of ``--repeats`` runs without tracing; peak memory is measured in a
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scratch import data  # noqa: E402
+from scratch.data import corpora  # noqa: E402
 from scratch.impl import Impl  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def main(argv=None):
     ngram = Impl(args.impl).ngram
 
     print(("command: python benchmarks/ngram.py " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip())
-    grammar = data.ToyEnglish()
+    grammar = corpora.ToyEnglish()
     start = time.perf_counter()
     train, n_train = corpus_with_tokens(grammar, args.tokens, seed=0)
     test, n_test = corpus_with_tokens(grammar, args.tokens, seed=1)

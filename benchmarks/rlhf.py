@@ -4,15 +4,15 @@
     OPENBLAS_NUM_THREADS=1 python benchmarks/rlhf.py [--impl solutions] [--prompts 16 --k 4
                                                       --new-tokens 6 --iterations 5]
 
-The models have the RLHF demo's shapes (``scratch/lectures/rlhf.py``): the policy, the frozen
-SFT model and the reward model are each a GPT of ``scratch.pretraining.LECTURE``'s
+The models have the RLHF demo's shapes (``scratch/train/rlhf.py``'s ``PPO``): the policy, the frozen
+SFT model and the reward model are each a GPT of ``scratch.train.pretraining.LECTURE``'s
 configuration (C = 64, 2 layers, 4 heads, context 64) over the instruction vocabulary, in
 float32, with random weights (speed does not depend on them; random weights never emit
 ``<eos>``, so every response runs to ``--new-tokens``, the demo's worst case). Prompts are
 real training instructions (6 to 8 tokens with the default seed). Measured:
   - rollout tokens/s: ``generate_batch`` on the iteration's B = prompts x K rows with the
     KV cache (the best of 3), against ``generate.generate`` one row at a time;
-  - one PPO iteration of ``scratch.rlhf_loop.train`` (the demo's settings: 4 epochs x 2
+  - one PPO iteration of ``scratch.train.rlhf.train`` (the demo's settings: 4 epochs x 2
     minibatches), split as the loop times it: sampling (generate_batch), scoring (the
     policy with its value head, the SFT model, the reward model, the judges: none here) and
     update (rewards, GAE, the 8 PPO steps); the median of ``--iterations``, and the same for
@@ -44,17 +44,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import best_seconds, print_setup  # noqa: E402  (benchmarks/common.py)
 
-from scratch import instructions, pretraining, rlhf_loop, world  # noqa: E402
+from scratch.data import instructions, world  # noqa: E402
+
+from scratch.train import pretraining, rlhf  # noqa: E402
 from scratch.impl import Impl  # noqa: E402
-from scratch.lectures import rlhf as rlhf_demo  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--impl", default=None)
-    parser.add_argument("--prompts", type=int, default=rlhf_demo.PROMPTS)
-    parser.add_argument("--k", type=int, default=rlhf_demo.PPO.k)
-    parser.add_argument("--new-tokens", type=int, default=rlhf_demo.PPO.max_new_tokens)
+    parser.add_argument("--prompts", type=int, default=rlhf.PROMPTS)
+    parser.add_argument("--k", type=int, default=rlhf.PPO.k)
+    parser.add_argument("--new-tokens", type=int, default=rlhf.PPO.max_new_tokens)
     parser.add_argument("--iterations", type=int, default=5)
     args = parser.parse_args()
 
@@ -99,24 +100,24 @@ def main():
 
     def score(rows_, tokens, lengths):
         sequences = [list(r) + list(t[:n]) for r, t, n in zip(rows_, tokens, lengths)]
-        ids, mask = rlhf_loop.right_pad(sequences, data.pad_id)
+        ids, mask = rlhf.right_pad(sequences, data.pad_id)
         return reward_model.scores(ids, mask.sum(axis=1))
 
-    reward = rlhf_loop.Reward(score, stop_id=None, pad_id=data.pad_id)
-    lm_batches = world.page_batches(source, rlhf_demo.LM_ROWS, N, np.random.default_rng(7))
-    variants = {"PPO": rlhf_demo.PPO, "RLOO": rlhf_demo.RLOO,
-                f"PPO + mix (gamma, {rlhf_demo.LM_ROWS} rows of {N})": replace(rlhf_demo.PPO, gamma=rlhf_demo.GAMMA)}
+    reward = rlhf.Reward(score, stop_id=None, pad_id=data.pad_id)
+    lm_batches = world.page_batches(source, rlhf.LM_ROWS, N, np.random.default_rng(7))
+    variants = {"PPO": rlhf.PPO, "RLOO": rlhf.RLOO,
+                f"PPO + mix (gamma, {rlhf.LM_ROWS} rows of {N})": replace(rlhf.PPO, gamma=rlhf.GAMMA)}
     print(f"one iteration (median of {args.iterations}), seconds:")
     print(f"  {'':<36}{'sampling':>10}{'scoring':>10}{'update':>10}{'total':>10}")
     for label, settings in variants.items():
-        history, _ = rlhf_loop.train(impl, gpt(0), sft_model, prompts, reward, settings, iterations=args.iterations,
+        history, _ = rlhf.train(impl, gpt(0), sft_model, prompts, reward, settings, iterations=args.iterations,
                                      rng=np.random.default_rng(2), pretrain_batches=lm_batches)
         parts = [statistics.median(history[f"seconds_{part}"]) for part in ("sampling", "scoring", "update")]
         print(f"  {label:<36}" + "".join(f"{x:>10.3f}" for x in parts) + f"{sum(parts):>10.3f}")
 
     tracemalloc.start()
     start = time.perf_counter()
-    rlhf_loop.train(impl, gpt(0), sft_model, prompts, reward, rlhf_demo.PPO, iterations=1, rng=np.random.default_rng(2))
+    rlhf.train(impl, gpt(0), sft_model, prompts, reward, rlhf.PPO, iterations=1, rng=np.random.default_rng(2))
     traced = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -15,7 +15,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 
-from . import build, grade, grade_report, gradescope, release  # noqa: E402
+from .grading import build, grade, gradescope, release, report  # noqa: E402
 from .impl import CHAPTERS, IMPLEMENTATIONS, PROJECT_ROOT, Impl, default_impl_name  # noqa: E402
 
 
@@ -31,9 +31,10 @@ def run_lecture(args):
         print(f"no lecture demo for {', '.join(unknown)}; choose from: {', '.join(available)}", file=sys.stderr)
         return 2
     impl = Impl(args.impl)
-    from .lectures import settings
+    from . import lectures
+    from .train.models import Cache
 
-    settings.update(cache_dir=args.cache_dir, retrain=args.retrain)
+    lectures.cache = Cache(args.cache_dir, args.retrain)
     for chapter in args.chapters or available:
         banner = f" Lecture: {chapter} ({impl.name}/) "
         print(f"\n{banner:=^78}\n")
@@ -126,10 +127,10 @@ def parser():
                         help="grade the exercise files found anywhere under DIR (a student's submission), in a fresh copy")
     grader.add_argument("--run-as", metavar="USER", default=None,
                         help="run the tests as this unprivileged user (needs root; Gradescope's script uses nobody)")
-    grader.add_argument("--hidden-visibility", default=grade_report.HIDDEN_VISIBILITY,
+    grader.add_argument("--hidden-visibility", default=report.HIDDEN_VISIBILITY,
                         choices=("hidden", "after_due_date", "after_published", "visible"),
                         help="Gradescope visibility of the tests in tests/hidden/ (default after_due_date)")
-    grader.set_defaults(func=grade_report.main)
+    grader.set_defaults(func=report.main)
 
     builder = commands.add_parser("build", help="regenerate exercises/ from solutions/")
     builder.add_argument("--check", action="store_true", help="change nothing; exit 1 and name each file that differs")

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from scratch import gradcheck
-from scratch.grading_remote import RemoteArray
+from scratch.grading.remote import RemoteArray
 
 KIND_NAMES = {"f": "float", "i": "int", "b": "bool"}
 SCALAR_TYPES = {

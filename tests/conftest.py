@@ -8,13 +8,13 @@ Select with ``pytest --impl=solutions|exercises`` or the ``SCRATCH_IMPL`` variab
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-# As in the grader (scratch/grade.py): the tests multiply small matrices, where BLAS threads
+# As in the grader (scratch/grading/grade.py): the tests multiply small matrices, where BLAS threads
 # cost more than they give (the GPT training test takes ~10 s on two threads, ~6 s on one).
 # Set before NumPy is first imported, so it takes effect; export the variable to override.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # The grading runs of the suite share two cores with the chapter tests: their judges and
 # student processes poll their pipes 100 us before they sleep, not the 1 ms a grader with
-# the machine to itself uses (scratch/grading_wire.py, SPIN_SECONDS).
+# the machine to itself uses (scratch/grading/wire.py, SPIN_SECONDS).
 os.environ.setdefault("SCRATCH_SPIN_SECONDS", "1e-4")
 
 import pytest  # noqa: E402  (after the BLAS setting on purpose)
@@ -42,8 +42,8 @@ def pytest_configure(config):
 def impl(request):
     """The implementation under test; ``impl.mdp`` is its ``mdp`` module. In ``scratch grade``
     it is the submitted package in a process of its own, reached by round trips
-    (``scratch/grading_remote.py``); in plain ``pytest``, the package itself."""
-    from scratch.grading_plugin import remote_impl
+    (``scratch/grading/remote.py``); in plain ``pytest``, the package itself."""
+    from scratch.grading.plugin import remote_impl
 
     return remote_impl(request.config) or Impl(request.config.getoption("--impl") or default_impl_name())
 
@@ -138,10 +138,10 @@ def check_gpt_forward(impl):
 
 @pytest.fixture(scope="session")
 def pretrained_small(impl, tmp_path_factory):
-    """The LLM chapters' small pretrained GPT (``scratch.pretraining.SMALL``), trained once
+    """The LLM chapters' small pretrained GPT (``scratch.train.pretraining.SMALL``), trained once
     per test session with the implementation under test, in a pytest temporary folder (never
     the user's cache), after :func:`check_gpt_forward`. Returns (model, world, source)."""
-    from scratch import pretraining
+    from scratch.train import pretraining
 
     check_gpt_forward(impl)
     model = pretraining.pretrained_gpt(impl, pretraining.SMALL, cache_dir=tmp_path_factory.mktemp("checkpoints"))

@@ -61,7 +61,7 @@ def select_mutants(only=""):
 
 def chapter_of(question):
     """``"mdp"`` for ``"mdp::TestQValues"`` and for ``"hidden/mdp::TestValueIterationDefinition"``
-    (the grader's question keys, ``scratch.grading_plugin.question_of``)."""
+    (the grader's question keys, ``scratch.grading.plugin.question_of``)."""
     return question.split("::")[0].removeprefix("hidden/")
 
 

@@ -14,7 +14,7 @@ in ``tests/test_mutants.py``):
   verdict, because every test runs with fresh fixtures (``nextitem=None``: everything, session
   fixtures included, is torn down after it): a fixture built under one mutant must not serve
   the next.
-- **The exception: the pretrained GPT** (``scratch.pretraining.pretrained_gpt``, 5 s of
+- **The exception: the pretrained GPT** (``scratch.train.pretraining.pretrained_gpt``, 5 s of
   training), memoised across mutants. A mutant of a module outside ``pretraining.TRAINING_CODE``
   (the files that pretraining's own cache key digests, because they are all the code a
   pretrained model depends on) gets a deep copy of the model pretrained with the reference; a
@@ -51,7 +51,7 @@ from _pytest.reports import TestReport  # noqa: E402
 from _pytest.runner import runtestprotocol  # noqa: E402
 
 from mutation import activated, chapter_of, chapter_test_files, question_file, select_mutants  # noqa: E402
-from scratch.grading_plugin import question_of  # noqa: E402
+from scratch.grading.plugin import question_of  # noqa: E402
 from scratch.impl import CHAPTERS, PROJECT_ROOT  # noqa: E402
 
 SECONDS_PER_MUTANT = 30.0
@@ -129,7 +129,7 @@ class MutationPlugin:
         self.collection_errors = []
 
     def pytest_configure(self, config):
-        from scratch import pretraining
+        from scratch.train import pretraining
 
         pretraining.pretrained_gpt = PretrainedMemo(pretraining, self)
 

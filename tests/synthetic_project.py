@@ -26,7 +26,7 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def impl(request):
     # as the real conftest: the student process in a grading run, the package otherwise
-    from scratch.grading_plugin import remote_impl
+    from scratch.grading.plugin import remote_impl
     from scratch.impl import Impl
 
     return remote_impl(request.config) or Impl(request.config.getoption("--impl"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scratch import __main__ as cli
-from scratch import build
+from scratch.grading import build
 from scratch.impl import PROJECT_ROOT
 
 pytestmark = pytest.mark.instructor
@@ -124,7 +124,7 @@ def test_a_misindented_region_is_a_build_error(tmp_path):
 def test_release_copies_only_tracked_files(tmp_path):
     import subprocess
 
-    from scratch import release
+    from scratch.grading import release
 
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)

@@ -1,4 +1,4 @@
-"""Checkpoints and the model cache (scratch.checkpoint: harness, not graded).
+"""Checkpoints and the model cache (scratch.train.checkpoint: harness, not graded).
 
 Every file goes to pytest's tmp_path; the cache-folder tests point the environment variables
 at it, so the user's own cache is never read or written.
@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from scratch import checkpoint
+from scratch.train import checkpoint
 
 RECIPE = {"steps": 3, "lr": 1e-3, "data_seed": 7, "corpus": "toy English"}
 

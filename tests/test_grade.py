@@ -19,7 +19,7 @@ import zipfile
 
 import pytest
 
-from scratch import grade, grade_report, gradescope, release
+from scratch.grading import grade, report, gradescope, release
 from scratch.impl import PROJECT_ROOT
 
 pytestmark = pytest.mark.instructor
@@ -201,7 +201,7 @@ def test_hidden_questions_come_after_their_chapter_and_show_after_the_due_date()
     assert [(q.number, q.hidden) for q in questions] == [("1.1", False), ("1.2", False), ("1.3", True)]
     for q in questions:
         q.tests[0].status = "passed"
-    tests = grade_report.gradescope_results(questions, [])["tests"]
+    tests = report.gradescope_results(questions, [])["tests"]
     assert [t["visibility"] for t in tests] == ["visible", "visible", "after_due_date"]
-    tests = grade_report.gradescope_results(questions, [], hidden_visibility="hidden")["tests"]
+    tests = report.gradescope_results(questions, [], hidden_visibility="hidden")["tests"]
     assert tests[-1]["visibility"] == "hidden"

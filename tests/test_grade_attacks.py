@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from scratch import grade
+from scratch.grading import grade
 from synthetic_project import grade_cli, make_project, start_grade_cli, statuses
 
 pytestmark = pytest.mark.instructor

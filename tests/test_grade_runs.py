@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from scratch import grade, grade_report
+from scratch.grading import grade, report
 from synthetic_project import grade_cli, make_project, statuses
 
 pytestmark = pytest.mark.instructor
@@ -165,15 +165,15 @@ def test_failure_messages_say_what_went_wrong(runs):
     syntax = status["test_syntax_error_in_student_code"][1]
     assert syntax.startswith("SyntaxError: ") and "broken.py, line 1" in syntax
     # -v shows the whole report under the test
-    short = grade_report.format_report(questions, errors, "exercises", 2.0)
-    full = grade_report.format_report(questions, errors, "exercises", 2.0, verbose=True)
+    short = report.format_report(questions, errors, "exercises", 2.0)
+    full = report.format_report(questions, errors, "exercises", 2.0, verbose=True)
     assert "grade -v" in short and "Max absolute difference" not in short
     assert "Max absolute difference" in full and "in test_numpy_message" in full and "pluggy" not in full
 
 
 def test_gradescope_results(runs):
     (questions, errors), _ = runs["misbehaving"]
-    results = json.loads(json.dumps(grade_report.gradescope_results(questions, errors)))
+    results = json.loads(json.dumps(report.gradescope_results(questions, errors)))
     assert results["score"] == 4
     assert len(results["tests"]) == 12
     assert "collection error in tests/test_zz_broken.py" in results["output"]

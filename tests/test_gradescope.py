@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 
-from scratch import gradescope, submission
-from scratch.grading_run import GradingError
+from scratch.grading import gradescope, submission
+from scratch.grading.run import GradingError
 from scratch.impl import PROJECT_ROOT
 from synthetic_project import grade_cli, make_project
 
@@ -38,7 +38,7 @@ def test_the_autograder_zip(tmp_path):
         run_autograder = zipped.read("run_autograder").decode()
         setup = zipped.read("setup.sh").decode()
         executable = {info.filename: (info.external_attr >> 16) & 0o111 for info in zipped.infolist()}
-    assert {"setup.sh", "run_autograder", "scratch/grade.py", "exercises/mdp.py", "tests/conftest.py"} <= names
+    assert {"setup.sh", "run_autograder", "scratch/grading/grade.py", "exercises/mdp.py", "tests/conftest.py"} <= names
     assert any(name.startswith("tests/hidden/") for name in names)  # hidden tests grade on Gradescope
     assert not any(name.startswith("solutions/") for name in names)
     assert executable["run_autograder"] and executable["setup.sh"]

@@ -1,4 +1,4 @@
-"""The judge's remote ``impl`` and its wire (``scratch/grading_remote.py``, ``grading_wire.py``).
+"""The judge's remote ``impl`` and its wire (``scratch/grading/remote.py``, ``wire.py``).
 
 What crosses between the judge and the student process, checked one rule at a time on a tiny
 package of "student" functions started in a real student process (about a second in all):
@@ -14,8 +14,8 @@ from collections import Counter, namedtuple
 import numpy as np
 import pytest
 
-from scratch import grading_wire as wire
-from scratch.grading_remote import (Handle, RemoteArray, RemoteDict, RemoteImpl, StudentError,
+from scratch.grading import wire
+from scratch.grading.remote import (Handle, RemoteArray, RemoteDict, RemoteImpl, StudentError,
                                     StudentProcessDied)
 from scratch.impl import PROJECT_ROOT
 
@@ -104,9 +104,9 @@ STUDENT = {
         def forged(kind):
             """What a submission with full powers in its process can send: its own frames."""
             import gc
-            from scratch import grading_student
+            from scratch.grading import student
 
-            server = next(o for o in gc.get_objects() if isinstance(o, grading_student.Server))
+            server = next(o for o in gc.get_objects() if isinstance(o, student.Server))
             memory = {"data": [id(None), False], "shape": [2], "typestr": "<i8", "version": 3}
             forms = {
                 "dunder": {"$": "given", "module": "exercises.mdp_model", "cls": "MDP",

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array, check_scalar
-from scratch import data
+from scratch.data import corpora
 
 TINY = [s.split() for s in ("the mouse ate the cheese", "the cat ate the mouse", "a mouse ate")]
 LECTURE = "the mouse ate the cheese".split()
@@ -31,8 +31,8 @@ def fit(impl, n, smoothing="mle", sentences=TINY, **kwargs):
 @pytest.fixture(scope="module")
 def toy_english():
     """Train / held-out / test sentences from the toy-English grammar and the grammar itself."""
-    grammar = data.ToyEnglish()
-    train, heldout, test = data.train_val_test_split(grammar.corpus(9000, seed=11), (6 / 9, 1 / 9, 2 / 9))
+    grammar = corpora.ToyEnglish()
+    train, heldout, test = corpora.train_val_test_split(grammar.corpus(9000, seed=11), (6 / 9, 1 / 9, 2 / 9))
     return grammar, train, heldout, test
 
 
@@ -269,7 +269,7 @@ class TestScoring:
 
     @pytest.mark.points(2)
     def test_bigram_mle_reaches_markov_entropy_rate(self, impl):
-        source = data.MarkovLanguage(1, 8, seed=3)
+        source = corpora.MarkovLanguage(1, 8, seed=3)
         ids = source.sample(120_000, np.random.default_rng(4))
         words = source.to_words(ids)
         lm = impl.ngram.NGramLM(2, "mle").fit([words[:100_000]])

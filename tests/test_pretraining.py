@@ -153,7 +153,7 @@ class TestPowerLawFit:
                 fit(*args)
 
 
-# -- pretraining and transfer on the world of scratch.world (chapter 8's measured effects) -------
+# -- pretraining and transfer on the world of scratch.data.world (chapter 8's measured effects) -------
 
 def tiny_gpt(impl, layers=3, tied=True):
     return impl.transformer.GPT(7, 8, layers, 2, 4, tied=tied, dtype=np.float64, seed=0)
@@ -164,7 +164,7 @@ class TestPretrainedModel:
 
     @pytest.mark.points(2)
     def test_heldout_loss_near_the_exact_entropy(self, impl, pretrained_small):
-        from scratch import pretraining
+        from scratch.train import pretraining
 
         model, _, source = pretrained_small
         pages, exact = pretraining.heldout_pages(pretraining.SMALL)
@@ -212,14 +212,14 @@ class TestTransfer:
 
     @pytest.mark.points(1)
     def test_frozen_parameters_do_not_move(self, impl):
-        from scratch import training
+        from scratch.train import loop
 
         rng = np.random.default_rng(0)
         pretrained = tiny_gpt(impl)
         before = {name: value.copy() for name, value in pretrained.params.items()}
         ids = rng.integers(0, 7, size=(4, 9))
         batches = iter([(ids[:, :-1], ids[:, 1:])] * 3)
-        tuned, history = impl.transfer.finetune(pretrained, batches, training.train_lm, top_blocks=1, steps=3,
+        tuned, history = impl.transfer.finetune(pretrained, batches, loop.train_lm, top_blocks=1, steps=3,
                                                 lr=0.05, optim=impl.optim, out=io.StringIO())
         assert len(history["loss"]) == 3
         for name, value in pretrained.params.items():  # the pretrained model is untouched
@@ -250,16 +250,16 @@ class TestTransfer:
 
     @pytest.mark.points(3)
     def test_pretraining_transfers_to_an_unseen_task(self, impl, pretrained_small):
-        from scratch import pretraining, training
+        from scratch.train import pretraining, loop
 
         pretrained, task_world, _ = pretrained_small
         corpus = pretraining.transfer_corpus(task_world, 100, seed=1)
         heldout = pretraining.transfer_heldout(task_world)
         settings = dict(steps=100, lr=1e-2, warmup_steps=5, optim=impl.optim, out=io.StringIO())
         tuned, _ = impl.transfer.finetune(pretrained, pretraining.row_batches(corpus, 32, np.random.default_rng(1)),
-                                          training.train_lm, **settings)
+                                          loop.train_lm, **settings)
         scratch = pretraining.new_gpt(impl, pretraining.SMALL, task_world)
-        training.train_lm(scratch, pretraining.row_batches(corpus, 32, np.random.default_rng(1)), **settings)
+        loop.train_lm(scratch, pretraining.row_batches(corpus, 32, np.random.default_rng(1)), **settings)
         tuned_loss, scratch_loss = tuned.loss(*heldout), scratch.loss(*heldout)
         check_scalar(tuned_loss, "f", "fine-tuned loss")
         check_scalar(scratch_loss, "f", "loss from scratch")
@@ -278,7 +278,7 @@ class TestScalingMeasured:
     @pytest.mark.points(2)
     def test_loss_falls_with_size(self, impl):
         from conftest import check_gpt_forward
-        from scratch import pretraining
+        from scratch.train import pretraining
 
         check_gpt_forward(impl)  # before any training
         # Non-embedding sizes 496 to 10160 (20x), 100 steps each on the same batches; the

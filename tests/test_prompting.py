@@ -9,7 +9,7 @@ float64 GPTs of test_transformer.py (parameters drawn at scale 0.5, so attention
 from uniform and positions matter); gradient checks use the same norm-wise relative error
 < 1e-6 as there.
 
-In-context learning is measured on the small pretrained GPT of ``scratch.pretraining.SMALL``
+In-context learning is measured on the small pretrained GPT of ``scratch.train.pretraining.SMALL``
 (trained once per session, see conftest.py): six words, two made-up languages and reverse,
 so that chance (guessing one of the three tasks) is 1/3. Accuracies are over the held-out
 query pairs, ten prompts per pair and task with different demonstrations.
@@ -293,7 +293,7 @@ class TestBatchedInputErrors:
 # -- prompts, answers and in-context learning (prompting.py) ---------------------------------------
 
 def small_world():
-    from scratch import pretraining
+    from scratch.train import pretraining
 
     return pretraining.build_world(pretraining.SMALL)[0]
 

@@ -14,8 +14,8 @@ import pytest
 from scipy import special
 
 from checks import assert_close, assert_scalar, check_array, check_scalar
-from scratch.instructions import InstructionData, label_groups, plackett_luce_rankings
-from scratch.world import TaskWorld
+from scratch.data.instructions import InstructionData, label_groups, plackett_luce_rankings
+from scratch.data.world import TaskWorld
 from test_transformer import assert_gradients, tiny_gpt
 
 
@@ -296,7 +296,7 @@ class TestRewardInputErrors:
 
 
 class TestLabelers:
-    """Gold reward and Plackett-Luce labelers of scratch/instructions.py (harness, not graded)."""
+    """Gold reward and Plackett-Luce labelers of scratch/data/instructions.py (harness, not graded)."""
 
     def test_gold_reward(self):
         data = InstructionData(TaskWorld(seed=0))

@@ -17,7 +17,7 @@ from scipy import special
 
 from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array, check_scalar
 from conftest import check_gpt_forward
-from scratch import rlhf_loop
+from scratch.train import display, rlhf
 from test_transformer import assert_gradients, tiny_gpt
 
 
@@ -530,7 +530,7 @@ class TestRLHFLoop:
         # 10 (seeds 1..4: 2.9 to 3.0), at most 4.2 on the way (seeds 1..4: up to 5.7). Required:
         # gold between 0.55 and 0.85 at the end (beta = 0 would head for 1), the last 10 k3 below
         # 4.5 and every iteration's below the bound 8.3.
-        history, _ = self.train_on_share_of_3(impl, rlhf_loop.Settings(method="rloo", k=8, max_new_tokens=4,
+        history, _ = self.train_on_share_of_3(impl, rlhf.Settings(method="rloo", k=8, max_new_tokens=4,
                                                                       beta=0.1, lr=0.03))
         assert history["kl_k1"][0] == 0 and history["kl_k3"][0] == 0  # the first rollouts are the SFT model's
 
@@ -545,7 +545,7 @@ class TestRLHFLoop:
         def share_of_3(rows, tokens, lengths):
             return (tokens == 3).sum(axis=1) / 4
 
-        history, head = rlhf_loop.train(impl, policy, reference, [[1], [2]], share_of_3, settings, iterations=40,
+        history, head = rlhf.train(impl, policy, reference, [[1], [2]], share_of_3, settings, iterations=40,
                                         rng=np.random.default_rng(0), judges={"gold": share_of_3})
         gold, k3 = np.mean(history["gold"][-10:]), np.mean(history["kl_k3"][-10:])
         check_scalar(gold, "f", "gold reward")
@@ -563,7 +563,7 @@ class TestRLHFLoop:
         # 2.5 to 2.9 over the last 10, at most 4.4 on the way; clip fraction 0.11 to 0.15 on
         # average (the clip acts, and most tokens stay inside it). Required as above, and a clip
         # fraction between 0.01 and 0.5.
-        history, head = self.train_on_share_of_3(impl, rlhf_loop.Settings(method="ppo", k=8, max_new_tokens=4,
+        history, head = self.train_on_share_of_3(impl, rlhf.Settings(method="ppo", k=8, max_new_tokens=4,
                                                                           beta=0.1, lr=0.01))
         assert 0.01 < np.mean(history["clip_fraction"]) < 0.5, history["clip_fraction"]
         assert np.any(head["w"] != 0)  # the value head was trained
@@ -583,7 +583,7 @@ class TestRLHFLoop:
         prompts = [[1]] * 10 + [[2]] * 10
         winners = ([[3]] * 8 + [[4]] * 2) * 2
         losers = ([[4]] * 8 + [[3]] * 2) * 2
-        history = rlhf_loop.train_dpo(impl, policy, reference, (prompts, winners, losers), beta=0.5, steps=100,
+        history = rlhf.train_dpo(impl, policy, reference, (prompts, winners, losers), beta=0.5, steps=100,
                                       lr=0.03, batch_pairs=20, rng=np.random.default_rng(0))
         assert_scalar(history["loss"][0], math.log(2), abs=1e-9)  # pi = pi_ref at the start
         for prompt in ([1], [2]):
@@ -625,44 +625,44 @@ class TestRLHFInputErrors:
 
 @pytest.mark.instructor
 class TestLoopHarness:
-    """scratch/rlhf_loop.py and the demo's helpers (not graded): settings, bad input, the Gao fit"""
+    """scratch/train/rlhf.py (not graded): settings, bad input, the Gao fit"""
 
     def test_settings_and_bad_input(self, impl):
         with pytest.raises(ValueError, match="method must be one of"):
-            rlhf_loop.Settings(method="sac")
+            rlhf.Settings(method="sac")
         with pytest.raises(ValueError, match="RLOO needs k >= 2"):
-            rlhf_loop.Settings(method="rloo", k=1)
+            rlhf.Settings(method="rloo", k=1)
         with pytest.raises(ValueError, match="epochs must be an int >= 1"):
-            rlhf_loop.Settings(epochs=0)
+            rlhf.Settings(epochs=0)
         for bad in ({"beta": -1.0}, {"vf_coef": -1}, {"clip_eps": 1.5}, {"lam": 2}, {"kl_target": 0},
                     {"value_lr": float("nan")}, {"k": True}):
             name = next(iter(bad))
             with pytest.raises(ValueError, match=f"^{name} must be"):
-                rlhf_loop.Settings(**bad)
+                rlhf.Settings(**bad)
         model = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
         with pytest.raises(ValueError, match="policy and reference must be two models"):
-            rlhf_loop.train(impl, model, model, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf_loop.Settings(),
+            rlhf.train(impl, model, model, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf.Settings(),
                             iterations=1, rng=np.random.default_rng(0))
         other = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
         with pytest.raises(ValueError, match="gamma > 0 needs pretrain_batches"):
-            rlhf_loop.train(impl, model, other, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf_loop.Settings(gamma=0.1),
+            rlhf.train(impl, model, other, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf.Settings(gamma=0.1),
                             iterations=1, rng=np.random.default_rng(0))
         with pytest.raises(ValueError, match="three non-empty lists of one length"):
-            rlhf_loop.train_dpo(impl, model, model, ([[1]], [[2]], []), beta=0.1, steps=1, lr=0.1, batch_pairs=1,
+            rlhf.train_dpo(impl, model, model, ([[1]], [[2]], []), beta=0.1, steps=1, lr=0.1, batch_pairs=1,
                                 rng=np.random.default_rng(0))
         with pytest.raises(ValueError, match="batch_pairs must be an int >= 1"):
-            rlhf_loop.train_dpo(impl, model, model, ([[1]], [[2]], [[3]]), beta=0.1, steps=1, lr=0.1, batch_pairs=0,
+            rlhf.train_dpo(impl, model, model, ([[1]], [[2]], [[3]]), beta=0.1, steps=1, lr=0.1, batch_pairs=0,
                                 rng=np.random.default_rng(0))
         with pytest.raises(ValueError, match="every response needs at least one token"):
-            rlhf_loop.right_pad([], 0)
+            rlhf.right_pad([], 0)
 
     def test_a_step_with_an_inf_gradient_is_refused(self, impl):
         params = {"w": np.ones(3)}
         state = impl.optim.adamw_init(params)
         with pytest.raises(FloatingPointError, match="step 7: the gradient norm is inf"):
-            rlhf_loop.apply_step(impl, params, {"w": np.array([1.0, np.inf, 0.0])}, 0.5, 0.1, state, 1.0, "step 7")
+            rlhf.apply_step(impl, params, {"w": np.array([1.0, np.inf, 0.0])}, 0.5, 0.1, state, 1.0, "step 7")
         with pytest.raises(FloatingPointError, match="the loss is nan"):
-            rlhf_loop.apply_step(impl, params, {"w": np.ones(3)}, float("nan"), 0.1, state, 1.0, "step 8")
+            rlhf.apply_step(impl, params, {"w": np.ones(3)}, float("nan"), 0.1, state, 1.0, "step 8")
         np.testing.assert_array_equal(params["w"], 1.0)  # nothing applied
         assert state["step"] == 0
 
@@ -671,10 +671,10 @@ class TestLoopHarness:
         # policy moved a little since the rollout (ratios near, not at, 1; inside the clip range)
         policy = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=8)
         reference = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=9)
-        settings = rlhf_loop.Settings(method="ppo", k=2, max_new_tokens=3, vf_coef=0.3)
+        settings = rlhf.Settings(method="ppo", k=2, max_new_tokens=3, vf_coef=0.3)
         head = {"w": np.random.default_rng(1).normal(size=8), "b": np.array(0.2)}
-        reward = rlhf_loop.Reward(lambda r, t, n: (t == 3).sum(axis=1) / 3.0, stop_id=6)
-        batch = rlhf_loop.Rollouts(impl, policy, reference, head, [[1, 2], [4], [5, 1, 2]] * 2, reward, {},
+        reward = rlhf.Reward(lambda r, t, n: (t == 3).sum(axis=1) / 3.0, stop_id=6)
+        batch = rlhf.Rollouts(impl, policy, reference, head, [[1, 2], [4], [5, 1, 2]] * 2, reward, {},
                                    settings, np.random.default_rng(3))
         rewards = impl.rlhf.kl_penalized_rewards(batch.logprobs, batch.ref_logprobs, batch.scores, batch.mask, 0.1)
         advantages, returns = impl.ppo.gae_advantages(rewards, batch.values, batch.mask, 1.0, 0.95)
@@ -683,9 +683,9 @@ class TestLoopHarness:
         index = np.array([0, 2, 3, 5])
 
         def loss():
-            return rlhf_loop.ppo_loss_and_grads(impl, policy, head, batch, index, advantages, returns, settings)[0]
+            return rlhf.ppo_loss_and_grads(impl, policy, head, batch, index, advantages, returns, settings)[0]
 
-        total, grads, head_grads, metrics = rlhf_loop.ppo_loss_and_grads(impl, policy, head, batch, index,
+        total, grads, head_grads, metrics = rlhf.ppo_loss_and_grads(impl, policy, head, batch, index,
                                                                           advantages, returns, settings)
         assert total == pytest.approx(metrics["loss"] + 0.3 * metrics["value_loss"], abs=1e-12)
         assert metrics["clip_fraction"] == 0  # the losses are smooth here: finite differences apply
@@ -698,7 +698,7 @@ class TestLoopHarness:
         policy = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=10)
         reference = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=11)
         prompts, winners, losers = [[1, 2], [3]], [[4, 5, 6], [2]], [[5], [6, 6, 4, 1]]
-        loss, grads, margins, distinct = rlhf_loop.dpo_loss_and_grads(impl, policy, reference, prompts, winners,
+        loss, grads, margins, distinct = rlhf.dpo_loss_and_grads(impl, policy, reference, prompts, winners,
                                                                       losers, 0.5)
 
         def sequence_logprob(model, prompt, response):
@@ -711,7 +711,7 @@ class TestLoopHarness:
         np.testing.assert_allclose(margins, expected, atol=1e-10)
         assert loss == pytest.approx(-np.mean(special.log_expit(expected)), abs=1e-10) and distinct.all()
         names = ["tok_emb", "blocks.0.attn.W_qkv", "pos_emb"]
-        assert_gradients(lambda: rlhf_loop.dpo_loss_and_grads(impl, policy, reference, prompts, winners, losers,
+        assert_gradients(lambda: rlhf.dpo_loss_and_grads(impl, policy, reference, prompts, winners, losers,
                                                               0.5)[0],
                          {n: policy.params[n] for n in names}, {n: grads[n] for n in names})
 
@@ -721,32 +721,30 @@ class TestLoopHarness:
         policy.params["ln_f.gamma"][0] = np.nan
         before = {name: value.copy() for name, value in policy.params.items()}
         with pytest.raises(ValueError, match="logprobs contains NaN"):
-            rlhf_loop.train(impl, policy, reference, [[1]], lambda r, t, n: np.zeros(len(r)),
-                            rlhf_loop.Settings(max_new_tokens=2), iterations=1, rng=np.random.default_rng(0))
+            rlhf.train(impl, policy, reference, [[1]], lambda r, t, n: np.zeros(len(r)),
+                            rlhf.Settings(max_new_tokens=2), iterations=1, rng=np.random.default_rng(0))
         for name, value in before.items():
             np.testing.assert_array_equal(policy.params[name], value)  # nothing was applied
 
     def test_gao_fit_recovers_its_parameters(self):
-        from scratch.lectures import rlhf as demo
-
         d = np.linspace(0.2, 3.0, 30)
-        alpha, b, r2 = demo.fit_gao(d ** 2, d * (0.6 - 0.4 * np.log(d)))
+        alpha, b, r2 = rlhf.fit_gao(d ** 2, d * (0.6 - 0.4 * np.log(d)))
         assert (alpha, b, r2) == pytest.approx((0.6, 0.4, 1.0), abs=1e-9)
         # its peak: dR/dd = alpha - b - b log d = 0 at d = exp(alpha / b - 1)
         peak = np.exp(0.6 / 0.4 - 1)
-        assert demo.gao_curve(peak, 0.6, 0.4) > max(demo.gao_curve(peak * 0.95, 0.6, 0.4),
-                                                     demo.gao_curve(peak * 1.05, 0.6, 0.4))
+        assert rlhf.gao_curve(peak, 0.6, 0.4) > max(rlhf.gao_curve(peak * 0.95, 0.6, 0.4),
+                                                     rlhf.gao_curve(peak * 1.05, 0.6, 0.4))
 
     def test_dpo_pairs_follow_the_ranking(self):
-        from scratch import instructions, pretraining
-        from scratch.lectures import rlhf as demo
+        from scratch.data import instructions
+        from scratch.train import pretraining
 
         data = instructions.InstructionData(pretraining.build_world(pretraining.SMALL)[0])
         inst = data.instances("train")[0]
         prompt = data.tokenizer.encode(data.prompt(inst))
         responses = [data.tokenizer.encode(words) for words in (["sure", "<eos>"], ["<eos>"], ["sure", "sure", "<eos>"])]
         ids, lengths = instructions.pad_groups([prompt], [responses], data.pad_id)
-        prompts, winners, losers = demo.dpo_pairs((ids, lengths, np.array([[2, 0, 1]])), data)
+        prompts, winners, losers = rlhf.dpo_pairs((ids, lengths, np.array([[2, 0, 1]])), data)
         assert prompts == [list(prompt)] * 3  # the prompt ends at its "=>"
         as_lists = [list(r) for r in responses]
         assert winners == [as_lists[2], as_lists[2], as_lists[0]]  # best first: 2 > 0, 2 > 1, 0 > 1
@@ -756,9 +754,9 @@ class TestLoopHarness:
         import io
 
         out = io.StringIO()
-        display = rlhf_loop.MetricsDisplay(4, 2, ["gold", "clip_fraction"], out=out)
+        log = display.MetricsDisplay(4, 2, ["gold", "clip_fraction"], out=out)
         for iteration, gold in enumerate([1.0, 2.0, 3.0, 5.0]):
-            display(iteration, {"gold": gold})  # no clip_fraction recorded: nan
+            log(iteration, {"gold": gold})  # no clip_fraction recorded: nan
         header, first, second = out.getvalue().splitlines()
         assert header.split()[:3] == ["iter", "gold", "clipped"]
         assert first.split()[:3] == ["2", "1.500", "nan"] and second.split()[:2] == ["4", "4.000"]

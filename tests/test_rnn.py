@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from checks import assert_close, assert_equal, assert_gradients_match, assert_scalar, check_array, check_scalar
-from scratch import data, gradcheck, training
+from scratch import gradcheck
+from scratch.data import corpora
+from scratch.train import display, loop
 
 GRAD_TOL = 1e-6
 
@@ -253,24 +255,24 @@ class TestRNNLMTraining:
 
     @pytest.mark.points(3)
     def test_beats_bigram_and_nears_true_entropy(self, impl):
-        grammar, vocab, train_ids, val_ids = data.char_level_splits(1500, seed=0)
+        grammar, vocab, train_ids, val_ids = corpora.char_level_splits(1500, seed=0)
         V = len(vocab)
         # Char bigram with add-one smoothing, from counts, on the same held-out text.
-        bigram_loss = data.char_bigram_loss(train_ids, val_ids, V)
+        bigram_loss = corpora.char_bigram_loss(train_ids, val_ids, V)
 
         model = impl.rnn.RNNLM(V, 16, 48, rng=np.random.default_rng(1))
         # Before training: the first window's loss and gradients against the reference's
-        # numbers (float32), so that wrong code fails in milliseconds, not after training.
+        # numbers (float32), so that wrong code fails in milliseconds, not after loop.
         loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
         assert_scalar(loss, 3.0655579566955566, rel=1e-4)
         for name, p in model.params.items():
             check_array(grads[name], "f", p.shape, name)
         assert_scalar(sum(float(np.abs(g).sum()) for g in grads.values()), 28.784759521484375, rel=1e-3)
-        training.train_lm(
-            model, training.sequential_batches(train_ids, 16, 32), steps=200, lr=0.02,
+        loop.train_lm(
+            model, loop.sequential_batches(train_ids, 16, 32), steps=200, lr=0.02,
             optim=impl.optim, carry_hidden=True, log_every=1000,
         )
-        val_loss = training.evaluate_loss(model, val_ids, 8, 64, carry_hidden=True)
+        val_loss = loop.evaluate_loss(model, val_ids, 8, 64, carry_hidden=True)
         entropy = grammar.entropy_per_char
         assert val_loss < bigram_loss, f"RNN {val_loss:.3f} vs bigram {bigram_loss:.3f} nats/char"
         assert val_loss < entropy + ENTROPY_MARGIN, (
@@ -293,20 +295,20 @@ class TestGradientCheckHelper:
 
 
 class TestTrainingGlue:
-    """scratch.training batching (harness, not graded)"""
+    """scratch.train.loop batching (harness, not graded)"""
 
     def test_random_batches_shift_targets_by_one(self):
         ids = np.arange(100)
-        batches = training.random_batches(ids, 4, 7, np.random.default_rng(0))
+        batches = loop.random_batches(ids, 4, 7, np.random.default_rng(0))
         inputs, targets = next(batches)
         assert inputs.shape == targets.shape == (4, 7)
         np.testing.assert_array_equal(targets, inputs + 1)
-        again = next(training.random_batches(ids, 4, 7, np.random.default_rng(0)))[0]
+        again = next(loop.random_batches(ids, 4, 7, np.random.default_rng(0)))[0]
         np.testing.assert_array_equal(inputs, again)  # the rng alone decides the windows
 
     def test_sequential_batches_continue_each_row(self):
         ids = np.arange(41)
-        windows = training.sequential_windows(ids, 2, 5)  # rows of 20: 4 windows of 5
+        windows = loop.sequential_windows(ids, 2, 5)  # rows of 20: 4 windows of 5
         assert len(windows) == 4
         np.testing.assert_array_equal(windows[0][0], [[0, 1, 2, 3, 4], [20, 21, 22, 23, 24]])
         np.testing.assert_array_equal(windows[1][0][:, 0], windows[0][0][:, -1] + 1)
@@ -314,25 +316,25 @@ class TestTrainingGlue:
 
     def test_text_curve_and_progress(self):
         out = io.StringIO()
-        progress = training.ProgressDisplay(total_steps=4, every=2, out=out)
+        progress = display.ProgressDisplay(total_steps=4, every=2, out=out)
         assert progress.update(0, 2.0, 0.1, 10) is None
         line = progress.update(1, 1.0, 0.1, 10)
         assert "step 2/4" in line and "loss 1.5000" in line and "tok/s" in line and "ETA" in line
-        curve = training.text_curve([3.0, 2.0, 1.0], width=3, height=3)
+        curve = display.text_curve([3.0, 2.0, 1.0], width=3, height=3)
         assert curve.splitlines()[0].endswith("*  ")
         for name, bad in (("height", 1), ("height", 0), ("width", 0)):
             with pytest.raises(ValueError, match=name):
-                training.text_curve([3.0, 2.0, 1.0], **{name: bad})
+                display.text_curve([3.0, 2.0, 1.0], **{name: bad})
 
     def test_bad_batch_size_raises(self):
         ids = np.arange(100)
         for bad in (0, -2):
             with pytest.raises(ValueError, match="batch_size"):
-                training.sequential_windows(ids, bad, 5)
+                loop.sequential_windows(ids, bad, 5)
             with pytest.raises(ValueError, match="batch_size"):
-                next(training.random_batches(ids, bad, 5, np.random.default_rng(0)))
+                next(loop.random_batches(ids, bad, 5, np.random.default_rng(0)))
         with pytest.raises(ValueError, match="batch_size"):
-            training.sequential_windows(ids, 2.0, 5)
+            loop.sequential_windows(ids, 2.0, 5)
 
     def test_non_finite_gradient_norm_stops_before_the_update(self):
         # A model whose loss is finite but whose gradient overflows: clipping an infinite
@@ -357,7 +359,7 @@ class TestTrainingGlue:
         model = OverflowingModel()
         batches = iter([(np.zeros((1, 2), int), np.zeros((1, 2), int))] * 3)
         with pytest.raises(FloatingPointError, match="gradient norm"):
-            training.train_lm(model, batches, steps=3, lr=0.1, optim=optim, optimizer="sgd",
+            loop.train_lm(model, batches, steps=3, lr=0.1, optim=optim, optimizer="sgd",
                               out=io.StringIO())
         np.testing.assert_array_equal(model.params["w"], [1.0, 1.0, 1.0])  # untouched
 
@@ -373,7 +375,7 @@ class TestTrainingGlue:
 
         for seq_len, n in ((5, 23), (5, 27), (6, 40), (6, 41), (2, 4)):
             model = RecordingModel()
-            loss = training.strided_loss(model, np.arange(n), seq_len, batch_size=2)
+            loss = loop.strided_loss(model, np.arange(n), seq_len, batch_size=2)
             expected = list(range(seq_len // 2 + 1, n))  # every target after the first seq_len // 2
             assert sorted(model.scored) == expected, (seq_len, n)  # once each: no overlap, no gap
             assert loss == pytest.approx(np.mean(expected))  # the mean over positions, not over chunks
@@ -391,7 +393,7 @@ class TestTrainingGlue:
             clip_grad_norm=lambda grads, max_norm: (grads, 0.0), cosine_lr=lambda *a: 0.1)
         batches = iter([(np.zeros((1, 50), int), np.zeros((1, 50), int))] * 4)
         out = io.StringIO()
-        history = training.train_lm(ConstantModel(), batches, steps=4, lr=0.1, optim=optim, optimizer="sgd",
+        history = loop.train_lm(ConstantModel(), batches, steps=4, lr=0.1, optim=optim, optimizer="sgd",
                                     log_every=4, eval_fn=lambda m: time.sleep(0.1) or 0.0, eval_every=1, out=out)
         assert history["eval_seconds"] >= 0.4
         # 200 tokens: counting the 0.4 s of evaluation would give < 500 tokens/s
@@ -405,22 +407,20 @@ class TestTrainingGlue:
                 return 1.0, {}
 
         with pytest.raises(TypeError, match="carry_hidden.*loss"):
-            training.evaluate_loss(NoLossModel(), np.arange(50), 2, 5, carry_hidden=True)
+            loop.evaluate_loss(NoLossModel(), np.arange(50), 2, 5, carry_hidden=True)
 
     def test_text_chart_draws_curves_and_reference_lines(self):
-        chart = training.text_chart({"a": ([0, 10], [2.0, 0.0]), "b": ([10], [0.0])}, {"ref": 1.0},
+        chart = display.text_chart({"a": ([0, 10], [2.0, 0.0]), "b": ([10], [0.0])}, {"ref": 1.0},
                                     width=11, height=3).splitlines()
         assert chart[0] == "   2.000 |*          "  # a starts top left
         assert chart[1] == "   1.000 |----------- ref 1.000"
         assert chart[2] == "   0.000 |          @"  # a and b meet at the bottom right
         assert chart[-1].endswith("* a, o b, @ several")
         with pytest.raises(ValueError, match="series 'a'"):
-            training.text_chart({"a": ([0, 1], [1.0])})
+            display.text_chart({"a": ([0, 1], [1.0])})
 
-    def test_lecture_plot_goes_to_a_temporary_directory(self, monkeypatch, tmp_path):
+    def test_figure_goes_to_a_temporary_directory(self, monkeypatch, tmp_path):
         from unittest import mock
-
-        from scratch.lectures import rnn as rnn_lecture
 
         pyplot = mock.MagicMock()
         figure = mock.MagicMock()
@@ -429,17 +429,20 @@ class TestTrainingGlue:
         monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
         monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
         monkeypatch.chdir(tmp_path)
-        path = rnn_lecture.save_plot({"loss": [2.0, 1.0], "eval_step": [2], "eval_loss": [1.5]})
+        path = display.save_png(lambda ax: ax.plot([2.0, 1.0]), "rnn_loss.png")
         figure.savefig.assert_called_once_with(path)
         assert os.path.isabs(path) and os.path.dirname(path) != str(tmp_path)  # never the cwd
         assert os.path.basename(path) == "rnn_loss.png"
         os.rmdir(os.path.dirname(path))  # the mock wrote nothing into the fresh directory
 
-    def test_lecture_plot_with_real_matplotlib(self, tmp_path):
+    def test_figure_with_real_matplotlib(self, tmp_path):
         pytest.importorskip("matplotlib")  # the optional `plot` extra; not graded
-        from scratch.lectures import rnn as rnn_lecture
 
-        history = {"loss": [2.0, 1.0, 0.5], "eval_step": [2], "eval_loss": [0.7]}
-        path = rnn_lecture.save_plot(history, str(tmp_path / "curve.png"), {"true entropy": 0.29})
+        def draw(ax):
+            ax.plot([2.0, 1.0, 0.5], label="train")
+            ax.axhline(0.29, linestyle="--")
+            ax.legend()
+
+        path = display.save_png(draw, "curve.png", str(tmp_path / "curve.png"))
         with open(path, "rb") as png:
             assert png.read(8) == b"\x89PNG\r\n\x1a\n"

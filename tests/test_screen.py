@@ -1,9 +1,9 @@
-"""The screen a submission passes before it runs (``scratch.submission_screen``)."""
+"""The screen a submission passes before it runs (``scratch.grading.screen``)."""
 
 import pytest
 
 from scratch.impl import PROJECT_ROOT
-from scratch.submission_screen import screen_package, screen_source
+from scratch.grading.screen import screen_package, screen_source
 
 pytestmark = pytest.mark.instructor
 
@@ -21,7 +21,8 @@ import numpy as np
 from collections import Counter
 from . import nn
 from .mdp_model import MDP
-from scratch import data, training
+from scratch.data import corpora
+from scratch.train import loop
 from scratch.gradcheck import numerical_gradient
 from scipy import optimize
 from scipy.special import logsumexp
@@ -43,8 +44,8 @@ class Model:
     ("import numpy.testing as nt", "imports numpy.testing"),
     ("from numpy import testing", "imports testing from numpy"),
     ("from .. import scratch", "from outside this package"),
-    ("from scratch import grading_plugin", "imports from scratch"),
-    ("import scratch.grading_channel", "imports scratch.grading_channel"),
+    ("from scratch.grading import plugin", "imports from scratch.grading"),
+    ("import scratch.grading.channel", "imports scratch.grading.channel"),
     ("from scratch import data, grade", "imports from scratch"),
     ("from scipy import io", "imports from scipy"),
     ("import scipy.io", "imports scipy.io"),

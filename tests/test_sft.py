@@ -12,9 +12,10 @@ import pytest
 from scipy import special
 
 from checks import assert_equal, assert_scalar, check_array
-from scratch import training
-from scratch.instructions import POLITE, InstructionData, sft_batches, widen_vocabulary
-from scratch.world import EOS, TaskWorld
+from scratch.train import loop
+from scratch.data.instructions import POLITE, InstructionData, sft_batches
+from scratch.train.models import widen_vocabulary
+from scratch.data.world import EOS, TaskWorld
 from test_transformer import tiny_gpt
 
 PAD, EOS_ID = 0, 2
@@ -93,7 +94,7 @@ class TestSFTLearning:
             return np.mean(out.tokens[np.arange(len(prompts)), out.lengths - 1] == data.eos_id)
 
         before = ends_with_eos(model)
-        history = training.train_lm(model, sft_batches(data, impl.sft, 16, N, np.random.default_rng(1)),
+        history = loop.train_lm(model, sft_batches(data, impl.sft, 16, N, np.random.default_rng(1)),
                                     steps=200, lr=0.02, warmup_steps=20, optim=impl.optim, out=io.StringIO())
         # held-out prompts: every greedy answer stops with <eos> within 4 tokens (the random model rarely)
         assert before < 0.2 and ends_with_eos(model) == 1.0, before
@@ -126,7 +127,7 @@ class TestSFTInputErrors:
 
 
 class TestInstructionData:
-    """The instruction data of scratch/instructions.py (harness, not graded)."""
+    """The instruction data of scratch/data/instructions.py (harness, not graded)."""
 
     def test_prompts_responses_and_split(self):
         world = TaskWorld(seed=0)

@@ -1,4 +1,4 @@
-"""Transformer LM: attention, heads, block, GPT, KV cache, BERT's objective, training.
+"""Transformer LM: attention, heads, block, GPT, KV cache, BERT's objective, loop.
 
 Gradient checks: centered differences (``scratch.gradcheck.numerical_gradient``, eps 1e-6)
 in float64, compared per array with the norm-wise relative error
@@ -19,7 +19,9 @@ import pytest
 
 import checks
 from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array
-from scratch import data, gradcheck, training
+from scratch import gradcheck
+from scratch.data import corpora
+from scratch.train import loop
 from scratch.gradcheck import relative_error
 
 GRAD_TOL = 1e-6
@@ -640,20 +642,20 @@ class TestTraining:
 
     @pytest.mark.points(2)
     def test_beats_the_rnn_and_nears_true_entropy(self, impl):
-        grammar, vocab, train_ids, val_ids = data.char_level_splits(1500, seed=0)
+        grammar, vocab, train_ids, val_ids = corpora.char_level_splits(1500, seed=0)
         model = impl.transformer.GPT(len(vocab), 32, 3, 8, 48, alibi=True, seed=0)
         # Before 800 steps: the first window's loss and gradients against the reference's
-        # numbers (float32), so that wrong code fails in milliseconds, not after training.
+        # numbers (float32), so that wrong code fails in milliseconds, not after loop.
         loss, grads = model.loss_and_grads(train_ids[None, :32], train_ids[None, 1:33])
         assert_scalar(loss, 3.033363103866577, rel=1e-4)
         for name, p in model.params.items():
             check_array(grads[name], "f", p.shape, name)
         assert_scalar(sum(float(np.abs(g).sum()) for g in grads.values()), 427.4150085449219, rel=1e-3)
-        batches = training.random_batches(train_ids, 4, 32, np.random.default_rng(0))
-        training.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim,
+        batches = loop.random_batches(train_ids, 4, 32, np.random.default_rng(0))
+        loop.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim,
                           log_every=1000, out=io.StringIO())
-        val_loss = training.strided_loss(model, val_ids, 32)
-        bigram = data.char_bigram_loss(train_ids, val_ids, len(vocab))
+        val_loss = loop.strided_loss(model, val_ids, 32)
+        bigram = corpora.char_bigram_loss(train_ids, val_ids, len(vocab))
         entropy = grammar.entropy_per_char
         assert val_loss < bigram - 0.5, f"GPT {val_loss:.3f} vs bigram {bigram:.3f} nats/char"
         assert val_loss < RNN_HELD_OUT_LOSS, (

@@ -35,7 +35,7 @@ import tempfile
 
 import pytest
 
-from scratch import grade, grading_run
+from scratch.grading import grade, run
 from scratch.impl import PROJECT_ROOT
 from trivial_implementations import VARIANTS, write_project
 
@@ -56,7 +56,7 @@ RUNS = ([(variant, "grader") for variant in VARIANTS if variant not in IN_PROCES
 def collect_graded_tests(root):
     """``(collected, errors)``: the grader's collection of the graded tests in ``root``."""
     with tempfile.TemporaryDirectory() as workdir:
-        return grading_run.collect("exercises", root, workdir)
+        return run.collect("exercises", root, workdir)
 
 
 def grade_trivial(root, collection, mode):

@@ -1,4 +1,4 @@
-"""The LLM chapters' world (scratch.world, scratch.pretraining): harness tests, not graded.
+"""The LLM chapters' world (scratch.data.world, scratch.train.pretraining): harness tests, not graded.
 
 The exact entropy of the pretraining source is checked against a Monte Carlo estimate: the
 mean of -log p(page) (computed by parsing each page) over 2,000 sampled pages must lie
@@ -11,7 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from scratch import pretraining, world
+from scratch.train import pretraining
+
+from scratch.data import world
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ import ast
 import shutil
 from pathlib import Path
 
-from scratch import build
+from scratch.grading import build
 from scratch.impl import CHAPTERS
 from trivial_wrappers import VARIANTS  # noqa: F401  (the variants, for test_trivial.py)
 

@@ -9,7 +9,7 @@ this output" is a fact, not the model's opinion.
 
 import numpy as np
 
-from scratch import data
+from scratch.data import corpora
 
 CONTEXT = ["the", "mouse"]
 SHOWN = 8  # words shown in the distribution table
@@ -39,7 +39,7 @@ def model_logprob(impl, lm, ids):
 
 
 def run(impl):
-    grammar = data.ToyEnglish()
+    grammar = corpora.ToyEnglish()
     sentences = grammar.sample(2000, np.random.default_rng(0))
     lm = impl.ngram.NGramLM(ORDER, "kneser_ney").fit(sentences)
     vocab = lm.vocab

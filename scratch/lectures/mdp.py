@@ -8,7 +8,7 @@ policy-evaluation check of the final policy against the exact linear solve.
 
 import numpy as np
 
-from . import side_by_side
+from scratch.train.display import side_by_side
 
 LIVING_REWARDS = (-2.0, -0.5, -0.04)
 

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from scratch import data
+from scratch.data import corpora
 
 EXAMPLE = "the mouse eats the cheese .".split()
 SMOOTHINGS = (("mle", {}), ("add_k", {"k": 0.01}), ("interpolation", {}), ("kneser_ney", {}))
@@ -19,8 +19,8 @@ SMOOTHINGS = (("mle", {}), ("add_k", {"k": 0.01}), ("interpolation", {}), ("knes
 
 def run(impl):
     ngram = impl.ngram
-    grammar = data.ToyEnglish()
-    train, heldout, test = data.train_val_test_split(grammar.corpus(25_000, seed=0), (0.8, 0.1, 0.1))
+    grammar = corpora.ToyEnglish()
+    train, heldout, test = corpora.train_val_test_split(grammar.corpus(25_000, seed=0), (0.8, 0.1, 0.1))
     n_tokens = sum(len(s) + 1 for s in train)
     vocab = ngram.Vocab(train)
     true_ppl = math.exp(grammar.entropy_per_token)

@@ -2,9 +2,9 @@
 fine-tuned on a task it never saw (transfer), and a family of sizes trained on the same
 tokens (a scaling law, with its irreducible loss E next to the true entropy).
 
-The world (:mod:`scratch.world`): pages of toy-English sentences and pages of demonstrations
+The world (:mod:`scratch.data.world`): pages of toy-English sentences and pages of demonstrations
 ``a b => c d ;`` of a latent task (three made-up word-for-word languages and reversing);
-the pretrained model is :data:`scratch.pretraining.LECTURE`, cached in the user's cache
+the pretrained model is :data:`scratch.train.pretraining.LECTURE`, cached in the user's cache
 folder (``--cache-dir`` names another, ``--retrain`` trains again), so the next chapters
 and the next run reuse it. Every number printed is measured in this run; none is typed in.
 
@@ -19,25 +19,18 @@ gave E = 0 and, once, two sizes out of order).
 """
 
 import io
-import sys
 
 import numpy as np
 
-from scratch import pretraining, training
+from scratch.train import display, loop, models, pretraining
+from scratch.train.display import save_png
 
-from . import retrain, save_png, settings
+from . import cache
 
 SCALING_WIDTHS = (8, 12, 16, 24, 32)  # non-embedding parameters 1.8k to 26k (15x)
 SCALING_STEPS = 300
 TRANSFER_EXAMPLES, TRANSFER_STEPS, TRANSFER_BATCH = 100, 100, 32
 HELDOUT_PAGES = 2000
-
-
-def pretrained(impl, out=None):
-    """The LECTURE model, from the cache or trained now (with its progress display on
-    ``out``, default sys.stdout)."""
-    return pretraining.pretrained_gpt(impl, pretraining.LECTURE, cache_dir=settings["cache_dir"],
-                                      retrain=retrain("pretrained"), out=sys.stdout if out is None else out)
 
 
 def show_world(task_world, source):
@@ -65,10 +58,10 @@ def show_transfer(impl, model, task_world):
     batches = lambda: pretraining.row_batches(corpus, TRANSFER_BATCH, np.random.default_rng(1))  # noqa: E731
     runs = {}
     for label, top_blocks in (("fine-tune all weights", None), ("fine-tune head + top block", 1)):
-        tuned, _ = impl.transfer.finetune(model, batches(), training.train_lm, top_blocks=top_blocks, **training_settings)
+        tuned, _ = impl.transfer.finetune(model, batches(), loop.train_lm, top_blocks=top_blocks, **training_settings)
         runs[label] = tuned
     scratch = pretraining.new_gpt(impl, recipe, task_world)
-    training.train_lm(scratch, batches(), **training_settings)
+    loop.train_lm(scratch, batches(), **training_settings)
     runs["from scratch"] = scratch
     prompts = [["<bos>", task_world.unseen_task, ":", *pair, "=>"] for pair in task_world.heldout_pairs]
     golds = [task_world.answer(task_world.unseen_task, pair) for pair in task_world.heldout_pairs]
@@ -86,7 +79,7 @@ def show_transfer(impl, model, task_world):
 def scaling_models(impl, base):
     """One model per width, trained on the same tokens (cached like the pretrained one)."""
     return {width: pretraining.pretrained_gpt(impl, pretraining.with_changes(base, model={"width": width}),
-                                              cache_dir=settings["cache_dir"], retrain=retrain(f"scaling-w{width}"),
+                                              cache_dir=cache.cache_dir, retrain=cache.retrain(f"scaling-w{width}"),
                                               name=f"scaling-w{width}")
             for width in SCALING_WIDTHS}
 
@@ -116,7 +109,7 @@ def show_scaling(impl, source):
           f"model is still far above the floor\n  (here by {losses.min() - exact:.2f} nats or more), the points "
           f"cannot tell E from a steeper power law: a fitted E is only as good as the largest models.")
     excess = np.maximum(losses - fit.E, 1e-6)
-    print(training.text_chart({"log(L - E)": (np.log(sizes) - np.log(sizes[0]), np.log(excess))},
+    print(display.text_chart({"log(L - E)": (np.log(sizes) - np.log(sizes[0]), np.log(excess))},
                               x_label="log N - log N_min", height=8))
     path = save_plot(sizes, losses, fit)
     if path:
@@ -146,7 +139,7 @@ def run(impl):
     recipe = pretraining.LECTURE
     task_world, source = pretraining.build_world(recipe)
     show_world(task_world, source)
-    model = pretrained(impl)
+    model = models.pretrained(impl, cache)
     pages, exact = pretraining.heldout_pages(recipe, n_pages=HELDOUT_PAGES)
     n_params = sum(p.size for p in model.params.values())
     loss = pretraining.heldout_loss(model, recipe, pages)

@@ -7,9 +7,10 @@ No weight changes in this chapter: what rises with the shots was learned in pret
 
 import numpy as np
 
-from scratch import pretraining, training
+from scratch.train import display, models, pretraining
+from scratch.train.display import save_png
 
-from . import retrain, save_png, settings
+from . import cache
 
 SHOTS = (0, 1, 2, 4, 8)
 REPEATS = 4  # prompts per held-out pair and task, each with its own demonstrations
@@ -32,8 +33,7 @@ def save_plot(table, chance):
 
 def run(impl):
     task_world, _ = pretraining.build_world(pretraining.LECTURE)
-    model = pretraining.pretrained_gpt(impl, pretraining.LECTURE, cache_dir=settings["cache_dir"],
-                                       retrain=retrain("pretrained"))
+    model = models.pretrained(impl, cache)
     tokenizer = task_world.tokenizer
     rng = np.random.default_rng(0)
     query = task_world.heldout_pairs[0]
@@ -56,7 +56,7 @@ def run(impl):
     for label, accuracies in table.items():
         print(f"  {label:>14} " + " ".join(f"{a:6.1%}" for a in accuracies))
     print(f"  chance without a name or an example: guessing one of {len(task_world.tasks)} tasks = {chance:.0%}\n")
-    print(training.text_chart({label: (SHOTS, accuracies) for label, accuracies in table.items()},
+    print(display.text_chart({label: (SHOTS, accuracies) for label, accuracies in table.items()},
                               references={"chance": chance}, x_label="shots", height=8))
     path = save_plot(table, chance)
     if path:

@@ -5,12 +5,12 @@ with the hidden gold reward it never saw.
 Setup: the SFT model of the sft demo (the pretrained LECTURE model fine-tuned on
 instructions; cached, trained first if missing). For each prompt, K = 4 responses sampled
 from it at temperature 1; the simulated labelers rank them by Plackett-Luce from
-exp(g / tau), tau = 0.25 (scratch/instructions.py: g = answer correctness + 0.5 for "sure",
+exp(g / tau), tau = 0.25 (scratch/data/instructions.py: g = answer correctness + 0.5 for "sure",
 -1 for a malformed response). 600 ranked prompts from the training instructions; accuracy is
 measured on 300 fresh groups of held-out instructions. Reward model: the SFT backbone
 (copied) + a zero head; 300 AdamW steps of 16 groups, lr 0.003; then normalised so that the
 SFT samples of its training groups score mean 0 and std 1. It is cached with its head
-(:func:`reward_model`; :func:`scratch.checkpoint.cached_checkpoint`) for the RLHF chapter.
+(:func:`scratch.train.models.reward_model`; :func:`scratch.train.checkpoint.cached_checkpoint`) for the RLHF chapter.
 
 The ceiling is the accuracy of g itself on the held-out labels: the labelers' noise (and the
 ties of g, ranked at random) caps what any reward can reach. The SFT model is almost always
@@ -41,80 +41,17 @@ the SFT model cached (``lecture sft reward`` from the pretrained model: 107 s, 5
 the CPU), 13 s once the seven reward models are cached (the labelled data are sampled again).
 """
 
-import sys
-
 import numpy as np
 
-from scratch import checkpoint, instructions, training
-from scratch.instructions import POLITE, label_groups, sample_responses
+from scratch.data import instructions
+from scratch.data.instructions import POLITE
+from scratch.train import models
+from scratch.train.display import save_png
+from scratch.train.models import REWARD
 
-from . import retrain, save_png, settings
-from . import sft as sft_demo
+from . import cache
 
-K, TAU = 4, 0.25
-TRAIN_PROMPTS, TEST_PROMPTS = 600, 300
-STEPS, BATCH_PROMPTS, LR = 300, 16, 0.003
 K_STUDY = {"prompts": (25, 100, 400), "steps": 150}
-HEAD = ("head.w", "head.b")
-
-
-def ranked_groups(impl, model, data, n, split, rng):
-    pool = data.instances(split)
-    instances = [pool[i] for i in rng.integers(len(pool), size=n)]
-    responses = sample_responses(impl, model, data, instances, K, rng)
-    return label_groups(data, instances, responses, TAU, rng)
-
-
-def labelled_data(impl, sft_model, data):
-    """(training groups, held-out groups), each (ids, lengths, rankings, gold), from one seed."""
-    rng = np.random.default_rng(0)
-    train = ranked_groups(impl, sft_model, data, TRAIN_PROMPTS, "train", rng)
-    return train, ranked_groups(impl, sft_model, data, TEST_PROMPTS, "heldout", rng)
-
-
-def reward_recipe(impl, n_prompts, k, steps):
-    """What makes a reward model: the SFT model's recipe, the code that samples, labels and
-    trains (an edit to any of it makes a new cache entry), and the settings."""
-    code = [impl.module(name).__file__ for name in ("reward", "batched", "generate")] + [instructions.__file__]
-    return {"implementation": impl.name, "sft": sft_demo.sft_recipe(impl), "code": checkpoint.code_digest(code),
-            "K": k, "tau": TAU, "prompts": n_prompts, "steps": steps, "batch_prompts": BATCH_PROMPTS, "lr": LR,
-            "data_seed": 0, "train_seed": 0, "normalised_on": "the training groups' SFT samples"}
-
-
-def cached_reward_model(impl, sft_model, groups, steps, name, out, log_every=None):
-    """A reward model trained on ``groups`` (ids, lengths, rankings) for ``steps`` steps and
-    normalised on their responses, or the one cached under the same recipe (progress on ``out``
-    every ``log_every`` steps, default steps // 5)."""
-    ids, lengths, rankings = groups[:3]
-    template = impl.reward.RewardModel(sft_model)
-
-    def train():
-        model = impl.reward.RewardModel(sft_model)
-        progress = training.ProgressDisplay(steps, log_every or max(1, steps // 5), out)
-        impl.reward.train_reward_model(model, (ids, lengths, rankings), steps=steps, lr=LR, optim=impl.optim,
-                                       batch_prompts=min(BATCH_PROMPTS, len(ids)), rng=np.random.default_rng(0),
-                                       progress=progress)
-        impl.reward.normalize_rewards(model, ids.reshape(-1, ids.shape[-1]), lengths.ravel())
-        return model.backbone, {part: model.params[part] for part in HEAD}
-
-    recipe = reward_recipe(impl, len(ids), ids.shape[1], steps)
-    backbone, head = checkpoint.cached_checkpoint(name, recipe, train, impl.transformer,
-                                                  {part: template.params[part] for part in HEAD},
-                                                  cache_dir=settings["cache_dir"], retrain=retrain(name), out=out)
-    model = impl.reward.RewardModel(backbone)
-    for part in HEAD:
-        model.params[part][...] = head[part]
-    return model
-
-
-def reward_model(impl, data=None, out=None):
-    """The demo's reward model (the RLHF chapter's), from the cache or trained now; also
-    returns the SFT model it starts from: (reward_model, sft_model)."""
-    out = sys.stdout if out is None else out
-    data = sft_demo.instruction_data() if data is None else data
-    sft_model = sft_demo.sft_model(impl, data, out=out)
-    train, _ = labelled_data(impl, sft_model, data)
-    return cached_reward_model(impl, sft_model, train, STEPS, "reward", out), sft_model
 
 
 def group_scores(model, ids, lengths):
@@ -172,20 +109,20 @@ def show_probes(data, model):
 
 
 def run(impl):
-    data = sft_demo.instruction_data()
-    sft_model = sft_demo.sft_model(impl, data)
-    train_groups, (ids, lengths, rankings, gold) = labelled_data(impl, sft_model, data)
+    data = models.instruction_data()
+    sft_model = models.sft_model(impl, data, cache)
+    train_groups, (ids, lengths, rankings, gold) = models.labelled_data(impl, sft_model, data)
     values, counts = np.unique(train_groups[3], return_counts=True)
-    print(f"Labelled data: {TRAIN_PROMPTS} prompts x K = {K} SFT samples, ranked by Plackett-Luce labelers "
-          f"(tau = {TAU}); gold rewards of the samples: "
+    print(f"Labelled data: {REWARD['train_prompts']} prompts x K = {REWARD['K']} SFT samples, ranked by Plackett-Luce "
+          f"labelers (tau = {REWARD['tau']}); gold rewards of the samples: "
           + ", ".join(f"{v:g}: {c / counts.sum():.0%}" for v, c in zip(values, counts)))
-    print(f"\nReward model: {STEPS} AdamW steps of {BATCH_PROMPTS} ranked groups, from the SFT model")
-    model = cached_reward_model(impl, sft_model, train_groups, STEPS, "reward", sys.stdout)
+    print(f"\nReward model: {REWARD['steps']} AdamW steps of {REWARD['batch_prompts']} ranked groups, from the SFT model")
+    model = models.cached_reward_model(impl, sft_model, train_groups, REWARD["steps"], "reward", cache)
     scores = group_scores(model, ids, lengths)
     polite = (ids == data.tokenizer.id(POLITE)).any(axis=2).astype(float)
     accuracy = impl.reward.pairwise_accuracy
     ceiling = accuracy(gold, rankings)
-    print(f"\nHeld-out pairwise accuracy ({TEST_PROMPTS} groups of held-out instructions, {TEST_PROMPTS * 6} pairs):")
+    print(f"\nHeld-out pairwise accuracy ({REWARD['test_prompts']} groups of held-out instructions, {REWARD['test_prompts'] * 6} pairs):")
     print(f"  reward model                    {accuracy(scores, rankings):.3f}   "
           f"({(ceiling - accuracy(scores, rankings)) * 100:.1f} points under the ceiling)")
     print(f"  ceiling: the gold reward g      {ceiling:.3f}")
@@ -213,7 +150,8 @@ def run(impl):
     for n in K_STUDY["prompts"]:
         subset = tuple(part[:n] for part in train_groups[:3])
         for k, groups in ((2, first_two(subset)), (4, subset)):
-            study = cached_reward_model(impl, sft_model, groups, steps, f"reward-k{k}-n{n}", sys.stdout, log_every=steps)
+            study = models.cached_reward_model(impl, sft_model, groups, steps, f"reward-k{k}-n{n}", cache,
+                                               log_every=steps)
             table[n, k] = accuracy(group_scores(study, ids, lengths), rankings)
     print(f"\nHeld-out accuracy:\n  {'prompts':>8} {'K = 2':>8} {'K = 4':>8}")
     for n in K_STUDY["prompts"]:

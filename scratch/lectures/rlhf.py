@@ -6,7 +6,7 @@ Setup: the SFT model and the reward model of the two previous chapters (from the
 first if missing). A rollout answers a training instruction (16 prompts x K = 4 samples per
 iteration, temperature 1, up to 6 tokens, stopping at ``<eos>``); the reward is the reward
 model's score of prompt + response. Nothing in the loop sees the gold reward
-(scratch/instructions.py: 0.5 per right answer word, + 0.5 for "sure", -1 for a malformed
+(scratch/data/instructions.py: 0.5 per right answer word, + 0.5 for "sure", -1 for a malformed
 response): it is only reported, with how often responses are well-formed and polite. Every
 policy is then evaluated on the 348 held-out instructions (2 samples each) and on 300 held-out
 pretraining pages.
@@ -77,24 +77,20 @@ come from the cache (trained first by the sft and reward chapters if missing).
 """
 
 import copy
-import sys
 from dataclasses import replace
 
 import numpy as np
 
-from scratch import pretraining, rlhf_loop, world
-from scratch.instructions import MALFORMED, POLITE
-from scratch.world import ARROW
+from scratch.data import world
+from scratch.data.instructions import MALFORMED, POLITE
+from scratch.train import display, models, pretraining, rlhf
+from scratch.train.display import save_png
+from scratch.train.rlhf import GAMMA, LM_ROWS, PPO, PROMPTS, RLOO, dpo_pairs, fit_gao, gao_curve
 
-from . import save_png
-from . import reward as reward_demo
-from . import sft as sft_demo
+from . import cache
 
-PROMPTS, ITERATIONS = 16, 60
-PPO = rlhf_loop.Settings(method="ppo", k=4, max_new_tokens=6, beta=0.1, lr=1e-4)
-RLOO = replace(PPO, method="rloo", lr=1e-3)
+ITERATIONS = 60
 BETAS = (0.0, 0.02, 0.05, 0.1, 0.3, 1.0)
-GAMMA, LM_ROWS = 0.3, 8
 DPO = {"betas": (0.5, 0.1), "steps": 150, "eval_every": 50, "lr": 1e-4, "batch_pairs": 32}
 EVAL = replace(PPO, k=2)
 PRETRAINING_PAGES = 300
@@ -109,12 +105,12 @@ class Judges:
         self.data, self.reward_model = data, reward_model
         self.instance = {tuple(data.tokenizer.encode(data.prompt(inst))): inst
                          for split in ("train", "heldout") for inst in data.instances(split)}
-        self.reward = rlhf_loop.Reward(self.score, stop_id=data.eos_id, pad_id=data.pad_id)
+        self.reward = rlhf.Reward(self.score, stop_id=data.eos_id, pad_id=data.pad_id)
         self.reported = {"gold": self.gold, "grammatical": self.grammatical, "polite": self.polite}
 
     def score(self, rows, tokens, lengths):
         sequences = [list(row) + list(response[:n]) for row, response, n in zip(rows, tokens, lengths)]
-        ids, mask = rlhf_loop.right_pad(sequences, self.data.pad_id)
+        ids, mask = rlhf.right_pad(sequences, self.data.pad_id)
         return self.reward_model.scores(ids, mask.sum(axis=1))
 
     def gold(self, rows, tokens, lengths):
@@ -144,8 +140,8 @@ def run_rl(impl, sft_model, judges, prompts, settings, label, pretrain_batches=N
     print(f"\n{label}")
     policy = copy.deepcopy(sft_model)
     columns = COLUMNS + (("clip_fraction",) if settings.method == "ppo" else ()) + (("lm_loss",) if settings.gamma else ())
-    display = rlhf_loop.MetricsDisplay(ITERATIONS, ITERATIONS // 4, columns)
-    history, _ = rlhf_loop.train(impl, policy, sft_model, prompts, judges.reward, settings, iterations=ITERATIONS,
+    display = display.MetricsDisplay(ITERATIONS, ITERATIONS // 4, columns)
+    history, _ = rlhf.train(impl, policy, sft_model, prompts, judges.reward, settings, iterations=ITERATIONS,
                                  rng=np.random.default_rng(seed), judges=judges.reported,
                                  pretrain_batches=pretrain_batches, log=display)
     return policy, history
@@ -161,7 +157,7 @@ class Evaluation:
         self.pages, self.floor = pretraining.heldout_pages(pretraining.LECTURE, n_pages=PRETRAINING_PAGES)
 
     def __call__(self, policy):
-        metrics = rlhf_loop.evaluate(self.impl, policy, self.sft_model, self.prompts, self.judges.reward, EVAL,
+        metrics = rlhf.evaluate(self.impl, policy, self.sft_model, self.prompts, self.judges.reward, EVAL,
                                      rng=np.random.default_rng(1), judges=self.judges.reported)
         metrics["pretraining_loss"] = pretraining.heldout_loss(policy, pretraining.LECTURE, self.pages)
         return metrics
@@ -177,23 +173,6 @@ def table(rows, columns=("score", "gold", "grammatical", "polite", "kl_k1", "pre
         lines.append(f"  {label:<{width}}" + "".join(f"{metrics[c]:>14.3f}" if np.isfinite(metrics[c]) else f"{'-':>14}"
                                                      for c in columns))
     return "\n".join(lines)
-
-
-def fit_gao(kl, gain):
-    """Least squares of gain = d (alpha - b log d), d = sqrt(KL), over the points with
-    KL > 1e-3 (d log d is 0 at d = 0, and an iteration at the SFT model, KL 0, says nothing
-    about the shape): (alpha, b, R^2), R^2 = 1 - SS_res / SS_tot about the gains' mean."""
-    kl, gain = np.asarray(kl), np.asarray(gain)
-    keep = kl > 1e-3
-    d, y = np.sqrt(kl[keep]), gain[keep]
-    features = np.stack([d, -d * np.log(d)], axis=1)  # gain = alpha d + b (-d log d): linear in (alpha, b)
-    (alpha, b), *_ = np.linalg.lstsq(features, y, rcond=None)
-    residual = y - features @ [alpha, b]
-    return alpha, b, 1 - np.sum(residual ** 2) / np.sum((y - y.mean()) ** 2)
-
-
-def gao_curve(d, alpha, b):
-    return d * (alpha - b * np.log(d))
 
 
 def save_frontier(points, alpha, b, best):
@@ -251,27 +230,10 @@ def ideal_kl(impl, sft_model, data, split):
     best = [data.tokenizer.encode([POLITE, *data.world.answer(inst.task, inst.pair), data.tokenizer.words[data.eos_id]])
             for inst in instances]
     ids, left_pad = impl.batched.pad_left(rows, data.pad_id)
-    tokens, mask = rlhf_loop.right_pad(best, data.pad_id)
+    tokens, mask = rlhf.right_pad(best, data.pad_id)
     logits, _ = impl.rlhf.response_forward(sft_model, ids, left_pad, tokens)
     logprobs, _ = impl.rlhf.token_logprobs_forward(logits, tokens, mask, PPO.temperature)
     return float(-impl.rlhf.masked_sum(logprobs, mask).mean())
-
-
-def dpo_pairs(groups, data):
-    """Every ranked pair of the reward model's groups (ids (P, K, T), lengths (P, K), rankings
-    (P, K)) as (prompts, winners, losers) id lists; the prompt ends at its ``=>``."""
-    ids, lengths, rankings = groups[:3]
-    arrow = data.tokenizer.id(ARROW)
-    prompts, winners, losers = [], [], []
-    for group, group_lengths, ranking in zip(ids, lengths, rankings):
-        end = int(np.flatnonzero(group[0] == arrow)[0]) + 1
-        responses = [list(row[end:n]) for row, n in zip(group, group_lengths)]
-        for i, better in enumerate(ranking):
-            for worse in ranking[i + 1:]:
-                prompts.append(list(group[0, :end]))
-                winners.append(responses[better])
-                losers.append(responses[worse])
-    return prompts, winners, losers
 
 
 def sweep(impl, sft_model, judges, prompts, evaluate, results):
@@ -326,7 +288,7 @@ def pretraining_mix(impl, sft_model, judges, prompts, evaluate, results):
                        f"PPO, beta = {PPO.beta:g}, with the pretraining mix gamma = {GAMMA:g} ({LM_ROWS} rows of "
                        f"pretraining pages in every step)", batches)
     results[label] = evaluate(policy)
-    base = pretraining.heldout_loss(sft_demo.pretrained(impl, sys.stdout), pretraining.LECTURE, evaluate.pages)
+    base = pretraining.heldout_loss(models.pretrained(impl, cache), pretraining.LECTURE, evaluate.pages)
     print(f"\nThe pretraining mix (held-out pretraining pages; exact floor {evaluate.floor:.3f} nats per token):")
     rows = {"pretrained (chapter 8)": {"gold": np.nan, "kl_k1": np.nan, "pretraining_loss": base}}
     rows.update({name: results[name] for name in ("SFT", f"PPO, beta = {PPO.beta:g}", label)})
@@ -336,7 +298,7 @@ def pretraining_mix(impl, sft_model, judges, prompts, evaluate, results):
 def dpo(impl, sft_model, data, evaluate, results):
     """Section 5: DPO on the reward model's comparisons at each beta of DPO["betas"],
     evaluated every DPO["eval_every"] steps; returns the labels of its rows in ``results``."""
-    train_groups, _ = reward_demo.labelled_data(impl, sft_model, data)
+    train_groups, _ = models.labelled_data(impl, sft_model, data)
     pairs = dpo_pairs(train_groups, data)
     identical = np.mean([w == l for w, l in zip(pairs[1], pairs[2])])
     print(f"\nDPO on the reward model's comparisons: {len(pairs[0])} ranked pairs of its {len(train_groups[0])} groups "
@@ -346,7 +308,7 @@ def dpo(impl, sft_model, data, evaluate, results):
     for beta in DPO["betas"]:
         policy = copy.deepcopy(sft_model)
         print(f"DPO, beta = {beta:g} (accuracy: the implicit reward's, on the batch's pairs of different responses)")
-        display = rlhf_loop.MetricsDisplay(DPO["steps"], DPO["eval_every"], ("loss", "accuracy", "margin"))
+        display = display.MetricsDisplay(DPO["steps"], DPO["eval_every"], ("loss", "accuracy", "margin"))
 
         def log(step, metrics):
             display(step, metrics)
@@ -354,14 +316,14 @@ def dpo(impl, sft_model, data, evaluate, results):
                 labels.append(f"DPO, beta = {beta:g}, {step + 1} steps")
                 results[labels[-1]] = evaluate(policy)
 
-        rlhf_loop.train_dpo(impl, policy, sft_model, pairs, beta=beta, steps=DPO["steps"], lr=DPO["lr"],
+        rlhf.train_dpo(impl, policy, sft_model, pairs, beta=beta, steps=DPO["steps"], lr=DPO["lr"],
                             batch_pairs=DPO["batch_pairs"], rng=np.random.default_rng(3), pad_id=data.pad_id, log=log)
     return labels
 
 
 def run(impl):
-    data = sft_demo.instruction_data()
-    reward_model, sft_model = reward_demo.reward_model(impl, data)
+    data = models.instruction_data()
+    reward_model, sft_model = models.reward_model(impl, data, cache)
     judges = Judges(data, reward_model)
     prompts = training_prompts(data)
     evaluate = Evaluation(impl, data, sft_model, judges)
@@ -374,7 +336,7 @@ def run(impl):
           f"the gold reward scores 1.5, {1.5 - results['SFT']['gold']:.3f} over SFT, at a KL of "
           f"{ideal_kl(impl, sft_model, data, 'heldout'):.2f} (closed form, see ideal_kl):")
     print(table({label: m for label, m in results.items()}, ("score", "gold", "grammatical", "polite", "kl_k1")))
-    sft_train = rlhf_loop.evaluate(impl, sft_model, sft_model, prompt_ids(data, "train"), judges.reward, replace(EVAL, k=1),
+    sft_train = rlhf.evaluate(impl, sft_model, sft_model, prompt_ids(data, "train"), judges.reward, replace(EVAL, k=1),
                                    rng=np.random.default_rng(1), judges=judges.reported)
     show_frontier(runs, sft_train["gold"], ideal_kl(impl, sft_model, data, "train"))
     pretraining_mix(impl, sft_model, judges, prompts, evaluate, results)

@@ -14,9 +14,11 @@ temporary directory (never the current one) and its path printed.
 
 import numpy as np
 
-from scratch import data, training
+from scratch.data import corpora
+from scratch.train import display, loop
+from scratch.train.display import save_png, side_by_side
 
-from . import save_png, side_by_side
+
 
 STEPS = 600
 BATCH, SEQ_LEN = 16, 48
@@ -52,26 +54,26 @@ def save_plot(history, path=None, references=None):
 
 
 def run(impl):
-    grammar, vocab, train_ids, val_ids = data.char_level_splits(3000, seed=0)
+    grammar, vocab, train_ids, val_ids = corpora.char_level_splits(3000, seed=0)
     V = len(vocab)
     print("Toy English, one character per token (V = %d, '\\n' ends a sentence):\n" % V)
     print("\n".join(vocab.decode(train_ids[:300]).split("\n")[:3]) + "\n")
-    bigram = data.char_bigram_loss(train_ids, val_ids, V)
+    bigram = corpora.char_bigram_loss(train_ids, val_ids, V)
     print(f"train {len(train_ids)} chars, held-out {len(val_ids)} chars")
     print(f"references, nats/char: char bigram {bigram:.3f}, true entropy {grammar.entropy_per_char:.3f}\n")
 
     print(f"RNNLM: embedding {D_EMBED} -> tanh RNN {D_HIDDEN} -> linear {V}; "
           f"{STEPS} AdamW steps of {BATCH} x {SEQ_LEN} chars (truncated BPTT)\n")
     model = impl.rnn.RNNLM(V, D_EMBED, D_HIDDEN, rng=np.random.default_rng(1))
-    held_out = lambda m: training.evaluate_loss(m, val_ids, 8, 64, carry_hidden=True)
-    history = training.train_lm(
-        model, training.sequential_batches(train_ids, BATCH, SEQ_LEN), steps=STEPS, lr=0.01,
+    held_out = lambda m: loop.evaluate_loss(m, val_ids, 8, 64, carry_hidden=True)
+    history = loop.train_lm(
+        model, loop.sequential_batches(train_ids, BATCH, SEQ_LEN), steps=STEPS, lr=0.01,
         warmup_steps=30, optim=impl.optim, carry_hidden=True, log_every=STEPS // 10,
         eval_fn=held_out, eval_every=STEPS // 6,
     )
 
     print("\nTraining loss (nats/char):")
-    print(training.text_curve(history["loss"], width=60, height=10))
+    print(display.text_curve(history["loss"], width=60, height=10))
     print("\nHeld-out loss:", ", ".join(f"step {s}: {v:.3f}" for s, v in zip(history["eval_step"], history["eval_loss"])))
     final = history["eval_loss"][-1]
     print(f"final held-out {final:.3f} nats/char = true entropy {grammar.entropy_per_char:.3f} "

@@ -2,13 +2,13 @@
 on demonstrations, the loss on response tokens only, and measure what SFT teaches against
 what chapter 9's prompting already gets from the same pretrained model.
 
-Setup (scratch/instructions.py): the pretraining world (twelve words, elvish, dwarvish,
+Setup (scratch/data/instructions.py): the pretraining world (twelve words, elvish, dwarvish,
 goblin and ``reverse``); instructions in three phrasings per task, e.g. "translate into
 elvish : mouse cat =>", answered by demonstrators who are always right and open with "sure" a
 quarter of the time. Held-out instructions ask about the world's held-out pairs, which
-neither pretraining nor SFT ever showed. The model: :data:`scratch.pretraining.LECTURE`
+neither pretraining nor SFT ever showed. The model: :data:`scratch.train.pretraining.LECTURE`
 (from the cache, trained first if missing), its vocabulary widened by the instruction words
-(:func:`scratch.instructions.widen_vocabulary`: new embedding rows, every old id unchanged),
+(:func:`scratch.data.instructions.widen_vocabulary`: new embedding rows, every old id unchanged),
 then 500 AdamW steps of 32 fresh demonstrations (peak lr 0.003, warmup then cosine decay).
 The SFT model is cached too (:func:`sft_model`): the reward-model demo starts from it.
 
@@ -48,54 +48,19 @@ adds is the interface: answering requests phrased in words the pretrained model 
 and stopping with ``<eos>`` where the base model runs on.
 """
 
-import sys
-
 import numpy as np
 
-from scratch import checkpoint, instructions, pretraining, training
-from scratch.instructions import POLITE, InstructionData, sft_batches, widen_vocabulary
-from scratch.world import EOS
+from scratch.data.instructions import POLITE
+from scratch.data.world import EOS
+from scratch.train import display, models, pretraining
+from scratch.train.display import side_by_side
+from scratch.train.models import SFT
 
-from . import retrain, settings, side_by_side
-from .pretraining import pretrained
+from . import cache
 
-STEPS, BATCH, LR, WARMUP = 500, 32, 0.003, 25
 MAX_RESPONSE = 4  # "sure", two words, <eos>
 SHOTS = (0, 1, 4)
 PHRASINGS = 3  # each held-out (task, pair) is asked in three phrasings: prompted three times too
-
-
-def instruction_data():
-    """Instructions over the pretraining world (LECTURE's), with the widened tokenizer."""
-    task_world, _ = pretraining.build_world(pretraining.LECTURE)
-    return InstructionData(task_world)
-
-
-def sft_recipe(impl):
-    """What makes the SFT model: the pretrained model's cache key, the SFT code and settings."""
-    code = [impl.module("sft").__file__, instructions.__file__, training.__file__]
-    return {"implementation": impl.name, "pretrained": pretraining.cache_key(impl, pretraining.LECTURE),
-            "code": checkpoint.code_digest(code), "steps": STEPS, "batch": BATCH, "lr": LR,
-            "warmup_steps": WARMUP, "data_seed": 1, "widen_seed": 0}
-
-
-def sft_model(impl, data, out=None, history=None, base=None):
-    """The SFT model of this demo, from the cache or fine-tuned now from ``base`` (default:
-    the pretrained model); ``history`` gets train_lm's history when it trains."""
-    out = sys.stdout if out is None else out
-
-    def train():
-        start = pretrained(impl, out) if base is None else base
-        model = widen_vocabulary(impl, start, len(data.tokenizer), seed=0)
-        result = training.train_lm(model, sft_batches(data, impl.sft, BATCH, model.context_length,
-                                                      np.random.default_rng(1)),
-                                   steps=STEPS, lr=LR, warmup_steps=WARMUP, optim=impl.optim,
-                                   log_every=STEPS // 10, out=out)
-        if history is not None:
-            history.update(result)
-        return model
-    return checkpoint.cached_gpt("sft", sft_recipe(impl), train, impl.transformer, cache_dir=settings["cache_dir"],
-                                 retrain=retrain("sft"), out=out)
 
 
 def answers(impl, model, data, instances, rng=None):
@@ -146,7 +111,7 @@ def prompted_rows(impl, model, task_world):
 
 
 def run(impl):
-    data = instruction_data()
+    data = models.instruction_data()
     heldout = data.instances("heldout")
     print(f"Instructions over the pretraining world ({len(data.world.words)} words, tasks "
           f"{', '.join(data.world.tasks)}), {PHRASINGS} phrasings each: {len(data.instances('train'))} training and "
@@ -154,20 +119,21 @@ def run(impl):
           f"{len(data.tokenizer) - len(data.world.tokenizer)} instruction words = {len(data.tokenizer)}\n")
     show_batch(impl, data)
 
-    base = pretrained(impl)
+    base = models.pretrained(impl, cache)
     history = {}
-    print(f"\nSFT: {STEPS} AdamW steps of {BATCH} fresh demonstrations, starting from the pretrained model")
-    model = sft_model(impl, data, history=history, base=base)
+    print(f"\nSFT: {SFT['steps']} AdamW steps of {SFT['batch']} fresh demonstrations, starting from the pretrained model")
+    model = models.sft_model(impl, data, cache, history=history, base=base)
     if history:
-        print(training.text_curve(history["loss"], label="SFT loss per response token"))
-        print(f"  mean over the last {STEPS // 10} steps {np.mean(history['loss'][-(STEPS // 10):]):.3f}; "
+        print(display.text_curve(history["loss"], label="SFT loss per response token"))
+        last = SFT["steps"] // 10
+        print(f"  mean over the last {last} steps {np.mean(history['loss'][-last:]):.3f}; "
               f"{history['seconds']:.0f} s of fine-tuning")
     floor = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) / 3.25
     print(f"exact floor of the SFT loss: H(p_polite) / E[response tokens] = {floor:.3f} nats "
           f"(every answer is certain; only 'sure' or not is left)\n")
 
     tokens = np.mean([len(data.prompt(inst)) for inst in heldout])
-    widened = widen_vocabulary(impl, base, len(data.tokenizer), seed=0)
+    widened = models.widen_vocabulary(impl, base, len(data.tokenizer), seed=SFT["widen_seed"])
     print(f"Held-out queries: {len(data.world.heldout_pairs)} pairs x {len(data.world.tasks)} tasks x {PHRASINGS} "
           f"= {len(heldout)}; greedy answers, at most {MAX_RESPONSE} tokens:")
     print(f"  {'model and prompt':<36} {'prompt tokens':>13} {'exact':>7} {'right words':>12} {'ends <eos>':>11}")

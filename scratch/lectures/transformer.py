@@ -22,9 +22,11 @@ import time
 
 import numpy as np
 
-from scratch import data, training
+from scratch.data import corpora
+from scratch.train import display, loop
+from scratch.train.display import side_by_side
 
-from . import side_by_side
+
 
 STEPS = 400
 BATCH, SEQ_LEN = 16, 64
@@ -48,15 +50,15 @@ EVAL_EVERY = STEPS // 5
 def train_rnn(impl, V, train_ids, val_ids):
     """The RNN's training history, held-out loss every EVAL_EVERY steps (as for the GPT)."""
     model = impl.rnn.RNNLM(V, 24, 96, rng=np.random.default_rng(1))
-    return training.train_lm(
-        model, training.sequential_batches(train_ids, BATCH, SEQ_LEN), steps=STEPS, lr=0.01,
+    return loop.train_lm(
+        model, loop.sequential_batches(train_ids, BATCH, SEQ_LEN), steps=STEPS, lr=0.01,
         warmup_steps=30, optim=impl.optim, carry_hidden=True, log_every=STEPS, out=io.StringIO(),
-        eval_fn=lambda m: training.evaluate_loss(m, val_ids, 8, 64, carry_hidden=True),
+        eval_fn=lambda m: loop.evaluate_loss(m, val_ids, 8, 64, carry_hidden=True),
         eval_every=EVAL_EVERY)
 
 
 def run(impl):
-    grammar, vocab, train_ids, val_ids = data.char_level_splits(3000, seed=0)
+    grammar, vocab, train_ids, val_ids = corpora.char_level_splits(3000, seed=0)
     V = len(vocab)
     print(f"Toy English, one character per token (V = {V}); train {len(train_ids)} chars, "
           f"held-out {len(val_ids)} chars\n")
@@ -67,18 +69,18 @@ def run(impl):
           f"({HEADS} heads, causal, ALiBi recency bias) -> layernorm -> tied head; {n_params} parameters")
     print(f"{STEPS} AdamW steps of {BATCH} x {SEQ_LEN} characters; every position is predicted "
           f"in parallel\n")
-    history = training.train_lm(
-        model, training.random_batches(train_ids, BATCH, SEQ_LEN, np.random.default_rng(0)),
+    history = loop.train_lm(
+        model, loop.random_batches(train_ids, BATCH, SEQ_LEN, np.random.default_rng(0)),
         steps=STEPS, lr=0.02, warmup_steps=25, optim=impl.optim, log_every=STEPS // 5,
-        eval_fn=lambda m: training.strided_loss(m, val_ids, SEQ_LEN), eval_every=EVAL_EVERY,
+        eval_fn=lambda m: loop.strided_loss(m, val_ids, SEQ_LEN), eval_every=EVAL_EVERY,
     )
 
     start = time.perf_counter()
     rnn_history = train_rnn(impl, V, train_ids, val_ids)
     rnn_seconds = time.perf_counter() - start
-    bigram = data.char_bigram_loss(train_ids, val_ids, V)
+    bigram = corpora.char_bigram_loss(train_ids, val_ids, V)
     print(f"\nHeld-out loss (nats/char) every {EVAL_EVERY} steps, GPT and an RNN fed the same characters:")
-    print(training.text_chart(
+    print(display.text_chart(
         {"GPT": (history["eval_step"], history["eval_loss"]),
          "RNN": (rnn_history["eval_step"], rnn_history["eval_loss"])},
         {"char bigram": bigram, "true entropy": grammar.entropy_per_char}, width=60, height=12))

@@ -1,9 +1,9 @@
-"""The pytest plugin the autograder loads into its pytest subprocess (``-p scratch.grading_plugin``).
+"""The pytest plugin the autograder loads into its pytest subprocess (``-p scratch.grading.plugin``).
 
 The grader passes ``--scratch-channel=IN:OUT``, two inherited pipe descriptors. At start-up,
 before any test module (and so any student code) is imported, the plugin reads the grader's
 message from IN (the run's key and the node ids to run) and closes it; from then on it sends
-signed records on OUT (``scratch.grading_channel``):
+signed records on OUT (``scratch.grading.channel``):
 
 - ``{"event": "collected", "nodeid", "name", "chapter", "question", "title", "hidden", "points"}``
   for every selected test, in run order;
@@ -15,7 +15,7 @@ signed records on OUT (``scratch.grading_channel``):
   first informative lines of the error, ``detail`` pytest's full report (``grade -v``).
 
 Each record is written as it happens, so when a student's code kills the process or hangs,
-the grader knows which test was running (see ``scratch.grade``).
+the grader knows which test was running (see ``scratch.grading.grade``).
 
 A question is a test class (its docstring's first line is the title) or, for a test outside
 any class, the test function itself; points come from ``@pytest.mark.points(n)``. Tests in
@@ -28,8 +28,10 @@ import traceback
 
 import pytest
 
-from . import grading_channel
-from .grading_remote import RemoteImpl, StudentProcessDied
+from .channel import encode, read_handshake, signer
+from .remote import RemoteImpl, StudentProcessDied
+
+GRADING_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the judge's frames, left out of tracebacks
 
 DETAIL_LIMIT = 20000
 
@@ -42,8 +44,8 @@ def pytest_addoption(parser):
 class Recorder:
     def __init__(self, channel):
         in_fd, out_fd = (int(fd) for fd in channel.split(":"))
-        key, message = grading_channel.read_handshake(in_fd)
-        self.keyed = grading_channel.signer(key)
+        key, message = read_handshake(in_fd)
+        self.keyed = signer(key)
         del key
         self.out_fd = out_fd
         self.seq = 0
@@ -65,7 +67,7 @@ class Recorder:
         return self.impl
 
     def write(self, **record):
-        line = grading_channel.encode(self.keyed, self.seq, record)
+        line = encode(self.keyed, self.seq, record)
         self.seq += 1
         while line:
             line = line[os.write(self.out_fd, line):]
@@ -142,7 +144,7 @@ def traceback_from(error, test_file):
     the call, then the submission's own frames (``student_frames``), never the channel's."""
     frames = getattr(error, "student_frames", None)
     if frames is not None:
-        stack = [f for f in traceback.extract_tb(error.__traceback__) if "grading_remote" not in f.filename]
+        stack = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(GRADING_DIR)]
         lines = traceback.format_list(stack) + [
             f'  File "{file}", line {line}, in {function}\n    {text}\n' for file, line, function, text in frames]
         text = "".join(["Traceback (most recent call last):\n", *lines, *traceback.format_exception_only(error)])
@@ -207,7 +209,7 @@ def pytest_configure(config):
 
 
 def remote_impl(config):
-    """The remote ``impl`` of a grading run (``scratch.grading_remote``), or None outside one:
+    """The remote ``impl`` of a grading run (``scratch.grading.remote``), or None outside one:
     the tests' ``impl`` fixture asks this first."""
     recorder = config.pluginmanager.get_plugin("scratch-recorder")
     return recorder.remote_impl() if recorder is not None else None

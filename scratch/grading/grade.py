@@ -4,21 +4,21 @@ A submission is untrusted code, and the judge never shares a process with it:
 
 1. **The grader** (this process) collects the graded tests, runs them in judges, keeps the
    clocks, and alone writes ``results.json``.
-2. **A judge** (``scratch.grading_run``, ``scratch.grading_plugin``) is a pytest subprocess in
+2. **A judge** (``scratch.grading.run``, ``scratch.grading.plugin``) is a pytest subprocess in
    its own process group: the tests, their expected values, every assertion, the training
    and RLHF loops and the result recorder run there, on a fresh copy of the instructor's
    tests and stubs (``--submission``). It reports outcomes to the grader over a signed pipe
-   (``scratch.grading_channel``). A per-test limit, a budget for the whole run and a
+   (``scratch.grading.channel``). A per-test limit, a budget for the whole run and a
    question whose test timed out skipping its other tests keep a hang from eating the
    Gradescope time limit; a crash costs one test, and a fresh judge takes the rest.
-3. **The student process** (``scratch.grading_student``), started by the judge, is the only
+3. **The student process** (``scratch.grading.student``), started by the judge, is the only
    place submitted modules are imported: another user with ``--run-as`` (root only; the
    Gradescope script uses ``nobody``), resource limits (address space, CPU time, no file
    writes, no new processes), and a tree holding the graded package and the public harness
    only, no tests, no solutions, no descriptor that leads to results. Tests reach it through
-   the remote ``impl`` of ``scratch.grading_remote``, whose docstring says what crosses: plain
+   the remote ``impl`` of ``scratch.grading.remote``, whose docstring says what crosses: plain
    data only, decoded strictly; everything else stays behind as a handle; arguments are copies.
-4. **The screen** (``scratch.submission_screen``) runs first as early, friendly feedback
+4. **The screen** (``scratch.grading.screen``) runs first as early, friendly feedback
    ("imports torch", "uses open"), naming each line; it is not the boundary.
 
 Each test ends as passed, not implemented yet (a stub raised NotImplementedError), failed
@@ -45,10 +45,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import submission, submission_screen
-from .grading_channel import TamperedError
-from .grading_run import GradingError, check_run_as, collect, run_tests
-from .impl import CHAPTERS, PROJECT_ROOT
+from . import submission
+from .screen import screen_package
+from .channel import TamperedError
+from .run import GradingError, check_run_as, collect, run_tests
+from ..impl import CHAPTERS, PROJECT_ROOT
 
 DEFAULT_TIMEOUT = 40.0  # the slowest reference test (training a GPT) takes about 8 s
 DEFAULT_BUDGET = 300.0  # Gradescope's default limit is 10 minutes, setup included
@@ -155,7 +156,7 @@ def grade(impl, root=PROJECT_ROOT, question=None, timeout=DEFAULT_TIMEOUT, budge
         raise GradingError(f"--impl {impl}: there is no {impl}/ package in {root}")
     with student_tree(root, impl, submitted) as student_root:
         if screen:
-            problems = submission_screen.screen_package(student_root / impl)
+            problems = screen_package(student_root / impl)
             if problems:
                 raise Rejected("the submission uses what graded code may not use, so none of it was run:\n"
                                + "\n".join(f"  {problem}" for problem in problems))
@@ -180,7 +181,7 @@ def secrets(root):
 
 @contextlib.contextmanager
 def student_tree(root, impl, submitted=None):
-    """The student process's tree for ``root/impl`` (``scratch.submission.student_tree``), removed after."""
+    """The student process's tree for ``root/impl`` (``scratch.grading.submission.student_tree``), removed after."""
     folder = submission.student_tree(root, impl, submitted)
     try:
         yield folder

@@ -1,7 +1,7 @@
 """The signed pipe that carries test outcomes from a judge (a pytest subprocess) to the grader.
 
 Submitted code never runs in the judge (it runs in the student process,
-``scratch.grading_remote``), so the judge is trusted; the signature is a second line of
+``scratch.grading.remote``), so the judge is trusted; the signature is a second line of
 defence and a check on the plumbing, not the boundary:
 
 - The grader makes two pipes per judge. Through the first it sends a fresh 32-byte key (the

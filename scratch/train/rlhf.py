@@ -47,14 +47,15 @@ reward whitening (the reward model is normalised once, in the reward chapter).
 """
 
 import math
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .instructions import right_pad
-from .training import resident
+from ..data.instructions import right_pad
+from ..data.world import ARROW
+from .display import MetricsDisplay  # noqa: F401  (the loops' display, used as ``log``)
+from .loop import resident
 
 METHODS = ("rloo", "ppo")
 
@@ -371,30 +372,45 @@ def token_entropy(impl, logits, mask, temperature):
     return float(-(np.exp(logp) * logp).sum(axis=-1)[mask].mean())
 
 
-class MetricsDisplay:
-    """Prints a header, then every ``every`` iterations the means of ``columns`` (metric names)
-    over the iterations since the last line, and the time left; use as ``log``. A metric an
-    iteration does not record prints as ``nan``."""
+# --------------------------------------------------------------------------- the lecture's recipes and fits
+# Chapter 12's demo runs these (benchmarks/rlhf.py times them): PROMPTS instructions x k samples
+# per iteration, PPO at beta 0.1, RLOO at PPO's beta with a 10x learning rate (one step per
+# batch instead of PPO's 8), and the pretraining mix at gamma 0.3 with LM_ROWS rows per step.
+PROMPTS = 16
+PPO = Settings(method="ppo", k=4, max_new_tokens=6, beta=0.1, lr=1e-4)
+RLOO = replace(PPO, method="rloo", lr=1e-3)
+GAMMA, LM_ROWS = 0.3, 8
 
-    SHORT = {"grammatical": "formed", "clip_fraction": "clipped", "approx_kl": "approx kl", "value_loss": "V loss",
-             "lm_loss": "LM loss"}  # headers of at most 8 characters (others: the name, cut)
 
-    def __init__(self, iterations, every, columns, out=None, indent="  "):
-        self.iterations, self.every, self.columns = iterations, max(1, every), list(columns)
-        self.out, self.indent = sys.stdout if out is None else out, indent
-        self.start = time.perf_counter()
-        self.window = []
-        print(indent + f"{'iter':>6}" + "".join(f"{self.SHORT.get(name, name)[:8]:>9}" for name in self.columns)
-              + f"{'ETA':>7}", file=self.out, flush=True)
+def fit_gao(kl, gain):
+    """Least squares of gain = d (alpha - b log d), d = sqrt(KL), over the points with
+    KL > 1e-3 (d log d is 0 at d = 0, and an iteration at the SFT model, KL 0, says nothing
+    about the shape): (alpha, b, R^2), R^2 = 1 - SS_res / SS_tot about the gains' mean."""
+    kl, gain = np.asarray(kl), np.asarray(gain)
+    keep = kl > 1e-3
+    d, y = np.sqrt(kl[keep]), gain[keep]
+    features = np.stack([d, -d * np.log(d)], axis=1)  # gain = alpha d + b (-d log d): linear in (alpha, b)
+    (alpha, b), *_ = np.linalg.lstsq(features, y, rcond=None)
+    residual = y - features @ [alpha, b]
+    return alpha, b, 1 - np.sum(residual ** 2) / np.sum((y - y.mean()) ** 2)
 
-    def __call__(self, iteration, metrics):
-        self.window.append(metrics)
-        done = iteration + 1
-        if done % self.every and done != self.iterations:
-            return
-        means = [np.mean([m.get(name, np.nan) for m in self.window]) for name in self.columns]
-        self.window = []
-        eta = (time.perf_counter() - self.start) / done * (self.iterations - done)
-        print(self.indent + f"{done:>6}" + "".join(f"{value:>9.3f}" for value in means) + f"{eta:>6.0f}s",
-              file=self.out, flush=True)
 
+def gao_curve(d, alpha, b):
+    return d * (alpha - b * np.log(d))
+
+
+def dpo_pairs(groups, data):
+    """Every ranked pair of the reward model's groups (ids (P, K, T), lengths (P, K), rankings
+    (P, K)) as (prompts, winners, losers) id lists; the prompt ends at its ``=>``."""
+    ids, lengths, rankings = groups[:3]
+    arrow = data.tokenizer.id(ARROW)
+    prompts, winners, losers = [], [], []
+    for group, group_lengths, ranking in zip(ids, lengths, rankings):
+        end = int(np.flatnonzero(group[0] == arrow)[0]) + 1
+        responses = [list(row[end:n]) for row, n in zip(group, group_lengths)]
+        for i, better in enumerate(ranking):
+            for worse in ranking[i + 1:]:
+                prompts.append(list(group[0, :end]))
+                winners.append(responses[better])
+                losers.append(responses[worse])
+    return prompts, winners, losers

@@ -1,7 +1,7 @@
 """Instruction data, a hidden gold reward and simulated labelers for the SFT and reward-model
 chapters (harness: never graded).
 
-The world is :mod:`scratch.world`'s: three made-up word-for-word languages and ``reverse``
+The world is :mod:`scratch.data.world`'s: three made-up word-for-word languages and ``reverse``
 over pairs of words. An instruction asks for one task on one pair, in one of a few phrasings,
 and ends with ``=>``; the response is the answer and ``<eos>``::
 
@@ -44,14 +44,14 @@ place). tau is the labelers' noise: small tau, rankings by g; large tau, random 
 
 The tokenizer (:func:`instruction_tokenizer`) is the world's with ``INSTRUCTION_WORDS``
 appended: every id of the world's tokenizer keeps its meaning, so a model pretrained on the
-world gets new embedding rows only (:func:`widen_vocabulary`). scratch/world.py is unchanged.
+world gets new embedding rows only (:func:`widen_vocabulary`). scratch/data/world.py is unchanged.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
-from .data import _check_rng
+from .corpora import _check_rng
 from .world import ARROW, BOS, COLON, EOS, Tokenizer
 
 POLITE = "sure"
@@ -75,7 +75,7 @@ def instruction_tokenizer(world):
 
 
 class InstructionData:
-    """Instructions over a :class:`scratch.world.TaskWorld`, demonstrations and the gold reward.
+    """Instructions over a :class:`scratch.data.world.TaskWorld`, demonstrations and the gold reward.
 
     InstructionData(world, p_polite=0.25)
     """
@@ -199,29 +199,3 @@ def label_groups(data, instances, responses, tau, rng):
                for group in responses]
     ids, lengths = pad_groups(prompts, encoded, data.pad_id)
     return ids, lengths, plackett_luce_rankings(gold, tau, rng), gold
-
-
-def sample_responses(impl, model, data, instances, k, rng, max_new_tokens=5, temperature=1.0):
-    """K responses per instance sampled from ``model`` (the SFT policy) in one batch:
-    per instance a list of K id arrays, each cut after its ``<eos>`` (or at max_new_tokens)."""
-    prompts = [data.tokenizer.encode(data.prompt(inst)) for inst in instances for _ in range(k)]
-    out = impl.batched.generate_batch(model, prompts, max_new_tokens, temperature=temperature,
-                                      stop_id=data.eos_id, pad_id=data.pad_id, rng=rng)
-    rows = [out.tokens[i, :out.lengths[i]] for i in range(len(prompts))]
-    return [rows[i * k:(i + 1) * k] for i in range(len(instances))]
-
-
-def widen_vocabulary(impl, model, vocab_size, seed=0):
-    """A copy of the GPT ``model`` with ``vocab_size`` >= its V tokens: the old parameters
-    copied, the new embedding rows (and head columns) drawn as at initialisation."""
-    wider = impl.transformer.GPT(vocab_size, model.context_length, model.n_layers, model.n_heads, model.width,
-                                 tied=model.tied, causal=model.causal, alibi=model.slopes is not None,
-                                 dtype=model.dtype, seed=seed)
-    for name, value in model.params.items():
-        if name == "tok_emb":
-            wider.params[name][:len(value)] = value
-        elif name == "head.W":
-            wider.params[name][:, :value.shape[1]] = value
-        else:
-            wider.params[name] = value.copy()
-    return wider

@@ -9,7 +9,7 @@ anything but a regular file is refused (0 points, named), never followed or read
 folder link is never entered: a link to ``solutions/`` or to a file only root may read
 would otherwise be graded, or shown back in the feedback.
 
-Grading uses two trees (see ``scratch.grading_remote``):
+Grading uses two trees (see ``scratch.grading.remote``):
 
 - the judge's: a fresh copy of the instructor's harness, tests and stubs
   (:func:`graded_root`), never the submission's files;
@@ -25,8 +25,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .grading_run import GradingError
-from .impl import PROJECT_ROOT
+from .run import GradingError
+from ..impl import PROJECT_ROOT
 
 STUB_MARK = 'not implemented yet")'
 COPIED_FOR_GRADING = ("scratch", "tests", "exercises", "setup.cfg", "pyproject.toml")

@@ -16,21 +16,15 @@ Batching a 1-D id stream into (B, T) windows, targets = inputs shifted by one:
   a row is followed by its start (one mismatched context, harmless on sentence data).
 
 A batch is ``(inputs, targets)`` or ``(inputs, targets, loss_mask)``.
-
-Progress display: one line every ``log_every`` steps and at the end,
-
-    step   200/1000 | loss 1.2345 | lr 2.8e-03 | 41.2k tok/s | ETA 0:00:09
-
-where loss is the mean over the steps since the previous line, tokens/s counts the tokens
-fed (B*T per step) over the training time only (the time spent in ``eval_fn`` is left out),
-and ETA extrapolates the mean training time per step so far (evaluations not counted).
+The progress display is :class:`scratch.train.display.ProgressDisplay`.
 """
 
 import math
-import sys
 import time
 
 import numpy as np
+
+from .display import ProgressDisplay
 
 
 def _check_stream(ids, seq_len):
@@ -111,40 +105,6 @@ def evaluate_loss(model, ids, batch_size, seq_len, *, carry_hidden=False):
     return total / count
 
 
-class ProgressDisplay:
-    """Prints ``step | loss | lr | tokens/s | ETA`` every ``every`` steps (see the module doc)."""
-
-    def __init__(self, total_steps, every, out=None):
-        self.total_steps, self.every = total_steps, max(1, int(every))
-        self.out = sys.stdout if out is None else out
-        self.start = time.perf_counter()
-        self.excluded_seconds = 0.0  # time not spent training (evaluations), left out of the rates
-        self.tokens = 0
-        self.window_losses = []
-
-    def exclude(self, seconds):
-        """Leave ``seconds`` (e.g. an evaluation) out of tokens/s and the ETA."""
-        self.excluded_seconds += seconds
-
-    def update(self, step, loss, lr, n_tokens):
-        """Record step ``step`` (0-based); print a line when due. Returns the line or None."""
-        self.tokens += n_tokens
-        self.window_losses.append(loss)
-        done = step + 1
-        if done % self.every and done != self.total_steps:
-            return None
-        elapsed = time.perf_counter() - self.start - self.excluded_seconds
-        eta = elapsed / done * (self.total_steps - done)
-        line = (
-            f"step {done:>{len(str(self.total_steps))}}/{self.total_steps} | "
-            f"loss {np.mean(self.window_losses):.4f} | lr {lr:.1e} | "
-            f"{self.tokens / max(elapsed, 1e-9) / 1e3:.1f}k tok/s | ETA {format_seconds(eta)}"
-        )
-        self.window_losses = []
-        print(line, file=self.out, flush=True)
-        return line
-
-
 def strided_windows(n_ids, seq_len):
     """Window starts and the first scored column of each window for :func:`strided_loss`.
 
@@ -192,16 +152,11 @@ def strided_loss(model, ids, seq_len, batch_size=64):
     return total / count
 
 
-def format_seconds(seconds):
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def resident(function):
     """``function`` whose dict results (also inside a returned tuple) stay where it runs.
 
     In a grading run the model and the optimizer are the student's and run in the student
-    process (``scratch/grading_remote.py``). A training step's gradients and the optimizer's
+    process (``scratch/grading/remote.py``). A training step's gradients and the optimizer's
     state are only passed from one of the student's functions to the next, so they are kept
     there as handles instead of crossing the channel several times per step; the loop still
     reads the loss and the gradient norm, which are numbers. In-process this is
@@ -289,73 +244,3 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
     history["eval_seconds"] = eval_seconds
     history["tokens_per_sec"] = tokens / max(history["seconds"] - eval_seconds, 1e-9)
     return history
-
-
-def text_curve(values, width=60, height=10, label="loss"):
-    """A loss curve as lines of text: ``height`` rows, the values averaged into ``width`` columns."""
-    for name, value, minimum in (("width", width, 1), ("height", height, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return ""
-    columns = np.array_split(values, min(width, values.size))
-    means = np.array([c.mean() for c in columns])
-    lo, hi = means.min(), means.max()
-    span = hi - lo if hi > lo else 1.0
-    levels = np.round((means - lo) / span * (height - 1)).astype(int)  # 0 bottom .. height-1 top
-    rows = []
-    for level in range(height - 1, -1, -1):
-        value = lo + span * level / (height - 1)
-        rows.append(f"{value:8.3f} |" + "".join("*" if lv == level else " " for lv in levels))
-    rows.append(" " * 9 + "+" + "-" * len(levels))
-    rows.append(f"{'':9} {label}: {len(values)} steps, first {values[0]:.3f}, last {values[-1]:.3f}")
-    return "\n".join(rows)
-
-
-def text_chart(series, references=None, width=60, height=12, x_label="step"):
-    """Several curves and horizontal reference lines in one text plot (shared axes).
-
-    series      {name: (xs, ys)}: each curve is drawn with its own marker (the first letter
-                of a distinct symbol set: ``*``, ``o``, ``+``, ``x``, ...), at the columns its
-                xs map to on a common x range 0 .. max(xs); a cell where two curves meet
-                shows ``@``
-    references  {name: value}: a horizontal line of ``-`` across the plot (drawn under the
-                curves), labelled at its right end
-    Returns the lines of text joined by newlines, with a legend of markers.
-    """
-    for name, value, minimum in (("width", width, 2), ("height", height, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    references = dict(references or {})
-    markers, overlap = "*o+x#%&", "@"
-    if not series or len(series) > len(markers):
-        raise ValueError(f"series must hold 1 to {len(markers)} curves; got {len(series)}")
-    curves = {name: (np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)) for name, (xs, ys) in series.items()}
-    for name, (xs, ys) in curves.items():
-        if xs.shape != ys.shape or xs.ndim != 1 or xs.size == 0:
-            raise ValueError(f"series {name!r} needs two 1-D sequences of one non-zero length; got {xs.shape} and {ys.shape}")
-    values = np.concatenate([ys for _, ys in curves.values()] + [np.array(list(references.values()), dtype=float)])
-    lo, hi = values.min(), values.max()
-    span = hi - lo if hi > lo else 1.0
-    x_max = max(xs.max() for xs, _ in curves.values()) or 1.0
-    row_of = lambda y: int(round((hi - y) / span * (height - 1)))  # 0 = top row  # noqa: E731
-    grid = [[" "] * width for _ in range(height)]
-    for value in references.values():
-        grid[row_of(value)] = ["-"] * width
-    for marker, (xs, ys) in zip(markers, curves.values()):
-        for x, y in zip(xs, ys):
-            row, column = row_of(y), min(width - 1, int(round(x / x_max * (width - 1))))
-            grid[row][column] = overlap if grid[row][column] in markers + overlap else marker
-    labels = {}
-    for name, value in references.items():
-        labels.setdefault(row_of(value), []).append(f"{name} {value:.3f}")
-    lines = [f"{hi - span * row / (height - 1):8.3f} |" + "".join(cells) + (" " + ", ".join(labels[row]) if row in labels else "")
-             for row, cells in enumerate(grid)]
-    lines.append(" " * 9 + "+" + "-" * width)
-    legend = [f"{m} {name}" for m, name in zip(markers, curves)]
-    if any(overlap in cells for cells in grid):
-        legend.append(f"{overlap} several")
-    lines.append(f"{'':9} {x_label} 0 .. {x_max:g};  " + ", ".join(legend))
-    return "\n".join(lines)
-

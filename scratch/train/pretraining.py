@@ -2,7 +2,7 @@
 
 One function trains the GPT that chapters 8 to 12 start from, :func:`pretrain`, and one
 serves it from the checkpoint cache, :func:`pretrained_gpt`. A recipe is a plain dict (so
-it can be hashed into the cache key, see :mod:`scratch.checkpoint`):
+it can be hashed into the cache key, see :mod:`scratch.train.checkpoint`):
 
     world    TaskWorld's arguments          source   PretrainingSource's arguments
     model    GPT's arguments (but the vocabulary, which the world's tokenizer fixes)
@@ -31,7 +31,8 @@ import io
 
 import numpy as np
 
-from . import checkpoint, training, world
+from ..data import world
+from . import checkpoint, loop
 
 LECTURE = {
     "world": {"seed": 0},
@@ -93,7 +94,7 @@ def pretrain(impl, recipe, out=None, eval_fn=None, eval_every=None):
     train = recipe["train"]
     batches = world.page_batches(source, train["batch_size"], recipe["model"]["context_length"],
                                  np.random.default_rng(train["data_seed"]))
-    history = training.train_lm(
+    history = loop.train_lm(
         model, batches, steps=train["steps"], lr=train["lr"], warmup_steps=train["warmup_steps"],
         optim=impl.optim, out=io.StringIO() if out is None else out,
         log_every=max(1, train["steps"] // 10), eval_fn=eval_fn, eval_every=eval_every)
@@ -109,7 +110,7 @@ def cache_key(impl, recipe):
     training code and of the harness's world and training loop (so that an edit, a student's
     bug fix for one, trains a new model instead of serving the old one), and a digest of the
     world itself (its vocabulary, lexicons and split)."""
-    sources = [impl.module(name).__file__ for name in TRAINING_CODE] + [world.__file__, training.__file__, __file__]
+    sources = [impl.module(name).__file__ for name in TRAINING_CODE] + [world.__file__, loop.__file__, __file__]
     task_world, _ = build_world(recipe)
     described = [task_world.tokenizer.words, task_world.train_pairs, sorted(task_world.lexicons.items())]
     data = hashlib.sha256(repr(described).encode()).hexdigest()

@@ -1,8 +1,8 @@
-"""The pytest subprocesses of a grading run, watched from the outside (see ``scratch.grade``).
+"""The pytest subprocesses of a grading run, watched from the outside (see ``scratch.grading.grade``).
 
 A :class:`PytestRun` is one judge: a pytest subprocess with the grading plugin, in its own
-process group, talking to the grader over the signed channel of ``scratch.grading_channel``.
-It starts the student process (``scratch.grading_remote``), optionally as another,
+process group, talking to the grader over the signed channel of ``scratch.grading.channel``.
+It starts the student process (``scratch.grading.remote``), optionally as another,
 unprivileged user, which is in the judge's process group, so a kill stops both. :func:`collect` lists the graded tests;
 :func:`run_tests` runs them under three clocks:
 
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from .grading_channel import Reader, TamperedError, new_key
+from .channel import Reader, TamperedError, new_key
 
 COLLECT_TIMEOUT = 120.0
 POLL_SECONDS = 0.05
@@ -55,7 +55,7 @@ def pytest_command(root, impl, channel, extra):
     # rootdir, and the test ids would change between the collecting and the running process.
     return [
         sys.executable, "-m", "pytest", str(Path(root) / "tests"), f"--rootdir={root}",
-        "-p", "scratch.grading_plugin", f"--scratch-channel={channel}",
+        "-p", "scratch.grading.plugin", f"--scratch-channel={channel}",
         f"--impl={impl}", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
         "--continue-on-collection-errors",  # one broken test file must not cost the others
         # Python's own tracebacks: they hold the assertion's message like pytest's, and cost
@@ -102,7 +102,7 @@ def child_user(run_as):
 RUN_AS_PROBE = """
 import os, sys
 sys.path.insert(0, sys.argv[1])
-import numpy, scratch.grading_student
+import numpy, scratch.grading.student
 readable = [path for path in sys.argv[2:] if os.path.exists(path) and os.access(path, os.R_OK)]
 import importlib.util
 spec = importlib.util.find_spec("solutions")  # an installed reference, importable as is
@@ -248,7 +248,7 @@ class Clock:
 def run_tests(impl, tests, root, workdir, timeout, budget, student=None, stats=None):
     """Run ``tests`` (``{nodeid: question key}``, in order); ``{nodeid: (status, message, detail)}``.
 
-    ``student`` says where and how the judges start the student process (see ``scratch.grade``);
+    ``student`` says where and how the judges start the student process (see ``scratch.grading.grade``);
     None runs the package inside the judge, as plain pytest does (the grader's own tests of
     synthetic projects whose tests need no student code). ``stats``, a dict, gets the round
     trips and bytes the judges' channels to their student processes carried."""

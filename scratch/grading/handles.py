@@ -1,4 +1,4 @@
-"""The judge's handles on objects that live in the student process (``scratch.grading_remote``).
+"""The judge's handles on objects that live in the student process (``scratch.grading.remote``).
 
 A handle is the judge's own object: its reads, writes and calls are round trips through the
 ``Remote`` it belongs to, and what they return is decoded as strictly as any answer. It
@@ -250,7 +250,7 @@ class RemoteCallable:
     def resident(self, *args, **kwargs):
         """Call, and keep a dict or list result in the student process (a live handle): for
         state that only the student's own functions read and update, such as an optimizer's
-        (``scratch.training.resident``)."""
+        (``scratch.train.loop.resident``)."""
         return self.remote.call(self.obj, self.path, args, kwargs, module=self.module, resident=True)
 
     def __getattr__(self, name):  # a class's classmethod: impl.mdp.Gridworld.lecture

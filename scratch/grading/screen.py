@@ -1,6 +1,6 @@
 """The screen a submission passes before any of its code runs: early, friendly feedback.
 
-Graded code runs in a student process of its own (``scratch.grading_remote``), which is the
+Graded code runs in a student process of its own (``scratch.grading.remote``), which is the
 boundary; this screen is not. It tells a student at once, naming the line, that graded code
 uses what the lecture's exercises never need and the grader does not allow: torch, files,
 the interpreter's internals. The lecture's exercises need NumPy, ``math`` and a few pure
@@ -8,7 +8,7 @@ standard modules. Every ``.py`` file of the graded package is parsed (never impo
 refused, line by line, when it
 
 - imports anything but :data:`ALLOWED_IMPORTS`, its own package's modules (relative) or the
-  harness modules in :data:`ALLOWED_HARNESS` (``from scratch import data``);
+  harness packages in :data:`ALLOWED_HARNESS` (``from scratch.data import corpora``);
 - names a builtin that runs, imports or opens things or reads namespaces
   (:data:`FORBIDDEN_NAMES`);
 - reads or writes a dunder attribute (other than :data:`ALLOWED_DUNDERS`), a private
@@ -32,9 +32,9 @@ ALLOWED_IMPORTS = {
 # SciPy, the project's other runtime dependency, by the subpackages chapters use (the
 # scaling-law fit's least squares); not all of it: scipy.io, for one, reads and writes files.
 ALLOWED_SCIPY = {"optimize", "special"}
-# The harness modules a chapter's given code may use (corpora, the training loop, gradient
-# checks); never the grader's own modules.
-ALLOWED_HARNESS = {"data", "training", "gradcheck"}
+# The harness packages (and their modules) a submission may use: the corpora, the training
+# loops, gradient checks; never the grader's own package.
+ALLOWED_HARNESS = {"data", "train", "gradcheck"}
 FORBIDDEN_NAMES = {
     "exec", "eval", "compile", "__import__", "open", "globals", "locals", "vars", "getattr",
     "setattr", "delattr", "breakpoint", "input", "exit", "quit", "help", "memoryview",
@@ -66,7 +66,7 @@ class Screen(ast.NodeVisitor):
     def visit_Import(self, node):
         for alias in node.names:
             parts = alias.name.split(".")
-            if parts[0] == "scratch" and len(parts) == 2 and parts[1] in ALLOWED_HARNESS:
+            if parts[0] == "scratch" and len(parts) >= 2 and parts[1] in ALLOWED_HARNESS:
                 continue
             if parts[0] == "scipy" and len(parts) == 2 and parts[1] in ALLOWED_SCIPY:
                 continue
@@ -78,7 +78,7 @@ class Screen(ast.NodeVisitor):
     def visit_ImportFrom(self, node):
         parts = (node.module or "").split(".")
         harness = parts == ["scratch"] and all(alias.name in ALLOWED_HARNESS for alias in node.names)
-        if harness or parts[0] == "scratch" and len(parts) == 2 and parts[1] in ALLOWED_HARNESS:
+        if harness or parts[0] == "scratch" and len(parts) >= 2 and parts[1] in ALLOWED_HARNESS:
             return
         scipy = parts == ["scipy"] and all(alias.name in ALLOWED_SCIPY for alias in node.names)
         if scipy or parts[0] == "scipy" and len(parts) == 2 and parts[1] in ALLOWED_SCIPY:

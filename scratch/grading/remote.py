@@ -3,8 +3,8 @@
 In ``scratch grade`` the tests receive a :class:`RemoteImpl` instead of the package itself.
 It reads like the package (``impl.mdp.value_iteration(mdp)``, ``impl.transformer.GPT(...)``),
 but the submitted modules are imported only in a student process
-(``scratch.grading_student``), and each call is a round trip over two pipes that carry plain
-data (``scratch.grading_wire``). The design and what it defends, in one place:
+(``scratch.grading.student``), and each call is a round trip over two pipes that carry plain
+data (``scratch.grading.wire``). The design and what it defends, in one place:
 
 - **The judge never runs submitted code.** pytest, the tests, their expected values, every
   assertion, the training and RLHF loops and the result recorder run here. What comes back
@@ -23,7 +23,7 @@ data (``scratch.grading_wire``). The design and what it defends, in one place:
 - **A forward's cache stays where it was made**: the last item that a ``*_forward``
   function or a model's ``forward`` returns, when it is a dict or a list, comes back as a
   live handle (:func:`keeps_its_cache`), and so do the gradients and optimizer state of the
-  training loops (``scratch.training.resident``): data only the student's own functions
+  training loops (``scratch.train.loop.resident``): data only the student's own functions
   read does not cross the channel twice.
 - **Handles keep identity and writes.** Reading an attribute that holds a dict, list or array
   (``model.params``) gives a live handle: reading it fetches the student's current values;
@@ -56,9 +56,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import grading_wire as wire
-from .grading_handles import Handle, RemoteArray, RemoteCallable, RemoteDict, RemoteList, RemoteModule  # noqa: F401
-from .grading_sandbox import StudentProcess
+from . import wire
+from .handles import Handle, RemoteArray, RemoteCallable, RemoteDict, RemoteList, RemoteModule  # noqa: F401
+from .sandbox import StudentProcess
 
 # The functions whose contract is to update some arguments in place, and where those
 # arguments sit: (module, function) -> {argument name: position}. Only these arguments
@@ -80,7 +80,7 @@ WARNING_TYPES = {cls.__name__: cls for cls in (UserWarning, RuntimeWarning, Depr
                                                  PendingDeprecationWarning, SyntaxWarning, ResourceWarning)}
 
 # The harness modules whose classes travel by value (both sides have the same code).
-GIVEN_HARNESS = ("scratch.data", "scratch.world", "scratch.instructions")
+GIVEN_HARNESS = ("scratch.data.corpora", "scratch.data.world", "scratch.data.instructions")
 
 
 

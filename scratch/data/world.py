@@ -67,7 +67,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .data import ToyEnglish, _check_count, _check_rng
+from .corpora import ToyEnglish, _check_count, _check_rng
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 ARROW, SEP, COLON = "=>", ";", ":"

@@ -1,6 +1,6 @@
 """The wire between the judge and the student process: frames, and plain data only.
 
-Grading runs submitted code in a process of its own (``scratch.grading_student``); the judge
+Grading runs submitted code in a process of its own (``scratch.grading.student``); the judge
 (pytest, the tests, every assertion) talks to it over two pipes. Everything that crosses is
 one frame: an 8-byte length, a JSON header, then the raw bytes of the arrays the header
 names. Nothing is pickled, so decoding a frame never runs code of the sender's.

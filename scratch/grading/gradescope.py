@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 from . import build, release, submission
-from .impl import PROJECT_ROOT
+from ..impl import PROJECT_ROOT
 
 SETUP_SH = """\
 #!/usr/bin/env bash

@@ -1,6 +1,6 @@
 """The student process: how the judge starts it, limits it, and hears what it prints.
 
-``scratch.grading_remote`` talks to it; ``scratch.grading_student`` is what runs inside. The
+``scratch.grading.remote`` talks to it; ``scratch.grading.student`` is what runs inside. The
 process runs as another, unprivileged user where the grader can (``--run-as``), with the
 limits of :func:`student_limits`, in a home folder of its own, with an environment that
 holds nothing of the judge's, and with two pipes as its only descriptors besides its output.
@@ -15,9 +15,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import grading_wire as wire
+from . import wire
 
-STUDENT_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from scratch.grading_student import main; main()"
+STUDENT_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from scratch.grading.student import main; main()"
 ADDRESS_SPACE_BYTES = 8 << 30
 # glibc's malloc gives the top of its heap back to the system as soon as it is free, and
 # takes it again (brk, then a page fault per page) at the next request: a training step

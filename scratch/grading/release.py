@@ -2,7 +2,7 @@
 
 The handout is the project without ``solutions/`` and without what is for instructors
 only: the hidden tests (``tests/hidden/``), the CI script (``.ci/``) and the instructor's
-README, which is replaced by a student README (``scratch/student_readme.md`` with the
+README, which is replaced by a student README (``scratch/grading/student_readme.md`` with the
 chapter tables of README.md and the list of files to submit filled in). Since
 ``solutions/`` is absent there, ``scratch.impl`` defaults to ``exercises`` and
 ``pip install -e .``, ``pytest`` (whose instructor-only tests skip, saying why) and
@@ -25,11 +25,11 @@ import subprocess
 from pathlib import Path
 
 from . import build, submission
-from .impl import PROJECT_ROOT
+from ..impl import PROJECT_ROOT
 
 NEVER_COPIED = {"solutions", ".git", "__pycache__", ".pytest_cache", "build", "dist", ".venv", "venv", "results.json"}
 INSTRUCTOR_ONLY = (Path(".ci"), Path("tests") / "hidden", Path("README.md"))
-STUDENT_README = Path("scratch") / "student_readme.md"
+STUDENT_README = Path("scratch") / "grading" / "student_readme.md"
 
 
 class ReleaseError(RuntimeError):

@@ -1,10 +1,10 @@
 """The student process: the only place a submission's code is imported and run.
 
-The judge (``scratch.grading_remote``) starts this process, as another user where it can,
+The judge (``scratch.grading.remote``) starts this process, as another user where it can,
 with resource limits, two pipes, and a folder that holds nothing but a copy of the graded
 package and the public harness (no tests, no solutions, no results). It then asks for one
 thing at a time: read an attribute, call a function, read or write an item, release
-objects. Each answer is plain data (``scratch.grading_wire``) or a handle: an object that
+objects. Each answer is plain data (``scratch.grading.wire``) or a handle: an object that
 stays here, named by a number the judge can send back.
 
 Nothing here is trusted once the submission is imported (it can change this very module in
@@ -30,7 +30,7 @@ import traceback
 import warnings
 import weakref
 
-from . import grading_wire as wire
+from . import wire
 
 LIVE_KINDS = {dict: "dict", list: "list"}
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from . import grade, submission
-from .grading_run import GradingError
+from .run import GradingError
 
 HIDDEN_VISIBILITY = "after_due_date"
 
