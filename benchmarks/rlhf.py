@@ -111,7 +111,7 @@ def main():
     print(f"  {'':<36}{'sampling':>10}{'scoring':>10}{'update':>10}{'total':>10}")
     for label, settings in variants.items():
         history, _ = rlhf.train(impl, gpt(0), sft_model, prompts, reward, settings, iterations=args.iterations,
-                                     rng=np.random.default_rng(2), pretrain_batches=lm_batches)
+                                rng=np.random.default_rng(2), pretrain_batches=lm_batches)
         parts = [statistics.median(history[f"seconds_{part}"]) for part in ("sampling", "scoring", "update")]
         print(f"  {label:<36}" + "".join(f"{x:>10.3f}" for x in parts) + f"{sum(parts):>10.3f}")
 

@@ -129,7 +129,7 @@ def parser():
                         help="run the tests as this unprivileged user (needs root; Gradescope's script uses nobody)")
     grader.add_argument("--hidden-visibility", default=report.HIDDEN_VISIBILITY,
                         choices=("hidden", "after_due_date", "after_published", "visible"),
-                        help="Gradescope visibility of the tests in tests/hidden/ (default after_due_date)")
+                        help="Gradescope visibility of the tests in tests/chapters/hidden/ (default after_due_date)")
     grader.set_defaults(func=report.main)
 
     builder = commands.add_parser("build", help="regenerate exercises/ from solutions/")

@@ -35,7 +35,7 @@ grader refuses to run when that user can), write results, or signal the grader o
 judge. What it does not: without ``--run-as`` (a student grading their own work) the
 student process is the grader's user and could read or write what that user can; the
 student process may use its CPU budget in full (each test's time limit still applies); and
-a test is only as strong as its comparison (``tests/test_trivial.py`` and the mutation
+a test is only as strong as its comparison (``tests/harness/test_trivial.py`` and the mutation
 meta-test measure that). README.md, "Threat model", says the same for instructors.
 """
 
@@ -202,7 +202,7 @@ def run_questions(impl, questions, root, workdir, timeout, budget, run_as=None, 
     The judges start the student process on ``student_root`` (a fresh copy of ``root/impl``
     when None).
 
-    The trivial-implementation meta-test (tests/test_trivial.py) calls it directly to grade
+    The trivial-implementation meta-test (tests/harness/test_trivial.py) calls it directly to grade
     several trees that differ only in their graded code after one collection.
     ``remote=False`` runs the package inside the judges, as plain pytest does: never for a
     submission; ``benchmarks/grading.py`` uses it to measure what the student process costs,

@@ -3,7 +3,7 @@
 OUTDIR gets:
 
 - ``autograder.zip``: ``setup.sh`` and ``run_autograder`` at its root, beside the project
-  without ``solutions/`` (the harness, the tests with ``tests/hidden/``, the stubs). Upload it
+  without ``solutions/`` (the harness, the tests with ``tests/chapters/hidden/``, the stubs). Upload it
   as the assignment's autograder ("Zip file upload"); Gradescope unpacks it into
   ``/autograder/source``.
 - ``submission_files.txt``: the exercise files students submit, one a line (the same list

@@ -19,7 +19,7 @@ the grader knows which test was running (see ``scratch.grading.grade``).
 
 A question is a test class (its docstring's first line is the title) or, for a test outside
 any class, the test function itself; points come from ``@pytest.mark.points(n)``. Tests in
-``tests/hidden/test_<chapter>_hidden.py`` are hidden: left out of the student handout, shown on
+``tests/chapters/hidden/test_<chapter>_hidden.py`` are hidden: left out of the student handout, shown on
 Gradescope after the due date.
 """
 

@@ -1,7 +1,7 @@
 """``python -m scratch release OUTDIR``: the student handout.
 
 The handout is the project without ``solutions/`` and without what is for instructors
-only: the hidden tests (``tests/hidden/``), the CI script (``.ci/``) and the instructor's
+only: the hidden tests (``tests/chapters/hidden/``), the CI script (``.ci/``) and the instructor's
 README, which is replaced by a student README (``scratch/grading/student_readme.md`` with the
 chapter tables of README.md and the list of files to submit filled in). Since
 ``solutions/`` is absent there, ``scratch.impl`` defaults to ``exercises`` and
@@ -28,7 +28,7 @@ from . import build, submission
 from ..impl import PROJECT_ROOT
 
 NEVER_COPIED = {"solutions", ".git", "__pycache__", ".pytest_cache", "build", "dist", ".venv", "venv", "results.json"}
-INSTRUCTOR_ONLY = (Path(".ci"), Path("tests") / "hidden", Path("README.md"))
+INSTRUCTOR_ONLY = (Path(".ci"), Path("tests") / "chapters" / "hidden", Path("README.md"))
 STUDENT_README = Path("scratch") / "grading" / "student_readme.md"
 
 

@@ -77,7 +77,7 @@ RAISED_AS_THEMSELVES = {
     )
 }
 WARNING_TYPES = {cls.__name__: cls for cls in (UserWarning, RuntimeWarning, DeprecationWarning, FutureWarning,
-                                                 PendingDeprecationWarning, SyntaxWarning, ResourceWarning)}
+                                               PendingDeprecationWarning, SyntaxWarning, ResourceWarning)}
 
 # The harness modules whose classes travel by value (both sides have the same code).
 GIVEN_HARNESS = ("scratch.data.corpora", "scratch.data.world", "scratch.data.instructions")

@@ -31,6 +31,7 @@ from pathlib import Path
 from .channel import Reader, TamperedError, new_key
 
 COLLECT_TIMEOUT = 120.0
+GRADED_TESTS = Path("tests") / "chapters"  # where graded tests live (tests/harness/ is the harness's own)
 POLL_SECONDS = 0.05
 PR_SET_PDEATHSIG = 1
 
@@ -54,7 +55,7 @@ def pytest_command(root, impl, channel, extra):
     # pytest would otherwise count a separate path value among the paths that decide the
     # rootdir, and the test ids would change between the collecting and the running process.
     return [
-        sys.executable, "-m", "pytest", str(Path(root) / "tests"), f"--rootdir={root}",
+        sys.executable, "-m", "pytest", str(Path(root) / GRADED_TESTS), f"--rootdir={root}",
         "-p", "scratch.grading.plugin", f"--scratch-channel={channel}",
         f"--impl={impl}", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
         "--continue-on-collection-errors",  # one broken test file must not cost the others

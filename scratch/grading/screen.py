@@ -17,7 +17,7 @@ refused, line by line, when it
 - assigns to or deletes an attribute of an imported module (``np.testing.x = ...``).
 
 This is a screen, not a proof: Python is too dynamic for a list of rules to close every
-door (``tests/test_grade_attacks.py`` keeps one way past it, ``string.Formatter``, in view).
+door (``tests/harness/test_grade_attacks.py`` keeps one way past it, ``string.Formatter``, in view).
 Code that gets past it gains nothing the student process did not already allow.
 """
 

@@ -110,7 +110,7 @@ def show_scaling(impl, source):
           f"cannot tell E from a steeper power law: a fitted E is only as good as the largest models.")
     excess = np.maximum(losses - fit.E, 1e-6)
     print(display.text_chart({"log(L - E)": (np.log(sizes) - np.log(sizes[0]), np.log(excess))},
-                              x_label="log N - log N_min", height=8))
+                             x_label="log N - log N_min", height=8))
     path = save_plot(sizes, losses, fit)
     if path:
         print(f"  log-log plot of L - E against N saved to {path}")

@@ -57,7 +57,7 @@ def run(impl):
         print(f"  {label:>14} " + " ".join(f"{a:6.1%}" for a in accuracies))
     print(f"  chance without a name or an example: guessing one of {len(task_world.tasks)} tasks = {chance:.0%}\n")
     print(display.text_chart({label: (SHOTS, accuracies) for label, accuracies in table.items()},
-                              references={"chance": chance}, x_label="shots", height=8))
+                             references={"chance": chance}, x_label="shots", height=8))
     path = save_plot(table, chance)
     if path:
         print(f"accuracy against shots saved to {path}")

@@ -140,10 +140,10 @@ def run_rl(impl, sft_model, judges, prompts, settings, label, pretrain_batches=N
     print(f"\n{label}")
     policy = copy.deepcopy(sft_model)
     columns = COLUMNS + (("clip_fraction",) if settings.method == "ppo" else ()) + (("lm_loss",) if settings.gamma else ())
-    display = display.MetricsDisplay(ITERATIONS, ITERATIONS // 4, columns)
+    progress = display.MetricsDisplay(ITERATIONS, ITERATIONS // 4, columns)
     history, _ = rlhf.train(impl, policy, sft_model, prompts, judges.reward, settings, iterations=ITERATIONS,
-                                 rng=np.random.default_rng(seed), judges=judges.reported,
-                                 pretrain_batches=pretrain_batches, log=display)
+                            rng=np.random.default_rng(seed), judges=judges.reported,
+                            pretrain_batches=pretrain_batches, log=progress)
     return policy, history
 
 
@@ -158,7 +158,7 @@ class Evaluation:
 
     def __call__(self, policy):
         metrics = rlhf.evaluate(self.impl, policy, self.sft_model, self.prompts, self.judges.reward, EVAL,
-                                     rng=np.random.default_rng(1), judges=self.judges.reported)
+                                rng=np.random.default_rng(1), judges=self.judges.reported)
         metrics["pretraining_loss"] = pretraining.heldout_loss(policy, pretraining.LECTURE, self.pages)
         return metrics
 
@@ -308,16 +308,16 @@ def dpo(impl, sft_model, data, evaluate, results):
     for beta in DPO["betas"]:
         policy = copy.deepcopy(sft_model)
         print(f"DPO, beta = {beta:g} (accuracy: the implicit reward's, on the batch's pairs of different responses)")
-        display = display.MetricsDisplay(DPO["steps"], DPO["eval_every"], ("loss", "accuracy", "margin"))
+        progress = display.MetricsDisplay(DPO["steps"], DPO["eval_every"], ("loss", "accuracy", "margin"))
 
         def log(step, metrics):
-            display(step, metrics)
+            progress(step, metrics)
             if (step + 1) % DPO["eval_every"] == 0:
                 labels.append(f"DPO, beta = {beta:g}, {step + 1} steps")
                 results[labels[-1]] = evaluate(policy)
 
         rlhf.train_dpo(impl, policy, sft_model, pairs, beta=beta, steps=DPO["steps"], lr=DPO["lr"],
-                            batch_pairs=DPO["batch_pairs"], rng=np.random.default_rng(3), pad_id=data.pad_id, log=log)
+                       batch_pairs=DPO["batch_pairs"], rng=np.random.default_rng(3), pad_id=data.pad_id, log=log)
     return labels
 
 
@@ -337,7 +337,7 @@ def run(impl):
           f"{ideal_kl(impl, sft_model, data, 'heldout'):.2f} (closed form, see ideal_kl):")
     print(table({label: m for label, m in results.items()}, ("score", "gold", "grammatical", "polite", "kl_k1")))
     sft_train = rlhf.evaluate(impl, sft_model, sft_model, prompt_ids(data, "train"), judges.reward, replace(EVAL, k=1),
-                                   rng=np.random.default_rng(1), judges=judges.reported)
+                              rng=np.random.default_rng(1), judges=judges.reported)
     show_frontier(runs, sft_train["gold"], ideal_kl(impl, sft_model, data, "train"))
     pretraining_mix(impl, sft_model, judges, prompts, evaluate, results)
     dpo_labels = dpo(impl, sft_model, data, evaluate, results)

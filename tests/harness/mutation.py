@@ -1,9 +1,9 @@
 """Mutants of the reference solutions: loading them, checking them, making them live.
 
-A *mutant* (``tests/hidden/mutants.py``) is one realistic mistake, written as a small edit of
+A *mutant* (``tests/chapters/hidden/mutants.py``) is one realistic mistake, written as a small edit of
 the reference: an ``old`` snippet of ``solutions/<file>`` and its ``new`` replacement, inside a
 solution region of one function. It is *killed* when at least one graded test of its own
-question fails with it (``tests/mutation_plugin.py`` runs them, ``tests/test_mutants.py``
+question fails with it (``tests/harness/mutation_plugin.py`` runs them, ``tests/harness/test_mutants.py``
 requires every one killed).
 
 How a mutant is made live (:func:`activated`), and why: the mutated file is compiled whole
@@ -19,7 +19,7 @@ body and is checked. A function nested in the edited one (``beam_search``'s ``sc
 of its code, so the module-level function or method around the snippet is what is swapped.
 
 Nothing here imports the solutions until a mutant is activated, and nothing here is needed by
-a student: the data lives in ``tests/hidden/``, which the handout leaves out.
+a student: the data lives in ``tests/chapters/hidden/``, which the handout leaves out.
 """
 
 import ast
@@ -32,7 +32,7 @@ from pathlib import Path
 from scratch.impl import CHAPTERS, PROJECT_ROOT
 
 SOLUTIONS = PROJECT_ROOT / "solutions"
-MUTANTS_FILE = PROJECT_ROOT / "tests" / "hidden" / "mutants.py"
+MUTANTS_FILE = PROJECT_ROOT / "tests" / "chapters" / "hidden" / "mutants.py"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
@@ -45,7 +45,7 @@ class MutantError(ValueError):
 
 
 def load_mutants(path=MUTANTS_FILE):
-    """The tuple ``MUTANTS`` of ``tests/hidden/mutants.py``, loaded by path (``tests/hidden`` is
+    """The tuple ``MUTANTS`` of ``tests/chapters/hidden/mutants.py``, loaded by path (``tests/chapters/hidden`` is
     no package, and is absent from the student handout)."""
     spec = importlib.util.spec_from_file_location("scratch_hidden_mutants", path)
     module = importlib.util.module_from_spec(spec)
@@ -69,14 +69,14 @@ def question_file(question):
     """The test file (relative to the project) that holds ``question``'s tests."""
     prefix = question.split("::")[0]
     if prefix.startswith("hidden/"):
-        return f"tests/hidden/test_{chapter_of(question)}_hidden.py"
-    return f"tests/test_{prefix}.py"
+        return f"tests/chapters/hidden/test_{chapter_of(question)}_hidden.py"
+    return f"tests/chapters/test_{prefix}.py"
 
 
 def chapter_test_files():
     """Every chapter's graded test files, public and hidden (relative to the project)."""
-    hidden = [f"tests/hidden/test_{c}_hidden.py" for c in CHAPTERS]
-    return [f"tests/test_{c}.py" for c in CHAPTERS] + [f for f in hidden if (PROJECT_ROOT / f).is_file()]
+    hidden = [f"tests/chapters/hidden/test_{c}_hidden.py" for c in CHAPTERS]
+    return [f"tests/chapters/test_{c}.py" for c in CHAPTERS] + [f for f in hidden if (PROJECT_ROOT / f).is_file()]
 
 
 # -- checking one mutant ----------------------------------------------------------------------

@@ -193,7 +193,7 @@ class TestInterpolation:
         # first weights tuned on two tiny held-out sentences (the reference's numbers): cheap and
         # exact, so that wrong code fails in milliseconds, not after EM on 1000 sentences
         tiny = impl.ngram.NGramLM(2, "interpolation").fit(TINY, heldout=[["the", "cat", "ate", "a", "cheese"],
-                                                                          ["mouse", "the"]])
+                                                                         ["mouse", "the"]])
         assert_close(tiny.weights, [0.24209784433995957, 0.484039399376183, 0.2738627562838574], atol=1e-6)
         lm = impl.ngram.NGramLM(3, "interpolation").fit(train, heldout=heldout)
         check_array(lm.weights, "f", (4,), "weights")

@@ -149,7 +149,7 @@ def test_grader_survives_exits_crashes_and_hangs(runs):
     assert status["test_expected_failure"][0] == "failed" and "xfail" in status["test_expected_failure"][1]
     assert status["test_odd_id[a::b]"][0] == "passed"
     # a test file that cannot be imported is reported, and costs nothing else
-    assert [e["nodeid"] for e in errors] == ["tests/test_zz_broken.py"]
+    assert [e["nodeid"] for e in errors] == ["tests/chapters/test_zz_broken.py"]
     assert "SyntaxError" in errors[0]["message"]
     assert [q.title for q in questions][0] == "Question A"
     assert sum(q.score for q in questions) == 4 and sum(q.points for q in questions) == 14
@@ -176,7 +176,7 @@ def test_gradescope_results(runs):
     results = json.loads(json.dumps(report.gradescope_results(questions, errors)))
     assert results["score"] == 4
     assert len(results["tests"]) == 12
-    assert "collection error in tests/test_zz_broken.py" in results["output"]
+    assert "collection error in tests/chapters/test_zz_broken.py" in results["output"]
     for test in results["tests"]:
         assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]

@@ -8,9 +8,8 @@ missing transpose or a dropped term gives errors of order 1e-1 or more.
 import numpy as np
 import pytest
 
-from checks import assert_close, assert_equal, assert_gradients_match, assert_scalar, check_array
+from checks import GRAD_TOL, assert_close, assert_equal, assert_gradients_match, assert_scalar, check_array
 
-GRAD_TOL = 1e-6
 
 # Leading-dimension layouts every layer must handle: a single vector, a batch, (B, T).
 SHAPES = [(), (4,), (2, 3)]

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 from scipy import special
 
-from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array, check_scalar
-from conftest import check_gpt_forward
+from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, check_array,
+                    check_gpt_forward, check_scalar, tiny_gpt)
 from scratch.train import display, rlhf
-from test_transformer import assert_gradients, tiny_gpt
 
 
 def prefix_mask(lengths, T):
@@ -531,7 +530,7 @@ class TestRLHFLoop:
         # gold between 0.55 and 0.85 at the end (beta = 0 would head for 1), the last 10 k3 below
         # 4.5 and every iteration's below the bound 8.3.
         history, _ = self.train_on_share_of_3(impl, rlhf.Settings(method="rloo", k=8, max_new_tokens=4,
-                                                                      beta=0.1, lr=0.03))
+                                                                  beta=0.1, lr=0.03))
         assert history["kl_k1"][0] == 0 and history["kl_k3"][0] == 0  # the first rollouts are the SFT model's
 
     @staticmethod
@@ -546,7 +545,7 @@ class TestRLHFLoop:
             return (tokens == 3).sum(axis=1) / 4
 
         history, head = rlhf.train(impl, policy, reference, [[1], [2]], share_of_3, settings, iterations=40,
-                                        rng=np.random.default_rng(0), judges={"gold": share_of_3})
+                                   rng=np.random.default_rng(0), judges={"gold": share_of_3})
         gold, k3 = np.mean(history["gold"][-10:]), np.mean(history["kl_k3"][-10:])
         check_scalar(gold, "f", "gold reward")
         check_scalar(k3, "f", "k3 KL")
@@ -564,7 +563,7 @@ class TestRLHFLoop:
         # average (the clip acts, and most tokens stay inside it). Required as above, and a clip
         # fraction between 0.01 and 0.5.
         history, head = self.train_on_share_of_3(impl, rlhf.Settings(method="ppo", k=8, max_new_tokens=4,
-                                                                          beta=0.1, lr=0.01))
+                                                                     beta=0.1, lr=0.01))
         assert 0.01 < np.mean(history["clip_fraction"]) < 0.5, history["clip_fraction"]
         assert np.any(head["w"] != 0)  # the value head was trained
 
@@ -584,7 +583,7 @@ class TestRLHFLoop:
         winners = ([[3]] * 8 + [[4]] * 2) * 2
         losers = ([[4]] * 8 + [[3]] * 2) * 2
         history = rlhf.train_dpo(impl, policy, reference, (prompts, winners, losers), beta=0.5, steps=100,
-                                      lr=0.03, batch_pairs=20, rng=np.random.default_rng(0))
+                                 lr=0.03, batch_pairs=20, rng=np.random.default_rng(0))
         assert_scalar(history["loss"][0], math.log(2), abs=1e-9)  # pi = pi_ref at the start
         for prompt in ([1], [2]):
             new_logits, old_logits = policy.logits(np.array([prompt])), reference.logits(np.array([prompt]))
@@ -642,17 +641,17 @@ class TestLoopHarness:
         model = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
         with pytest.raises(ValueError, match="policy and reference must be two models"):
             rlhf.train(impl, model, model, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf.Settings(),
-                            iterations=1, rng=np.random.default_rng(0))
+                       iterations=1, rng=np.random.default_rng(0))
         other = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
         with pytest.raises(ValueError, match="gamma > 0 needs pretrain_batches"):
             rlhf.train(impl, model, other, [[1]], lambda r, t, n: np.zeros(len(r)), rlhf.Settings(gamma=0.1),
-                            iterations=1, rng=np.random.default_rng(0))
+                       iterations=1, rng=np.random.default_rng(0))
         with pytest.raises(ValueError, match="three non-empty lists of one length"):
             rlhf.train_dpo(impl, model, model, ([[1]], [[2]], []), beta=0.1, steps=1, lr=0.1, batch_pairs=1,
-                                rng=np.random.default_rng(0))
+                           rng=np.random.default_rng(0))
         with pytest.raises(ValueError, match="batch_pairs must be an int >= 1"):
             rlhf.train_dpo(impl, model, model, ([[1]], [[2]], [[3]]), beta=0.1, steps=1, lr=0.1, batch_pairs=0,
-                                rng=np.random.default_rng(0))
+                           rng=np.random.default_rng(0))
         with pytest.raises(ValueError, match="every response needs at least one token"):
             rlhf.right_pad([], 0)
 
@@ -675,7 +674,7 @@ class TestLoopHarness:
         head = {"w": np.random.default_rng(1).normal(size=8), "b": np.array(0.2)}
         reward = rlhf.Reward(lambda r, t, n: (t == 3).sum(axis=1) / 3.0, stop_id=6)
         batch = rlhf.Rollouts(impl, policy, reference, head, [[1, 2], [4], [5, 1, 2]] * 2, reward, {},
-                                   settings, np.random.default_rng(3))
+                              settings, np.random.default_rng(3))
         rewards = impl.rlhf.kl_penalized_rewards(batch.logprobs, batch.ref_logprobs, batch.scores, batch.mask, 0.1)
         advantages, returns = impl.ppo.gae_advantages(rewards, batch.values, batch.mask, 1.0, 0.95)
         for value in policy.params.values():
@@ -686,7 +685,7 @@ class TestLoopHarness:
             return rlhf.ppo_loss_and_grads(impl, policy, head, batch, index, advantages, returns, settings)[0]
 
         total, grads, head_grads, metrics = rlhf.ppo_loss_and_grads(impl, policy, head, batch, index,
-                                                                          advantages, returns, settings)
+                                                                    advantages, returns, settings)
         assert total == pytest.approx(metrics["loss"] + 0.3 * metrics["value_loss"], abs=1e-12)
         assert metrics["clip_fraction"] == 0  # the losses are smooth here: finite differences apply
         names = ["tok_emb", "blocks.0.mlp.W_in", "ln_f.beta"]
@@ -699,7 +698,7 @@ class TestLoopHarness:
         reference = tiny_gpt(impl, vocab=7, context=10, layers=1, width=8, seed=11)
         prompts, winners, losers = [[1, 2], [3]], [[4, 5, 6], [2]], [[5], [6, 6, 4, 1]]
         loss, grads, margins, distinct = rlhf.dpo_loss_and_grads(impl, policy, reference, prompts, winners,
-                                                                      losers, 0.5)
+                                                                 losers, 0.5)
 
         def sequence_logprob(model, prompt, response):
             logits = model.logits(np.array([prompt + response[:-1]]))[0, len(prompt) - 1:]
@@ -712,7 +711,7 @@ class TestLoopHarness:
         assert loss == pytest.approx(-np.mean(special.log_expit(expected)), abs=1e-10) and distinct.all()
         names = ["tok_emb", "blocks.0.attn.W_qkv", "pos_emb"]
         assert_gradients(lambda: rlhf.dpo_loss_and_grads(impl, policy, reference, prompts, winners, losers,
-                                                              0.5)[0],
+                                                         0.5)[0],
                          {n: policy.params[n] for n in names}, {n: grads[n] for n in names})
 
     def test_a_policy_gone_nan_is_refused_before_an_update(self, impl):
@@ -722,7 +721,7 @@ class TestLoopHarness:
         before = {name: value.copy() for name, value in policy.params.items()}
         with pytest.raises(ValueError, match="logprobs contains NaN"):
             rlhf.train(impl, policy, reference, [[1]], lambda r, t, n: np.zeros(len(r)),
-                            rlhf.Settings(max_new_tokens=2), iterations=1, rng=np.random.default_rng(0))
+                       rlhf.Settings(max_new_tokens=2), iterations=1, rng=np.random.default_rng(0))
         for name, value in before.items():
             np.testing.assert_array_equal(policy.params[name], value)  # nothing was applied
 
@@ -733,7 +732,7 @@ class TestLoopHarness:
         # its peak: dR/dd = alpha - b - b log d = 0 at d = exp(alpha / b - 1)
         peak = np.exp(0.6 / 0.4 - 1)
         assert rlhf.gao_curve(peak, 0.6, 0.4) > max(rlhf.gao_curve(peak * 0.95, 0.6, 0.4),
-                                                     rlhf.gao_curve(peak * 1.05, 0.6, 0.4))
+                                                    rlhf.gao_curve(peak * 1.05, 0.6, 0.4))
 
     def test_dpo_pairs_follow_the_ranking(self):
         from scratch.data import instructions

@@ -17,64 +17,12 @@ import io
 import numpy as np
 import pytest
 
-import checks
-from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array
+from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, attention_params,
+                    check_array, reference_alibi, reference_attention, self_attention_by_heads, tiny_gpt)
 from scratch import gradcheck
 from scratch.data import corpora
 from scratch.train import loop
 from scratch.gradcheck import relative_error
-
-GRAD_TOL = 1e-6
-
-
-def assert_gradients(f, arrays, grads, tol=GRAD_TOL):
-    checks.assert_gradients_match(f, arrays, grads, tol, norm=True)
-
-
-def randomize(params, rng, scale=0.5):
-    """Replace every parameter by N(0, scale^2) noise (+1 for layernorm gains), in place."""
-    for name, value in params.items():
-        value[...] = rng.normal(0.0, scale, value.shape) + (1.0 if name.endswith("gamma") else 0.0)
-
-
-def tiny_gpt(impl, *, vocab=5, context=6, layers=1, heads=2, width=4, seed=0, **kwargs):
-    model = impl.transformer.GPT(vocab, context, layers, heads, width, dtype=np.float64,
-                                 seed=seed, **kwargs)
-    randomize(model.params, np.random.default_rng(seed + 100))
-    return model
-
-
-def reference_attention(q, k, v, causal, bias=0.0):
-    """softmax(q k^T / sqrt(d) + bias) v for one head, (T, d) arrays, the slow obvious way.
-
-    ``causal``: True (query i sees keys 0..i), False (all), or a boolean mask (T, T_k).
-    """
-    scores = q @ k.T / np.sqrt(q.shape[-1]) + bias
-    if isinstance(causal, np.ndarray):
-        scores = np.where(causal, scores, -np.inf)
-    elif causal:
-        scores = scores + np.triu(np.full(scores.shape, -np.inf), k=1)
-    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return weights / weights.sum(axis=-1, keepdims=True) @ v
-
-
-def reference_alibi(slope, T):
-    """-slope * |i - j| for T positions, element by element."""
-    return np.array([[-slope * abs(i - j) for j in range(T)] for i in range(T)])
-
-
-def self_attention_by_heads(x, p, H, causal, slopes=None):
-    """Multi-head self-attention (B, T, C) head by head with ``reference_attention``."""
-    B, T, C = x.shape
-    qkv = x @ p["W_qkv"] + p["b_qkv"]
-    d = C // H
-    out = []
-    for b in range(B):
-        heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
-                                     qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal,
-                                     reference_alibi(slopes[h], T) if slopes is not None else 0.0) for h in range(H)]
-        out.append(np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"])
-    return np.array(out)
 
 
 def layernorm(x, gamma, beta, eps=1e-5):
@@ -95,11 +43,6 @@ def reference_block(x, p, H):
     part = lambda prefix: {name[len(prefix):]: v for name, v in p.items() if name.startswith(prefix)}  # noqa: E731
     a = x + self_attention_by_heads(layernorm(x, p["ln1.gamma"], p["ln1.beta"]), part("attn."), H, True)
     return a + reference_mlp(layernorm(a, p["ln2.gamma"], p["ln2.beta"]), part("mlp."))
-
-
-def attention_params(rng, C, dtype=np.float64):
-    return {"W_qkv": rng.normal(0, 0.5, (C, 3 * C)).astype(dtype), "b_qkv": rng.normal(0, 0.5, 3 * C).astype(dtype),
-            "W_out": rng.normal(0, 0.5, (C, C)).astype(dtype), "b_out": rng.normal(0, 0.5, C).astype(dtype)}
 
 
 class TestAttention:
@@ -653,7 +596,7 @@ class TestTraining:
         assert_scalar(sum(float(np.abs(g).sum()) for g in grads.values()), 427.4150085449219, rel=1e-3)
         batches = loop.random_batches(train_ids, 4, 32, np.random.default_rng(0))
         loop.train_lm(model, batches, steps=800, lr=0.015, warmup_steps=20, optim=impl.optim,
-                          log_every=1000, out=io.StringIO())
+                      log_every=1000, out=io.StringIO())
         val_loss = loop.strided_loss(model, val_ids, 32)
         bigram = corpora.char_bigram_loss(train_ids, val_ids, len(vocab))
         entropy = grammar.entropy_per_char

@@ -145,7 +145,7 @@ def test_ungraded_tests_pass_on_the_handout(runs):
 
 def test_handout_is_for_students(runs):
     outdir = runs["outdir"]
-    assert not (outdir / ".ci").exists() and not (outdir / "tests" / "hidden").exists()
+    assert not (outdir / ".ci").exists() and not (outdir / "tests" / "chapters" / "hidden").exists()
     readme = (outdir / "README.md").read_text()
     assert "student handout" in readme and "For instructors" not in readme and "$" not in readme
     assert "## What to submit" in readme and "- `exercises/mdp.py`" in readme

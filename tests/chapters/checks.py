@@ -22,6 +22,10 @@ A failure names what was expected and what was obtained (type, shape, a few entr
 - :func:`check_list` — a plain list of numbers of one kind (sampled tokens), type and length only;
 - :func:`assert_gradients_match` — ``scratch.gradcheck``'s finite-difference check, after
   each gradient's type, dtype kind and shape (a gradient's shape is its parameter's).
+
+Below them, the helpers more than one chapter file uses: a random MDP, a tiny float64 GPT
+with randomised parameters, attention written out head by head, and
+:func:`check_gpt_forward`, the exact check of a GPT that runs before any training.
 """
 
 import math
@@ -226,3 +230,88 @@ def describe_data(value):
     if type(value) is dict:
         return f"dict of {len(value)} items"
     return describe(value)
+
+
+# -- helpers the chapter files share: small models with known numbers --------------------------
+
+GRAD_TOL = 1e-6
+
+def assert_gradients(f, arrays, grads, tol=GRAD_TOL):
+    assert_gradients_match(f, arrays, grads, tol, norm=True)
+
+def randomize(params, rng, scale=0.5):
+    """Replace every parameter by N(0, scale^2) noise (+1 for layernorm gains), in place."""
+    for name, value in params.items():
+        value[...] = rng.normal(0.0, scale, value.shape) + (1.0 if name.endswith("gamma") else 0.0)
+
+def tiny_gpt(impl, *, vocab=5, context=6, layers=1, heads=2, width=4, seed=0, **kwargs):
+    model = impl.transformer.GPT(vocab, context, layers, heads, width, dtype=np.float64,
+                                 seed=seed, **kwargs)
+    randomize(model.params, np.random.default_rng(seed + 100))
+    return model
+
+def reference_attention(q, k, v, causal, bias=0.0):
+    """softmax(q k^T / sqrt(d) + bias) v for one head, (T, d) arrays, the slow obvious way.
+
+    ``causal``: True (query i sees keys 0..i), False (all), or a boolean mask (T, T_k).
+    """
+    scores = q @ k.T / np.sqrt(q.shape[-1]) + bias
+    if isinstance(causal, np.ndarray):
+        scores = np.where(causal, scores, -np.inf)
+    elif causal:
+        scores = scores + np.triu(np.full(scores.shape, -np.inf), k=1)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return weights / weights.sum(axis=-1, keepdims=True) @ v
+
+def reference_alibi(slope, T):
+    """-slope * |i - j| for T positions, element by element."""
+    return np.array([[-slope * abs(i - j) for j in range(T)] for i in range(T)])
+
+def self_attention_by_heads(x, p, H, causal, slopes=None):
+    """Multi-head self-attention (B, T, C) head by head with ``reference_attention``."""
+    B, T, C = x.shape
+    qkv = x @ p["W_qkv"] + p["b_qkv"]
+    d = C // H
+    out = []
+    for b in range(B):
+        heads = [reference_attention(qkv[b, :, h * d:(h + 1) * d], qkv[b, :, C + h * d:C + (h + 1) * d],
+                                     qkv[b, :, 2 * C + h * d:2 * C + (h + 1) * d], causal,
+                                     reference_alibi(slopes[h], T) if slopes is not None else 0.0) for h in range(H)]
+        out.append(np.concatenate(heads, axis=-1) @ p["W_out"] + p["b_out"])
+    return np.array(out)
+
+def attention_params(rng, C, dtype=np.float64):
+    return {"W_qkv": rng.normal(0, 0.5, (C, 3 * C)).astype(dtype), "b_qkv": rng.normal(0, 0.5, 3 * C).astype(dtype),
+            "W_out": rng.normal(0, 0.5, (C, C)).astype(dtype), "b_out": rng.normal(0, 0.5, C).astype(dtype)}
+
+def random_mdp(mdp, seed, S=6, A=3, gamma=0.9):
+    rng = np.random.default_rng(seed)
+    P = rng.random((S, A, S)) ** 3  # skewed rows, some near zero
+    P /= P.sum(axis=2, keepdims=True)
+    R = rng.normal(size=(S, A))
+    return mdp.MDP(P, R, gamma)
+
+# Logits of a tiny float64 GPT with ALiBi (V=6, N=5, L=1, H=2, C=4, seed 0, every parameter
+# redrawn from N(0, 0.5^2) with np.random.default_rng(100), +1 on the layernorm gains), for
+# ids [[1, 2, 3, 4, 5], [0, 5, 5, 2, 1]]: the reference solution's numbers, committed.
+REFERENCE_LAST_LOGITS = [[1.1363833569, 1.3611655495, 0.3294007315, 0.5162966536, 0.1547573696, -0.1455590131],
+                         [1.1475481292, 1.3693141866, 0.3296942358, 0.5072130255, 0.1563726738, -0.1385766547]]
+
+REFERENCE_TOKEN0_LOGITS = [1.10609797, 0.9910816236, 0.8486265011, 0.6053759795, 1.1363833569]
+
+def check_gpt_forward(impl):
+    """Raise AssertionError unless the GPT's forward gives the reference numbers above: a
+    cheap, exact check that runs before any training, so that a broken or trivial GPT
+    fails in milliseconds instead of training for seconds first."""
+
+    model = impl.transformer.GPT(6, 5, 1, 2, 4, alibi=True, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(100)
+    for name, value in model.params.items():
+        value[...] = rng.normal(0.0, 0.5, value.shape) + (1.0 if name.endswith("gamma") else 0.0)
+    logits = model.logits(np.array([[1, 2, 3, 4, 5], [0, 5, 5, 2, 1]]))
+    try:
+        assert_close(logits[:, -1], REFERENCE_LAST_LOGITS, rtol=1e-5, atol=1e-8, name="last logits")
+        assert_close(logits[0, :, 0], REFERENCE_TOKEN0_LOGITS, rtol=1e-5, atol=1e-8, name="token 0's logits")
+    except AssertionError as err:
+        raise AssertionError("GPT.forward does not give the reference logits of a tiny GPT (test_transformer.py "
+                             f"locates the error); the LLM chapters' pretrained model was not trained. {err}") from None

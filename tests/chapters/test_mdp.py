@@ -15,7 +15,7 @@ from the code it grades.
 import numpy as np
 import pytest
 
-from checks import assert_close, assert_equal, assert_scalar, check_array, check_scalar
+from checks import assert_close, assert_equal, assert_scalar, check_array, check_scalar, random_mdp
 
 # Sutton & Barto's Figure 4.1 values, rounded to one decimal as printed in the book.
 SB_SWEEPS = {
@@ -46,14 +46,6 @@ def sutton_barto_grid(mdp):
 
 def random_policy(world):
     return np.full((world.n_states, world.n_actions), 1 / world.n_actions)
-
-
-def random_mdp(mdp, seed, S=6, A=3, gamma=0.9):
-    rng = np.random.default_rng(seed)
-    P = rng.random((S, A, S)) ** 3  # skewed rows, some near zero
-    P /= P.sum(axis=2, keepdims=True)
-    R = rng.normal(size=(S, A))
-    return mdp.MDP(P, R, gamma)
 
 
 def assert_bellman_expectation(m, policy, V):

@@ -11,9 +11,9 @@ Each record is one mistake a student could make, written as a small edit of ``so
     old, new  ``old`` occurs exactly once in that file, inside a solution region of a
               function the question grades; ``new`` replaces it
 
-``tests/test_mutants.py`` grades every mutant: it must make at least one graded test of its
-own question fail (``python3 tests/test_mutants.py --only QUESTION`` tries one question). This
-file holds solution code, so it lives in ``tests/hidden/``, which is never in the student
+``tests/harness/test_mutants.py`` grades every mutant: it must make at least one graded test of its
+own question fail (``python3 tests/harness/test_mutants.py --only QUESTION`` tries one question). This
+file holds solution code, so it lives in ``tests/chapters/hidden/``, which is never in the student
 handout. Grouped by chapter, in lecture order; at least three mutants a question.
 
 A question that grades no stub of its own ("uses the above": a training run, causality) gets

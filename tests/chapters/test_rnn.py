@@ -13,12 +13,12 @@ import types
 import numpy as np
 import pytest
 
-from checks import assert_close, assert_equal, assert_gradients_match, assert_scalar, check_array, check_scalar
+from checks import (GRAD_TOL, assert_close, assert_equal, assert_gradients_match, assert_scalar, check_array,
+                    check_scalar)
 from scratch import gradcheck
 from scratch.data import corpora
 from scratch.train import display, loop
 
-GRAD_TOL = 1e-6
 
 
 def recurrence(x, h0, Wx, Wh, b):
@@ -360,7 +360,7 @@ class TestTrainingGlue:
         batches = iter([(np.zeros((1, 2), int), np.zeros((1, 2), int))] * 3)
         with pytest.raises(FloatingPointError, match="gradient norm"):
             loop.train_lm(model, batches, steps=3, lr=0.1, optim=optim, optimizer="sgd",
-                              out=io.StringIO())
+                          out=io.StringIO())
         np.testing.assert_array_equal(model.params["w"], [1.0, 1.0, 1.0])  # untouched
 
     def test_strided_loss_scores_every_position_once_in_chunks(self):
@@ -394,7 +394,7 @@ class TestTrainingGlue:
         batches = iter([(np.zeros((1, 50), int), np.zeros((1, 50), int))] * 4)
         out = io.StringIO()
         history = loop.train_lm(ConstantModel(), batches, steps=4, lr=0.1, optim=optim, optimizer="sgd",
-                                    log_every=4, eval_fn=lambda m: time.sleep(0.1) or 0.0, eval_every=1, out=out)
+                                log_every=4, eval_fn=lambda m: time.sleep(0.1) or 0.0, eval_every=1, out=out)
         assert history["eval_seconds"] >= 0.4
         # 200 tokens: counting the 0.4 s of evaluation would give < 500 tokens/s
         assert history["tokens_per_sec"] > 5000
@@ -411,7 +411,7 @@ class TestTrainingGlue:
 
     def test_text_chart_draws_curves_and_reference_lines(self):
         chart = display.text_chart({"a": ([0, 10], [2.0, 0.0]), "b": ([10], [0.0])}, {"ref": 1.0},
-                                    width=11, height=3).splitlines()
+                                   width=11, height=3).splitlines()
         assert chart[0] == "   2.000 |*          "  # a starts top left
         assert chart[1] == "   1.000 |----------- ref 1.000"
         assert chart[2] == "   0.000 |          @"  # a and b meet at the bottom right

@@ -1,6 +1,6 @@
 """Tiny projects for the grader's own tests: a few lines of tests and "student" code each.
 
-A project has ``tests/`` (with a conftest that accepts ``--impl`` and gives the tests an
+A project has ``tests/chapters/`` (and in ``tests/``, a conftest that accepts ``--impl`` and gives the tests an
 ``impl`` fixture, as the real one does), an ``exercises/`` package
 and a copy of this checkout's ``scratch/`` (a copy, not a link: the grader finds the project
 from where ``scratch`` lies). Grading one takes about a second, so each attack on the grader
@@ -38,9 +38,9 @@ def make_project(root, tests, exercises=None):
     root = Path(root)
     (root / "tests").mkdir(parents=True)
     (root / "tests" / "conftest.py").write_text(CONFTEST)
-    for name, source in tests.items():
-        (root / "tests" / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / "tests" / name).write_text(textwrap.dedent(source))
+    for name, source in tests.items():  # where the grader collects graded tests
+        (root / "tests" / "chapters" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "tests" / "chapters" / name).write_text(textwrap.dedent(source))
     (root / "exercises").mkdir()
     (root / "exercises" / "__init__.py").write_text("")
     for name, source in (exercises or {}).items():

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from scipy import special
 
-from checks import assert_equal, assert_scalar, check_array
+from checks import assert_equal, assert_scalar, check_array, tiny_gpt
 from scratch.train import loop
 from scratch.data.instructions import POLITE, InstructionData, sft_batches
 from scratch.train.models import widen_vocabulary
 from scratch.data.world import EOS, TaskWorld
-from test_transformer import tiny_gpt
 
 PAD, EOS_ID = 0, 2
 # A prompt whose last word returns inside its response, and a response that is only <eos>:
@@ -95,7 +94,7 @@ class TestSFTLearning:
 
         before = ends_with_eos(model)
         history = loop.train_lm(model, sft_batches(data, impl.sft, 16, N, np.random.default_rng(1)),
-                                    steps=200, lr=0.02, warmup_steps=20, optim=impl.optim, out=io.StringIO())
+                                steps=200, lr=0.02, warmup_steps=20, optim=impl.optim, out=io.StringIO())
         # held-out prompts: every greedy answer stops with <eos> within 4 tokens (the random model rarely)
         assert before < 0.2 and ends_with_eos(model) == 1.0, before
         # the loss on response tokens starts near ln V and falls under 1.2 nats (measured: 1.04; the

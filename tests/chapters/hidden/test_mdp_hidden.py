@@ -4,8 +4,7 @@ due date): value iteration against its definition, on MDPs the public tests neve
 import numpy as np
 import pytest
 
-from checks import assert_close, assert_scalar
-from test_mdp import random_mdp
+from checks import assert_close, assert_scalar, random_mdp
 
 
 class TestValueIterationDefinition:

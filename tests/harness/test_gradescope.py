@@ -39,7 +39,7 @@ def test_the_autograder_zip(tmp_path):
         setup = zipped.read("setup.sh").decode()
         executable = {info.filename: (info.external_attr >> 16) & 0o111 for info in zipped.infolist()}
     assert {"setup.sh", "run_autograder", "scratch/grading/grade.py", "exercises/mdp.py", "tests/conftest.py"} <= names
-    assert any(name.startswith("tests/hidden/") for name in names)  # hidden tests grade on Gradescope
+    assert any(name.startswith("tests/chapters/hidden/") for name in names)  # hidden tests grade on Gradescope
     assert not any(name.startswith("solutions/") for name in names)
     assert executable["run_autograder"] and executable["setup.sh"]
     assert "--submission /autograder/submission" in run_autograder and "--run-as nobody" in run_autograder

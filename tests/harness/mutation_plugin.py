@@ -3,7 +3,7 @@
 ``run_subprocess`` starts ``pytest <the chapter test files> -p mutation_plugin``; the plugin
 replaces pytest's run loop and writes the results as JSON. Decisions, most of them for speed
 (most mutants are killed in milliseconds by a cheap test of their question; the run's cost is
-in ``tests/test_mutants.py``):
+in ``tests/harness/test_mutants.py``):
 
 - **One process for every mutant.** Collecting the chapter tests (pytest, SciPy and every test
   module imported) costs about 2 s, once. Mutants are made live in that process, one at a
@@ -28,7 +28,7 @@ in ``tests/test_mutants.py``):
 - **Confirmation on the reference is optional** (``--mutants-confirm``, about 20 s): every test
   that killed a mutant runs once more with no mutant, and a kill by a test that fails there
   too is reported "unconfirmed". The suite does not need it (its chapter tests run every
-  graded test on the reference); ``python3 tests/test_mutants.py`` does it by default.
+  graded test on the reference); ``python3 tests/harness/test_mutants.py`` does it by default.
 """
 
 import os
@@ -248,7 +248,7 @@ def run_subprocess(out_json, only="", confirm=False, impl="solutions"):
     files = chapter_test_files() if not only else list(dict.fromkeys(question_file(m.question)
                                                                     for m in select_mutants(only)))
     # PYTHONPATH: so that `-p mutation_plugin` finds this module. No third-party plugins.
-    path = [str(PROJECT_ROOT / "tests"), str(PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    path = [str(PROJECT_ROOT / "tests" / "harness"), str(PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     command = [sys.executable, "-m", "pytest", *files, f"--impl={impl}", "-q", "-p", "no:cacheprovider",
                "-p", "mutation_plugin", f"--mutants-json={out_json}", f"--mutants-only={only}"]

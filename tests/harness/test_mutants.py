@@ -1,21 +1,21 @@
 """Every named mutant of the reference loses points in its own question (mutation testing).
 
-``tests/hidden/mutants.py`` lists realistic mistakes, each a small edit of ``solutions/``
+``tests/chapters/hidden/mutants.py`` lists realistic mistakes, each a small edit of ``solutions/``
 named as feedback to a student ("the discount gamma is left out of the backup"), at least
 three for every graded question. A mutant is killed when at least one graded test of its own
 question fails with it: the grader would take points from that question. Every mutant must
 be killed. One that survives shows a weak test: strengthen the test (a check that compares
 numbers), never drop the mutant.
 
-How: one pytest subprocess collects the chapter tests (``tests/mutation_plugin.py``); its run
+How: one pytest subprocess collects the chapter tests (``tests/harness/mutation_plugin.py``); its run
 loop takes the mutants one by one, makes each live by swapping its function's code, so that
-every module that imported the function sees the mistake (``tests/mutation.py``), and runs the
+every module that imported the function sees the mistake (``tests/harness/mutation.py``), and runs the
 graded tests of its question, cheapest first, up to the first failure. Cost: 12 to 16 s of one
 core for 323 mutants (2 s of it collecting the tests), in the suite's background (conftest's
 ``background``), where it overlaps the chapter tests; this file alone takes about 14 s.
 
 Not re-checked here: that each killing test passes on the reference. The chapter tests of
-the same suite check exactly that. Run alone, ``python3 tests/test_mutants.py`` (the
+the same suite check exactly that. Run alone, ``python3 tests/harness/test_mutants.py`` (the
 instructors' command: it prints the kill rate per chapter; ``--only mdp,nn::TestLinear`` for
 some chapters or questions) also runs every killing test once more with no mutant, so a test
 that fails anyway is not counted as a kill (``--no-confirm`` skips that: about 20 s).
@@ -108,7 +108,7 @@ def test_every_mutant_loses_points_in_its_question(mutant_run):
 
 
 def main(argv=None):
-    """``python3 tests/test_mutants.py [--only KEYS] [--no-confirm]``: grade the mutants, print
+    """``python3 tests/harness/test_mutants.py [--only KEYS] [--no-confirm]``: grade the mutants, print
     the kill rate per chapter; exit status 0 when every mutant is killed (and confirmed)."""
     import argparse
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from scipy import special
 
-from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array, check_scalar
-from test_transformer import assert_gradients, attention_params, self_attention_by_heads, tiny_gpt
+from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, attention_params,
+                    check_array, check_gpt_forward, check_scalar, self_attention_by_heads, tiny_gpt)
 
 PROMPTS = [[1, 2, 3, 4, 5], [3], [6, 0, 2], [4, 4]]  # lengths 5, 1, 3, 2: pads 0, 4, 2, 3
 
@@ -83,8 +83,6 @@ class TestKeyPadding:
 
     @pytest.mark.points(2)
     def test_padded_rows_equal_rows_alone(self, impl):
-        from conftest import check_gpt_forward
-
         check_gpt_forward(impl)  # "alone" is the reference: the unpadded forward must be right
         ids, left_pad = impl.batched.pad_left(PROMPTS, 0)
         extra = np.array([[2, 6], [0, 1], [5, 5], [3, 4]])  # two tokens after each prompt

@@ -13,7 +13,8 @@ import itertools
 import numpy as np
 import pytest
 
-from checks import assert_close, assert_equal, assert_same, assert_scalar, check_array, check_scalar
+from checks import (assert_close, assert_equal, assert_same, assert_scalar, check_array, check_gpt_forward,
+                    check_scalar, tiny_gpt)
 
 SIZES = np.geomspace(1e4, 1e8, 9)  # N over four orders of magnitude, two points per factor 10
 TRUE_LAW = {"E": 1.7, "A": 400.0, "alpha": 0.35}
@@ -277,7 +278,6 @@ class TestScalingMeasured:
 
     @pytest.mark.points(2)
     def test_loss_falls_with_size(self, impl):
-        from conftest import check_gpt_forward
         from scratch.train import pretraining
 
         check_gpt_forward(impl)  # before any training

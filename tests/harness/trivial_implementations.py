@@ -33,7 +33,6 @@ import shutil
 from pathlib import Path
 
 from scratch.grading import build
-from scratch.impl import CHAPTERS
 from trivial_wrappers import VARIANTS  # noqa: F401  (the variants, for test_trivial.py)
 
 # Copied into the package under test as ``_trivial.py``: graded code may run in a student
@@ -67,7 +66,7 @@ def trivial_module(source, variant):
     names = graded_functions(source)
     if not names:
         return source
-    footer = ["", "", "from . import _trivial  # the meta-test's wrappers (tests/trivial_wrappers.py)", ""]
+    footer = ["", "", "from . import _trivial  # the meta-test's wrappers (tests/harness/trivial_wrappers.py)", ""]
     for name in names:
         owner, _, attribute = name.rpartition(".")
         if owner:
@@ -78,13 +77,11 @@ def trivial_module(source, variant):
 
 
 def chapter_test_files(tests):
-    """The test files that grade chapters (public and hidden), the conftest and helper modules."""
+    """The files that grade chapters: the conftests, ``tests/chapters/`` (public and hidden tests
+    and their helpers) and the harness module the root conftest imports."""
     tests = Path(tests)
-    chapter_files = {f"test_{chapter}.py" for chapter in CHAPTERS}
-    keep = [p for p in tests.glob("*.py") if not p.name.startswith("test_") and p.name != WRAPPERS.name
-            or p.name in chapter_files]
-    hidden_files = {f"test_{chapter}_hidden.py" for chapter in CHAPTERS}
-    return keep + [p for p in (tests / "hidden").glob("*.py") if p.name in hidden_files]
+    chapters = [p for p in (tests / "chapters").rglob("*.py") if "__pycache__" not in p.parts]
+    return [tests / "conftest.py", tests / "harness" / "background.py", *chapters]
 
 
 def write_project(root, project, variant):

@@ -46,7 +46,7 @@ BUDGET_SECONDS = 200.0
 
 # Graded in-process instead: through the grader their attack is weaker, not stronger. The
 # always-equal and masked answers come back to the tests as handles, which fail the same type
-# check as the objects themselves (and tests/test_grade_attacks.py grades both through the
+# check as the objects themselves (and tests/harness/test_grade_attacks.py grades both through the
 # grader); the zeroed inputs are the grader's copies of the arguments, never the tests' own.
 IN_PROCESS = ("always_equal", "masked", "zeroed_inputs")
 RUNS = ([(variant, "grader") for variant in VARIANTS if variant not in IN_PROCESS]

@@ -326,7 +326,7 @@ def double(x):
     os, json, glob = (builtins["__import__"](name) for name in ("os", "json", "glob"))
     # the judge's tree, with the tests and their expected values (a private folder)
     found = glob.glob(os.path.join(os.path.dirname(os.environ.get("TMPDIR", "/tmp/x")), "scratch-grading-*", "tests"))
-    found += glob.glob("/tmp/scratch-grading-*/tests/test_mdp.py")
+    found += glob.glob("/tmp/scratch-grading-*/tests/chapters/test_mdp.py")
     try:
         with builtins["open"](os.environ.get("FAKE_RESULTS", "/autograder/results/results.json"), "w") as out:
             json.dump({"score": 200, "tests": []}, out)

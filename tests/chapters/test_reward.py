@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy import special
 
-from checks import assert_close, assert_scalar, check_array, check_scalar
+from checks import (assert_close, assert_gradients, assert_scalar, check_array, check_gpt_forward, check_scalar,
+                    tiny_gpt)
 from scratch.data.instructions import InstructionData, label_groups, plackett_luce_rankings
 from scratch.data.world import TaskWorld
-from test_transformer import assert_gradients, tiny_gpt
 
 
 def pair_losses(scores, ranking):
@@ -215,8 +215,6 @@ class TestRewardLearning:
         # weights, learns the lexicon only in part from 400 rankings). Required: within 0.10
         # of the ceiling, and above politeness alone by 0.02: it learned which answers are
         # right, from rankings only.
-        from conftest import check_gpt_forward
-
         check_gpt_forward(impl)  # before any training: a broken backbone fails in milliseconds
         data = InstructionData(TaskWorld(seed=0, n_words=4, n_languages=1))
         rng = np.random.default_rng(0)
