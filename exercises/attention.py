@@ -38,8 +38,8 @@ Decisions:
   (``cache["kv"]``) for the next step. Backward treats the past as constant.
 - No Python loop over batch, heads or positions: batched matmuls over (B, H).
 - Padding: an optional ``key_mask`` (B, T_k), True where a key is a real token, is and-ed
-  with the causal mask, so no query sees a padding key (solutions/batched.py pads prompts
-  of different lengths on the left). A query that is itself padding sees no key at all and
+  with the causal mask, so no query sees a padding key (``batched.py`` pads prompts of
+  different lengths on the left). A query that is itself padding sees no key at all and
   gets a zero output (the rule above). ALiBi's |i - j| stays right under left padding: a
   row's real tokens are shifted by the same number of slots, so their distances do not
   change, and the padding keys between them and the start are masked.
@@ -53,7 +53,7 @@ Decisions:
   previous character e^2 = 7x the weight of the one before it; the flattest head, 1/64,
   still gives a key 32 positions back 0.6 of the weight of the nearest, all else equal).
   Off by default: the lecture slides' GPT has learned position embeddings only (the lecture
-  demo and the training test turn it on; see solutions/transformer.py for why).
+  demo and the training test turn it on; see ``transformer.py`` for why).
 
 Left out: dropout on the weights, rotary embeddings, memory-efficient (flash) attention.
 """
@@ -63,6 +63,7 @@ import math
 import numpy as np
 
 from . import nn
+from ._checks import check_attention, check_key_count, check_self_attention, check_size, check_slopes
 
 
 def causal_mask(n_queries, n_keys):
@@ -71,21 +72,14 @@ def causal_mask(n_queries, n_keys):
     The queries are the LAST n_queries of the n_keys positions (n_keys > n_queries with a KV
     cache), so query i sits at absolute position n_keys - n_queries + i.
     """
-    if n_keys < n_queries:
-        raise ValueError(f"n_keys must be >= n_queries; got {n_keys} < {n_queries}")
+    check_key_count(n_queries, n_keys)
     offset = n_keys - n_queries
     return np.arange(n_keys)[None, :] <= np.arange(n_queries)[:, None] + offset
 
 
-def check_n_heads(n_heads):
-    """Raise ValueError unless n_heads is a positive int."""
-    if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
-        raise ValueError(f"n_heads must be a positive int; got {n_heads!r}")
-
-
 def alibi_slopes(n_heads):
     """The recency slopes m_h = 4 * 2^(-8(h+1)/H), h = 0 .. H-1 (module docstring), (H,)."""
-    check_n_heads(n_heads)
+    check_size(n_heads, "n_heads")
     return 4.0 * 2.0 ** (-8.0 * np.arange(1, n_heads + 1) / n_heads)
 
 
@@ -96,29 +90,11 @@ def alibi_bias(slopes, n_queries, n_keys):
     i sits at absolute position n_keys - n_queries + i (a KV cache sees the same bias as the
     full pass). The distance is symmetric, so the bias also serves causal=False.
     """
-    if n_keys < n_queries:
-        raise ValueError(f"n_keys must be >= n_queries; got {n_keys} < {n_queries}")
-    try:
-        slopes = np.asarray(slopes, dtype=float)
-    except (TypeError, ValueError):
-        slopes = None
-    if slopes is None or slopes.ndim != 1 or not np.all(np.isfinite(slopes)):
-        raise ValueError("slopes must be a 1-D sequence of finite numbers, one per head")
+    check_key_count(n_queries, n_keys)
+    slopes = check_slopes(slopes)
     query_positions = np.arange(n_keys - n_queries, n_keys)
     distance = np.abs(query_positions[:, None] - np.arange(n_keys)[None, :])  # (T, T_k)
     return -slopes[:, None, None] * distance  # (H, T, T_k)
-
-
-def check_broadcasts_to_scores(array, name, q, k):
-    """Raise ValueError unless ``array`` broadcasts to the scores' shape (..., T, T_k)."""
-    scores_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
-    try:
-        fits = np.broadcast_shapes(np.shape(array), scores_shape) == scores_shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"{name} must broadcast to the scores' shape (..., T, T_k) = {scores_shape}; "
-                         f"got shape {np.shape(array)}")
 
 
 def attention_forward(q, k, v, mask=None, bias=None):
@@ -134,14 +110,7 @@ def attention_forward(q, k, v, mask=None, bias=None):
     The cache keeps a reference to the returned ``out`` (backward uses it), so callers must
     not modify ``out`` in place before calling attention_backward (copy it first).
     """
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"q (..., T, d), k (..., T_k, d), v (..., T_k, d_v) must agree; got {q.shape}, {k.shape}, {v.shape}"
-        )
-    if mask is not None:
-        check_broadcasts_to_scores(mask, "mask", q, k)
-    if bias is not None:
-        check_broadcasts_to_scores(bias, "bias", q, k)
+    check_attention(q, k, v, mask, bias)
     # TODO: return a cache dict whose "weights" entry is P (keep whatever backward needs too)
     # TODO: if a bias is given, add it to the scaled scores (in place keeps q's dtype)
     # TODO: blocked scores become -inf; a row that is all -inf must not divide 0 by 0
@@ -169,22 +138,6 @@ def merge_heads(y):
     raise NotImplementedError("merge_heads: not implemented yet")
 
 
-def check_past_kv(past_kv, batch_size, n_heads, head_size):
-    """Raise ValueError unless past_kv is a pair (K_past, V_past) of arrays of one shape
-    (B, H, T_past, d) with the given B (None: any), H and d."""
-    if not (isinstance(past_kv, (tuple, list)) and len(past_kv) == 2
-            and all(isinstance(a, np.ndarray) for a in past_kv)):
-        raise ValueError(f"past_kv must be a pair (K_past, V_past) of arrays; got {type(past_kv).__name__}")
-    K_past, V_past = past_kv
-    fits = (K_past.ndim == 4 and V_past.shape == K_past.shape
-            and K_past.shape[1:2] + K_past.shape[3:] == (n_heads, head_size)
-            and batch_size in (None, K_past.shape[0]))
-    if not fits:
-        B = "B" if batch_size is None else batch_size
-        raise ValueError(f"past_kv must hold K_past and V_past of one shape (B, H, T_past, d) = "
-                         f"({B}, {n_heads}, T_past, {head_size}); got {K_past.shape} and {V_past.shape}")
-
-
 def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None, key_mask=None):
     """Multi-head self-attention on x (B, T, C) -> out (B, T, C), cache.
 
@@ -201,23 +154,7 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes
     positions (the next call's past_kv); ``cache["attention"]`` = the cache returned by
     attention_forward (its ``"weights"`` are the attention weights P (B, H, T, T_past + T)).
     """
-    if x.ndim != 3:
-        raise ValueError(f"x must have shape (B, T, C); got {x.shape}")
-    check_n_heads(n_heads)
-    B, T, C = x.shape
-    if C % n_heads:
-        raise ValueError(f"width C={C} must be divisible by n_heads={n_heads}")
-    if past_kv is not None:
-        if not causal:
-            raise ValueError("past_kv (a KV cache) needs causal=True: bidirectional attention "
-                             "would change the past positions' outputs")
-        check_past_kv(past_kv, B, n_heads, C // n_heads)
-    if slopes is not None and np.shape(slopes) != (n_heads,):
-        raise ValueError(f"slopes must hold one ALiBi slope per head, shape ({n_heads},); got shape {np.shape(slopes)}")
-    n_keys = T + (0 if past_kv is None else past_kv[0].shape[2])
-    if key_mask is not None and (np.shape(key_mask) != (B, n_keys) or np.asarray(key_mask).dtype != bool):
-        raise ValueError(f"key_mask must be a bool array (B, T_past + T) = ({B}, {n_keys}); "
-                         f"got {np.asarray(key_mask).dtype} {np.shape(key_mask)}")
+    check_self_attention(x, n_heads, causal, past_kv, slopes, key_mask)
     # TODO: return the cache as a dict with "kv": (K, V) of all positions and "attention": attention_forward's cache
     # TODO: append the new keys and values along the time axis (new arrays)
     # TODO: a key_mask (B, T_k) blocks padding keys for every head and query: (B, 1, 1, T_k), and-ed with the causal mask

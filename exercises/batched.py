@@ -51,14 +51,14 @@ Decisions:
   functions. ``pad_left`` and the argument checks are given plumbing, run before any graded
   code, so a bad ``left_pad`` or prompt is named even while the stubs are empty.
 - The KV cache is the GPT's: every step concatenates the new keys and values into new
-  arrays (a state is never modified, see solutions/transformer.py), so a step copies the
+  arrays (a state is never modified, see ``GPT.step``), so a step copies the
   whole cache, 2 L B t C numbers at step t. At B = 64 that copy, not the arithmetic, is the
   largest cost of a step; benchmarks/generate.py measures the speed-up over one sequence at
   a time and where the time goes.
 
 Left out on purpose: top-k and top-p (RL rollouts sample from the full softmax, so the
-log-probabilities are those of the policy being trained; the single-sequence decoder in
-solutions/generate.py has them), beam search, and refilling a finished row with a new
+log-probabilities are those of the policy being trained; the single-sequence decoder
+``generate.generate`` has them), beam search, and refilling a finished row with a new
 prompt (continuous batching).
 """
 
@@ -66,8 +66,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from .generate import (check_count, check_prompt_ids, check_rng, check_temperature, check_token_id,
-                       log_probabilities, probabilities)
+from ._checks import check_batch_decoding, check_prompt_list, check_stop_ids, check_token_id
+from .generate import log_probabilities, probabilities
 
 BatchGeneration = namedtuple("BatchGeneration", ["tokens", "lengths", "logprobs"])
 BatchGeneration.__doc__ = """The result of generate_batch: ``tokens`` (B, n) int64 (``pad_id``
@@ -76,21 +76,6 @@ included), ``logprobs`` (B, n) float64 log p of each chosen token (0.0 after the
 
 
 # --------------------------------------------------------------------------- left padding
-
-def check_left_pad(left_pad, batch_size, n_slots):
-    """``left_pad`` as an int64 array (B,) if it is one non-negative int per row, each below
-    ``n_slots`` (every row keeps at least one real token); ValueError/TypeError otherwise."""
-    array = np.asarray(left_pad)
-    if array.shape != (batch_size,):
-        raise ValueError(f"left_pad must have shape (B,) = ({batch_size},), one count per row; "
-                         f"got shape {array.shape}")
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"left_pad must hold ints (pad slots per row); got dtype {array.dtype}")
-    if batch_size and (array.min() < 0 or array.max() >= n_slots):
-        raise ValueError(f"left_pad must lie in [0, {n_slots}) for {n_slots} slots (every row needs "
-                         f"a real token); got values from {array.min()} to {array.max()}")
-    return array.astype(np.int64)
-
 
 def padded_positions(left_pad, n_past, n_new):
     """Positions and key mask of left-padded rows (module docstring).
@@ -111,17 +96,8 @@ def pad_left(prompts, pad_id, vocab_size=None):
     it is given); P is the longest length, and row b is ``[pad_id] * left_pad[b] + prompts[b]``.
     Errors name the bad prompt's row.
     """
-    if isinstance(prompts, np.ndarray) and prompts.ndim == 2:
-        prompts = list(prompts)  # a rectangular array: one prompt per row
-    if not isinstance(prompts, (list, tuple)) or len(prompts) == 0:
-        raise ValueError(f"prompts must be a non-empty list of token-id sequences; got {prompts!r}")
+    rows = check_prompt_list(prompts, "prompts", vocab_size)
     check_token_id(pad_id, np.inf if vocab_size is None else vocab_size, "pad_id")
-    rows = []
-    for b, prompt in enumerate(prompts):
-        try:
-            rows.append(check_prompt_ids(prompt, vocab_size, allow_empty=False))
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"prompts[{b}]: {err}") from None
     lengths = np.array([len(row) for row in rows])
     ids = np.full((len(rows), lengths.max()), pad_id, dtype=np.int64)
     for b, row in enumerate(rows):  # plumbing, once per call: the decoding loop has no row loop
@@ -130,18 +106,6 @@ def pad_left(prompts, pad_id, vocab_size=None):
 
 
 # --------------------------------------------------------------------------- decoding
-
-def check_stop_ids(stop_id, vocab_size):
-    """``stop_id`` (None, an int, or a collection of ints in [0, V)) as an int64 array."""
-    if stop_id is None:
-        return np.zeros(0, dtype=np.int64)
-    candidates = [stop_id] if isinstance(stop_id, (int, np.integer)) else stop_id
-    try:
-        candidates = list(candidates)
-    except TypeError:
-        raise TypeError(f"stop_id must be None, an int or a collection of ints; got {stop_id!r}") from None
-    return np.array([check_token_id(s, vocab_size, "stop_id") for s in candidates], dtype=np.int64)
-
 
 def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=False, stop_id=None,
                    pad_id=0, rng=None):
@@ -158,23 +122,9 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
     after a row's stop; lengths (B,); logprobs (B, n) float64, log p of each chosen token
     under softmax(logits / temperature) (greedy: temperature 1), 0.0 after the stop.
     """
-    if not model.causal:
-        raise ValueError("generate_batch needs a causal model; a bidirectional one (causal=False) "
-                         "cannot decode left to right")
-    check_count(max_new_tokens, "max_new_tokens", 0)
-    V, N = model.vocab_size, model.context_length
-    ids, left_pad = pad_left(prompts, pad_id, V)
-    stop_ids = check_stop_ids(stop_id, V)
-    n_slots = ids.shape[1] + max(max_new_tokens - 1, 0)  # the last new token is never fed back
-    if n_slots > N:
-        raise ValueError(f"the longest prompt ({ids.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) "
-                         f"- 1 needs {n_slots} positions, over the context length {N} by {n_slots - N}")
-    if greedy:
-        if temperature != 1.0:
-            raise ValueError(f"greedy=True takes no temperature (argmax); got temperature={temperature}")
-    else:
-        check_temperature(temperature)
-        check_rng(rng)
+    ids, left_pad = pad_left(prompts, pad_id, model.vocab_size)
+    stop_ids = check_stop_ids(stop_id, model.vocab_size)
+    check_batch_decoding(model, ids.shape[1], max_new_tokens, temperature, greedy, rng)
     B = ids.shape[0]
     tokens = np.full((B, max_new_tokens), pad_id, dtype=np.int64)
     logprobs = np.zeros((B, max_new_tokens))

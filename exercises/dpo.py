@@ -7,7 +7,7 @@ For each prompt this has a closed-form maximiser,
 
 Any policy pi therefore defines an IMPLICIT reward r_pi(x, y) = beta log(pi(y|x) / pi_ref(y|x)),
 and in a comparison the unknown beta log Z(x) cancels. Put r_pi into the reward model's
-Bradley-Terry loss (:mod:`solutions.reward`) on the comparison data, a winner y_w and a loser
+Bradley-Terry loss (``reward.py``) on the comparison data, a winner y_w and a loser
 y_l per prompt, and the policy is trained directly, by maximum likelihood:
 
     L_DPO = -mean over pairs of log sigma( beta [ (log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l)) ] )
@@ -32,8 +32,8 @@ recipes add on the winners.
 
 import numpy as np
 
+from ._checks import check_beta, check_sequence_logprobs
 from .reward import ranking_loss_backward, ranking_loss_forward
-from .rlhf import check_beta, check_finite, check_same_shape
 
 # Every pair's scores are listed winner first: the ranking of each row is (0, 1).
 WINNER_FIRST = (0, 1)
@@ -42,11 +42,8 @@ WINNER_FIRST = (0, 1)
 def dpo_loss_forward(logp_w, logp_l, ref_logp_w, ref_logp_l, beta):
     """L_DPO over n pairs of sequence log-probabilities (each (n,)): (loss, cache)."""
     beta = check_beta(beta)
-    logp_w = check_finite(logp_w, "logp_w")
-    if logp_w.ndim != 1 or logp_w.size == 0:
-        raise ValueError(f"logp_w must be (n,), one sequence log-probability per pair; got shape {logp_w.shape}")
-    logp_l, ref_logp_w, ref_logp_l = check_same_shape("logp_w", logp_w, logp_l=logp_l, ref_logp_w=ref_logp_w,
-                                                     ref_logp_l=ref_logp_l)
+    logp_w, logp_l, ref_logp_w, ref_logp_l = check_sequence_logprobs(
+        "logp_w", logp_w, logp_l=logp_l, ref_logp_w=ref_logp_w, ref_logp_l=ref_logp_l)
     # TODO: the implicit rewards beta (log pi - log pi_ref) of winner and loser, as (n, 2) scores for reward.ranking_loss_forward
     raise NotImplementedError("dpo_loss_forward: not implemented yet")
 

@@ -52,33 +52,19 @@ Strategies
 
 Left out on purpose: repetition penalties, min-length constraints, typical/min-p sampling.
 Decoding several prompts at once (left padding, one forward pass per new position for all
-of them, the same tokens as ``generate`` for one row and the same seed) is in
-solutions/batched.py.
+of them, the same tokens as ``generate`` for one row and the same seed) is in ``batched.py``.
 """
 
-import numbers
-
 import numpy as np
+
+from ._checks import (check_int, check_logits, check_number, check_overflow, check_prompt_ids, check_rng,
+                      check_sampling, check_temperature, check_top_k, check_top_p)
 
 STRATEGIES = ("sample", "greedy")
 TOP_P_SLACK = 1e-12  # round-off allowance when a cumulative mass is compared with p
 
 
 # --------------------------------------------------------------------------- plumbing
-
-def check_logits(logits, name="logits"):
-    """Validate next-token logits: a float array (..., V) with at least one finite entry."""
-    logits = np.asarray(logits)
-    if logits.ndim < 1 or logits.shape[-1] == 0:
-        raise ValueError(f"{name} must have shape (..., V) with V >= 1; got shape {logits.shape}")
-    if not np.issubdtype(logits.dtype, np.floating):
-        raise TypeError(f"{name} must be a float array; got dtype {logits.dtype}")
-    if np.isnan(logits).any() or np.isposinf(logits).any():
-        raise ValueError(f"{name} must not contain NaN or +inf")
-    if np.isneginf(logits).all(axis=-1).any():
-        raise ValueError(f"{name} gives every token probability zero (all entries are -inf)")
-    return logits
-
 
 # softmax and log-softmax are written again here instead of calling ``nn.softmax`` and
 # ``nn.log_softmax`` on purpose: decoding must not depend on another chapter's stubs. On
@@ -102,78 +88,6 @@ def log_probabilities(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            "rng must be a numpy Generator (np.random.default_rng(seed)) for sampling; "
-            f"got {type(rng).__name__}"
-        )
-
-
-def check_top_k(top_k, vocab_size=None):
-    """top_k an int in 1..V (only >= 1 when ``vocab_size`` is None, before V is known)."""
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
-        raise TypeError(f"top_k must be an int; got {type(top_k).__name__}")
-    if vocab_size is None:
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1; got {top_k}")
-    elif not 1 <= top_k <= vocab_size:
-        raise ValueError(f"top_k must be in 1..V={vocab_size}; got {top_k}")
-
-
-def check_top_p(top_p):
-    if not isinstance(top_p, (float, int, np.floating)) or isinstance(top_p, bool):
-        raise TypeError(f"top_p must be a float; got {type(top_p).__name__}")
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1]; got {top_p}")
-
-
-def check_temperature(temperature):
-    if not isinstance(temperature, (float, int, np.floating)) or isinstance(temperature, bool):
-        raise TypeError(f"temperature must be a number; got {type(temperature).__name__}")
-    if not (temperature > 0 and np.isfinite(temperature)):
-        raise ValueError(
-            f"temperature must be finite and > 0 (use strategy='greedy' for argmax); got {temperature}"
-        )
-
-
-def check_count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-
-
-def check_prompt_ids(prompt_ids, vocab_size=None, allow_empty=True):
-    """``prompt_ids`` as an int64 array (T,): a 1-D sequence of ints, in [0, vocab_size) when
-    given. The decoding protocol's prompt check, shared by every LM (n-gram, RNN, GPT) so a
-    float or 2-D prompt is refused with the same message everywhere, never silently truncated.
-    ``allow_empty=False`` for models that need a first token to read (the neural LMs)."""
-    prompt = np.asarray(prompt_ids)
-    if prompt.ndim != 1 or (prompt.size == 0 and not allow_empty):
-        raise ValueError(
-            "prompt_ids must be a non-empty 1-D sequence of token ids (a model needs a first "
-            f"token to read; start a fresh sentence with the end-of-sentence id); got {prompt_ids!r}"
-            if not allow_empty else f"prompt_ids must be a 1-D sequence of token ids; got {prompt_ids!r}"
-        )
-    if prompt.size == 0:
-        return prompt.astype(np.int64)
-    if not np.issubdtype(prompt.dtype, np.integer):
-        raise TypeError(f"prompt_ids must hold ints (never silently truncated); got dtype {prompt.dtype}")
-    if vocab_size is not None and (prompt.min() < 0 or prompt.max() >= vocab_size):
-        raise ValueError(f"prompt_ids must lie in [0, {vocab_size}); got values from {prompt.min()} to {prompt.max()}")
-    return prompt.astype(np.int64)
-
-
-def check_token_id(token_id, vocab_size, name="token_id"):
-    """``token_id`` as a Python int if it is an int in [0, vocab_size), else an error naming ``name``."""
-    if isinstance(token_id, bool) or not isinstance(token_id, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {token_id!r} ({type(token_id).__name__})")
-    if not 0 <= token_id < vocab_size:
-        raise ValueError(f"{name} must be in [0, {vocab_size}); got {token_id}")
-    return int(token_id)
-
-
 # --------------------------------------------------------------------------- warpers
 
 def apply_temperature(logits, temperature):
@@ -183,16 +97,7 @@ def apply_temperature(logits, temperature):
     divided by it overflows to +-inf (the later warpers would fail on that, far from the cause).
     """
     logits = check_logits(logits)
-    check_temperature(temperature)
-    finite = logits[np.isfinite(logits)]
-    largest = np.abs(finite).max() if finite.size else logits.dtype.type(0)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        overflows = not np.isfinite(largest / logits.dtype.type(temperature))
-    if overflows:
-        raise ValueError(
-            f"temperature={temperature} is too small for these logits: the largest |logit| {largest:.3g} "
-            "divided by it overflows (use strategy='greedy' for argmax)"
-        )
+    check_overflow(logits, check_temperature(temperature))
     # TODO: implement apply_temperature (see the docstring)
     raise NotImplementedError("apply_temperature: not implemented yet")
 
@@ -231,10 +136,7 @@ def sample_from_logits(logits, rng):
     Inverse-CDF sampling with one uniform draw: the first id whose cumulative probability
     exceeds u; a token of probability zero is never drawn.
     """
-    logits = check_logits(logits)
-    check_rng(rng)
-    if logits.ndim != 1:
-        raise ValueError(f"logits must have shape (V,); got {logits.shape}")
+    logits, rng = check_logits(logits, one_row=True), check_rng(rng)
     # TODO: implement sample_from_logits (see the docstring)
     raise NotImplementedError("sample_from_logits: not implemented yet")
 
@@ -257,19 +159,9 @@ def generate(lm, prompt_ids, max_new_tokens, *, strategy="sample", temperature=1
     the output) or after ``max_new_tokens`` tokens. Returns the new token ids as a list of
     ints (the prompt is not repeated). ``lm.step`` is not called after the last token.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}; got {strategy!r}")
-    check_count(max_new_tokens, "max_new_tokens", 0)
+    check_sampling(strategy, STRATEGIES, temperature, top_k, top_p, rng)
+    check_int(max_new_tokens, "max_new_tokens", 0)
     prompt = check_prompt_ids(prompt_ids).tolist()
-    if strategy == "sample":
-        check_temperature(temperature)
-        check_rng(rng)
-        if top_k is not None:
-            check_top_k(top_k)  # against V too, once the first logits are known
-        if top_p is not None:
-            check_top_p(top_p)
-    elif top_k is not None or top_p is not None or temperature != 1.0:
-        raise ValueError("strategy='greedy' takes no temperature, top_k or top_p")
     # TODO: implement generate (see the docstring)
     raise NotImplementedError("generate: not implemented yet")
 
@@ -281,12 +173,9 @@ def beam_search(lm, prompt_ids, beam_width, max_new_tokens, *, eos_id=None, leng
     score = log p(y | prompt) / len(y) ** length_penalty (end-of-sequence included in y and
     in its length). ``beam_width`` >= 1; width 1 is greedy decoding.
     """
-    check_count(beam_width, "beam_width", 1)
-    check_count(max_new_tokens, "max_new_tokens", 0)
+    check_int(beam_width, "beam_width", 1)
+    check_int(max_new_tokens, "max_new_tokens", 0)
+    check_number(length_penalty, "length_penalty")
     prompt = check_prompt_ids(prompt_ids).tolist()
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
-        raise TypeError(f"length_penalty must be a real number; got {length_penalty!r}")
-    if not np.isfinite(length_penalty):
-        raise ValueError(f"length_penalty must be a finite number; got {length_penalty}")
     # TODO: total log-prob of every (beam, token) pair, ranked best first
     raise NotImplementedError("beam_search: not implemented yet")

@@ -36,31 +36,10 @@ Left out: Nesterov momentum, AMSGrad, per-parameter learning rates, LR-range fin
 """
 
 import math
-import numbers
 
 import numpy as np
 
-
-def _check_params_and_grads(params, grads):
-    if set(params) != set(grads):
-        raise ValueError(
-            f"params and grads must have the same names; params only: "
-            f"{sorted(set(params) - set(grads))}, grads only: {sorted(set(grads) - set(params))}"
-        )
-    for name, p in params.items():
-        if grads[name].shape != p.shape:
-            raise ValueError(f"grads[{name!r}] has shape {grads[name].shape} but params[{name!r}] has {p.shape}")
-
-
-def _check_number(value, name, low, high=math.inf, *, low_open=False, high_open=False):
-    """A real ``value`` in the interval from ``low`` to ``high``; NaN and inf never pass."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (math.isfinite(value) and above and below):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval}; got {value!r}")
+from ._checks import check_number, check_schedule, check_step
 
 
 def sgd_init(params):
@@ -70,10 +49,7 @@ def sgd_init(params):
 
 def sgd_step(params, grads, state, lr, momentum=0.9, weight_decay=0.0):
     """One SGD-with-momentum step, in place:  v <- mu v + (g + wd theta);  theta <- theta - lr v."""
-    _check_params_and_grads(params, grads)
-    _check_number(lr, "lr", 0)
-    _check_number(momentum, "momentum", 0, 1, high_open=True)
-    _check_number(weight_decay, "weight_decay", 0)
+    check_step(params, grads, lr, weight_decay, momentum=momentum)
     # TODO: update state["velocity"][name] and params[name] in place (use [...] = or -=)
     raise NotImplementedError("sgd_step: not implemented yet")
 
@@ -89,13 +65,8 @@ def adamw_init(params):
 
 def adamw_step(params, grads, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
     """One AdamW step, in place (see the module docstring for the equations)."""
-    _check_params_and_grads(params, grads)
-    _check_number(lr, "lr", 0)
-    _check_number(beta1, "beta1", 0, 1, high_open=True)
-    _check_number(beta2, "beta2", 0, 1, high_open=True)
-    # eps > 0 keeps m_hat / (sqrt(v_hat) + eps) finite when a gradient entry has always been 0.
-    _check_number(eps, "eps", 0, low_open=True)
-    _check_number(weight_decay, "weight_decay", 0)
+    check_step(params, grads, lr, weight_decay, beta1=beta1, beta2=beta2)
+    check_number(eps, "eps", 0, low_open=True)  # keeps m_hat / (sqrt(v_hat) + eps) finite when g was always 0
     # TODO: increment state["step"] first; bias-correct with 1 - beta**t; decay uses the old theta
     raise NotImplementedError("adamw_step: not implemented yet")
 
@@ -108,21 +79,13 @@ def clip_grad_norm(grads, max_norm):
     ``FloatingPointError`` before the update when it is not finite (an inf or NaN gradient
     cannot be clipped into a useful step: max_norm / inf scales everything to 0 or NaN).
     """
-    if not max_norm > 0:
-        raise ValueError(f"max_norm must be > 0; got {max_norm}")
+    check_number(max_norm, "max_norm", 0, low_open=True)
     # TODO: total = sqrt of the sum over arrays of sum(g**2); scale only when total > max_norm
     raise NotImplementedError("clip_grad_norm: not implemented yet")
 
 
 def cosine_lr(step, max_lr, warmup_steps, total_steps, min_lr=0.0):
     """Learning rate at ``step`` (from 0): linear warmup, then cosine decay to ``min_lr``."""
-    if not (warmup_steps >= 0 and total_steps >= warmup_steps):
-        raise ValueError(
-            f"need 0 <= warmup_steps <= total_steps; got warmup_steps={warmup_steps}, total_steps={total_steps}"
-        )
-    if not 0 <= min_lr <= max_lr:
-        raise ValueError(f"need 0 <= min_lr <= max_lr; got min_lr={min_lr}, max_lr={max_lr}")
-    if step < 0:
-        raise ValueError(f"step must be >= 0; got {step}")
+    check_schedule(step, max_lr, warmup_steps, total_steps, min_lr)
     # TODO: three cases: step < warmup, step >= total, else the cosine of the progress
     raise NotImplementedError("cosine_lr: not implemented yet")

@@ -1,6 +1,6 @@
 """PPO for RLHF: advantages from a value function, and updates that stay near the rollout's policy.
 
-Lecture slide "RLHF", step 3, as InstructGPT runs it. REINFORCE (:mod:`solutions.rlhf`)
+Lecture slide "RLHF", step 3, as InstructGPT runs it. REINFORCE (``rlhf.py``)
 takes one gradient step per batch of samples and judges a whole response by one number.
 PPO (i) credits each token by how much better than expected things went after it, with a
 learned value V(s_t) of each response prefix (a scalar head on the policy's hidden states),
@@ -21,7 +21,7 @@ travel down the trunk together:
 Only the response positions are read out (a prompt position predicts no response token), so
 the head costs B T (V + 1) C multiply-adds, not over the whole prompt as well.
 
-Per-token rewards r_t are the KL-penalised rewards of :func:`solutions.rlhf.kl_penalized_rewards`
+Per-token rewards r_t are the KL-penalised rewards of ``rlhf.kl_penalized_rewards``
 (the penalty at every token, the reward model's score at the last one).
 
 GAE(gamma, lambda), over the response tokens of each row, backwards from its last token:
@@ -58,7 +58,7 @@ approximate KL 1/2 mean_t (log pi(y_t) - log pi_old(y_t))^2 between the new and 
 Decisions:
 - Every mean is over all response tokens of the batch (N of them), not per response.
 - Advantages, returns and old quantities are constants: no gradient flows into them.
-- The masks are response masks as in :mod:`solutions.rlhf` (response tokens first in a row).
+- The masks are response masks as in ``rlhf.py`` (response tokens first in a row).
 - The value head shares the policy's trunk (one network, as trl's value-head models do;
   InstructGPT trained a separate value model initialised from the reward model), starts at
   w = 0, b = 0 (every V_t = 0 until it learns), and the value loss's gradient reaches the
@@ -66,29 +66,13 @@ Decisions:
 
 Left out: the entropy bonus, early stopping on the approximate KL, value-function
 initialisation from the reward model (a choice of the training loop), and PPO-ptx's mixing
-(the gamma term is :func:`solutions.rlhf.mixed_loss_and_grads`).
+(the gamma term is ``rlhf.mixed_loss_and_grads``).
 """
 
 import numpy as np
 
-from .rlhf import check_finite, check_response_mask, check_same_shape, check_response_tokens, masked_mean
-
-
-def check_clip(eps, name="clip_eps"):
-    """A clip range as a float in (0, 1) (ValueError otherwise)."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number; got {type(eps).__name__}")
-    if not 0 < eps < 1:
-        raise ValueError(f"{name} must lie in (0, 1); got {eps}")
-    return float(eps)
-
-
-def check_token_arrays(mask, first_name, first, **others):
-    """(first, *others, mask) as float64 arrays (B, T) of one shape, and the response mask."""
-    first = check_finite(first, first_name)
-    if first.ndim != 2:
-        raise ValueError(f"{first_name} must be (B, T); got shape {first.shape}")
-    return (first, *check_same_shape(first_name, first, **others), check_response_mask(mask, first.shape))
+from ._checks import check_clip, check_head_grads, check_number, check_policy_value, check_token_arrays
+from .rlhf import masked_mean
 
 
 # --------------------------------------------------------------------------- the value head
@@ -99,13 +83,6 @@ def value_head_init(model):
     return {"w": np.zeros(model.width, dtype=model.dtype), "b": np.zeros((), dtype=model.dtype)}
 
 
-def check_value_head(model, head):
-    """ValueError unless ``head`` is {"w": (C,), "b": ()} for the GPT ``model``."""
-    if not (isinstance(head, dict) and set(head) == {"w", "b"} and np.shape(head["w"]) == (model.width,)
-            and np.shape(head["b"]) == ()):
-        raise ValueError(f"head must be {{'w': (C,) = ({model.width},), 'b': ()}}, as value_head_init gives it")
-
-
 def policy_value_forward(model, head, ids, left_pad, tokens):
     """Logits and values at the response positions, from one pass through the GPT ``model``.
 
@@ -114,10 +91,7 @@ def policy_value_forward(model, head, ids, left_pad, tokens):
     prompt and the response but its last token (as ``rlhf.response_forward``); position
     P - 1 + t holds h_t. Returns (logits (B, T, V), values (B, T), cache).
     """
-    ids, tokens = np.asarray(ids), check_response_tokens(tokens)
-    if ids.ndim != 2 or ids.shape[0] != tokens.shape[0]:
-        raise ValueError(f"ids must be (B, P) with the B = {tokens.shape[0]} rows of tokens; got {ids.shape}")
-    check_value_head(model, head)
+    ids, tokens = check_policy_value(model, head, ids, tokens)
     sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
     # TODO: model.forward_hidden once; keep the hidden states from position P - 1 on; the token head is model.head_weight()
     raise NotImplementedError("policy_value_forward: not implemented yet")
@@ -127,11 +101,7 @@ def policy_value_backward(model, head, dlogits, dvalues, cache):
     """Gradients of policy_value_forward for dlogits (B, T, V) and dvalues (B, T):
     (the model's gradient dict, keyed like ``model.params``; the head's {"w", "b"}), in the
     model's dtype."""
-    check_value_head(model, head)
-    dlogits, dvalues = np.asarray(dlogits, dtype=model.dtype), np.asarray(dvalues, dtype=model.dtype)
-    if dlogits.ndim != 3 or dlogits.shape[2] != model.vocab_size or dvalues.shape != dlogits.shape[:2]:
-        raise ValueError(f"dlogits must be (B, T, V = {model.vocab_size}) and dvalues (B, T); got {dlogits.shape} "
-                         f"and {dvalues.shape}")
+    dlogits, dvalues = check_head_grads(model, head, dlogits, dvalues)
     # TODO: dh = dlogits W_head^T + dvalues w at the response positions (zeros before), then model.backward_hidden
     # TODO: the token head: dW_head = h^T dlogits summed over B and T; tied (model.tied) means W_head = tok_emb^T
     raise NotImplementedError("policy_value_backward: not implemented yet")
@@ -144,8 +114,7 @@ def gae_advantages(rewards, values, mask, gamma, lam):
     """GAE(gamma, lambda) over each row's response tokens: (advantages (B, T), returns (B, T)),
     both 0 at masked positions; returns = advantages + values."""
     rewards, values, mask = check_token_arrays(mask, "rewards", rewards, values=values)
-    if not (0 <= gamma <= 1 and 0 <= lam <= 1):
-        raise ValueError(f"gamma and lam must lie in [0, 1]; got {gamma} and {lam}")
+    gamma, lam = check_number(gamma, "gamma", 0, 1), check_number(lam, "lam", 0, 1)
     # TODO: one loop over t from T - 1 down to 0, vectorised over rows; "next is real" = mask[:, t + 1]
     raise NotImplementedError("gae_advantages: not implemented yet")
 

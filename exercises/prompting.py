@@ -29,8 +29,8 @@ Decisions:
   output's two words (a third word, or a missing one, is wrong).
 - Greedy decoding (the argmax at each step): the model's single best answer, as evaluations
   of in-context learning usually score it; sampling would add noise to accuracy.
-- All prompts are answered in one batch (:func:`solutions.batched.generate_batch`), left
-  padded, with one forward per new token.
+- All prompts are answered in one batch (``batched.generate_batch``), left padded, with
+  one forward per new token.
 
 Left out: prompt engineering beyond names and demonstrations (instructions in words,
 chain of thought), calibration, and choosing demonstrations by similarity.
@@ -38,8 +38,8 @@ chain of thought), calibration, and choosing demonstrations by similarity.
 
 import numpy as np
 
+from ._checks import check_context, check_int, check_rng, check_same_length
 from .batched import generate_batch
-from .generate import check_count, check_rng
 
 # The page format of the pretraining source (scratch.world writes the same strings; a test
 # checks that the two agree). Written out here, not imported: graded code imports only
@@ -67,10 +67,7 @@ def sample_prompts(world, task, n_shots, queries, rng, *, named=False):
     """
     world.check_task(task)
     check_rng(rng)
-    check_count(n_shots, "n_shots", 0)
-    if n_shots > len(world.train_pairs) - 1:
-        raise ValueError(f"n_shots={n_shots} is more than the {len(world.train_pairs) - 1} training pairs "
-                         f"a prompt can draw demonstrations from")
+    check_int(n_shots, "n_shots", 0, len(world.train_pairs) - 1)  # the training pairs but the query
     prompts, golds = [], []
     for query in queries:
         query = tuple(query)
@@ -83,13 +80,9 @@ def answer_prompts(model, tokenizer, prompts, max_answer_tokens=ANSWER_TOKENS):
     """The model's greedy answer to each prompt: a list of word tuples, the stop token
     (";" or ``<eos>``) left out. All prompts are decoded together, at most
     ``max_answer_tokens`` tokens each."""
-    if not prompts:
-        raise ValueError("prompts must hold at least one prompt")
     ids = [tokenizer.encode(words) for words in prompts]
-    longest = max(map(len, ids))
-    if longest + max_answer_tokens - 1 > model.context_length:
-        raise ValueError(f"a prompt of {longest} tokens and an answer of {max_answer_tokens} do not fit in "
-                         f"the model's context of {model.context_length} tokens: use fewer shots")
+    check_context(max(map(len, ids), default=0) + max_answer_tokens - 1, model.context_length,
+                  f"the longest prompt and an answer of {max_answer_tokens} tokens", ": use fewer shots")
     stop_ids = {tokenizer.id(SEP), tokenizer.id(EOS)}
     # TODO: generate_batch(..., greedy=True, stop_id=...); keep each row's tokens before its stop
     raise NotImplementedError("answer_prompts: not implemented yet")
@@ -97,8 +90,7 @@ def answer_prompts(model, tokenizer, prompts, max_answer_tokens=ANSWER_TOKENS):
 
 def exact_match(answers, golds):
     """The fraction of answers equal to their gold output, word for word."""
-    if len(answers) != len(golds) or not golds:
-        raise ValueError(f"answers and golds must be two non-empty lists of one length; got {len(answers)} and {len(golds)}")
+    check_same_length(answers, golds, "answers", "golds")
     # TODO: implement exact_match (see the docstring)
     raise NotImplementedError("exact_match: not implemented yet")
 

@@ -58,35 +58,9 @@ import math
 
 import numpy as np
 
-from .generate import check_count, check_rng
+from ._checks import (check_backbone, check_groups, check_lengths, check_reward_training, check_scores_and_rankings,
+                      check_spread)
 from .transformer import GPT, prefixed, subdict
-
-
-def check_scores(scores, name="scores"):
-    """``scores`` as a float64 array (P, K), K >= 2, all finite (ValueError naming ``name``)."""
-    array = np.asarray(scores, dtype=np.float64)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must have shape (P, K), one row of K rewards per prompt; got shape {array.shape}")
-    if array.shape[1] < 2:
-        raise ValueError(f"{name}: a ranking needs K >= 2 responses per prompt; got K = {array.shape[1]}")
-    if not np.isfinite(array).all():
-        where = [tuple(int(j) for j in i) for i in np.argwhere(~np.isfinite(array))[:3]]
-        raise ValueError(f"{name} contains NaN or inf at {where}: a reward must be a finite number")
-    return array
-
-
-def check_rankings(rankings, shape):
-    """``rankings`` as int64 (P, K) if each row is a permutation of 0 .. K-1 (ValueError naming the row)."""
-    array = np.asarray(rankings)
-    if array.shape != shape:
-        raise ValueError(f"rankings must have the shape of the scores (P, K) = {shape}; got {array.shape}")
-    if array.size and (array.dtype == bool or not np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"rankings must hold int response indices; got dtype {array.dtype}")
-    K = shape[1]
-    bad = np.flatnonzero((np.sort(array, axis=1) != np.arange(K)).any(axis=1))
-    if bad.size:
-        raise ValueError(f"rankings[{bad[0]}] = {array[bad[0]].tolist()} is not a permutation of 0..{K - 1}")
-    return array.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- the ranking loss
@@ -97,8 +71,7 @@ def ranking_loss_forward(scores, rankings):
     ``scores`` (P, K) rewards; ``rankings`` (P, K) response indices, best first. Returns
     (loss, cache), the loss a float.
     """
-    scores = check_scores(scores)
-    rankings = check_rankings(rankings, scores.shape)
+    scores, rankings = check_scores_and_rankings(scores, rankings)
     # TODO: sort each row best first, take all differences r_a - r_b, keep a < b (np.triu), use logaddexp
     raise NotImplementedError("ranking_loss_forward: not implemented yet")
 
@@ -111,8 +84,7 @@ def ranking_loss_backward(dloss, cache):
 
 def pairwise_accuracy(scores, rankings):
     """Share of the ranked pairs (a above b) with r_pi(a) > r_pi(b); a tie counts 1/2."""
-    scores = check_scores(scores)
-    rankings = check_rankings(rankings, scores.shape)
+    scores, rankings = check_scores_and_rankings(scores, rankings)
     # TODO: implement pairwise_accuracy (see the docstring)
     raise NotImplementedError("pairwise_accuracy: not implemented yet")
 
@@ -126,8 +98,7 @@ class RewardModel:
     """
 
     def __init__(self, base):
-        if not (hasattr(base, "params") and isinstance(base.params, dict) and hasattr(base, "forward_hidden")):
-            raise TypeError(f"base must be a GPT (with params and forward_hidden); got {type(base).__name__}")
+        check_backbone(base)
         self.backbone = GPT(base.vocab_size, base.context_length, base.n_layers, base.n_heads, base.width,
                             tied=base.tied, causal=base.causal, alibi=base.slopes is not None, dtype=base.dtype)
         self.backbone.params = {name: value.copy() for name, value in base.params.items()}
@@ -136,22 +107,10 @@ class RewardModel:
         self.params["head.w"] = np.zeros(base.width, dtype=base.dtype)
         self.params["head.b"] = np.zeros((), dtype=base.dtype)
 
-    def check_lengths(self, lengths, ids):
-        """``lengths`` as int64 (B,), each in 1 .. T (the real tokens of each row of ``ids``)."""
-        ids = np.asarray(ids)
-        array = np.asarray(lengths)
-        if ids.ndim != 2 or array.shape != ids.shape[:1]:
-            raise ValueError(f"lengths must have shape (B,) for ids (B, T); got lengths {array.shape}, ids {ids.shape}")
-        if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-            raise TypeError(f"lengths must hold ints; got dtype {array.dtype}")
-        if array.min() < 1 or array.max() > ids.shape[1]:
-            raise ValueError(f"lengths must lie in 1..T = 1..{ids.shape[1]}; got values from {array.min()} to {array.max()}")
-        return array.astype(np.int64)
-
     def forward(self, ids, lengths):
         """Rewards of right-padded sequences ids (B, T) with ``lengths`` (B,) real tokens each:
         (scores (B,), cache); score_b = hidden[b, lengths[b] - 1] . w + b."""
-        lengths = self.check_lengths(lengths, ids)
+        lengths = check_lengths(lengths, ids)
         self.sync_backbone()
         # TODO: the backbone's forward_hidden, then one hidden vector per row at its last real token
         raise NotImplementedError("RewardModel.forward: not implemented yet")
@@ -185,9 +144,7 @@ def reward_loss_and_grads(model, ids, lengths, rankings):
     ``rankings`` (P, K) best first. Every group's K sequences are scored in ONE forward pass
     of P*K rows, then all C(K,2) pairs of each group enter the loss. Returns (loss, grads).
     """
-    ids, lengths = np.asarray(ids), np.asarray(lengths)
-    if ids.ndim != 3 or lengths.shape != ids.shape[:2]:
-        raise ValueError(f"ids must be (P, K, T) and lengths (P, K); got {ids.shape} and {lengths.shape}")
+    ids, lengths = check_groups(ids, lengths)
     P, K, T = ids.shape
     # TODO: implement reward_loss_and_grads (see the docstring)
     raise NotImplementedError("reward_loss_and_grads: not implemented yet")
@@ -196,12 +153,7 @@ def reward_loss_and_grads(model, ids, lengths, rankings):
 def reward_normalization(scores):
     """(gain, bias) that map ``scores`` (the SFT policy's samples, any shape) to mean 0, std 1:
     gain = 1 / std, bias = -mean / std (population std). ValueError on NaN, inf or a zero std."""
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    if scores.size < 2 or not np.isfinite(scores).all():
-        raise ValueError(f"scores must hold at least two rewards, all finite (no NaN or inf); got {scores.size} "
-                         f"values, {int((~np.isfinite(scores)).sum())} not finite")
-    if not np.ptp(scores) > 0:
-        raise ValueError("scores are all equal (std 0): no scale can give them std 1")
+    scores = check_spread(scores)
     # TODO: implement reward_normalization (see the docstring)
     raise NotImplementedError("reward_normalization: not implemented yet")
 
@@ -224,11 +176,7 @@ def train_reward_model(model, groups, *, steps, lr, optim, batch_prompts, rng, m
     ``scratch.training.ProgressDisplay``, told ``update(step, loss, lr, n_tokens)`` after each step.
     """
     ids, lengths, rankings = (np.asarray(a) for a in groups)
-    check_count(steps, "steps", 1)
-    check_count(batch_prompts, "batch_prompts", 1)
-    check_rng(rng)
-    if batch_prompts > len(ids):
-        raise ValueError(f"batch_prompts = {batch_prompts} is more than the {len(ids)} groups")
+    check_reward_training(steps, batch_prompts, len(ids), rng)
     state = optim.adamw_init(model.params)
     history = {"loss": []}
     for step in range(steps):

@@ -11,7 +11,7 @@ through the sampling); the beta term keeps the policy near pi^SFT, whose text th
 model was trained on (far from it the reward model is an unreliable judge); the gamma term
 keeps plain language modelling alive on pretraining text. This module holds what every
 policy-gradient method shares, and REINFORCE with a leave-one-out baseline; PPO is in
-:mod:`solutions.ppo`, DPO (the same objective without sampling) in :mod:`solutions.dpo`.
+``ppo.py``, DPO (the same objective without sampling) in ``dpo.py``.
 
 Shape glossary: B responses (rows), T response positions, V vocabulary, P prompts, K
 responses per prompt (B = P K, the K responses of a prompt in consecutive rows).
@@ -75,72 +75,17 @@ Decisions:
   sampling distribution is not the pi whose log-probabilities enter the losses.
 
 Left out: per-token reward models, discounting inside a response (gamma = 1 over tokens;
-PPO's GAE has its own gamma, see :mod:`solutions.ppo`), entropy bonuses, and the reference
+PPO's GAE has its own gamma, see ``ppo.py``), entropy bonuses, and the reference
 model's own temperature (both policies are read at the same tau).
 """
 
 import numpy as np
 
-from .generate import check_temperature
+from ._checks import (check_beta, check_grad_mix, check_kl_control, check_response_mask, check_response_tokens,
+                      check_rloo_returns, check_row_values, check_token_arrays, check_token_logits)
 from .nn import log_softmax
 
-# --------------------------------------------------------------------------- checks
-
-
-def check_response_mask(mask, shape, name="mask"):
-    """``mask`` as a bool array of ``shape`` (B, T) if each row is a run of response tokens
-    from position 0 (ones, then zeros) with at least one; ValueError/TypeError otherwise."""
-    array = np.asarray(mask)
-    if array.shape != tuple(shape):
-        raise ValueError(f"{name} must have the shape {tuple(shape)} of the log-probabilities; got {array.shape}")
-    if array.dtype != bool:
-        if not np.issubdtype(array.dtype, np.number) or not np.isin(array, (0, 1)).all():
-            raise TypeError(f"{name} must hold only 0/1 or False/True; got dtype {array.dtype}")
-        array = array.astype(bool)
-    empty = np.flatnonzero(~array.any(axis=-1)) if array.ndim else []
-    if len(empty):
-        raise ValueError(f"{name}: row {empty[0]} has no response token (every row needs at least one)")
-    if array.ndim == 2 and (np.diff(array.astype(np.int8), axis=1) > 0).any():
-        raise ValueError(f"{name}: response tokens must fill the first positions of a row (right padding)")
-    return array
-
-
-def check_response_tokens(tokens):
-    """``tokens`` as an int array (B, T), T >= 1 (the sampled responses); ValueError/TypeError otherwise."""
-    array = np.asarray(tokens)
-    if array.ndim != 2 or array.shape[1] < 1:
-        raise ValueError(f"tokens must be (B, T) with T >= 1 response positions; got shape {array.shape}")
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"tokens must hold token ids (ints); got dtype {array.dtype}")
-    return array
-
-
-def check_finite(x, name):
-    """``x`` as a float64 array if every entry is finite (ValueError naming ``name``, NaN or inf)."""
-    array = np.asarray(x, dtype=np.float64)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf: RLHF needs finite numbers")
-    return array
-
-
-def check_same_shape(reference_name, reference, **arrays):
-    """Each array in ``arrays`` as float64 with the shape of ``reference`` (ValueError naming both)."""
-    checked = []
-    for name, value in arrays.items():
-        array = check_finite(value, name)
-        if array.shape != np.shape(reference):
-            raise ValueError(f"{name} must have the shape {np.shape(reference)} of {reference_name}; got {array.shape}")
-        checked.append(array)
-    return checked
-
-
-def check_beta(beta):
-    """The KL coefficient beta as a float >= 0 (ValueError otherwise)."""
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
-        raise TypeError(f"beta must be a number; got {type(beta).__name__}")
-    if not (beta >= 0 and np.isfinite(beta)):
-        raise ValueError(f"beta must be finite and >= 0 (the KL penalty's weight); got {beta}")
-    return float(beta)
+# --------------------------------------------------------------------------- masked sums (math shared with ppo and dpo)
 
 
 def masked_mean(x, mask):
@@ -168,12 +113,7 @@ def token_logprobs_forward(logits, tokens, mask, temperature=1.0):
     ``tokens`` (B, T) int; ``mask`` (B, T) response mask. Returns (logprobs (B, T) in the
     dtype of ``logits``, cache).
     """
-    logits = np.asarray(logits)
-    tokens = np.asarray(tokens)
-    if logits.ndim != 3 or tokens.shape != logits.shape[:2]:
-        raise ValueError(f"logits must be (B, T, V) and tokens (B, T); got {logits.shape} and {tokens.shape}")
-    mask = check_response_mask(mask, tokens.shape)
-    check_temperature(temperature)
+    logits, tokens, mask = check_token_logits(logits, tokens, mask, temperature)
     # TODO: log_softmax of logits / temperature, then np.take_along_axis at the tokens; np.where for the mask
     raise NotImplementedError("token_logprobs_forward: not implemented yet")
 
@@ -191,21 +131,15 @@ def kl_penalized_rewards(logprobs, ref_logprobs, scores, mask, beta):
     """Per-token rewards (B, T): -beta (log pi - log pi_ref) at every response token, plus the
     reward model's ``scores`` (B,) at each row's last response token; 0 at masked positions."""
     beta = check_beta(beta)
-    logprobs = check_finite(logprobs, "logprobs")
-    ref_logprobs, = check_same_shape("logprobs", logprobs, ref_logprobs=ref_logprobs)
-    scores = check_finite(scores, "scores")
-    if logprobs.ndim != 2 or scores.shape != logprobs.shape[:1]:
-        raise ValueError(f"scores must have shape (B,) for logprobs (B, T) {logprobs.shape}; got {scores.shape}")
-    mask = check_response_mask(mask, logprobs.shape)
+    logprobs, ref_logprobs, mask = check_token_arrays(mask, "logprobs", logprobs, ref_logprobs=ref_logprobs)
+    scores = check_row_values(scores, "scores", logprobs)
     # TODO: the penalty at every masked-in token; the score added at position last_token_index(mask) of each row
     raise NotImplementedError("kl_penalized_rewards: not implemented yet")
 
 
 def kl_estimators(logprobs, ref_logprobs, mask):
     """(k1, k3): the means over response tokens of d and e^{-d} - 1 + d, d = log pi - log pi_ref."""
-    logprobs = check_finite(logprobs, "logprobs")
-    ref_logprobs, = check_same_shape("logprobs", logprobs, ref_logprobs=ref_logprobs)
-    mask = check_response_mask(mask, logprobs.shape)
+    logprobs, ref_logprobs, mask = check_token_arrays(mask, "logprobs", logprobs, ref_logprobs=ref_logprobs)
     # TODO: implement kl_estimators (see the docstring)
     raise NotImplementedError("kl_estimators: not implemented yet")
 
@@ -215,10 +149,7 @@ def kl_estimators(logprobs, ref_logprobs, mask):
 
 def rloo_advantages(returns):
     """A_i = R_i - mean of the other K - 1 returns of the same prompt; ``returns`` (P, K), K >= 2."""
-    returns = check_finite(returns, "returns")
-    if returns.ndim != 2 or returns.shape[1] < 2:
-        raise ValueError(f"returns must be (P, K) with K >= 2 samples per prompt (a leave-one-out "
-                         f"baseline needs another sample); got shape {returns.shape}")
+    returns = check_rloo_returns(returns)
     # TODO: the others' mean is (sum of the row - R_i) / (K - 1)
     raise NotImplementedError("rloo_advantages: not implemented yet")
 
@@ -226,10 +157,7 @@ def rloo_advantages(returns):
 def policy_gradient_loss_forward(logprobs, advantages, mask):
     """L = -1/B sum_b A_b sum_t m_bt log pi(y_bt): (loss, cache). ``advantages`` (B,), constants."""
     logprobs = np.asarray(logprobs)
-    advantages = check_finite(advantages, "advantages")
-    if logprobs.ndim != 2 or advantages.shape != logprobs.shape[:1]:
-        raise ValueError(f"advantages must have shape (B,) for logprobs (B, T) {logprobs.shape}; "
-                         f"got {advantages.shape}")
+    advantages = check_row_values(advantages, "advantages", logprobs)
     mask = check_response_mask(mask, logprobs.shape)
     # TODO: masked_sum gives log pi(y|x) per row
     raise NotImplementedError("policy_gradient_loss_forward: not implemented yet")
@@ -246,10 +174,7 @@ def policy_gradient_loss_backward(dloss, cache):
 
 def adaptive_kl_update(beta, kl, target, n_samples, horizon):
     """beta (1 + e n / horizon), e = clip(kl / target - 1, -0.2, 0.2): the new KL coefficient."""
-    beta = check_beta(beta)
-    kl = float(check_finite(kl, "kl"))
-    if not (target > 0 and horizon > 0 and n_samples >= 0):
-        raise ValueError(f"target and horizon must be > 0 and n_samples >= 0; got {target}, {horizon}, {n_samples}")
+    beta, kl = check_kl_control(beta, kl, target, n_samples, horizon)
     # TODO: implement adaptive_kl_update (see the docstring)
     raise NotImplementedError("adaptive_kl_update: not implemented yet")
 
@@ -260,11 +185,7 @@ def mixed_loss_and_grads(policy_loss, policy_grads, lm_loss, lm_grads, gamma):
     ``policy_grads`` and ``lm_grads``: gradient dicts with the same names (the policy's
     parameters); ``gamma`` >= 0. The result is a new dict (the inputs are left untouched).
     """
-    if not (gamma >= 0 and np.isfinite(gamma)):
-        raise ValueError(f"gamma must be finite and >= 0 (the pretraining term's weight); got {gamma}")
-    if set(policy_grads) != set(lm_grads):
-        raise ValueError(f"policy_grads and lm_grads must name the same parameters; they differ in "
-                         f"{sorted(set(policy_grads) ^ set(lm_grads))}")
+    check_grad_mix(policy_grads, lm_grads, gamma)
     # TODO: implement mixed_loss_and_grads (see the docstring)
     raise NotImplementedError("mixed_loss_and_grads: not implemented yet")
 

@@ -33,9 +33,8 @@ token. The state is the hidden vector h (H,); ``step`` returns a new array and n
 the one it was given, so beam search can branch from it. The prompt must hold at least one
 token: for a fresh character-level sentence, start from the end-of-sentence "\\n".
 
-Input checks shared with the GPT (plumbing, not graded): :func:`check_lm_dtype` lives here,
-in the course's first neural LM, and ``solutions.transformer`` imports it; the decoding
-protocol's checks of ``prompt_ids`` and ``token_id`` come from ``solutions.generate``.
+Input checks (plumbing, not graded) live in ``_checks.py``: the dtype check shared with the
+GPT (``check_lm_dtype``) and the decoding protocol's checks of ``prompt_ids`` and ``token_id``.
 
 Initialisation: embedding ~ N(0, 1); Wx ~ N(0, 1/D) and Wh ~ N(0, 1/H) so the
 pre-activation starts with unit scale; W_out ~ N(0, 1/H) * 0.1 so the first predictions are
@@ -49,44 +48,8 @@ layers, dropout, and weight tying.
 import numpy as np
 
 from . import nn
-from .generate import check_prompt_ids, check_token_id
-
-
-# ----------------------------------------------------------------------------- input checks
-# Plumbing shared with the GPT (solutions.transformer imports it), so both language models
-# reject a float16 or integer dtype with the same message.
-
-
-def check_lm_dtype(dtype):
-    """The np.dtype of ``dtype`` if it is float32 or float64, else TypeError.
-
-    float16 is refused: sums over many positions (the mean cross-entropy) overflow it."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be np.float32 or np.float64; got {dtype!r}") from None
-    if resolved not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be np.float32 or np.float64 (float16 overflows in the loss's "
-                        f"sums); got {resolved}")
-    return resolved
-
-
-def _check_rnn_shapes(x, h_prev, Wx, Wh, b, time_axis):
-    for name, value in (("x", x), ("h_prev", h_prev), ("Wx", Wx), ("Wh", Wh), ("b", b)):
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"{name} must be a numpy array; got {type(value).__name__}")
-    if Wx.ndim != 2:
-        raise ValueError(f"Wx must have shape (D, H); got {Wx.shape}")
-    D, H = Wx.shape
-    expected_x = "(B, T, D)" if time_axis else "(B, D)"
-    if x.ndim != (3 if time_axis else 2) or x.shape[-1] != D:
-        raise ValueError(f"x must have shape {expected_x} with D = {D} (from Wx); got {x.shape}")
-    if time_axis and x.shape[1] == 0:
-        raise ValueError(f"x must hold at least one time step (T >= 1); got shape {x.shape}")
-    if h_prev.shape != (x.shape[0], H):
-        raise ValueError(f"the hidden state must have shape (B, H) = {(x.shape[0], H)}; got {h_prev.shape}")
-    if Wh.shape != (H, H) or b.shape != (H,):
-        raise ValueError(f"Wh must be (H, H) and b (H,) with H = {H}; got Wh {Wh.shape}, b {b.shape}")
+from ._checks import (check_hidden, check_id_array, check_lm_dtype, check_prompt_ids, check_rng, check_rnn, check_size,
+                      check_token_id)
 
 
 # ----------------------------------------------------------------------------- one step
@@ -97,7 +60,7 @@ def rnn_step_forward(x, h_prev, Wx, Wh, b):
 
     x (B, D), h_prev (B, H), Wx (D, H), Wh (H, H), b (H,)  ->  h (B, H), cache.
     """
-    _check_rnn_shapes(x, h_prev, Wx, Wh, b, time_axis=False)
+    check_rnn(x, h_prev, Wx, Wh, b, time_axis=False)
     # TODO: cache the inputs and h itself: tanh'(a) = 1 - h^2
     raise NotImplementedError("rnn_step_forward: not implemented yet")
 
@@ -117,7 +80,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     x (B, T, D), h0 (B, H)  ->  hs (B, T, H) (every hidden state; the last is hs[:, -1]),
     cache (the list of per-step caches).
     """
-    _check_rnn_shapes(x, h0, Wx, Wh, b, time_axis=True)
+    check_rnn(x, h0, Wx, Wh, b, time_axis=True)
     # TODO: loop over t calling rnn_step_forward; keep each step's cache in a list
     raise NotImplementedError("rnn_forward: not implemented yet")
 
@@ -145,13 +108,9 @@ class RNNLM:
     """
 
     def __init__(self, vocab_size, d_embed, d_hidden, *, rng, dtype=np.float32):
-        for name, value in (("vocab_size", vocab_size), ("d_embed", d_embed), ("d_hidden", d_hidden)):
-            if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        dtype = check_lm_dtype(dtype)
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)); got {type(rng).__name__}")
-        V, D, H = vocab_size, d_embed, d_hidden
+        V, D, H = (check_size(v, name) for v, name in ((vocab_size, "vocab_size"), (d_embed, "d_embed"),
+                                                       (d_hidden, "d_hidden")))
+        dtype, rng = check_lm_dtype(dtype), check_rng(rng)
         self.params = {
             "embed": rng.standard_normal((V, D)),
             "Wx": rng.standard_normal((D, H)) / np.sqrt(D),
@@ -163,21 +122,11 @@ class RNNLM:
         self.params = {name: p.astype(dtype) for name, p in self.params.items()}
         self.vocab_size, self.d_embed, self.d_hidden = V, D, H
 
-    def _check_ids(self, ids, name="ids"):
-        if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 2:
-            got = f"{ids.dtype} array of shape {ids.shape}" if isinstance(ids, np.ndarray) else type(ids).__name__
-            raise ValueError(f"{name} must be an integer array of shape (B, T); got {got}")
-        if ids.shape[1] == 0:
-            raise ValueError(f"{name} must hold at least one time step (T >= 1); got shape {ids.shape}")
-
     def _initial_hidden(self, h0, batch_size):
         dtype = self.params["Wh"].dtype
         if h0 is None:
             return np.zeros((batch_size, self.d_hidden), dtype=dtype)
-        if not isinstance(h0, np.ndarray):
-            raise TypeError(f"h0 must be a numpy array (B, H) or None; got {type(h0).__name__}")
-        if h0.shape != (batch_size, self.d_hidden):
-            raise ValueError(f"h0 must have shape (B, H) = {(batch_size, self.d_hidden)}; got {h0.shape}")
+        h0 = check_hidden(h0, (batch_size, self.d_hidden), "h0", "a numpy array (B, H) or None")
         return h0.astype(dtype, copy=False)
 
     def forward(self, ids, h0=None):
@@ -185,7 +134,7 @@ class RNNLM:
 
         logits[:, t] scores the token that follows ids[:, t].
         """
-        self._check_ids(ids)
+        ids = check_id_array(ids)
         h0 = self._initial_hidden(h0, ids.shape[0])
         # TODO: nn.embedding_forward -> rnn_forward -> nn.linear_forward; h_last = a copy of hs[:, -1]
         raise NotImplementedError("RNNLM.forward: not implemented yet")
@@ -204,7 +153,7 @@ class RNNLM:
         Returns ``(loss, grads)``, or ``(loss, grads, h_last)`` with ``return_hidden=True``
         (h_last (B, H) is the state to pass as ``h0`` for the next window).
         """
-        self._check_ids(targets, "targets")
+        check_id_array(targets, "targets")
         logits, h_last, cache = self.forward(ids, h0)
         loss, loss_cache = nn.cross_entropy_forward(logits, targets, loss_mask)
         grads = self.backward(nn.cross_entropy_backward(1.0, loss_cache), cache)
@@ -212,7 +161,7 @@ class RNNLM:
 
     def loss(self, ids, targets, loss_mask=None, h0=None, return_hidden=False):
         """The loss alone (no backward), for evaluation; ``(loss, h_last)`` with return_hidden."""
-        self._check_ids(targets, "targets")
+        check_id_array(targets, "targets")
         logits, h_last, _ = self.forward(ids, h0)
         loss, _ = nn.cross_entropy_forward(logits, targets, loss_mask)
         return (loss, h_last) if return_hidden else loss
@@ -231,11 +180,6 @@ class RNNLM:
         Never mutates ``state``.
         """
         token_id = check_token_id(token_id, self.vocab_size)
-        if not isinstance(state, np.ndarray):
-            raise TypeError(
-                f"state must be the hidden vector (H,) from start/step, a numpy array; got {type(state).__name__}"
-            )
-        if state.shape != (self.d_hidden,):
-            raise ValueError(f"state must have shape (H,) = ({self.d_hidden},); got {state.shape}")
+        state = check_hidden(state, (self.d_hidden,), "state", "the hidden vector (H,) from start/step, a numpy array")
         # TODO: one embedding row, one rnn_step_forward on a batch of 1, one linear layer
         raise NotImplementedError("RNNLM.step: not implemented yet")

@@ -30,7 +30,7 @@ Which parameters count (the convention sources disagree on):
   L * (12 C^2 + 13 C) + 2 C, grows with depth and width only; Kaplan et al. found their
   laws much cleaner in it than in the total. (The head's 2 * C * V forward FLOPs per token are then outside 6 * N * D too.)
 
-The GPT of :mod:`solutions.transformer`, parameter by parameter (C width, V vocabulary,
+The GPT of ``transformer.py``, parameter by parameter (C width, V vocabulary,
 N_ctx context length, L blocks):
 
     block l:   ln1 2C, W_qkv 3C^2 + b_qkv 3C, W_out C^2 + b_out C,
@@ -53,27 +53,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from ._checks import check_bool, check_fit_data, check_positive_array, check_size
+
 
 class PowerLawFitError(ValueError):
     """The losses admit no power-law fit L = E + A N^-alpha with A, alpha > 0 (they do not fall
     with N), or the solver did not converge. A ValueError, not a RuntimeError, so that a stub's
     NotImplementedError (a RuntimeError) can never pass for it."""
-
-
-def check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-
-
-def check_positive_array(values, name):
-    """``values`` as a float array if every entry is a finite positive real, else ValueError."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must hold positive real numbers; got {values!r}") from None
-    if not np.all(np.isfinite(array)) or not np.all(array > 0):
-        raise ValueError(f"{name} must be finite and positive; got {values!r}")
-    return array
 
 
 # --------------------------------------------------------------------------- counting
@@ -87,13 +73,9 @@ def count_params(vocab_size, context_length, n_layers, width, *, tied=True, non_
     The bracket is the embeddings, left out when ``non_embedding`` (Kaplan et al.'s N; the
     untied head counts as an embedding, see the module docstring). Returns an int.
     """
-    for name, value in (("vocab_size", vocab_size), ("context_length", context_length),
-                        ("n_layers", n_layers), ("width", width)):
-        check_positive_int(value, name)
-    for name, value in (("tied", tied), ("non_embedding", non_embedding)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be True or False; got {value!r}")
-    V, N, L, C = (int(v) for v in (vocab_size, context_length, n_layers, width))
+    V, N, L, C = (check_size(value, name) for value, name in (
+        (vocab_size, "vocab_size"), (context_length, "context_length"), (n_layers, "n_layers"), (width, "width")))
+    tied, non_embedding = check_bool(tied, "tied"), check_bool(non_embedding, "non_embedding")
     # TODO: go through GPT.init_params array by array; the sum is a polynomial in C
     raise NotImplementedError("count_params: not implemented yet")
 
@@ -132,18 +114,6 @@ class PowerLawFit:
     def predict(self, n_params):
         """The fitted loss at ``n_params`` (a number or an array)."""
         return power_law(n_params, self.E, self.A, self.alpha)
-
-
-def check_fit_data(n_params, losses):
-    """(N, L) as 1-D float arrays of one length with at least 3 distinct N, else ValueError."""
-    N = check_positive_array(n_params, "n_params")
-    L = check_positive_array(losses, "losses")
-    if N.ndim != 1 or L.ndim != 1 or N.shape != L.shape:
-        raise ValueError(f"n_params and losses must be 1-D of one length; got shapes {N.shape} and {L.shape}")
-    if len(np.unique(N)) < 3:
-        raise ValueError(f"n_params must hold at least 3 distinct sizes to determine the 3 parameters "
-                         f"E, A, alpha; got {len(np.unique(N))} distinct in {N.tolist()}")
-    return N, L
 
 
 def fit_power_law(n_params, losses):

@@ -15,7 +15,7 @@ Shape glossary: B batch, T positions, C width, H heads, V vocabulary, L blocks,
 N context length (the largest T), d = C / H head size.
 
 Attention itself (scaled dot-product, causal mask, heads, KV cache) is in
-:mod:`solutions.attention`; layers and the cross-entropy come from :mod:`solutions.nn`.
+``attention.py``; layers and the cross-entropy come from ``nn.py``.
 
 Composable interface (later chapters attach their own losses without touching the model):
 
@@ -24,7 +24,7 @@ Composable interface (later chapters attach their own losses without touching th
     loss, grads = model.loss_and_grads(ids, targets, loss_mask=None)   # built on the two above
 
 All of them take an optional ``left_pad`` (B,) for rows padded on the left: each row's
-positions shift back by its pads, and no query sees a pad (see :mod:`solutions.batched`).
+positions shift back by its pads, and no query sees a pad (see ``batched.py``).
 
 ``grads`` has the keys of ``model.params``. Parameter names: ``tok_emb`` (V, C), ``pos_emb``
 (N, C), ``blocks.{l}.ln1.gamma`` / ``.beta``, ``blocks.{l}.attn.W_qkv`` (C, 3C) / ``b_qkv`` /
@@ -40,7 +40,7 @@ Decisions:
 - Initialisation as GPT-2: N(0, 0.02) weights, zero biases, unit layernorm gains, and the
   two projections that write into the residual stream scaled by 1/sqrt(2L) so the stream's
   variance does not grow with depth. Deterministic from ``seed``.
-- Optional recency bias, ``alibi=True`` (ALiBi's slopes, see :mod:`solutions.attention`),
+- Optional recency bias, ``alibi=True`` (ALiBi's slopes, see ``attention.py``),
   added to the learned position embeddings rather than replacing them, so the model and its
   parameters are the lecture slides' either way. Off by default. Why it exists: on character-level
   toy English at a test-sized budget (~100k characters) a plain GPT does not beat the RNN,
@@ -51,7 +51,7 @@ Decisions:
 - Works in float32 (training) and float64 (gradient checks): ``dtype`` at construction;
   everything computed stays in that dtype. Other dtypes are refused (float16 overflows in
   the loss's sums over many positions).
-- Decoding protocol (``start`` / ``step``, see :mod:`solutions.generate`): the state is
+- Decoding protocol (``start`` / ``step``, see ``generate.py``): the state is
   (tokens seen, per-block (K, V) of every past position). ``step`` runs one position
   through the blocks, attending to the cached keys and values, and returns a NEW state
   (the KV arrays are concatenated, never written in place), so beam search may branch. The
@@ -62,7 +62,7 @@ Decisions:
   :meth:`GPT.uncached` decodes by re-running the whole prefix instead (for comparison).
 - BERT: the same blocks with ``causal=False`` (every position sees every position); its
   masked-LM objective (``mask_tokens``, ``masked_lm_loss_and_grads``) is in
-  :mod:`solutions.bert` and importable from here too. A bidirectional model cannot decode
+  ``bert.py`` and importable from here too. A bidirectional model cannot decode
   left to right, so ``start`` raises for it.
 
 Left out: dropout, weight decay exclusions (the optimizer's business).
@@ -71,10 +71,11 @@ Left out: dropout, weight decay exclusions (the optimizer's business).
 import numpy as np
 
 from . import attention, nn
-from .batched import check_left_pad, padded_positions
+from ._checks import (check_causal, check_context, check_decoding_state, check_heads, check_id_array,
+                      check_index_range, check_left_pad, check_lm_dtype, check_past_kvs, check_prompt_ids, check_size,
+                      check_token_id)
+from .batched import padded_positions  # a later chapter's math (left padding), to move out of this chapter
 from .bert import mask_tokens, masked_lm_loss_and_grads  # noqa: F401  (the module contract's names)
-from .generate import check_prompt_ids, check_token_id
-from .rnn import check_lm_dtype
 
 
 def subdict(params, prefix):
@@ -142,13 +143,10 @@ class GPT:
 
     def __init__(self, vocab_size, context_length, n_layers, n_heads, width, *, tied=True,
                  causal=True, alibi=False, dtype=np.float32, seed=0):
-        for name, value in (("vocab_size", vocab_size), ("context_length", context_length),
-                            ("n_layers", n_layers), ("n_heads", n_heads), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-        if width % n_heads:
-            raise ValueError(f"width C={width} must be divisible by n_heads H={n_heads} "
-                             f"(each head gets C/H columns)")
+        for name, value in (("vocab_size", vocab_size), ("context_length", context_length), ("n_layers", n_layers),
+                            ("width", width)):
+            check_size(value, name)
+        check_heads(width, n_heads)
         self.dtype = check_lm_dtype(dtype)
         self.vocab_size, self.context_length = vocab_size, context_length
         self.n_layers, self.n_heads, self.width = n_layers, n_heads, width
@@ -188,34 +186,9 @@ class GPT:
     def check_ids(self, ids, n_past=0):
         """``ids`` as an array if it is int (B, T), T >= 1, fits in the context after
         ``n_past`` cached positions, and lies in [0, V); ValueError otherwise."""
-        ids = np.asarray(ids)
-        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"ids must be an int array of shape (B, T); got {ids.dtype} {ids.shape}")
-        if ids.shape[1] == 0:
-            raise ValueError("ids must hold at least one position (T >= 1)")
-        if n_past + ids.shape[1] > self.context_length:
-            raise ValueError(f"sequence of {n_past + ids.shape[1]} positions is longer than the "
-                             f"context length {self.context_length}")
-        if ids.min() < 0 or ids.max() >= self.vocab_size:
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}); got values from "
-                             f"{ids.min()} to {ids.max()}")
-        return ids
-
-    def check_past_kvs(self, past_kvs):
-        """The number of cached positions T_past in ``past_kvs`` (0 for None); ValueError unless
-        it is a list of L pairs (K, V), each (B, H, T_past, d) with one T_past."""
-        if past_kvs is None:
-            return 0
-        if not isinstance(past_kvs, (list, tuple)) or len(past_kvs) != self.n_layers:
-            got = f"{len(past_kvs)} entries" if isinstance(past_kvs, (list, tuple)) else type(past_kvs).__name__
-            raise ValueError(f"past_kvs must be a list of one (K, V) per block, {self.n_layers} entries; got {got}")
-        head_size = self.width // self.n_heads
-        for past_kv in past_kvs:
-            attention.check_past_kv(past_kv, None, self.n_heads, head_size)
-        shapes = {past_kv[0].shape[:3] for past_kv in past_kvs}
-        if len(shapes) != 1:
-            raise ValueError(f"every block's (K, V) in past_kvs must have one (B, H, T_past); got {sorted(shapes)}")
-        return shapes.pop()[2]
+        ids = check_id_array(ids)
+        check_context(n_past + ids.shape[1], self.context_length)
+        return check_index_range(ids, "token ids", self.vocab_size)
 
     # ----------------------------------------------------------------- hidden states
 
@@ -233,10 +206,9 @@ class GPT:
         block_forward caches, and ``cache["kvs"]`` = the list of every block's (K, V) of all
         T_past + T positions (each block cache's ``"kv"``), the next call's past_kvs.
         """
-        n_past = self.check_past_kvs(past_kvs)
+        n_past = check_past_kvs(past_kvs, self.n_layers, self.n_heads, self.width // self.n_heads)
         ids = self.check_ids(ids, n_past)
-        if left_pad is not None:
-            left_pad = check_left_pad(left_pad, ids.shape[0], n_past + ids.shape[1])
+        left_pad = None if left_pad is None else check_left_pad(left_pad, ids.shape[0], n_past + ids.shape[1])
         params = self.params
         # TODO: every block gets self.causal, its own past (K, V), self.slopes (ALiBi, or None) and the key mask
         # TODO: cache dict: "blocks" = list of block caches, "kvs" = list of their "kv" (+ what backward needs)
@@ -294,8 +266,7 @@ class GPT:
         """Decoding protocol: logits (V,) after the prompt and the state (tokens, KV cache).
 
         ``prompt_ids``: a non-empty 1-D sequence of ints in [0, V) (else ValueError/TypeError)."""
-        if not self.causal:
-            raise ValueError("a bidirectional model (causal=False) cannot decode left to right")
+        check_causal(self.causal)
         prompt = check_prompt_ids(prompt_ids, self.vocab_size, allow_empty=False)[None, :]  # (1, T)
         logits, cache = self.forward(prompt)
         return logits[0, -1], (prompt.shape[1], cache["hidden"]["kvs"])
@@ -307,13 +278,8 @@ class GPT:
         KV arrays are extended by concatenation into new arrays, which copies the whole cache
         at every step (O(T^2) copying over T steps: the price of never mutating a state)."""
         token_id = check_token_id(token_id, self.vocab_size)
-        if not (isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], (int, np.integer))):
-            raise TypeError(f"state must be the (n_seen, kvs) pair returned by start/step; got {type(state).__name__}")
-        n_seen, kvs = state
-        if self.check_past_kvs(kvs) != n_seen or kvs[0][0].shape[0] != 1:
-            raise ValueError(f"state's KV cache must hold n_seen = {n_seen} positions of one sequence")
-        if n_seen >= self.context_length:
-            raise ValueError(f"cannot decode past the context length {self.context_length}")
+        n_seen, kvs = check_decoding_state(state, self.n_layers, self.n_heads, self.width // self.n_heads,
+                                           self.context_length)
         logits, cache = self.forward(np.array([[token_id]], dtype=np.int64), past_kvs=kvs)
         return logits[0, -1], (n_seen + 1, cache["hidden"]["kvs"])
 

@@ -1,3 +1,5 @@
 """One module per lecture topic, in lecture order: mdp, ngram, nn, optim, rnn, generate,
-transformer. In ``solutions/`` the graded code is written out; ``exercises/`` is generated
-from it by ``python -m scratch build``, with each graded region replaced by a stub to write."""
+transformer, and the chapters after them (scaling to dpo). The reference implementation
+writes the graded code out; the exercises package is generated from it by
+``python -m scratch build``, each graded region replaced by a stub to write. ``_checks``
+holds every argument check: given code, which every chapter imports."""

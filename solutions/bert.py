@@ -17,12 +17,14 @@ Decisions:
   leaves short sequences with no target now and then).
 - The random replacement is uniform over the vocabulary without the mask token.
 - The loss is the model's own ``loss_and_grads`` with ``loss_mask`` = picked: the
-  composable interface of :mod:`solutions.transformer`, no BERT-specific model code.
+  composable interface of ``transformer.py``, no BERT-specific model code.
 
 Left out: BERT's next-sentence prediction, its segment embeddings, whole-word masking.
 """
 
 import numpy as np
+
+from ._checks import check_causal, check_mask_tokens
 
 
 def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
@@ -36,22 +38,7 @@ def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
     vocab_size < 2 (no token besides the mask), a mask_id outside the vocabulary, or
     mask_prob outside (0, 1].
     """
-    ids = np.asarray(ids)
-    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"ids must be an int array of shape (B, T); got {ids.dtype} {ids.shape}")
-    if ids.shape[1] == 0:
-        raise ValueError(f"ids must hold at least one position per sequence (T >= 1); got shape {ids.shape}")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 2:
-        raise ValueError(f"vocab_size must be an int >= 2 (the mask token and at least one other); "
-                         f"got {vocab_size!r}")
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"ids must lie in [0, vocab_size={vocab_size}); got values from {ids.min()} to {ids.max()}")
-    if not 0 <= mask_id < vocab_size:
-        raise ValueError(f"mask_id must lie in [0, vocab_size={vocab_size}); got {mask_id}")
-    if not 0 < mask_prob <= 1:
-        raise ValueError(f"mask_prob must be in (0, 1]; got {mask_prob}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator; got {type(rng).__name__}")
+    ids = check_mask_tokens(ids, mask_id, vocab_size, rng, mask_prob)
     ### BEGIN SOLUTION
     B, T = ids.shape
     n_picked = max(1, int(round(mask_prob * T)))
@@ -71,7 +58,6 @@ def mask_tokens(ids, mask_id, vocab_size, rng, mask_prob=0.15):
 def masked_lm_loss_and_grads(model, ids, mask_id, rng, mask_prob=0.15):
     """BERT's objective on ids (B, T): corrupt with mask_tokens, predict the original tokens
     at the picked positions only. Returns (loss, grads)."""
-    if model.causal:
-        raise ValueError("the masked-LM objective needs a bidirectional model (causal=False)")
+    check_causal(model.causal, False, "the masked-LM objective needs a bidirectional model (causal=False)")
     inputs, targets, loss_mask = mask_tokens(ids, mask_id, model.vocab_size, rng, mask_prob)
     return model.loss_and_grads(inputs, targets, loss_mask)

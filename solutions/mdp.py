@@ -34,7 +34,7 @@ Conventions (where sources disagree):
 - ``greedy_policy`` breaks ties (within 1e-9, to ignore round-off) towards the lowest action
   index; the gridworld orders actions up, down, left, right as the lecture lists them.
 
-The MDP and the lecture's gridworld are defined in :mod:`solutions.mdp_model` and imported
+The MDP and the lecture's gridworld are defined in ``mdp_model.py`` and imported
 here (``mdp.MDP``, ``mdp.Gridworld``), so this file holds only what solves them.
 
 Left out: stochastic rewards p(r|s, a) enter only through their mean R(s, a), which is all
@@ -43,7 +43,8 @@ the Bellman equations need; asynchronous/in-place sweeps; modified policy iterat
 
 import numpy as np
 
-from .mdp_model import MDP, Gridworld, check_values  # noqa: F401  (MDP and Gridworld are this chapter's API too)
+from ._checks import check_policy, check_proper, check_q_learning, check_size, check_solver, check_values
+from .mdp_model import MDP, Gridworld  # noqa: F401  (MDP and Gridworld are this chapter's API too)
 
 
 class ConvergenceError(RuntimeError):
@@ -52,17 +53,8 @@ class ConvergenceError(RuntimeError):
 
 def policy_matrix(mdp, policy):
     """pi(a|s) as an (S, A) array, from a deterministic (S,) or stochastic (S, A) policy."""
-    policy = np.asarray(policy)
-    S, A = mdp.n_states, mdp.n_actions
-    if policy.shape == (S,):
-        if not np.issubdtype(policy.dtype, np.integer) or policy.min() < 0 or policy.max() >= A:
-            raise ValueError(f"a deterministic policy must hold action indices in [0, {A}); got {policy!r}")
-        return np.eye(A)[policy]
-    if policy.shape == (S, A):
-        if policy.min() < 0 or not np.allclose(policy.sum(axis=1), 1.0, atol=1e-8):
-            raise ValueError("a stochastic policy must have non-negative rows pi(.|s) summing to 1")
-        return policy.astype(np.float64)
-    raise ValueError(f"policy must have shape (S,) = ({S},) or (S, A) = ({S}, {A}); got {policy.shape}")
+    policy = check_policy(mdp, policy)
+    return np.eye(mdp.n_actions)[policy] if policy.ndim == 1 else policy.astype(np.float64)
 
 
 def policy_dynamics(mdp, policy):
@@ -101,7 +93,7 @@ def policy_evaluation(mdp, policy, tol=1e-10, max_iter=100_000, V0=None):
     Raises ``ConvergenceError`` after ``max_iter`` sweeps: with gamma = 1 that is what a
     policy that never reaches a terminal state does (its values drift off forever).
     """
-    check_solver_args(tol, max_iter)
+    check_solver(tol, max_iter)
     V = np.zeros(mdp.n_states) if V0 is None else check_values(mdp, V0, "V0").copy()
     ### BEGIN SOLUTION
     for _ in range(max_iter):
@@ -114,33 +106,6 @@ def policy_evaluation(mdp, policy, tol=1e-10, max_iter=100_000, V0=None):
         f"policy evaluation did not converge to tol = {tol:g} in {max_iter} sweeps; with "
         f"gamma = 1 the policy may never reach a terminal state"
     )
-
-
-def check_solver_args(tol, max_iter):
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0; got {tol!r}")
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
-
-
-def check_proper(mdp, P_pi):
-    """With gamma = 1, V^pi is finite only if every state can reach a terminal state.
-
-    Raises ValueError naming the states from which following the policy never ends.
-    """
-    reaches = mdp.terminal.copy()
-    while True:  # states with a positive-probability step into the set that reaches
-        grown = reaches | (P_pi[:, reaches].sum(axis=1) > 0)
-        if np.array_equal(grown, reaches):
-            break
-        reaches = grown
-    if not reaches.all():
-        raise ValueError(
-            f"with gamma = 1 the policy must reach a terminal state from every state; from states "
-            f"{np.flatnonzero(~reaches).tolist()} it never does, so their values are not finite "
-            f"(if every step costs nothing, staying put ties with moving on: use a negative "
-            f"living reward or gamma < 1)"
-        )
 
 
 def policy_evaluation_exact(mdp, policy):
@@ -206,7 +171,7 @@ def policy_iteration(mdp, policy=None, max_iter=1_000):
     the policy itself; since ``greedy_policy`` breaks ties the same way every time, the loop
     cannot cycle between equally good policies.
     """
-    check_solver_args(1.0, max_iter)
+    check_size(max_iter, "max_iter")
     policy = proper_policy(mdp) if policy is None else np.asarray(policy)
     ### BEGIN SOLUTION
     for iteration in range(1, max_iter + 1):
@@ -231,7 +196,7 @@ def value_iteration(mdp, tol=1e-10, max_iter=100_000):
     something (a negative living reward, as in the lecture): with free steps, bumping into a
     wall ties with walking on, and the tie may go to the wall.
     """
-    check_solver_args(tol, max_iter)
+    check_solver(tol, max_iter)
     V = np.zeros(mdp.n_states)
     ### BEGIN SOLUTION
     for sweep in range(1, max_iter + 1):
@@ -262,16 +227,7 @@ def q_learning(env, episodes, alpha=0.5, epsilon=0.2, rng=None, max_steps=200):
     An episode ends at a terminal state or after ``max_steps`` steps. Returns Q (S, A);
     the learned policy is its row-wise argmax.
     """
-    if not isinstance(episodes, (int, np.integer)) or episodes < 1:
-        raise ValueError(f"episodes must be a positive integer; got {episodes!r}")
-    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer; got {max_steps!r}")
-    if not 0 < alpha <= 1:
-        raise ValueError(f"alpha (the step size) must be in (0, 1]; got {alpha!r}")
-    if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon must be in [0, 1]; got {epsilon!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)); got {type(rng).__name__}")
+    check_q_learning(episodes, alpha, epsilon, rng, max_steps)
     Q = np.zeros((env.n_states, env.n_actions))
     ### BEGIN SOLUTION
     for _ in range(episodes):

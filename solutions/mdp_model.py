@@ -3,7 +3,7 @@
 An MDP is the state space S, the action space A, the transition function p(s'|s, a) and the
 reward R(s, a), here as arrays (shapes below), plus the discount gamma and which states
 end an episode. ``Gridworld`` builds one from a text picture of a grid; ``Gridworld.lecture``
-is the lecture's 3x4 world with its +1 and -1 exits. :mod:`solutions.mdp` solves them.
+is the lecture's 3x4 world with its +1 and -1 exits. The solvers are in ``mdp.py``.
 
 Shapes: S states, A actions.
     P       (S, A, S)  P[s, a, s'] = p(s'|s, a)
@@ -22,6 +22,8 @@ Nothing here is graded: this is the world students' solvers run on.
 
 import numpy as np
 
+from ._checks import check_layout, check_mdp_arrays, check_policy, check_terminal, check_values
+
 
 class MDP:
     """A finite MDP with known dynamics: ``MDP(P, R, gamma, terminal)``.
@@ -32,45 +34,8 @@ class MDP:
     """
 
     def __init__(self, P, R, gamma, terminal=()):
-        P = np.asarray(P, dtype=np.float64)
-        R = np.asarray(R, dtype=np.float64)
-        if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
-            raise ValueError(f"P must have shape (S, A, S) with S, A >= 1; got shape {P.shape}")
-        S, A, _ = P.shape
-        if not np.all(np.isfinite(P)) or P.min() < 0 or P.max() > 1:
-            raise ValueError("P must hold probabilities in [0, 1]; got entries outside that range")
-        row_sums = P.sum(axis=2)
-        if not np.allclose(row_sums, 1.0, atol=1e-8):
-            s, a = np.unravel_index(np.argmax(np.abs(row_sums - 1)), row_sums.shape)
-            raise ValueError(
-                f"P[s, a, :] must sum to 1 for every s, a; P[{s}, {a}, :] sums to {row_sums[s, a]:.6g}"
-            )
-        if R.shape != (S, A):
-            raise ValueError(f"R must have shape (S, A) = {(S, A)} to match P; got {R.shape}")
-        if not np.all(np.isfinite(R)):
-            raise ValueError("R must be finite; got inf or nan entries")
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.floating, np.integer)) or not 0 <= gamma <= 1:
-            raise ValueError(f"gamma must be a number in [0, 1]; got {gamma!r}")
-        self.P, self.R, self.gamma = P, R, float(gamma)
-        self.terminal = self._terminal_mask(terminal, S)
-        for t in np.flatnonzero(self.terminal):
-            if not np.allclose(P[t, :, t], 1.0) or np.any(R[t] != 0):
-                raise ValueError(
-                    f"terminal state {t} must be absorbing with zero reward (P[{t}, :, {t}] = 1, R[{t}] = 0)"
-                )
-
-    @staticmethod
-    def _terminal_mask(terminal, S):
-        terminal = np.asarray(terminal)
-        if terminal.dtype == bool:
-            if terminal.shape != (S,):
-                raise ValueError(f"terminal as a mask must have shape ({S},); got {terminal.shape}")
-            return terminal.copy()
-        if terminal.size and (not np.issubdtype(terminal.dtype, np.integer) or terminal.min() < 0 or terminal.max() >= S):
-            raise ValueError(f"terminal must be a boolean mask or state indices in [0, {S}); got {terminal!r}")
-        mask = np.zeros(S, dtype=bool)
-        mask[terminal.astype(int).ravel()] = True
-        return mask
+        self.P, self.R, self.gamma = check_mdp_arrays(P, R, gamma)
+        self.terminal = check_terminal(terminal, self.P, self.R)
 
     @property
     def n_states(self):
@@ -109,18 +74,7 @@ class Gridworld(MDP):
     """
 
     def __init__(self, layout, living_reward=-0.04, gamma=1.0, noise=0.0):
-        if not isinstance(layout, str):
-            raise TypeError(f"layout must be a string of rows; got {type(layout).__name__}")
-        rows = [line.split() for line in layout.strip().splitlines() if line.strip()]
-        if not rows or any(len(row) != len(rows[0]) for row in rows):
-            raise ValueError(f"layout must have rows of equal length; got row lengths {[len(r) for r in rows]}")
-        for name, value in (("noise", noise), ("living_reward", living_reward)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise TypeError(f"{name} must be a number; got {value!r}")
-        if not 0 <= noise <= 1:
-            raise ValueError(f"noise must be a probability in [0, 1]; got {noise!r}")
-        if not np.isfinite(living_reward):
-            raise ValueError(f"living_reward must be a finite number; got {living_reward!r}")
+        rows = check_layout(layout, living_reward, noise)
         self.shape = (len(rows), len(rows[0]))
         self.living_reward, self.noise = float(living_reward), float(noise)
         self.cells = [(r, c) for r, row in enumerate(rows) for c, token in enumerate(row) if token != "#"]
@@ -204,11 +158,9 @@ class Gridworld(MDP):
         """One arrow per square (``^ v < >``); exits show their reward in brackets.
 
         A stochastic (S, A) policy shows its most likely action (the first on ties)."""
-        policy = np.asarray(policy)
-        if policy.shape == (self.n_states, self.n_actions):
+        policy = check_policy(self, policy)
+        if policy.ndim == 2:
             policy = policy.argmax(axis=1)
-        if policy.shape != (self.n_states,):
-            raise ValueError(f"policy must have shape ({self.n_states},) or ({self.n_states}, {self.n_actions}); got {policy.shape}")
         return self.render(lambda s: f"[{self.exit_reward[s]:+g}]" if s in self.exit_reward else ARROWS[policy[s]])
 
 
@@ -232,10 +184,3 @@ class ModelFreeView:
     def step(self, s, a, rng):
         return self._world.step(s, a, rng)
 
-
-def check_values(mdp, V, name="V"):
-    """``V`` as a float array of shape (S,), or a ValueError naming ``name``."""
-    V = np.asarray(V, dtype=np.float64)
-    if V.shape != (mdp.n_states,):
-        raise ValueError(f"{name} must have shape (S,) = ({mdp.n_states},); got {V.shape}")
-    return V

@@ -51,40 +51,17 @@ Graded (in lecture order; later ones build on earlier ones):
 """
 
 import math
-import numbers
 import warnings
 from collections import Counter
 from itertools import chain
 
 import numpy as np
 
-from .generate import check_token_id
+from ._checks import (check_int, check_ngram_fit, check_ngram_options, check_order_probs, check_rng, check_sentences,
+                      check_size, check_token_id, check_word, check_words)
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 SMOOTHINGS = ("mle", "add_k", "interpolation", "kneser_ney")
-
-
-def check_sentences(sentences, name="sentences"):
-    """Validate a corpus (a non-empty list of sentences, each a list of word strings).
-
-    Returns the set of distinct tokens; the type check runs on that set, not on every token.
-    """
-    if isinstance(sentences, str) or not hasattr(sentences, "__len__") or len(sentences) == 0:
-        raise ValueError(f"{name} must be a non-empty list of sentences (lists of word strings); got {sentences!r:.60}")
-    for sentence in sentences:
-        if not isinstance(sentence, (list, tuple)):
-            raise TypeError(f"{name}: every sentence must be a list of strings (tokens); got {sentence!r:.60}")
-    try:
-        tokens = set(chain.from_iterable(sentences))
-    except TypeError:  # an unhashable token, e.g. a nested list
-        bad = next(t for t in chain.from_iterable(sentences) if not isinstance(t, str))
-        raise TypeError(f"{name}: tokens must be strings; got {bad!r:.60} ({type(bad).__name__})") from None
-    not_strings = [t for t in tokens if not isinstance(t, str)]
-    if not_strings:
-        raise TypeError(f"{name}: tokens must be strings; got {not_strings[0]!r} ({type(not_strings[0]).__name__})")
-    if BOS in tokens or EOS in tokens:
-        raise ValueError(f"{name}: the padding tokens {BOS} and {EOS} are added by the model, not the data")
-    return tokens
 
 
 class Vocab:
@@ -96,9 +73,8 @@ class Vocab:
     """
 
     def __init__(self, sentences, min_count=1):
-        check_sentences(sentences)
-        if not isinstance(min_count, numbers.Integral) or min_count < 1:
-            raise ValueError(f"min_count must be an integer >= 1; got {min_count!r}")
+        check_sentences(sentences, reserved=(BOS, EOS))
+        check_size(min_count, "min_count")
         counts = Counter(chain.from_iterable(sentences))
         kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
         self.words = [UNK, BOS, EOS] + kept
@@ -120,7 +96,7 @@ class Vocab:
 
 def pad_corpus(sentences, vocab, n):
     """One int64 stream (L,): each sentence as n-1 ``<s>``, its word ids, one ``</s>``."""
-    check_sentences(sentences)
+    check_sentences(sentences, reserved=(BOS, EOS))
     padding = [BOS] * (n - 1)
     pieces = []
     for sentence in sentences:
@@ -240,9 +216,7 @@ def fit_interpolation_weights(q, tol=1e-7, max_iter=10_000):
     lambda_k = mean_t r[t, k]. Starts uniform; each step cannot lower the likelihood.
     Stops when no weight moves more than ``tol``; raises RuntimeError after ``max_iter``.
     """
-    q = np.asarray(q, dtype=np.float64)
-    if q.ndim != 2 or len(q) == 0 or (q.sum(axis=1) <= 0).any():
-        raise ValueError(f"q must be (N, n+1) with N >= 1 and a positive entry in every row; got shape {q.shape}")
+    q = check_order_probs(q)
     ### BEGIN SOLUTION
     weights = np.full(q.shape[1], 1.0 / q.shape[1])
     for _ in range(max_iter):
@@ -302,30 +276,14 @@ class NGramLM:
     """
 
     def __init__(self, n, smoothing="kneser_ney", *, k=1.0, weights=None, discount=0.75):
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n must be an integer >= 1; got {n!r}")
-        if smoothing not in SMOOTHINGS:
-            raise ValueError(f"smoothing must be one of {SMOOTHINGS}; got {smoothing!r}")
-        if not (isinstance(k, numbers.Real) and math.isfinite(k) and k > 0):
-            raise ValueError(f"k must be a finite number > 0 for add-k smoothing; got {k!r}")
-        if not (isinstance(discount, numbers.Real) and 0 < discount < 1):
-            raise ValueError(f"discount must be in (0, 1) for Kneser-Ney; got {discount!r}")
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float64)
-            valid = weights.shape == (n + 1,) and np.isfinite(weights).all() and (weights >= 0).all()
-            if not (valid and abs(weights.sum() - 1) <= 1e-9):  # written so that NaN fails
-                raise ValueError(f"weights must be n+1 = {n + 1} finite non-negative numbers summing to 1 "
-                                 f"(uniform, unigram, ..., {n}-gram); got {weights.tolist()}")
+        weights = check_ngram_options(n, smoothing, SMOOTHINGS, k, weights, discount)
         self.n, self.smoothing, self.k, self.discount = int(n), smoothing, float(k), float(discount)
         self.given_weights, self.weights, self.vocab = weights, weights, None
 
     def fit(self, sentences, vocab=None, min_count=1, heldout=None):
         """Count orders 1..n on ``sentences`` (building a :class:`Vocab` unless given)."""
-        check_sentences(sentences)
-        if self.smoothing == "interpolation" and self.given_weights is None and heldout is None:
-            raise ValueError("interpolation needs weights=... or fit(..., heldout=sentences) to fit them")
-        if vocab is not None and not isinstance(vocab, Vocab):
-            raise TypeError(f"vocab must be a Vocab; got {type(vocab).__name__}")
+        check_sentences(sentences, reserved=(BOS, EOS))
+        check_ngram_fit(vocab, Vocab, self.smoothing == "interpolation" and self.given_weights is None, heldout)
         self.vocab = Vocab(sentences, min_count) if vocab is None else vocab
         V, bos = len(self.vocab), self.vocab.bos_id
         if V ** self.n >= 2**62:
@@ -369,8 +327,7 @@ class NGramLM:
     def context_ids(self, context, name="context"):
         """The last n-1 ids of a context of words (or ids), ``<s>``-padded on the left."""
         self._check_fitted()
-        if isinstance(context, str):
-            raise TypeError(f"{name} must be a list of words, not a string; got {context!r}")
+        check_words(context, name)
         ids = [self.vocab.index.get(c, self.vocab.unk_id) if isinstance(c, str) else self.check_id(c, name)
                for c in context]
         padded = [self.vocab.bos_id] * (self.n - 1) + ids
@@ -378,8 +335,7 @@ class NGramLM:
 
     def prob(self, word, context=()):
         """p(word | context) as a float."""
-        if not isinstance(word, str):
-            raise TypeError(f"word must be a string; got {word!r}")
+        check_word(word)
         gram = self.context_ids(context) + [self.vocab.index.get(word, self.vocab.unk_id)]
         return float(self.probs(np.array([gram]))[0])
 
@@ -420,12 +376,8 @@ class NGramLM:
         Stops at ``</s>`` or after ``max_len`` words. ``context`` starts the sentence and is
         not returned.
         """
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
-        if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral):
-            raise TypeError(f"max_len must be an int; got {max_len!r}")
-        if max_len < 0:
-            raise ValueError(f"max_len must be >= 0; got {max_len}")
+        check_rng(rng)
+        check_int(max_len, "max_len", 0)
         ### BEGIN SOLUTION
         ### HINT: draw from next_token_probs(context + words) until </s>
         words, V = [], len(self.vocab)
@@ -445,8 +397,7 @@ class NGramLM:
 
     def start(self, prompt_ids):
         """(log-probabilities (V,), state) for the token after ``prompt_ids`` (a sentence start)."""
-        if isinstance(prompt_ids, str):
-            raise TypeError(f"prompt_ids must be a sequence of token ids, not a string; got {prompt_ids!r}")
+        check_words(prompt_ids, "prompt_ids", "a sequence of token ids")
         state = tuple(self.context_ids([self.check_id(i, "prompt_ids") for i in prompt_ids], "prompt_ids"))
         return self._logits(state), state
 

@@ -40,17 +40,7 @@ import math
 
 import numpy as np
 
-
-def _check_float_array(name, x):
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"{name} must be a float numpy array; got {got}")
-
-
-def _check_int_array(name, ids):
-    if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
-        got = ids.dtype if isinstance(ids, np.ndarray) else type(ids).__name__
-        raise TypeError(f"{name} must be an integer numpy array; got {got}")
+from ._checks import check_cross_entropy, check_embedding, check_float_array, check_layernorm, check_linear
 
 
 # ----------------------------------------------------------------------------- linear
@@ -62,14 +52,7 @@ def linear_forward(x, W, b=None):
     x (..., D), W (D, M), b (M,) or None  ->  out (..., M).
     cache = (x, W, has_bias).
     """
-    _check_float_array("x", x)
-    _check_float_array("W", W)
-    if W.ndim != 2 or x.shape[-1:] != W.shape[:1]:
-        raise ValueError(f"x (..., D) and W (D, M) must agree on D; got x {x.shape}, W {W.shape}")
-    if b is not None:
-        _check_float_array("b", b)
-        if b.shape != W.shape[1:]:
-            raise ValueError(f"b must have shape ({W.shape[1]},) to match W; got {b.shape}")
+    check_linear(x, W, b)
     ### BEGIN SOLUTION
     ### HINT: matmul works on any leading dims; add b only when it is not None
     out = x @ W  # (..., M)
@@ -106,15 +89,7 @@ def embedding_forward(ids, W):
 
     ids int (...), W (V, D)  ->  out (..., D).  Equivalent to one_hot(ids) @ W.
     """
-    _check_int_array("ids", ids)
-    _check_float_array("W", W)
-    if W.ndim != 2:
-        raise ValueError(f"W must have shape (V, D); got {W.shape}")
-    if ids.size and (ids.min() < 0 or ids.max() >= W.shape[0]):
-        raise ValueError(
-            f"ids must lie in [0, {W.shape[0]}) for a table of {W.shape[0]} rows; "
-            f"got values from {ids.min()} to {ids.max()}"
-        )
+    check_embedding(ids, W)
     ### BEGIN SOLUTION
     ### HINT: fancy indexing; keep what backward needs to build a (V, D) gradient
     return W[ids], (ids, W.shape, W.dtype)  # (..., D)
@@ -143,7 +118,7 @@ def embedding_backward(dout, cache):
 
 def relu_forward(x):
     """out = max(x, 0), elementwise."""
-    _check_float_array("x", x)
+    check_float_array(x, "x")
     ### BEGIN SOLUTION
     out = np.maximum(x, 0)
     return out, x
@@ -161,7 +136,7 @@ def relu_backward(dout, cache):
 
 def tanh_forward(x):
     """out = tanh(x), elementwise; the cache keeps out, since tanh' = 1 - tanh^2."""
-    _check_float_array("x", x)
+    check_float_array(x, "x")
     ### BEGIN SOLUTION
     out = np.tanh(x)
     return out, out
@@ -182,7 +157,7 @@ _GELU_C = math.sqrt(2 / math.pi)  # a Python float, so float32 inputs stay float
 
 def gelu_forward(x):
     """GELU, tanh approximation: out = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)."""
-    _check_float_array("x", x)
+    check_float_array(x, "x")
     ### BEGIN SOLUTION
     ### HINT: cache x and tanh(u); both appear in the derivative
     # u = c x (1 + 0.044715 x^2), built in one buffer: x * x rather than x**3 (a general
@@ -233,16 +208,7 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
 
     x (..., D), gamma (D,), beta (D,)  ->  out (..., D).
     """
-    _check_float_array("x", x)
-    _check_float_array("gamma", gamma)
-    _check_float_array("beta", beta)
-    if gamma.shape != x.shape[-1:] or beta.shape != x.shape[-1:]:
-        raise ValueError(
-            f"gamma and beta must have shape ({x.shape[-1]},) to match x {x.shape}; "
-            f"got {gamma.shape} and {beta.shape}"
-        )
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0; got {eps}")
+    check_layernorm(x, gamma, beta, eps)
     ### BEGIN SOLUTION
     ### HINT: keepdims=True keeps mu and var broadcastable; cache xhat and 1/sqrt(var+eps)
     mu = x.mean(axis=-1, keepdims=True)  # (..., 1)
@@ -281,7 +247,7 @@ def layernorm_backward(dout, cache):
 
 def softmax(x, axis=-1):
     """softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j (stable; -inf -> 0)."""
-    _check_float_array("x", x)
+    check_float_array(x, "x")
     ### BEGIN SOLUTION
     ### HINT: subtract the max along axis (keepdims) before exp
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -292,7 +258,7 @@ def softmax(x, axis=-1):
 
 def log_softmax(x, axis=-1):
     """log_softmax(x)_i = x_i - m - log sum_j exp(x_j - m): never log(0) of a rounded-off softmax."""
-    _check_float_array("x", x)
+    check_float_array(x, "x")
     ### BEGIN SOLUTION
     ### HINT: log-sum-exp with the max subtracted; -inf entries stay -inf
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -303,38 +269,6 @@ def log_softmax(x, axis=-1):
 # ----------------------------------------------------------------------------- cross-entropy
 
 
-def _check_cross_entropy_inputs(logits, targets, loss_mask):
-    _check_float_array("logits", logits)
-    _check_int_array("targets", targets)
-    if logits.ndim < 1 or targets.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"targets must have the shape of logits without its last axis; "
-            f"got logits {logits.shape} and targets {targets.shape}"
-        )
-    if not np.all(logits < np.inf):  # one pass catches both NaN and +inf
-        raise ValueError("logits must not contain NaN or +inf (-inf, probability 0, is allowed)")
-    V = logits.shape[-1]
-    if targets.size and (targets.min() < 0 or targets.max() >= V):
-        raise ValueError(
-            f"targets must lie in [0, {V}) for {V} logits; "
-            f"got values from {targets.min()} to {targets.max()}"
-        )
-    if loss_mask is None:
-        weights = np.ones(targets.shape, dtype=logits.dtype)
-    else:
-        loss_mask = np.asarray(loss_mask)
-        if loss_mask.shape != targets.shape:
-            raise ValueError(
-                f"loss_mask must have the shape of targets {targets.shape}; got {loss_mask.shape}"
-            )
-        if not np.isin(loss_mask, (0, 1)).all():
-            raise ValueError("loss_mask must hold only 0/1 or False/True")
-        weights = loss_mask.astype(logits.dtype)
-    if weights.sum() == 0:
-        raise ValueError("loss_mask masks every position: the mean loss over no tokens is undefined")
-    return weights
-
-
 def cross_entropy_forward(logits, targets, loss_mask=None):
     """Mean negative log-likelihood of the targets over the unmasked positions.
 
@@ -343,7 +277,7 @@ def cross_entropy_forward(logits, targets, loss_mask=None):
     logits (..., V), targets int (...), loss_mask (...) bool or 0/1 (None: all ones)
     ->  loss (a Python float), cache.  Raises ValueError if every position is masked.
     """
-    weights = _check_cross_entropy_inputs(logits, targets, loss_mask)
+    weights = check_cross_entropy(logits, targets, loss_mask)
     ### BEGIN SOLUTION
     ### HINT: log_softmax, pick the target column with np.take_along_axis, average with weights
     logp = log_softmax(logits)  # (..., V)

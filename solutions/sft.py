@@ -44,53 +44,7 @@ response spans), and mixing pretraining text into the fine-tuning batches.
 
 import numpy as np
 
-from .generate import check_count, check_prompt_ids, check_token_id
-
-
-def check_pairs(prompts_ids, responses_ids, pad_id, eos_id, context_length):
-    """The pairs as lists of int64 arrays, after every check the module docstring names:
-    one response per prompt, non-empty prompts, responses that are non-empty and end with
-    ``eos_id``, no ``pad_id`` inside a sequence, ``pad_id != eos_id``, and every sequence
-    P + R - 1 <= ``context_length``. Errors name the argument and the row."""
-    check_count(context_length, "context_length", 1)
-    pad_id = check_token_id(pad_id, np.inf, "pad_id")
-    eos_id = check_token_id(eos_id, np.inf, "eos_id")
-    if pad_id == eos_id:
-        raise ValueError(f"pad_id and eos_id must differ (the EOS is a target, padding never is); "
-                         f"both are {pad_id}")
-    for name, value in (("prompts_ids", prompts_ids), ("responses_ids", responses_ids)):
-        if isinstance(value, np.ndarray) and value.ndim == 2:
-            continue
-        if not isinstance(value, (list, tuple)) or len(value) == 0:
-            raise ValueError(f"{name} must be a non-empty list of token-id sequences; got {value!r}")
-    if len(prompts_ids) != len(responses_ids):
-        raise ValueError(f"prompts_ids and responses_ids must hold one response per prompt; "
-                         f"got {len(prompts_ids)} prompts and {len(responses_ids)} responses")
-    prompts, responses = [], []
-    for b, (prompt, response) in enumerate(zip(prompts_ids, responses_ids)):
-        try:
-            prompt = check_prompt_ids(prompt, allow_empty=False)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"prompts_ids[{b}]: {err}") from None
-        try:
-            response = check_prompt_ids(response)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"responses_ids[{b}]: {err}") from None
-        if response.size == 0:
-            raise ValueError(f"responses_ids[{b}] is empty: a response needs at least its eos_id {eos_id}")
-        if response[-1] != eos_id:
-            raise ValueError(f"responses_ids[{b}] must end with eos_id {eos_id} (a demonstration shows "
-                             f"where to stop); it ends with {response[-1]}")
-        for name, seq in (("prompts_ids", prompt), ("responses_ids", response)):
-            if np.any(seq == pad_id):
-                raise ValueError(f"{name}[{b}] contains pad_id {pad_id}: padding only fills a batch")
-        n_inputs = len(prompt) + len(response) - 1
-        if n_inputs > context_length:
-            raise ValueError(f"pair {b}: prompt ({len(prompt)}) + response ({len(response)}) - 1 = {n_inputs} "
-                             f"positions is longer than context_length {context_length}")
-        prompts.append(prompt)
-        responses.append(response)
-    return prompts, responses
+from ._checks import check_sft_pairs
 
 
 def sft_batch(prompts_ids, responses_ids, pad_id, context_length, eos_id):
@@ -103,7 +57,7 @@ def sft_batch(prompts_ids, responses_ids, pad_id, context_length, eos_id):
     targets that are response tokens, its ``<eos>`` included; prompt targets and padding are
     False. ids and targets are int64, the mask bool.
     """
-    prompts, responses = check_pairs(prompts_ids, responses_ids, pad_id, eos_id, context_length)
+    prompts, responses = check_sft_pairs(prompts_ids, responses_ids, pad_id, eos_id, context_length)
     ### BEGIN SOLUTION
     ### HINT: build each row from its sequence, then the mask from the prompt and sequence lengths only
     prompt_lengths = np.array([len(p) for p in prompts])  # (B,)

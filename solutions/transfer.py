@@ -37,15 +37,13 @@ regularising towards the pretrained weights.
 
 import copy
 
-import numpy as np
+from ._checks import check_param_names, check_size
 
 
 def trainable_names(model, top_blocks=None):
     """Names of the parameters that fine-tuning updates (module docstring), in
     ``model.params`` order. ``top_blocks``: None (all) or an int from 1 to L."""
-    if top_blocks is not None and (isinstance(top_blocks, bool) or not isinstance(top_blocks, (int, np.integer))
-                                   or not 1 <= top_blocks <= model.n_layers):
-        raise ValueError(f"top_blocks must be None or an int from 1 to n_layers = {model.n_layers}; got {top_blocks!r}")
+    top_blocks = None if top_blocks is None else check_size(top_blocks, "top_blocks", 1, model.n_layers)
     ### BEGIN SOLUTION
     if top_blocks is None:
         return list(model.params)
@@ -65,11 +63,8 @@ class PartialModel:
     """
 
     def __init__(self, model, names):
-        unknown = [name for name in names if name not in model.params]
-        if unknown or not names:
-            raise ValueError(f"names must be a non-empty list of the model's parameter names; unknown: {unknown}")
         self.model = model
-        self.params = {name: model.params[name] for name in names}
+        self.params = {name: model.params[name] for name in check_param_names(names, model.params)}
 
     def loss_and_grads(self, ids, targets, loss_mask=None):
         ### BEGIN SOLUTION

@@ -158,7 +158,8 @@ def remote(tmp_path_factory):
         path.parent.mkdir(exist_ok=True)
         path.write_text(textwrap.dedent(source))
     # the given module, as in a grading run: the same file on both sides
-    shutil.copyfile(PROJECT_ROOT / "exercises" / "mdp_model.py", root / "exercises" / "mdp_model.py")
+    for given in ("mdp_model.py", "_checks.py"):
+        shutil.copyfile(PROJECT_ROOT / "exercises" / given, root / "exercises" / given)
     shutil.copytree(PROJECT_ROOT / "scratch", root / "scratch", ignore=shutil.ignore_patterns("__pycache__"))
     impl = RemoteImpl(root, "exercises", ["mdp", "optim"])
     yield impl
