@@ -10,6 +10,8 @@ Select with ``pytest --impl=solutions|exercises`` or the ``SCRATCH_IMPL`` variab
 """
 
 import os
+import sys
+from pathlib import Path
 
 # As in the grader (scratch/grading/grade.py): the tests multiply small matrices, where BLAS threads
 # cost more than they give (the GPT training test takes ~10 s on two threads, ~6 s on one).
@@ -21,6 +23,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("SCRATCH_SPIN_SECONDS", "1e-4")
 
 import pytest  # noqa: E402  (after the BLAS setting on purpose)
+
+# The test files of both rooms import their helpers as ``checks`` (tests/chapters/checks.py),
+# and this conftest imports its background runs as ``harness.background``.
+sys.path[:0] = [str(Path(__file__).parent / "chapters"), str(Path(__file__).parent)]
 
 from harness.background import background  # noqa: E402,F401  (the harness tests' runs, started with the session)
 from scratch.impl import CHAPTERS, PROJECT_ROOT, Impl, default_impl_name  # noqa: E402

@@ -23,8 +23,9 @@ A failure names what was expected and what was obtained (type, shape, a few entr
 - :func:`assert_gradients_match` — ``scratch.gradcheck``'s finite-difference check, after
   each gradient's type, dtype kind and shape (a gradient's shape is its parameter's).
 
-Below them, the helpers more than one chapter file uses: a random MDP, a tiny float64 GPT
-with randomised parameters, attention written out head by head, and
+Below them, the helpers more than one test file uses: a random MDP and a grid's state index,
+the tiny corpus, a table LM for decoding, a response mask, a tiny float64 GPT with
+randomised parameters, attention written out head by head, and
 :func:`check_gpt_forward`, the exact check of a GPT that runs before any training.
 """
 
@@ -315,3 +316,48 @@ def check_gpt_forward(impl):
     except AssertionError as err:
         raise AssertionError("GPT.forward does not give the reference logits of a tiny GPT (test_transformer.py "
                              f"locates the error); the LLM chapters' pretrained model was not trained. {err}") from None
+
+
+# the n-gram chapter's tiny corpus
+TINY = [s.split() for s in ("the mouse ate the cheese", "the cat ate the mouse", "a mouse ate")]
+
+
+class TableLM:
+    """Next-token probabilities looked up by the tuple of tokens generated so far.
+
+    The state is that tuple (immutable, so ``step`` cannot mutate it); prefixes missing from
+    the table use ``default``. ``steps`` counts calls to ``step``.
+    """
+
+    def __init__(self, table, default):
+        self.table = {key: np.asarray(value, dtype=float) for key, value in table.items()}
+        self.default = np.asarray(default, dtype=float)
+        self.steps = 0
+
+    def logits(self, prefix):
+        with np.errstate(divide="ignore"):
+            return np.log(self.table.get(prefix, self.default))
+
+    def start(self, prompt_ids):
+        return self.logits(()), ()
+
+    def step(self, state, token_id):
+        self.steps += 1
+        new_state = state + (int(token_id),)
+        return self.logits(new_state), new_state
+
+
+def constant_lm(probs):
+    return TableLM({}, probs)
+
+
+def prefix_mask(lengths, T):
+    """Response mask (B, T): True in the first lengths[b] positions of row b."""
+    return np.arange(T)[None, :] < np.asarray(lengths)[:, None]
+
+
+UP, DOWN, LEFT, RIGHT = range(4)  # the gridworld's actions
+
+
+def state(world, row, col):
+    return world.index[(row, col)]

@@ -8,38 +8,9 @@ Token ids in the tables: 0 = end of sequence, 1 = "a", 2 = "b", 3 = "c".
 import numpy as np
 import pytest
 
-from checks import assert_equal, assert_same, check_array, check_list, check_scalar
+from checks import assert_equal, assert_same, check_array, check_list, check_scalar, constant_lm, TableLM
 
 EOS = 0
-
-
-class TableLM:
-    """Next-token probabilities looked up by the tuple of tokens generated so far.
-
-    The state is that tuple (immutable, so ``step`` cannot mutate it); prefixes missing from
-    the table use ``default``. ``steps`` counts calls to ``step``.
-    """
-
-    def __init__(self, table, default):
-        self.table = {key: np.asarray(value, dtype=float) for key, value in table.items()}
-        self.default = np.asarray(default, dtype=float)
-        self.steps = 0
-
-    def logits(self, prefix):
-        with np.errstate(divide="ignore"):
-            return np.log(self.table.get(prefix, self.default))
-
-    def start(self, prompt_ids):
-        return self.logits(()), ()
-
-    def step(self, state, token_id):
-        self.steps += 1
-        new_state = state + (int(token_id),)
-        return self.logits(new_state), new_state
-
-
-def constant_lm(probs):
-    return TableLM({}, probs)
 
 
 # Greedy misses the best 2-token sequence: greedy takes "a" (0.5) then "a" (0.35): 0.175;
@@ -245,67 +216,3 @@ class TestBeamSearch:
         assert_same(search(LENGTH_TRADE, [3], 2, 5, eos_id=EOS, length_penalty=1.0), [2, 3, EOS])
         # </s> counts in L (see EOS_IN_LENGTH): -1 / 2 > -1.8 / 3
         assert_same(search(EOS_IN_LENGTH, [3], 2, 5, eos_id=EOS, length_penalty=1.0), [1, EOS])
-
-
-class TestArgumentErrors:
-    """Bad arguments raise clear errors (validation is outside the graded regions)."""
-
-    def test_warper_ranges(self, impl):
-        gen = impl.generate
-        logits = np.zeros(4)
-        for bad in (0, 0.0, -1.0, np.inf):
-            with pytest.raises(ValueError, match="temperature"):
-                gen.apply_temperature(logits, bad)
-        for bad in (0, 5, -1):
-            with pytest.raises(ValueError, match="top_k"):
-                gen.top_k_filter(logits, bad)
-        with pytest.raises(TypeError, match="top_k"):
-            gen.top_k_filter(logits, 2.5)
-        for bad in (0.0, -0.1, 1.5):
-            with pytest.raises(ValueError, match="top_p"):
-                gen.top_p_filter(logits, bad)
-        with pytest.raises(ValueError, match="-inf"):
-            gen.top_k_filter(np.full(3, -np.inf), 1)
-        # A temperature so small that logits / temperature overflows is named as the cause.
-        with pytest.raises(ValueError, match="temperature"):
-            gen.apply_temperature(np.array([1.0, 2.0]), 1e-308)
-        with pytest.raises(ValueError, match="temperature"):
-            gen.apply_temperature(np.array([-1e300, -2e300], dtype=np.float64), 1e-10)
-
-    def test_decoder_arguments(self, impl):
-        gen = impl.generate
-        lm = constant_lm([0.25, 0.25, 0.25, 0.25])
-        with pytest.raises(TypeError, match="rng"):
-            gen.generate(lm, [1], 3)
-        with pytest.raises(ValueError, match="temperature"):
-            gen.generate(lm, [1], 3, temperature=0.0, rng=np.random.default_rng(0))
-        with pytest.raises(ValueError, match="strategy"):
-            gen.generate(lm, [1], 3, strategy="beam")
-        with pytest.raises(ValueError, match="greedy"):
-            gen.generate(lm, [1], 3, strategy="greedy", temperature=0.5)
-        with pytest.raises(ValueError, match="max_new_tokens"):
-            gen.generate(lm, [1], -1, strategy="greedy")
-        with pytest.raises(ValueError, match="beam_width"):
-            gen.beam_search(lm, [1], 0, 3)
-        with pytest.raises(ValueError, match="prompt_ids must be a 1-D"):
-            gen.beam_search(lm, [[1, 2]], 2, 3)
-        with pytest.raises(TypeError, match="prompt_ids must hold ints"):
-            gen.beam_search(lm, [1.5], 2, 3)
-        with pytest.raises(TypeError, match="length_penalty"):
-            gen.beam_search(lm, [1], 2, 3, length_penalty="a")
-        with pytest.raises(ValueError, match="length_penalty"):
-            gen.beam_search(lm, [1], 2, 3, length_penalty=np.nan)
-
-    def test_top_k_checked_before_the_model_runs(self, impl):
-        class NoCallLM:
-            def start(self, prompt_ids):
-                raise AssertionError("lm.start called before the arguments were checked")
-
-        gen = impl.generate
-        for max_new_tokens in (0, 3):
-            with pytest.raises(ValueError, match="top_k"):
-                gen.generate(NoCallLM(), [1], max_new_tokens, top_k=0, rng=np.random.default_rng(0))
-            with pytest.raises(TypeError, match="top_k"):
-                gen.generate(NoCallLM(), [1], max_new_tokens, top_k=2.5, rng=np.random.default_rng(0))
-            with pytest.raises(ValueError, match="top_p"):
-                gen.generate(NoCallLM(), [1], max_new_tokens, top_p=0.0, rng=np.random.default_rng(0))

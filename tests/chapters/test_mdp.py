@@ -15,7 +15,8 @@ from the code it grades.
 import numpy as np
 import pytest
 
-from checks import assert_close, assert_equal, assert_scalar, check_array, check_scalar, random_mdp
+from checks import (DOWN, LEFT, RIGHT, UP, assert_close, assert_equal, assert_scalar, check_array, check_scalar,
+                    random_mdp, state)
 
 # Sutton & Barto's Figure 4.1 values, rounded to one decimal as printed in the book.
 SB_SWEEPS = {
@@ -36,7 +37,6 @@ SB_LAYOUT = """
  .  .  . -1
 """
 
-UP, DOWN, LEFT, RIGHT = range(4)
 
 
 def sutton_barto_grid(mdp):
@@ -72,117 +72,7 @@ def assert_bellman_optimal(m, V, policy=None, atol=1e-9):
         assert_close(Q[np.arange(m.n_states), policy], V, atol=atol, name="Q(s, policy(s))")
 
 
-def state(world, row, col):
-    return world.index[(row, col)]
-
-
 # --- the model: ungraded plumbing, runs on both implementations --------------------------------
-
-def test_lecture_grid_dynamics(impl):
-    world = impl.mdp_model.Gridworld.lecture(living_reward=-2.0)
-    assert world.n_states == 11 and world.n_actions == 4  # 12 squares minus the wall
-    start = state(world, 2, 0)
-    assert world.start == start
-    # deterministic: up from the start moves one row up, left bumps the edge and stays
-    assert world.P[start, UP, state(world, 1, 0)] == 1.0
-    assert world.P[start, LEFT, start] == 1.0
-    assert world.R[start, UP] == -2.0
-    # entering an exit pays its reward and nothing else
-    assert world.R[state(world, 0, 2), RIGHT] == 1.0
-    assert world.R[state(world, 2, 3), UP] == -1.0
-    # the wall at (1, 1): moving into it stays put
-    assert world.P[state(world, 1, 0), RIGHT, state(world, 1, 0)] == 1.0
-    assert world.terminal.sum() == 2
-
-
-def test_slip_noise_splits_mass(impl):
-    world = impl.mdp_model.Gridworld.lecture(noise=0.2)
-    s = state(world, 2, 1)  # bottom row, second column; the wall is above it
-    # up: 0.8 into the wall (stay), 0.1 left, 0.1 right
-    assert world.P[s, UP, s] == pytest.approx(0.8)
-    assert world.P[s, UP, state(world, 2, 0)] == pytest.approx(0.1)
-    assert world.P[s, UP, state(world, 2, 2)] == pytest.approx(0.1)
-
-
-def test_sampling_matches_the_model(impl):
-    world = impl.mdp_model.Gridworld.lecture(living_reward=-0.5, noise=0.2)
-    rng = np.random.default_rng(0)
-    s = state(world, 1, 2)
-    draws = [world.step(s, RIGHT, rng) for _ in range(4000)]
-    freq = np.bincount([d[0] for d in draws], minlength=world.n_states) / len(draws)
-    assert np.abs(freq - world.P[s, RIGHT]).max() < 0.03
-    assert np.mean([d[1] for d in draws]) == pytest.approx(world.R[s, RIGHT], abs=0.06)
-    assert all(d[2] == world.terminal[d[0]] for d in draws)
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (dict(P=np.ones((2, 1, 2)), R=np.zeros((2, 1)), gamma=0.9), "sum to 1"),
-        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 2)), gamma=0.9), "R must have shape"),
-        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), gamma=1.5), "gamma"),
-        (dict(P=np.full((2, 2), 0.5), R=np.zeros((2, 1)), gamma=0.9), "P must have shape"),
-        (dict(P=np.array([[[1.5, -0.5]]] * 2), R=np.zeros((2, 1)), gamma=0.9), r"\[0, 1\]"),
-        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), gamma=0.9, terminal=[0]), "absorbing"),
-    ],
-)
-def test_mdp_rejects_bad_input(impl, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        impl.mdp_model.MDP(**kwargs)
-
-
-def test_gridworld_rejects_bad_layout(impl):
-    with pytest.raises(ValueError, match="equal length"):
-        impl.mdp_model.Gridworld(". .\n.")
-    with pytest.raises(ValueError, match="cell"):
-        impl.mdp_model.Gridworld(". x\n. .")
-    with pytest.raises(ValueError, match="more than one start"):
-        impl.mdp_model.Gridworld("S . 1\nS . .")
-    with pytest.raises(ValueError, match="noise"):
-        impl.mdp_model.Gridworld.lecture(noise=1.5)
-    with pytest.raises(TypeError, match="noise must be a number"):
-        impl.mdp_model.Gridworld.lecture(noise="0.1")
-    with pytest.raises(TypeError, match="living_reward must be a number"):
-        impl.mdp_model.Gridworld.lecture(living_reward="a")
-    with pytest.raises(ValueError, match="gamma"):
-        impl.mdp_model.Gridworld.lecture(gamma=True)
-
-
-def test_values_of_the_wrong_shape_are_named(impl):
-    world = impl.mdp_model.Gridworld.lecture()
-    with pytest.raises(ValueError, match=r"V must have shape \(S,\) = \(11,\)"):
-        impl.mdp.q_values(world, np.zeros(12))
-    with pytest.raises(ValueError, match="V0 must have shape"):
-        impl.mdp.policy_evaluation(world, np.zeros(11, dtype=int), V0=np.zeros(3))
-
-
-def test_a_finished_episode_stays_finished(impl):
-    world = impl.mdp_model.Gridworld.lecture(living_reward=-0.5)
-    exit_plus = state(world, 0, 3)
-    assert world.step(exit_plus, UP, np.random.default_rng(0)) == (exit_plus, 0.0, True)
-
-
-def test_render_policy_takes_a_stochastic_policy(impl):
-    world = impl.mdp_model.Gridworld.lecture()
-    probs = np.zeros((world.n_states, world.n_actions))
-    probs[:, LEFT] = 1.0
-    assert world.render_policy(probs) == world.render_policy(np.full(world.n_states, LEFT))
-
-
-def test_improper_policy_is_a_clear_error(impl):
-    # checked before the linear solve (plumbing, given to students): with gamma = 1, always
-    # going left ends in the left edge from every non-exit square, never at an exit
-    world = impl.mdp_model.Gridworld.lecture(living_reward=-1.0)
-    always_left = np.full(world.n_states, LEFT)
-    with pytest.raises(ValueError, match=r"states \[0, 1, 2, 4, 5, 7, 8, 9, 10\] it never"):
-        impl.mdp.policy_evaluation_exact(world, always_left)
-
-
-def test_render_shows_walls_exits_and_arrows(impl):
-    world = impl.mdp_model.Gridworld.lecture()
-    text = world.render_policy(np.full(world.n_states, RIGHT))
-    assert text.splitlines()[1].split() == [">", "####", ">", "[-1]"]
-    assert "[+1]" in world.render_values(np.zeros(world.n_states))
 
 
 # --- graded ------------------------------------------------------------------------------------

@@ -92,30 +92,6 @@ class TestAdamW:
             impl.optim.adamw_step(params, {"w": np.zeros(2)}, impl.optim.adamw_init(params), lr=0.1)
 
 
-class TestHyperparameters:
-    """Bad hyperparameters raise clear errors (validation outside the graded regions)."""
-
-    def test_adamw_and_sgd_reject_bad_values(self, impl):
-        optim = impl.optim
-        params, grads = {"w": np.ones(2)}, {"w": np.zeros(2)}
-        adamw, sgd = optim.adamw_init(params), optim.sgd_init(params)
-        # eps = 0 with an all-zero gradient would give 0 / 0 = NaN in every parameter.
-        for name, bad in (("eps", 0.0), ("eps", -1e-8), ("eps", np.nan), ("weight_decay", np.nan),
-                          ("weight_decay", -0.1), ("weight_decay", np.inf), ("lr", np.inf),
-                          ("lr", np.nan), ("beta1", np.nan)):
-            with pytest.raises(ValueError, match=name):
-                optim.adamw_step(params, grads, adamw, **{"lr": 0.1, name: bad})
-        for name, bad in (("weight_decay", np.nan), ("weight_decay", -0.1), ("lr", np.inf),
-                          ("momentum", np.nan), ("momentum", 1.0)):
-            with pytest.raises(ValueError, match=name):
-                optim.sgd_step(params, grads, sgd, **{"lr": 0.1, name: bad})
-        for name, bad in (("momentum", "0.9"), ("eps", None)):
-            with pytest.raises(TypeError, match=name):
-                step = optim.sgd_step if name == "momentum" else optim.adamw_step
-                step(params, grads, sgd if name == "momentum" else adamw, **{"lr": 0.1, name: bad})
-        np.testing.assert_array_equal(params["w"], [1.0, 1.0])  # nothing was updated
-
-
 class TestClipGradNorm:
     """clip_grad_norm (global norm)"""
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from checks import (assert_close, assert_equal, assert_same, assert_scalar, check_array, check_gpt_forward,
-                    check_scalar, tiny_gpt)
+                    check_scalar)
 
 SIZES = np.geomspace(1e4, 1e8, 9)  # N over four orders of magnitude, two points per factor 10
 TRUE_LAW = {"E": 1.7, "A": 400.0, "alpha": 0.35}
@@ -156,7 +156,7 @@ class TestPowerLawFit:
 
 # -- pretraining and transfer on the world of scratch.data.world (chapter 8's measured effects) -------
 
-def tiny_gpt(impl, layers=3, tied=True):
+def small_gpt(impl, layers=3, tied=True):
     return impl.transformer.GPT(7, 8, layers, 2, 4, tied=tied, dtype=np.float64, seed=0)
 
 
@@ -196,7 +196,7 @@ class TestTransfer:
     @pytest.mark.points(1)
     def test_trainable_names(self, impl):
         names = impl.transfer.trainable_names
-        model = tiny_gpt(impl)
+        model = small_gpt(impl)
         assert_same(names(model), list(model.params))
         top = ["tok_emb", "blocks.2.ln1.gamma", "blocks.2.ln1.beta", "blocks.2.attn.W_qkv", "blocks.2.attn.b_qkv",
                "blocks.2.attn.W_out", "blocks.2.attn.b_out", "blocks.2.ln2.gamma", "blocks.2.ln2.beta",
@@ -206,7 +206,7 @@ class TestTransfer:
         two = names(model, 2)
         assert type(two) is list
         assert_same(sorted(two), sorted(top + [n.replace("blocks.2.", "blocks.1.") for n in top if n.startswith("blocks.2.")]))
-        untied = tiny_gpt(impl, tied=False)
+        untied = small_gpt(impl, tied=False)
         assert_same(names(untied, 1), top[1:] + ["head.W"])
         with pytest.raises(ValueError, match="top_blocks"):
             names(model, 4)
@@ -216,7 +216,7 @@ class TestTransfer:
         from scratch.train import loop
 
         rng = np.random.default_rng(0)
-        pretrained = tiny_gpt(impl)
+        pretrained = small_gpt(impl)
         before = {name: value.copy() for name, value in pretrained.params.items()}
         ids = rng.integers(0, 7, size=(4, 9))
         batches = iter([(ids[:, :-1], ids[:, 1:])] * 3)

@@ -236,58 +236,6 @@ class TestBatchedSampling:
             assert stats.chisquare(counts, n * plain).pvalue < 1e-6, (prompt, counts / n, plain)
 
 
-class TestBatchedInputErrors:
-    """Bad arguments to the batched decoder and to left_pad (given validation, not graded)."""
-
-    def test_pad_left(self, impl):
-        ids, left_pad = impl.batched.pad_left([[1, 2, 3], [4]], 9)
-        np.testing.assert_array_equal(ids, [[1, 2, 3], [9, 9, 4]])
-        np.testing.assert_array_equal(left_pad, [0, 2])
-        with pytest.raises(ValueError, match=r"prompts\[1\]"):
-            impl.batched.pad_left([[1], []], 0)
-        with pytest.raises(ValueError, match="pad_id"):
-            impl.batched.pad_left([[1]], -1)
-
-    def test_left_pad_errors(self, impl):
-        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
-        ids = np.zeros((2, 3), dtype=np.int64)
-        for bad in ([0, 3], [-1, 0], [0], [[0, 1]]):  # 3 pads of 3 slots leaves no real token
-            with pytest.raises(ValueError, match="left_pad"):
-                model.forward_hidden(ids, left_pad=np.array(bad))
-        with pytest.raises(TypeError, match="left_pad"):
-            model.forward_hidden(ids, left_pad=np.array([0.5, 1.0]))
-        with pytest.raises(ValueError, match="key_mask"):
-            impl.attention.self_attention_forward(np.zeros((2, 3, 4)), attention_params(np.random.default_rng(0), 4),
-                                                  2, key_mask=np.ones((2, 4), dtype=bool))
-
-    def test_generate_batch_errors(self, impl):
-        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
-        gen, rng = impl.batched.generate_batch, np.random.default_rng(0)
-        cases = [
-            (ValueError, "prompts", ([], 2), {"greedy": True}),
-            (ValueError, r"prompts\[1\]", ([[1], []], 2), {"greedy": True}),
-            (ValueError, r"prompts\[0\].*\[0, 5\)", ([[1, 5]], 2), {"greedy": True}),
-            (TypeError, r"prompts\[0\]", ([[1.5]], 2), {"greedy": True}),
-            (ValueError, "context length 6 by 1", ([[1, 2, 3]], 5), {"greedy": True}),
-            (ValueError, "context length 6 by 1", ([[1] * 7], 0), {"greedy": True}),
-            (ValueError, "max_new_tokens", ([[1]], -1), {"greedy": True}),
-            (ValueError, "temperature", ([[1]], 2), {"temperature": 0.0, "rng": rng}),
-            (ValueError, "temperature", ([[1]], 2), {"temperature": np.inf, "rng": rng}),
-            (ValueError, "greedy", ([[1]], 2), {"greedy": True, "temperature": 0.5}),
-            (TypeError, "rng", ([[1]], 2), {}),
-            (ValueError, "stop_id", ([[1]], 2), {"greedy": True, "stop_id": 5}),
-            (TypeError, "stop_id", ([[1]], 2), {"greedy": True, "stop_id": [1, 2.5]}),
-            (ValueError, "pad_id", ([[1]], 2), {"greedy": True, "pad_id": 5}),
-        ]
-        for error, message, args, kwargs in cases:
-            with pytest.raises(error, match=message):
-                gen(model, *args, **kwargs)
-        with pytest.raises(ValueError, match="causal"):
-            gen(impl.transformer.GPT(5, 6, 1, 2, 4, causal=False), [[1]], 2, greedy=True)
-        out = gen(model, [[1, 2], [3]], 0, greedy=True)
-        assert out.tokens.shape == (2, 0) and out.lengths.tolist() == [0, 0]
-
-
 # -- prompts, answers and in-context learning (prompting.py) ---------------------------------------
 
 def small_world():

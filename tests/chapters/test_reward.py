@@ -15,7 +15,7 @@ from scipy import special
 
 from checks import (assert_close, assert_gradients, assert_scalar, check_array, check_gpt_forward, check_scalar,
                     tiny_gpt)
-from scratch.data.instructions import InstructionData, label_groups, plackett_luce_rankings
+from scratch.data.instructions import InstructionData, label_groups
 from scratch.data.world import TaskWorld
 
 
@@ -251,78 +251,3 @@ class TestRewardLearning:
         check_scalar(accuracy, "f", "pairwise accuracy")
         assert accuracy > ceiling - 0.10, (accuracy, ceiling)
         assert accuracy > impl.reward.pairwise_accuracy(polite, rankings) + 0.02
-
-
-class TestRewardInputErrors:
-    """Bad rankings, scores and lengths are refused with the argument named (given validation)."""
-
-    @pytest.mark.parametrize("scores, rankings, message", [
-        ([[0.0, 1.0, 2.0]], [[0, 1, 1]], r"rankings\[0\] = \[0, 1, 1\] is not a permutation of 0..2"),
-        ([[0.0, 1.0], [1.0, 0.0]], [[0, 1], [2, 0]], r"rankings\[1\]"),
-        ([[0.0], [1.0]], [[0], [0]], r"K >= 2"),
-        ([[0.0, np.nan]], [[0, 1]], r"scores contains NaN"),
-        ([0.0, 1.0], [0, 1], r"scores must have shape \(P, K\)"),
-        ([[0.0, 1.0]], [[0, 1, 2]], r"rankings must have the shape"),
-    ])
-    def test_ranking_errors(self, impl, scores, rankings, message):
-        for function in (impl.reward.ranking_loss_forward, impl.reward.pairwise_accuracy):
-            with pytest.raises(ValueError, match=message):
-                function(np.array(scores), np.array(rankings))
-
-    def test_lengths_and_normalization_errors(self, impl):
-        model = impl.reward.RewardModel(tiny_gpt(impl))
-        with pytest.raises(ValueError, match="lengths must lie in 1..T = 1..3"):
-            model.forward(np.ones((2, 3), dtype=np.int64), np.array([3, 4]))
-        with pytest.raises(ValueError, match="lengths must have shape"):
-            model.forward(np.ones((2, 3), dtype=np.int64), np.array([3]))
-        with pytest.raises(ValueError, match="NaN"):
-            impl.reward.reward_normalization([1.0, np.nan, 2.0])
-        with pytest.raises(ValueError, match="std 0"):
-            impl.reward.reward_normalization([1.0, 1.0])
-
-    def test_backbone_is_a_copy_and_the_head_starts_at_zero(self, impl):
-        base = tiny_gpt(impl)
-        before = {name: value.copy() for name, value in base.params.items()}
-        model = impl.reward.RewardModel(base)
-        for name, value in base.params.items():
-            np.testing.assert_array_equal(model.params["backbone." + name], value)
-            assert model.params["backbone." + name] is not value
-            assert model.params["backbone." + name] is model.backbone.params[name]  # one array, two names
-        model.params["backbone.tok_emb"] += 1.0
-        np.testing.assert_array_equal(base.params["tok_emb"], before["tok_emb"])
-        assert not model.params["head.w"].any() and model.params["head.b"] == 0
-
-
-class TestLabelers:
-    """Gold reward and Plackett-Luce labelers of scratch/data/instructions.py (harness, not graded)."""
-
-    def test_gold_reward(self):
-        data = InstructionData(TaskWorld(seed=0))
-        inst = data.instances("heldout")[0]
-        a, b = data.world.answer(inst.task, inst.pair)
-        g = data.gold_reward
-        assert g(inst, [a, b, "<eos>"]) == 1.0 and g(inst, ["sure", a, b, "<eos>"]) == 1.5
-        assert g(inst, [b, a, "<eos>"]) == (1.0 if a == b else 0.0) and g(inst, [a, "mouse" if b != "mouse" else "cat", "<eos>"]) == 0.5
-        for malformed in ([a, b], ["sure", "sure", a, b, "<eos>"], [a, b, a, "<eos>"], ["=>", b, "<eos>"], ["<eos>"]):
-            assert g(inst, malformed) == -1.0, malformed
-        ids = data.tokenizer.encode(["sure", a, b, "<eos>", "<pad>", "<pad>"])
-        assert g(inst, list(ids)) == 1.5  # ids work too; trailing padding is ignored
-
-    def test_plackett_luce_first_places(self):
-        # 20000 rankings of K = 3 with g = (0, 1, 2), tau = 1: the best is response k with
-        # probability softmax(g)_k; given the best, the second place follows the rest's softmax.
-        # Tolerance 0.015 (about 4 standard errors of a frequency from 20000 draws).
-        gold = np.tile([0.0, 1.0, 2.0], (20000, 1))
-        rankings = plackett_luce_rankings(gold, 1.0, np.random.default_rng(0))
-        assert sorted(rankings[0]) == [0, 1, 2]
-        first = np.bincount(rankings[:, 0], minlength=3) / 20000
-        np.testing.assert_allclose(first, special.softmax([0.0, 1.0, 2.0]), atol=0.015)
-        after_best = rankings[rankings[:, 0] == 2, 1]
-        np.testing.assert_allclose(np.mean(after_best == 1), special.expit(1.0), atol=0.015)
-        # a small tau ranks by g almost always, a large one almost at random
-        sharp = plackett_luce_rankings(gold[:1000], 0.05, np.random.default_rng(1))
-        assert np.all(sharp == [2, 1, 0])
-        flat = plackett_luce_rankings(gold, 1000.0, np.random.default_rng(2))
-        np.testing.assert_allclose(np.bincount(flat[:, 0], minlength=3) / 20000, 1 / 3, atol=0.015)
-        with pytest.raises(ValueError, match="tau"):
-            plackett_luce_rankings(gold, 0.0, np.random.default_rng(0))

@@ -1,0 +1,439 @@
+"""Bad input to the chapters' public functions: a clear ValueError or TypeError naming the
+argument, never a NumPy traceback from deep inside or a silent answer (not graded; the
+checks are given code, solutions/_checks.py, so these pass on the handout too)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from checks import LEFT, TINY, attention_params, constant_lm, prefix_mask, tiny_gpt
+
+
+# -- MDPs and the gridworld (chapter 1) ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(P=np.ones((2, 1, 2)), R=np.zeros((2, 1)), gamma=0.9), "sum to 1"),
+        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 2)), gamma=0.9), "R must have shape"),
+        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), gamma=1.5), "gamma"),
+        (dict(P=np.full((2, 2), 0.5), R=np.zeros((2, 1)), gamma=0.9), "P must have shape"),
+        (dict(P=np.array([[[1.5, -0.5]]] * 2), R=np.zeros((2, 1)), gamma=0.9), r"\[0, 1\]"),
+        (dict(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), gamma=0.9, terminal=[0]), "absorbing"),
+    ],
+)
+def test_mdp_rejects_bad_input(impl, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        impl.mdp_model.MDP(**kwargs)
+
+# -- MDPs and the gridworld (chapter 1) ------------------------------------------------------------
+def test_gridworld_rejects_bad_layout(impl):
+    with pytest.raises(ValueError, match="equal length"):
+        impl.mdp_model.Gridworld(". .\n.")
+    with pytest.raises(ValueError, match="cell"):
+        impl.mdp_model.Gridworld(". x\n. .")
+    with pytest.raises(ValueError, match="more than one start"):
+        impl.mdp_model.Gridworld("S . 1\nS . .")
+    with pytest.raises(ValueError, match="noise"):
+        impl.mdp_model.Gridworld.lecture(noise=1.5)
+    with pytest.raises(TypeError, match="noise must be a number"):
+        impl.mdp_model.Gridworld.lecture(noise="0.1")
+    with pytest.raises(TypeError, match="living_reward must be a number"):
+        impl.mdp_model.Gridworld.lecture(living_reward="a")
+    with pytest.raises(ValueError, match="gamma"):
+        impl.mdp_model.Gridworld.lecture(gamma=True)
+
+# -- MDPs and the gridworld (chapter 1) ------------------------------------------------------------
+def test_values_of_the_wrong_shape_are_named(impl):
+    world = impl.mdp_model.Gridworld.lecture()
+    with pytest.raises(ValueError, match=r"V must have shape \(S,\) = \(11,\)"):
+        impl.mdp.q_values(world, np.zeros(12))
+    with pytest.raises(ValueError, match="V0 must have shape"):
+        impl.mdp.policy_evaluation(world, np.zeros(11, dtype=int), V0=np.zeros(3))
+
+# -- MDPs and the gridworld (chapter 1) ------------------------------------------------------------
+def test_improper_policy_is_a_clear_error(impl):
+    # checked before the linear solve (plumbing, given to students): with gamma = 1, always
+    # going left ends in the left edge from every non-exit square, never at an exit
+    world = impl.mdp_model.Gridworld.lecture(living_reward=-1.0)
+    always_left = np.full(world.n_states, LEFT)
+    with pytest.raises(ValueError, match=r"states \[0, 1, 2, 4, 5, 7, 8, 9, 10\] it never"):
+        impl.mdp.policy_evaluation_exact(world, always_left)
+
+# -- n-gram LMs (chapter 2) ------------------------------------------------------------------------
+class TestNGramInputErrors:
+    def test_constructor_arguments(self, impl):
+        ng = impl.ngram
+        for bad in (0, -1, 2.5):
+            with pytest.raises(ValueError, match="n must"):
+                ng.NGramLM(bad)
+        for bad in (0, -0.5):
+            with pytest.raises(ValueError, match="k must"):
+                ng.NGramLM(2, "add_k", k=bad)
+        for bad in (0.0, 1.0, 1.5):
+            with pytest.raises(ValueError, match="discount"):
+                ng.NGramLM(2, "kneser_ney", discount=bad)
+        with pytest.raises(ValueError, match="smoothing"):
+            ng.NGramLM(2, "witten_bell")
+        with pytest.raises(ValueError, match="weights"):
+            ng.NGramLM(2, "interpolation", weights=[0.5, 0.5])
+        for bad in ([math.nan, 0.5, 0.5], [math.inf, 0.5, 0.5], [-0.5, 0.5, 1.0]):
+            with pytest.raises(ValueError, match="weights"):
+                ng.NGramLM(2, "interpolation", weights=bad)
+        for bad in (math.inf, math.nan):
+            with pytest.raises(ValueError, match="k must"):
+                ng.NGramLM(2, "add_k", k=bad)
+
+    def test_corpus_arguments(self, impl):
+        ng = impl.ngram
+        with pytest.raises(ValueError, match="sentences"):
+            ng.NGramLM(2).fit([])
+        with pytest.raises(TypeError, match="strings"):
+            ng.NGramLM(2).fit([["the", 3]])
+        with pytest.raises(TypeError, match="strings"):
+            ng.NGramLM(2).fit(["the mouse"])
+        with pytest.raises(ValueError, match="interpolation needs"):
+            ng.NGramLM(2, "interpolation").fit(TINY)
+        with pytest.raises(ValueError, match="added by the model"):
+            ng.Vocab([["the", "</s>"]])
+        with pytest.raises(ValueError, match="min_count"):
+            ng.Vocab(TINY, min_count=0)
+        with pytest.raises(ValueError, match="not fitted"):
+            ng.NGramLM(2).prob("the")
+        with pytest.raises(TypeError, match="sentences"):
+            ng.Vocab([["the", ["mouse"]]])  # an unhashable token
+
+    def test_sample_arguments(self, impl):
+        with pytest.raises(ValueError, match="max_len"):
+            impl.ngram.NGramLM(2).sample(np.random.default_rng(0), max_len=-1)
+        with pytest.raises(TypeError, match="max_len"):
+            impl.ngram.NGramLM(2).sample(np.random.default_rng(0), max_len=2.5)
+
+# -- optimizers (chapter 4) ------------------------------------------------------------------------
+class TestOptimInputErrors:
+    """Bad hyperparameters raise clear errors (validation outside the graded regions)."""
+
+    def test_adamw_and_sgd_reject_bad_values(self, impl):
+        optim = impl.optim
+        params, grads = {"w": np.ones(2)}, {"w": np.zeros(2)}
+        adamw, sgd = optim.adamw_init(params), optim.sgd_init(params)
+        # eps = 0 with an all-zero gradient would give 0 / 0 = NaN in every parameter.
+        for name, bad in (("eps", 0.0), ("eps", -1e-8), ("eps", np.nan), ("weight_decay", np.nan),
+                          ("weight_decay", -0.1), ("weight_decay", np.inf), ("lr", np.inf),
+                          ("lr", np.nan), ("beta1", np.nan)):
+            with pytest.raises(ValueError, match=name):
+                optim.adamw_step(params, grads, adamw, **{"lr": 0.1, name: bad})
+        for name, bad in (("weight_decay", np.nan), ("weight_decay", -0.1), ("lr", np.inf),
+                          ("momentum", np.nan), ("momentum", 1.0)):
+            with pytest.raises(ValueError, match=name):
+                optim.sgd_step(params, grads, sgd, **{"lr": 0.1, name: bad})
+        for name, bad in (("momentum", "0.9"), ("eps", None)):
+            with pytest.raises(TypeError, match=name):
+                step = optim.sgd_step if name == "momentum" else optim.adamw_step
+                step(params, grads, sgd if name == "momentum" else adamw, **{"lr": 0.1, name: bad})
+        np.testing.assert_array_equal(params["w"], [1.0, 1.0])  # nothing was updated
+
+# -- decoding (chapter 6) --------------------------------------------------------------------------
+class TestDecodingInputErrors:
+    """Bad arguments raise clear errors (validation is outside the graded regions)."""
+
+    def test_warper_ranges(self, impl):
+        gen = impl.generate
+        logits = np.zeros(4)
+        for bad in (0, 0.0, -1.0, np.inf):
+            with pytest.raises(ValueError, match="temperature"):
+                gen.apply_temperature(logits, bad)
+        for bad in (0, 5, -1):
+            with pytest.raises(ValueError, match="top_k"):
+                gen.top_k_filter(logits, bad)
+        with pytest.raises(TypeError, match="top_k"):
+            gen.top_k_filter(logits, 2.5)
+        for bad in (0.0, -0.1, 1.5):
+            with pytest.raises(ValueError, match="top_p"):
+                gen.top_p_filter(logits, bad)
+        with pytest.raises(ValueError, match="-inf"):
+            gen.top_k_filter(np.full(3, -np.inf), 1)
+        # A temperature so small that logits / temperature overflows is named as the cause.
+        with pytest.raises(ValueError, match="temperature"):
+            gen.apply_temperature(np.array([1.0, 2.0]), 1e-308)
+        with pytest.raises(ValueError, match="temperature"):
+            gen.apply_temperature(np.array([-1e300, -2e300], dtype=np.float64), 1e-10)
+
+    def test_decoder_arguments(self, impl):
+        gen = impl.generate
+        lm = constant_lm([0.25, 0.25, 0.25, 0.25])
+        with pytest.raises(TypeError, match="rng"):
+            gen.generate(lm, [1], 3)
+        with pytest.raises(ValueError, match="temperature"):
+            gen.generate(lm, [1], 3, temperature=0.0, rng=np.random.default_rng(0))
+        with pytest.raises(ValueError, match="strategy"):
+            gen.generate(lm, [1], 3, strategy="beam")
+        with pytest.raises(ValueError, match="greedy"):
+            gen.generate(lm, [1], 3, strategy="greedy", temperature=0.5)
+        with pytest.raises(ValueError, match="max_new_tokens"):
+            gen.generate(lm, [1], -1, strategy="greedy")
+        with pytest.raises(ValueError, match="beam_width"):
+            gen.beam_search(lm, [1], 0, 3)
+        with pytest.raises(ValueError, match="prompt_ids must be a 1-D"):
+            gen.beam_search(lm, [[1, 2]], 2, 3)
+        with pytest.raises(TypeError, match="prompt_ids must hold ints"):
+            gen.beam_search(lm, [1.5], 2, 3)
+        with pytest.raises(TypeError, match="length_penalty"):
+            gen.beam_search(lm, [1], 2, 3, length_penalty="a")
+        with pytest.raises(ValueError, match="length_penalty"):
+            gen.beam_search(lm, [1], 2, 3, length_penalty=np.nan)
+
+    def test_top_k_checked_before_the_model_runs(self, impl):
+        class NoCallLM:
+            def start(self, prompt_ids):
+                raise AssertionError("lm.start called before the arguments were checked")
+
+        gen = impl.generate
+        for max_new_tokens in (0, 3):
+            with pytest.raises(ValueError, match="top_k"):
+                gen.generate(NoCallLM(), [1], max_new_tokens, top_k=0, rng=np.random.default_rng(0))
+            with pytest.raises(TypeError, match="top_k"):
+                gen.generate(NoCallLM(), [1], max_new_tokens, top_k=2.5, rng=np.random.default_rng(0))
+            with pytest.raises(ValueError, match="top_p"):
+                gen.generate(NoCallLM(), [1], max_new_tokens, top_p=0.0, rng=np.random.default_rng(0))
+
+# -- the Transformer (chapter 7) -------------------------------------------------------------------
+class TestTransformerInputErrors:
+    """Bad input raises a clear error (validation is outside the graded regions)."""
+
+    def test_errors(self, impl):
+        tr = impl.transformer
+        with pytest.raises(ValueError, match="divisible"):
+            tr.GPT(5, 6, 1, 3, 8)
+        model = tr.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        with pytest.raises(ValueError, match="context length"):
+            model.forward_hidden(np.zeros((1, 7), dtype=np.int64))
+        with pytest.raises(ValueError, match=r"\[0, 5\)"):
+            model.forward_hidden(np.array([[0, 5]]))
+        with pytest.raises(ValueError, match="shape"):
+            model.forward_hidden(np.array([0, 1]))
+        with pytest.raises(ValueError, match="causal"):
+            tr.GPT(5, 6, 1, 2, 4, causal=False).start([1])
+        with pytest.raises(ValueError, match="mask_id"):
+            tr.mask_tokens(np.zeros((1, 3), dtype=np.int64), 5, 5, np.random.default_rng(0))
+
+    def test_mask_tokens_errors(self, impl):
+        mask_tokens, rng = impl.transformer.mask_tokens, np.random.default_rng(0)
+        with pytest.raises(ValueError, match=r"ids must lie in \[0, vocab_size=5\)"):
+            mask_tokens(np.array([[1, 9, 2]]), 4, 5, rng)
+        with pytest.raises(ValueError, match="vocab_size"):
+            mask_tokens(np.zeros((1, 3), dtype=np.int64), 0, 1, rng)  # no token but the mask
+        with pytest.raises(ValueError, match="T >= 1"):
+            mask_tokens(np.zeros((2, 0), dtype=np.int64), 4, 5, rng)
+
+    def test_attention_argument_errors(self, impl):
+        att = impl.attention
+        x, p = np.zeros((2, 3, 4)), attention_params(np.random.default_rng(0), 4)
+        with pytest.raises(ValueError, match="n_heads"):
+            att.self_attention_forward(x, p, 0)
+        with pytest.raises(ValueError, match="past_kv"):  # 4 heads' cache for a 2-head layer
+            att.self_attention_forward(x, p, 2, past_kv=(np.zeros((2, 4, 1, 1)), np.zeros((2, 4, 1, 1))))
+        with pytest.raises(ValueError, match="past_kv"):  # batch of 1 against a batch of 2
+            att.self_attention_forward(x, p, 2, past_kv=(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2))))
+        with pytest.raises(ValueError, match="past_kv"):
+            att.self_attention_forward(x, p, 2, past_kv=np.zeros((2, 2, 1, 2)))
+        q = np.zeros((2, 3, 4))
+        with pytest.raises(ValueError, match=r"mask must broadcast.*\(2, 3, 3\)"):
+            att.attention_forward(q, q, q, np.ones((4, 3), dtype=bool))
+        with pytest.raises(ValueError, match=r"bias must broadcast.*\(2, 3, 3\)"):
+            att.attention_forward(q, q, q, None, np.zeros((3, 4)))
+        with pytest.raises(ValueError, match=r"slopes.*\(2,\)"):  # one slope per head
+            att.self_attention_forward(x, p, 2, slopes=[1.0, 0.5, 0.25])
+        for bad in (0.5, [[1.0], [0.5]], ["a", "b"], [np.nan]):
+            with pytest.raises(ValueError, match="slopes"):
+                att.alibi_bias(bad, 2, 3)
+        with pytest.raises(ValueError, match="n_heads"):
+            att.alibi_slopes(0)
+        model = impl.transformer.GPT(5, 6, 2, 2, 4, dtype=np.float64)
+        one_block = [(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2)))]
+        with pytest.raises(ValueError, match="past_kvs.*2 entries; got 1"):
+            model.forward_hidden(np.array([[1]]), past_kvs=one_block)
+
+    def test_decoding_rejects_bad_ids_and_state(self, impl):
+        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        for lm in (model, model.uncached()):
+            with pytest.raises(TypeError, match="prompt_ids"):
+                lm.start([1.7, 2.2])  # never silently truncated to [1, 2]
+            with pytest.raises(ValueError, match="prompt_ids"):
+                lm.start([[1, 2], [3, 4]])  # never flattened
+            with pytest.raises(ValueError, match="prompt_ids"):
+                lm.start([])
+            with pytest.raises(ValueError, match="prompt_ids"):
+                lm.start([1, 5])
+        state = (1, [(np.zeros((1, 2, 1, 2)), np.zeros((1, 2, 1, 2)))])  # what start([t]) returns
+        for lm, lm_state in ((model, state), (model.uncached(), (1,))):
+            with pytest.raises(TypeError, match="token_id"):
+                lm.step(lm_state, 2.9)
+            with pytest.raises(TypeError, match="token_id"):
+                lm.step(lm_state, None)
+            with pytest.raises(ValueError, match="token_id"):
+                lm.step(lm_state, 5)
+        with pytest.raises(TypeError, match="state"):
+            model.step(np.zeros(4), 1)
+        with pytest.raises(ValueError, match="n_seen"):
+            model.step((2, state[1]), 1)
+
+    def test_only_float32_or_float64(self, impl):
+        for dtype in (np.float16, np.int32):
+            with pytest.raises(TypeError, match="float32 or np.float64"):
+                impl.transformer.GPT(5, 6, 1, 2, 4, dtype=dtype)
+
+    def test_cache_entries_read_by_given_code_are_documented(self, impl):
+        # start, step and attention_weights (given code) read these entries of the caches
+        # that the graded functions build: each graded docstring must promise them
+        tr, att = impl.transformer, impl.attention
+        for function, entries in ((tr.GPT.forward, ['cache["hidden"]']),
+                                  (tr.GPT.forward_hidden, ['cache["blocks"]', 'cache["kvs"]']),
+                                  (tr.block_forward, ['cache["attn"]', 'cache["kv"]']),
+                                  (att.self_attention_forward, ['cache["kv"]', 'cache["attention"]']),
+                                  (att.attention_forward, ['"weights"'])):
+            for entry in entries:
+                assert entry in function.__doc__, (function.__qualname__, entry)
+        # attention_forward's cache holds the returned out; step's copying has a cost
+        # (compared with whitespace collapsed: Python 3.13 strips docstrings' indentation)
+        assert "must not modify ``out`` in place" in " ".join(att.attention_forward.__doc__.split())
+        assert "copies the whole cache" in " ".join(tr.GPT.step.__doc__.split())
+        assert tr.GPT.check_ids.__doc__
+
+# -- batched decoding (chapter 9) ------------------------------------------------------------------
+class TestBatchedInputErrors:
+    """Bad arguments to the batched decoder and to left_pad (given validation, not graded)."""
+
+    def test_pad_left(self, impl):
+        ids, left_pad = impl.batched.pad_left([[1, 2, 3], [4]], 9)
+        np.testing.assert_array_equal(ids, [[1, 2, 3], [9, 9, 4]])
+        np.testing.assert_array_equal(left_pad, [0, 2])
+        with pytest.raises(ValueError, match=r"prompts\[1\]"):
+            impl.batched.pad_left([[1], []], 0)
+        with pytest.raises(ValueError, match="pad_id"):
+            impl.batched.pad_left([[1]], -1)
+
+    def test_left_pad_errors(self, impl):
+        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        ids = np.zeros((2, 3), dtype=np.int64)
+        for bad in ([0, 3], [-1, 0], [0], [[0, 1]]):  # 3 pads of 3 slots leaves no real token
+            with pytest.raises(ValueError, match="left_pad"):
+                model.forward_hidden(ids, left_pad=np.array(bad))
+        with pytest.raises(TypeError, match="left_pad"):
+            model.forward_hidden(ids, left_pad=np.array([0.5, 1.0]))
+        with pytest.raises(ValueError, match="key_mask"):
+            impl.attention.self_attention_forward(np.zeros((2, 3, 4)), attention_params(np.random.default_rng(0), 4),
+                                                  2, key_mask=np.ones((2, 4), dtype=bool))
+
+    def test_generate_batch_errors(self, impl):
+        model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
+        gen, rng = impl.batched.generate_batch, np.random.default_rng(0)
+        cases = [
+            (ValueError, "prompts", ([], 2), {"greedy": True}),
+            (ValueError, r"prompts\[1\]", ([[1], []], 2), {"greedy": True}),
+            (ValueError, r"prompts\[0\].*\[0, 5\)", ([[1, 5]], 2), {"greedy": True}),
+            (TypeError, r"prompts\[0\]", ([[1.5]], 2), {"greedy": True}),
+            (ValueError, "context length 6 by 1", ([[1, 2, 3]], 5), {"greedy": True}),
+            (ValueError, "context length 6 by 1", ([[1] * 7], 0), {"greedy": True}),
+            (ValueError, "max_new_tokens", ([[1]], -1), {"greedy": True}),
+            (ValueError, "temperature", ([[1]], 2), {"temperature": 0.0, "rng": rng}),
+            (ValueError, "temperature", ([[1]], 2), {"temperature": np.inf, "rng": rng}),
+            (ValueError, "greedy", ([[1]], 2), {"greedy": True, "temperature": 0.5}),
+            (TypeError, "rng", ([[1]], 2), {}),
+            (ValueError, "stop_id", ([[1]], 2), {"greedy": True, "stop_id": 5}),
+            (TypeError, "stop_id", ([[1]], 2), {"greedy": True, "stop_id": [1, 2.5]}),
+            (ValueError, "pad_id", ([[1]], 2), {"greedy": True, "pad_id": 5}),
+        ]
+        for error, message, args, kwargs in cases:
+            with pytest.raises(error, match=message):
+                gen(model, *args, **kwargs)
+        with pytest.raises(ValueError, match="causal"):
+            gen(impl.transformer.GPT(5, 6, 1, 2, 4, causal=False), [[1]], 2, greedy=True)
+        out = gen(model, [[1, 2], [3]], 0, greedy=True)
+        assert out.tokens.shape == (2, 0) and out.lengths.tolist() == [0, 0]
+
+# -- SFT (chapter 10) ------------------------------------------------------------------------------
+class TestSFTInputErrors:
+    """Bad pairs are refused with the argument named (given validation, not graded)."""
+
+    @pytest.mark.parametrize("prompts, responses, pad, context, eos, message", [
+        ([[1, 5]], [[]], 0, 8, 2, r"responses_ids\[0\] is empty"),
+        ([[1, 5]], [[6, 7]], 0, 8, 2, r"responses_ids\[0\] must end with eos_id 2"),
+        ([[1, 5], [1, 5, 6, 7, 8]], [[2], [6, 7, 2]], 0, 6, 2, r"pair 1: .* 7 positions is longer than context_length 6"),
+        ([[1, 5]], [[6, 2]], 2, 8, 2, r"pad_id and eos_id must differ"),
+        ([[]], [[6, 2]], 0, 8, 2, r"prompts_ids\[0\]"),
+        ([[1, 5]], [[6, 2], [2]], 0, 8, 2, r"one response per prompt"),
+        ([[1, 0, 5]], [[6, 2]], 0, 8, 2, r"prompts_ids\[0\] contains pad_id 0"),
+        ([[1, 5]], [[6.0, 2.0]], 0, 8, 2, r"responses_ids\[0\]"),
+    ])
+    def test_errors_name_the_argument(self, impl, prompts, responses, pad, context, eos, message):
+        with pytest.raises((ValueError, TypeError), match=message):
+            impl.sft.sft_batch(prompts, responses, pad, context, eos)
+
+# -- the reward model (chapter 11) -----------------------------------------------------------------
+class TestRewardInputErrors:
+    """Bad rankings, scores and lengths are refused with the argument named (given validation)."""
+
+    @pytest.mark.parametrize("scores, rankings, message", [
+        ([[0.0, 1.0, 2.0]], [[0, 1, 1]], r"rankings\[0\] = \[0, 1, 1\] is not a permutation of 0..2"),
+        ([[0.0, 1.0], [1.0, 0.0]], [[0, 1], [2, 0]], r"rankings\[1\]"),
+        ([[0.0], [1.0]], [[0], [0]], r"K >= 2"),
+        ([[0.0, np.nan]], [[0, 1]], r"scores contains NaN"),
+        ([0.0, 1.0], [0, 1], r"scores must have shape \(P, K\)"),
+        ([[0.0, 1.0]], [[0, 1, 2]], r"rankings must have the shape"),
+    ])
+    def test_ranking_errors(self, impl, scores, rankings, message):
+        for function in (impl.reward.ranking_loss_forward, impl.reward.pairwise_accuracy):
+            with pytest.raises(ValueError, match=message):
+                function(np.array(scores), np.array(rankings))
+
+    def test_lengths_and_normalization_errors(self, impl):
+        model = impl.reward.RewardModel(tiny_gpt(impl))
+        with pytest.raises(ValueError, match="lengths must lie in 1..T = 1..3"):
+            model.forward(np.ones((2, 3), dtype=np.int64), np.array([3, 4]))
+        with pytest.raises(ValueError, match="lengths must have shape"):
+            model.forward(np.ones((2, 3), dtype=np.int64), np.array([3]))
+        with pytest.raises(ValueError, match="NaN"):
+            impl.reward.reward_normalization([1.0, np.nan, 2.0])
+        with pytest.raises(ValueError, match="std 0"):
+            impl.reward.reward_normalization([1.0, 1.0])
+
+    def test_backbone_is_a_copy_and_the_head_starts_at_zero(self, impl):
+        base = tiny_gpt(impl)
+        before = {name: value.copy() for name, value in base.params.items()}
+        model = impl.reward.RewardModel(base)
+        for name, value in base.params.items():
+            np.testing.assert_array_equal(model.params["backbone." + name], value)
+            assert model.params["backbone." + name] is not value
+            assert model.params["backbone." + name] is model.backbone.params[name]  # one array, two names
+        model.params["backbone.tok_emb"] += 1.0
+        np.testing.assert_array_equal(base.params["tok_emb"], before["tok_emb"])
+        assert not model.params["head.w"].any() and model.params["head.b"] == 0
+
+# -- RLHF (chapter 12) -----------------------------------------------------------------------------
+class TestRLHFInputErrors:
+    """Bad beta, clip range, shapes, masks and rewards are refused with the argument named (given validation)."""
+
+    def test_errors(self, impl):
+        lp, mask = np.zeros((2, 3)), prefix_mask([3, 1], 3)
+        rlhf, ppo = impl.rlhf, impl.ppo
+        with pytest.raises(ValueError, match="beta must be finite and >= 0"):
+            rlhf.kl_penalized_rewards(lp, lp, np.zeros(2), mask, -0.1)
+        with pytest.raises(ValueError, match="clip_eps must lie in"):
+            ppo.ppo_policy_loss_forward(lp, lp, lp, mask, 1.5)
+        with pytest.raises(ValueError, match="ref_logprobs must have the shape"):
+            rlhf.kl_estimators(lp, np.zeros((2, 2)), mask)
+        with pytest.raises(ValueError, match="mask must have the shape"):
+            rlhf.kl_estimators(lp, lp, mask[:, :2])
+        with pytest.raises(ValueError, match="row 1 has no response token"):
+            rlhf.kl_estimators(lp, lp, prefix_mask([2, 0], 3))
+        with pytest.raises(ValueError, match="right padding"):
+            rlhf.kl_estimators(lp, lp, np.array([[1, 0, 1], [1, 1, 1]]))
+        with pytest.raises(ValueError, match="scores contains NaN"):
+            rlhf.kl_penalized_rewards(lp, lp, np.array([1.0, np.nan]), mask, 0.1)
+        with pytest.raises(ValueError, match="K >= 2"):
+            rlhf.rloo_advantages(np.zeros((3, 1)))
+        with pytest.raises(ValueError, match="name the same parameters"):
+            rlhf.mixed_loss_and_grads(0.0, {"a": 1.0}, 0.0, {"b": 1.0}, 0.1)
+        with pytest.raises(ValueError, match="beta must be finite"):
+            impl.dpo.dpo_loss_forward(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), np.inf)
