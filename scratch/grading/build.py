@@ -25,6 +25,9 @@ Decisions:
   is a generated file that does not compile (a region indented less than its body). A marker
   is recognised on any line, inside a docstring too: write about markers without the
   ``###`` prefix.
+- The handout never names the reference package: a generated line that says ``solutions``
+  (a docstring pointing at ``solutions/rlhf.py``, an import of it) is a :class:`MarkerError`
+  naming the file and line; write "see ``rlhf.py``" instead. Students have no such package.
 - Only ``*.py`` files are written; ``exercises/`` gets no file that ``solutions/`` lacks, and
   a stale extra ``.py`` file in ``exercises/`` is removed by a build and reported by
   ``--check``.
@@ -32,6 +35,8 @@ Decisions:
 
 import re
 from pathlib import Path
+
+REFERENCE_NAME = re.compile(r"\bsolutions\b")
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -118,6 +123,10 @@ def expected_exercises(solutions_dir):
         except SyntaxError as err:
             raise MarkerError(f"{path}: the generated exercises/{relative} does not compile "
                               f"(line {err.lineno}: {err.msg}); check the markers' indentation") from None
+        named = next((number for number, line in enumerate(text.splitlines(), 1) if REFERENCE_NAME.search(line)), None)
+        if named is not None:
+            raise MarkerError(f"{path}: the generated exercises/{relative}, line {named}, names `solutions`, a package "
+                              f"students do not have; name the file or the function instead (\"see rlhf.py\")")
         files[relative] = text
     return files
 

@@ -121,6 +121,16 @@ def test_a_misindented_region_is_a_build_error(tmp_path):
         build.expected_exercises(tmp_path)
 
 
+@pytest.mark.parametrize("line", ['"""Derived in solutions/rlhf.py."""', "from solutions import nn"])
+def test_the_handout_never_names_the_reference_package(tmp_path, line):
+    (tmp_path / "ok.py").write_text("# the solution is below\nx = 1\n")  # the word, not the package: fine
+    (tmp_path / "bad.py").write_text(f"x = 1\n{line}\n")
+    with pytest.raises(build.MarkerError, match=r"bad.py, line 2, names `solutions`"):
+        build.expected_exercises(tmp_path)
+    (tmp_path / "bad.py").unlink()
+    assert set(build.expected_exercises(tmp_path)) == {Path("ok.py")}
+
+
 def test_release_copies_only_tracked_files(tmp_path):
     import subprocess
 
