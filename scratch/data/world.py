@@ -409,15 +409,3 @@ def page_batches(source, batch_size, context_length, rng):
                 store.extend(part)
         yield tuple(np.array(store[:batch_size]) for store in pending)
         pending = [store[batch_size:] for store in pending]
-
-
-def pages_loss(model, pages_ids, context_length, pad_id=0, batch_size=64):
-    """Mean loss per predicted token of ``model`` over whole pages (every token after each
-    ``<bos>``, ``<eos>`` included), evaluated in length-sorted batches."""
-    total, count = 0.0, 0
-    for group in length_buckets(pages_ids, batch_size):
-        inputs, targets, mask = page_rows([pages_ids[i] for i in group], context_length, pad_id)
-        n = int(mask.sum())
-        total += float(model.loss(inputs, targets, mask)) * n
-        count += n
-    return total / count

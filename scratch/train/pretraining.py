@@ -82,9 +82,21 @@ def heldout_pages(recipe, n_pages=400, seed=12345):
     return source.encode(pages), nats / tokens
 
 
+def pages_loss(model, pages_ids, context_length, pad_id=0, batch_size=64):
+    """Mean loss per predicted token of ``model`` over whole pages (every token after each
+    ``<bos>``, ``<eos>`` included), evaluated in length-sorted batches."""
+    total, count = 0.0, 0
+    for group in world.length_buckets(pages_ids, batch_size):
+        inputs, targets, mask = world.page_rows([pages_ids[i] for i in group], context_length, pad_id)
+        n = int(mask.sum())
+        total += float(model.loss(inputs, targets, mask)) * n
+        count += n
+    return total / count
+
+
 def heldout_loss(model, recipe, pages_ids):
     """The model's mean loss per predicted token on held-out pages (``heldout_pages``)."""
-    return world.pages_loss(model, pages_ids, recipe["model"]["context_length"])
+    return pages_loss(model, pages_ids, recipe["model"]["context_length"])
 
 
 def pretrain(impl, recipe, out=None, eval_fn=None, eval_every=None):

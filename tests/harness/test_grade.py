@@ -150,6 +150,9 @@ def test_handout_is_for_students(runs):
     assert "student handout" in readme and "For instructors" not in readme and "$" not in readme
     assert "## What to submit" in readme and "- `exercises/mdp.py`" in readme
     assert "| 1.1 |" in readme  # the chapter tables, from the instructor's README
+    introduction = readme[:readme.index("## ")]  # says what the whole handout holds, RLHF included
+    assert all(topic in introduction for topic in ("MDP", "decoding", "pretraining", "SFT", "reward model", "RLHF"))
+    assert "solutions" not in readme.replace("there is no solutions/", "")  # names no package students lack
     # grading solutions/ in a handout is a clear error, not a 0 score
     wrong = runs["handout"]["solutions"]
     assert wrong.returncode == 2 and "there is no solutions/ package" in wrong.stderr
