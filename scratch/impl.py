@@ -19,7 +19,7 @@ from pathlib import Path
 IMPLEMENTATIONS = ("solutions", "exercises")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# The chapters in lecture order. Test files are ``tests/test_<chapter>.py``; the grader
+# The chapters in lecture order. Test files are ``tests/chapters/test_<chapter>.py``; the grader
 # and the lecture demo follow this order.
 CHAPTERS = ("mdp", "ngram", "nn", "optim", "rnn", "generate", "transformer", "pretraining", "prompting",
             "sft", "reward", "rlhf")
