@@ -27,17 +27,18 @@ of a small CPU hold): every step copies it into new arrays (self-attention conca
 writing into a state, see solutions/transformer.py) and reads it once more in the attention
 products, so the batched step is bound by memory traffic, not by arithmetic.
 
-Measured on a 2-core VM shared with other jobs (AMD EPYC, numpy 2.4), with
-OPENBLAS_NUM_THREADS=1, on the lecture's GPT (the default): batched 22,000 tokens/s, single
-sequence 725 tokens/s, 30x, the 20x target met. On a larger GPT (``--vocab 64 --width 128
---layers 4 --context 128``: 0.8M parameters, a 4x longer context): batched 3,200-3,600
-tokens/s, single sequence 280-470 tokens/s, ratios 7.6x to 12.7x over five runs, under 20x
-(with two BLAS threads and the other jobs busy, 4.8x-5.7x: the threads compete for the same
-two cores). A profile of that batched run: the KV concatenation ~40% of the time, the
-linear layers ~20%, the attention products ~20%. Writing the new keys and values into preallocated
-(B, H, N, d) buffers instead (an experiment, not in the code: it gives up the "a state is
-never modified" rule that beam search relies on) measured ~4,500 tokens/s, ~13x: the rest is
-the (64, C) x (C, 4C) products and the attention reading the whole cache once per step.
+What it prints is the measurement; this docstring does not copy it. On the lecture's GPT
+the batched decoder meets its 20x target on two cores; on a larger GPT (``--vocab 64
+--width 128 --layers 4 --context 128``: 0.8M parameters, a 4x longer context) the ratio falls
+below 20x, and two BLAS threads on two busy cores make it worse.
+
+The record of an experiment that is not in the code, for the decision it supports: a profile
+of that larger batched run put the KV concatenation at ~40% of the time, the linear layers
+and the attention products at ~20% each; writing the new keys and values into preallocated
+(B, H, N, d) buffers instead (which gives up the "a state is never modified" rule that beam
+search relies on) reached only ~13x, against 7.6x to 12.7x without it: the rest is the
+(64, C) x (C, 4C) products and the attention reading the whole cache once per step, so the
+copying decoder stays.
 """
 
 import argparse

@@ -19,15 +19,12 @@ real training instructions (6 to 8 tokens with the default seed). Measured:
     RLOO (one step) and for PPO with the pretraining mix (8 pretraining rows per step);
   - peak memory of one PPO iteration (tracemalloc, a separate run: tracing slows allocation).
 
-Measured on a 2-core VM shared with other jobs (AMD EPYC, numpy 2.4, OPENBLAS_NUM_THREADS=1),
-default flags, two runs: rollouts 10,600-11,000 tokens/s batched against 700-835 one row at a
-time (13-16x); one PPO iteration 0.23-0.27 s = sampling 0.02-0.03 + scoring 0.05-0.06 (three
-models' forward passes) + update 0.16-0.18 (8 steps, each a forward and a backward of the
-policy); RLOO 0.09-0.10 s (one step); PPO with the mix 0.47-0.50 s (each step also trains on 8 rows of 64 pretraining tokens, 512 tokens
-against the minibatch's ~450); peak memory of a PPO iteration 13 MiB, against 1.3 MiB of
-parameters. At these sizes the update dominates and the KV-cached sampling is the cheap part;
-rollouts are short (6 tokens), so the batched decoder's 13-16x is less than the 30x of
-``benchmarks/generate.py``'s 57-token decodes, where the per-step overhead is spread further.
+What it prints is the measurement (this docstring keeps none, so none can drift). What to
+look for: the update (8 PPO steps, each a forward and a backward of the policy) dominates an
+iteration, the KV-cached sampling is the cheap part, and RLOO (one step) costs a fraction of
+PPO; rollouts are short (6 tokens), so the batched decoder's gain over one row at a time is
+smaller than in ``benchmarks/generate.py``'s long decodes, where the per-step overhead is
+spread further.
 """
 
 import argparse
