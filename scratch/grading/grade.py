@@ -128,7 +128,9 @@ def select(questions, wanted):
         if names & {q.chapter, q.number, q.key, q.key.split("::")[-1], q.number.split(".")[0]}
     ]
     if not chosen:
-        names = ", ".join(sorted({q.chapter for q in questions} | {q.number for q in questions}))
+        chapters = list(dict.fromkeys(q.chapter for q in questions))  # lecture order, then 1.2 before 1.10
+        numbers = sorted({q.number for q in questions}, key=lambda n: tuple(int(part) for part in n.split(".")))
+        names = ", ".join(chapters + numbers)
         raise GradingError(f"--question {wanted!r} matches no question; choose one of: {names}")
     return chosen
 

@@ -24,15 +24,22 @@ from pathlib import Path
 from . import build, release, submission
 from ..impl import PROJECT_ROOT
 
-SETUP_SH = """\
+# Gradescope's images differ in their Python: Ubuntu 24.04's system pip refuses to install
+# (PEP 668, "externally managed"), older images accept it. A virtual environment works on
+# every one, and in /opt, outside root's home, the user nobody can run it (--run-as nobody).
+VENV = "/opt/scratch-venv"
+
+SETUP_SH = f"""\
 #!/usr/bin/env bash
 # Written by `python3 -m scratch gradescope`: Gradescope runs this once, as root, to build the image.
 set -euo pipefail
-apt-get update -qq && apt-get install -y -qq python3 python3-pip > /dev/null
-python3 -m pip install --quiet {requirements}
+apt-get update -qq && apt-get install -y -qq python3 python3-venv > /dev/null
+python3 -m venv {VENV}
+{VENV}/bin/python -m pip install --quiet {{requirements}}
+chmod -R a+rX {VENV}
 """
 
-RUN_AUTOGRADER = """\
+RUN_AUTOGRADER = f"""\
 #!/usr/bin/env bash
 # Written by `python3 -m scratch gradescope`: grade the submitted exercise files.
 # The tests run as the unprivileged user nobody, so a submission cannot write results.json
@@ -41,7 +48,7 @@ cd /autograder/source
 # The tests and their expected values are for the grader (root) alone: the submitted code
 # runs as nobody, who must not read them (the grader refuses to run if nobody can).
 chmod -R go-rwx /autograder/source
-exec python3 -m scratch grade --impl exercises --submission /autograder/submission \\
+exec {VENV}/bin/python -m scratch grade --impl exercises --submission /autograder/submission \\
     --gradescope /autograder/results/results.json --run-as nobody
 """
 

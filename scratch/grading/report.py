@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from . import grade, submission
@@ -49,8 +50,9 @@ def format_report(questions, errors, impl, timeout, verbose=False):
     return "\n".join(lines)
 
 
-def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY):
-    """The ``results.json`` Gradescope's autograder reads (score, tests[], visibility)."""
+def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, seconds=None):
+    """The ``results.json`` Gradescope's autograder reads (score, execution_time in seconds
+    when ``seconds`` is given, tests[], visibility)."""
     tests = []
     for q in questions:
         for test in q.tests:
@@ -65,12 +67,15 @@ def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY):
                 "visibility": hidden_visibility if q.hidden else "visible",
             })
     output = "".join(f"collection error in {e['nodeid']}: {e['message']}\n" for e in errors)
-    return {
+    results = {
         "score": sum(q.score for q in questions),
         "output": output or "Graded every test marked with points.",
         "visibility": "visible",
         "tests": tests,
     }
+    if seconds is not None:
+        results["execution_time"] = round(seconds, 1)
+    return results
 
 
 def zero_results(reason):
@@ -95,8 +100,9 @@ def prepare_results_path(path):
     path = Path(path)
     if path.is_dir():
         raise GradingError(f"--gradescope {path}: is a folder; give the path of the results.json to write")
+    if not path.parent.is_dir():  # a typo must not create folders anywhere
+        raise GradingError(f"--gradescope {path}: the folder {path.parent} does not exist")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, zero_results("grading did not finish (the grader was stopped or killed)"))
     except OSError as err:
         raise GradingError(f"--gradescope {path}: cannot write there ({err.strerror or err})") from None
@@ -110,6 +116,7 @@ def main(args):
     except GradingError as err:
         print(f"grading could not run: {err}", file=sys.stderr)
         return 2
+    started = time.monotonic()
     try:
         with submission.graded_root(args) as (root, impl, submitted):
             questions, errors = grade.grade(impl, root, args.question, args.timeout, args.budget, args.run_as,
@@ -129,6 +136,7 @@ def main(args):
         return 2
     print(format_report(questions, errors, impl, args.timeout, args.verbose))
     if args.gradescope:
-        write_json(args.gradescope, gradescope_results(questions, errors, args.hidden_visibility))
+        write_json(args.gradescope, gradescope_results(questions, errors, args.hidden_visibility,
+                                                       time.monotonic() - started))
         print(f"wrote {args.gradescope}")
     return 0

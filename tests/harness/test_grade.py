@@ -179,6 +179,10 @@ def test_question_selection():
     assert [q.key for q in grade.select(questions, "1.2, ngram")] == ["mdp::TestB", "ngram::TestC"]
     with pytest.raises(grade.GradingError, match="matches no question"):
         grade.select(questions, "9.9")
+    # the choices come in lecture order, 12.2 before 12.10 (not as strings sort)
+    many = grade.number_questions([dict(records[0], question=f"rlhf::Test{i}", chapter="rlhf") for i in range(11)])
+    with pytest.raises(grade.GradingError, match=r"choose one of: rlhf, 12\.1, 12\.2, .*, 12\.9, 12\.10, 12\.11$"):
+        grade.select(many, "13")
 
 
 def test_readme_tables_match_the_graded_questions(runs):

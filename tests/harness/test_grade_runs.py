@@ -173,8 +173,8 @@ def test_failure_messages_say_what_went_wrong(runs):
 
 def test_gradescope_results(runs):
     (questions, errors), _ = runs["misbehaving"]
-    results = json.loads(json.dumps(report.gradescope_results(questions, errors)))
-    assert results["score"] == 4
+    results = json.loads(json.dumps(report.gradescope_results(questions, errors, seconds=12.34)))
+    assert results["score"] == 4 and results["execution_time"] == 12.3
     assert len(results["tests"]) == 12
     assert "collection error in tests/chapters/test_zz_broken.py" in results["output"]
     for test in results["tests"]:
@@ -205,8 +205,9 @@ def test_the_whole_run_has_a_budget(runs):
 def test_a_bad_gradescope_path_is_found_before_grading(tmp_path):
     root = make_project(tmp_path / "p", {"test_x.py": "def test_x():\n    pass\n"})
     (tmp_path / "a_file").write_text("")
-    for path in (tmp_path / "a_file" / "results.json", tmp_path):
+    for path in (tmp_path / "a_file" / "results.json", tmp_path, tmp_path / "no" / "such" / "results.json"):
         started = time.monotonic()
         status, out, err = grade_cli(root, "--gradescope", str(path))
         assert status == 2 and f"--gradescope {path}" in err and "Traceback" not in err
         assert out == "" and time.monotonic() - started < 10
+    assert not (tmp_path / "no").exists()  # a typo creates no folder

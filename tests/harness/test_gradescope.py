@@ -1,6 +1,7 @@
 """Gradescope packaging: the autograder zip, the files students submit, folder submissions."""
 
 import json
+import subprocess
 import zipfile
 
 import pytest
@@ -45,6 +46,14 @@ def test_the_autograder_zip(tmp_path):
     assert "--submission /autograder/submission" in run_autograder and "--run-as nobody" in run_autograder
     assert "--gradescope /autograder/results/results.json" in run_autograder
     assert "'numpy>=" in setup and "'pytest>=" in setup
+    # a virtual environment, not the system pip (Ubuntu 24.04's refuses: PEP 668), outside any
+    # home folder so that nobody can run it; the grader and the student process use its Python
+    venv = gradescope.VENV
+    assert venv.startswith("/opt/") and f"python3 -m venv {venv}" in setup and f"{venv}/bin/python -m pip install" in setup
+    assert f"chmod -R a+rX {venv}" in setup and f"exec {venv}/bin/python -m scratch grade" in run_autograder
+    assert "python3 -m pip" not in setup
+    for script in (setup, run_autograder):
+        assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0  # it parses
     listed = (tmp_path / "out" / "submission_files.txt").read_text().split()
     assert listed == submission.submitted_files(PROJECT_ROOT) and "mdp.py" in listed and "__init__.py" not in listed
     with pytest.raises(gradescope.GradescopeError, match="exists already"):

@@ -1,5 +1,7 @@
 """The screen a submission passes before it runs (``scratch.grading.screen``)."""
 
+import re
+
 import pytest
 
 from scratch.impl import PROJECT_ROOT
@@ -49,6 +51,7 @@ class Model:
     ("from scratch import data, grade", "imports from scratch"),
     ("from scipy import io", "imports from scipy"),
     ("import scipy.io", "imports scipy.io"),
+    ("from scipy import sparse, linalg", "imports from scipy"),
     ("x = eval('1')", "uses eval"),
     ("f = getattr(object, 'x')", "uses getattr"),
     ("g = globals()", "uses globals"),
@@ -65,3 +68,13 @@ def test_reaching_into_the_interpreter_is_flagged_with_its_line(source, reason):
     problems = screen_source(ALLOWED + source + "\n", "exercises/x.py")
     assert problems and reason in " ".join(problems), problems
     assert all(problem.startswith("exercises/x.py:") for problem in problems)
+
+
+def test_the_handout_lists_what_the_screen_allows_of_scipy():
+    from scratch.grading.screen import ALLOWED_SCIPY
+
+    readme = (PROJECT_ROOT / "scratch" / "grading" / "student_readme.md").read_text()
+    listed = set(re.findall(r"`scipy\.(\w+)`", readme))
+    assert listed == ALLOWED_SCIPY
+    for name in sorted(ALLOWED_SCIPY):
+        assert screen_source(f"import scipy.{name}\nfrom scipy import {name}\nfrom scipy.{name} import x\n", "ok.py") == []
