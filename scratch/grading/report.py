@@ -8,8 +8,10 @@ at the end. A grader killed mid-run therefore leaves 0 points, never a passing f
 
 import json
 import os
+import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -23,18 +25,33 @@ def format_points(value):
     return f"{value:g}"
 
 
-def format_report(questions, errors, impl, timeout, verbose=False):
+def terminal_columns():
+    """The terminal's width (80 when the output is not a terminal), at least 60."""
+    return max(60, shutil.get_terminal_size((80, 24)).columns)
+
+
+def format_report(questions, errors, impl, timeout, verbose=False, columns=None):
+    """The table: a row per question (number, title, points), under it a row per test with
+    its status and the first lines of what went wrong. Rows wrap to ``columns`` (default: the
+    terminal's width), a long title or message continuing on indented lines, so nothing is cut
+    and nothing runs past the edge but a word longer than a line (a path, which is never split)."""
+    columns = terminal_columns() if columns is None else columns
     lines = [f"Grading {impl}/ (per-test time limit {timeout:g} s)", ""]
     for error in errors:
-        lines.append(f"  collection error in {error['nodeid']}: {error['message']}")
-    width = max(len(q.title) for q in questions)
+        lines += textwrap.wrap(f"collection error in {error['nodeid']}: {error['message']}", columns,
+                               initial_indent="  ", subsequent_indent="    ")
+    title_width = min(max(len(q.title) for q in questions), columns - 16)  # 5 + 2 + title + 2 + 7
     for q in questions:
         score = f"{format_points(q.score)}/{format_points(q.points)}"
-        lines.append(f"{q.number:>5}  {q.title:<{width}}  {score:>7}")
+        title = textwrap.wrap(q.title, title_width) or [""]
+        lines.append(f"{q.number:>5}  {title[0]:<{title_width}}  {score:>7}")
+        lines += [f"{'':7}{more}" for more in title[1:]]
         for test in q.tests:
             status = grade.STATUS_TEXT[test.status]
             detail = f"  {test.message}" if test.status not in ("passed", "not_implemented") and test.message else ""
-            lines.append(f"{'':7}{status:<20} {test.name}{detail}")
+            lines += textwrap.wrap(f"{status:<20} {test.name}{detail}", columns - 7, initial_indent=" " * 7,
+                                   subsequent_indent=" " * 28, break_on_hyphens=False,
+                                   break_long_words=False) or [""]  # a path stays whole
             if verbose and test.detail:
                 lines += [f"{'':9}{line}" for line in test.detail.splitlines()] + [""]
     total = sum(q.score for q in questions)
@@ -44,7 +61,8 @@ def format_report(questions, errors, impl, timeout, verbose=False):
         counts[test.status] += 1
     ran = sum(counts.values())
     summary = ", ".join(f"{n} {grade.STATUS_TEXT[s]}" for s, n in counts.items() if n)
-    lines += ["", f"Total: {format_points(total)}/{format_points(possible)} points ({ran} graded tests: {summary})"]
+    lines += [""] + textwrap.wrap(f"Total: {format_points(total)}/{format_points(possible)} points "
+                                  f"({ran} graded tests: {summary})", columns)
     if not verbose and any(t.detail for q in questions for t in q.tests):
         lines.append("(grade -v shows each failure in full)")
     return "\n".join(lines)

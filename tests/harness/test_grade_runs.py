@@ -169,6 +169,12 @@ def test_failure_messages_say_what_went_wrong(runs):
     full = report.format_report(questions, errors, "exercises", 2.0, verbose=True)
     assert "grade -v" in short and "Max absolute difference" not in short
     assert "Max absolute difference" in full and "in test_numpy_message" in full and "pluggy" not in full
+    # the table fits 80 columns, and wrapping loses no word of a title or a message
+    narrow = report.format_report(questions, errors, "exercises", 2.0, columns=80)
+    wide = report.format_report(questions, errors, "exercises", 2.0, columns=1000)
+    too_wide = [line for line in narrow.splitlines() if len(line) > 80 and len(line.split()) > 1]
+    assert too_wide == [] and max(map(len, wide.splitlines())) > 80  # (it had long rows to wrap)
+    assert narrow.split() == wide.split()
 
 
 def test_gradescope_results(runs):
