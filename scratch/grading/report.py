@@ -41,6 +41,7 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
         lines += textwrap.wrap(f"collection error in {error['nodeid']}: {error['message']}", columns,
                                initial_indent="  ", subsequent_indent="    ")
     title_width = min(max(len(q.title) for q in questions), columns - 16)  # 5 + 2 + title + 2 + 7
+    first_seen = {}  # message -> the test that showed it: one broken file fails every test the same way
     for q in questions:
         score = f"{format_points(q.score)}/{format_points(q.points)}"
         title = textwrap.wrap(q.title, title_width) or [""]
@@ -49,6 +50,10 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
         for test in q.tests:
             status = grade.STATUS_TEXT[test.status]
             detail = f"  {test.message}" if test.status not in ("passed", "not_implemented") and test.message else ""
+            if detail and test.message in first_seen:
+                detail = f"  (the same error as {first_seen[test.message]})"
+            elif detail and len(test.message) > 40:
+                first_seen[test.message] = f"{q.number} {test.name}"
             lines += textwrap.wrap(f"{status:<20} {test.name}{detail}", columns - 7, initial_indent=" " * 7,
                                    subsequent_indent=" " * 28, break_on_hyphens=False,
                                    break_long_words=False) or [""]  # a path stays whole

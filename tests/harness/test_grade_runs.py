@@ -217,3 +217,16 @@ def test_a_bad_gradescope_path_is_found_before_grading(tmp_path):
         assert status == 2 and f"--gradescope {path}" in err and "Traceback" not in err
         assert out == "" and time.monotonic() - started < 10
     assert not (tmp_path / "no").exists()  # a typo creates no folder
+
+
+def test_one_broken_file_is_reported_once():
+    """A SyntaxError in mdp.py fails every test of the chapter with one message: the table
+    shows it at the first test and points back to it from the others."""
+    broken = "SyntaxError: invalid syntax (exercises/mdp.py, line 12)"
+    questions = [grade.Question(number=f"1.{q}", key=f"mdp::T{q}", title=f"question {q}", chapter="mdp",
+                                tests=[grade.TestResult(f"t{q}{i}", f"test_{q}{i}", 1, "failed", broken) for i in "ab"])
+                 for q in (1, 2)]
+    questions[1].tests.append(grade.TestResult("other", "test_other", 1, "failed", "V: expected 1.0, obtained 2.0 at (3,)"))
+    table = report.format_report(questions, [], "exercises", 2.0, columns=1000)
+    assert table.count(broken) == 1 and table.count("(the same error as 1.1 test_1a)") == 3
+    assert "V: expected 1.0, obtained 2.0 at (3,)" in table  # a different failure keeps its own message
