@@ -57,6 +57,7 @@ DEFAULT_BUDGET = 300.0  # Gradescope's default limit is 10 minutes, setup includ
 STATUS_TEXT = {
     "passed": "passed",
     "not_implemented": "not implemented yet",
+    "not_submitted": "not submitted",  # a stub of a file the submission lacks
     "failed": "failed",
     "timed_out": "timed out",
     "crashed": "crashed",

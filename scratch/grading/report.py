@@ -49,12 +49,13 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
         lines += [f"{'':7}{more}" for more in title[1:]]
         for test in q.tests:
             status = grade.STATUS_TEXT[test.status]
-            detail = f"  {test.message}" if test.status not in ("passed", "not_implemented") and test.message else ""
+            quiet = ("passed", "not_implemented", "not_submitted")  # the status says it all
+            detail = f"  {test.message}" if test.status not in quiet and test.message else ""
             if detail and test.message in first_seen:
                 detail = f"  (the same error as {first_seen[test.message]})"
             elif detail and len(test.message) > 40:
                 first_seen[test.message] = f"{q.number} {test.name}"
-            lines += textwrap.wrap(f"{status:<20} {test.name}{detail}", columns - 7, initial_indent=" " * 7,
+            lines += textwrap.wrap(f"{status:<20} {test.name}{detail}", columns, initial_indent=" " * 7,
                                    subsequent_indent=" " * 28, break_on_hyphens=False,
                                    break_long_words=False) or [""]  # a path stays whole
             if verbose and test.detail:
@@ -73,9 +74,10 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
     return "\n".join(lines)
 
 
-def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, seconds=None):
+def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, seconds=None, about=""):
     """The ``results.json`` Gradescope's autograder reads (score, execution_time in seconds
-    when ``seconds`` is given, tests[], visibility)."""
+    when ``seconds`` is given, tests[], visibility); ``about`` (which files were graded) opens
+    its output."""
     tests = []
     for q in questions:
         for test in q.tests:
@@ -90,9 +92,10 @@ def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, s
                 "visibility": hidden_visibility if q.hidden else "visible",
             })
     output = "".join(f"collection error in {e['nodeid']}: {e['message']}\n" for e in errors)
+    output = (about + "\n" if about else "") + (output or "Graded every test marked with points.")
     results = {
         "score": sum(q.score for q in questions),
-        "output": output or "Graded every test marked with points.",
+        "output": output,
         "visibility": "visible",
         "tests": tests,
     }
@@ -141,7 +144,10 @@ def main(args):
         return 2
     started = time.monotonic()
     try:
-        with submission.graded_root(args) as (root, impl, submitted):
+        with submission.graded_root(args) as (root, impl, submitted, about):
+            if about:
+                print("\n".join(textwrap.fill(line, terminal_columns(), subsequent_indent="  ", break_long_words=False)
+                                for line in about.splitlines()) + "\n")
             questions, errors = grade.grade(impl, root, args.question, args.timeout, args.budget, args.run_as,
                                             submitted=submitted)
     except KeyboardInterrupt:
@@ -160,6 +166,6 @@ def main(args):
     print(format_report(questions, errors, impl, args.timeout, args.verbose))
     if args.gradescope:
         write_json(args.gradescope, gradescope_results(questions, errors, args.hidden_visibility,
-                                                       time.monotonic() - started))
+                                                       time.monotonic() - started, about))
         print(f"wrote {args.gradescope}")
     return 0

@@ -3,8 +3,10 @@
 Students submit the exercise modules that hold stubs (:func:`submitted_files`), whatever
 folder they put them in: ``grade --submission DIR`` finds each listed file anywhere under
 DIR (the shallowest copy wins; hidden folders and ``__MACOSX`` are skipped), ignores every
-other file, and grades them. A submission that lacks a listed file gets 0 points and a
-message naming the missing files. A listed file that is a symbolic link, a device or
+other file, and grades them. A listed file the submission lacks is graded as the handout's
+untouched stub, its tests "not submitted" (a student who hands in only a finished ``mdp.py``
+gets that chapter's feedback); the grader says which files it graded, from where, which were
+not submitted and what it ignored. A listed file that is a symbolic link, a device or
 anything but a regular file is refused (0 points, named), never followed or read, and a
 folder link is never entered: a link to ``solutions/`` or to a file only root may read
 would otherwise be graded, or shown back in the feedback.
@@ -23,12 +25,14 @@ import os
 import shutil
 import stat
 import tempfile
+from collections import namedtuple
 from pathlib import Path
 
 from .run import GradingError
 from ..impl import PROJECT_ROOT
 
 STUB_MARK = 'not implemented yet")'
+NOT_SUBMITTED = 'not submitted")'  # a missing file's stubs say so (the status "not submitted")
 COPIED_FOR_GRADING = ("scratch", "tests", "exercises", "setup.cfg", "pyproject.toml")
 MAX_SUBMITTED_BYTES = 2 << 20  # a graded module is a few hundred lines
 # Given code, never submitted: in a grading run the judge imports its own copy of these, and
@@ -38,7 +42,13 @@ GIVEN_MODULES = ("__init__", "_checks", "mdp_model")
 
 
 class SubmissionError(RuntimeError):
-    """The submission cannot be graded (files missing): 0 points, with the reason."""
+    """The submission cannot be graded (a listed file is a link, or too large): 0 points, with the reason."""
+
+
+# What a --submission folder holds: {name: path} of the listed files found (the copies
+# graded), the listed names it lacks, and the files it holds that are not graded (other
+# files, and deeper copies of a listed file), relative to the folder.
+Found = namedtuple("Found", "files missing ignored")
 
 
 def submitted_files(root=PROJECT_ROOT):
@@ -53,35 +63,47 @@ def graded_modules(package):
 
 
 def find_submitted(folder, names):
-    """``{name: path}`` of each listed file found under ``folder``; raise naming the missing."""
+    """The listed files under ``folder`` (:data:`Found`); raise if one of them is a link."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GradingError(f"--submission {folder}: no such folder")
     candidates = {}
-    for path in sorted(listed_paths(folder, names), key=lambda p: (len(p.parts), str(p))):
-        candidates.setdefault(path.name, path)
+    every = sorted(listed_paths(folder, None), key=lambda p: (len(p.parts), str(p)))
+    for path in every:
+        if path.name in names:
+            candidates.setdefault(path.name, path)
     refused = [f"{p.relative_to(folder)} ({kind})" for p in candidates.values() if (kind := not_regular(p))]
     if refused:
         raise SubmissionError(f"the submission's {', '.join(refused)}: submit the files themselves "
                               "(a link is never followed)")
-    missing = [name for name in names if name not in candidates]
-    if missing:
-        raise SubmissionError(
-            f"the submission lacks {', '.join(missing)}; submit these files: {', '.join(names)}"
-        )
-    return candidates
+    chosen = set(candidates.values())
+    ignored = sorted(str(p.relative_to(folder)) for p in every if p not in chosen and not p.is_dir())
+    return Found(candidates, [name for name in names if name not in candidates], ignored)
+
+
+def describe(found, folder):
+    """What the grader tells the student about their submission, in a few lines."""
+    lines = ["Graded: " + (", ".join(f"{name} ({path.relative_to(folder)})" if path.parent != Path(folder) else name
+                                     for name, path in sorted(found.files.items())) or "none of the listed files")]
+    if found.missing:
+        lines.append("Not submitted (graded as the handout's stubs): " + ", ".join(found.missing))
+    if found.ignored:
+        shown = found.ignored[:10] + ([f"and {len(found.ignored) - 10} more"] if len(found.ignored) > 10 else [])
+        lines.append("Ignored (not a file to submit, or a deeper copy of one): " + ", ".join(shown))
+    return "\n".join(lines)
 
 
 def listed_paths(folder, names):
-    """Every path under ``folder`` named like a listed file. A folder link is never entered
-    (what lies behind it counts as not submitted); a file link is listed, to be refused."""
+    """Every path under ``folder`` named like a listed file (``names`` None: every file). A
+    folder link is never entered (what lies behind it counts as not submitted); a file link
+    is listed, to be refused. Hidden folders and ``__MACOSX`` are skipped."""
     for directory, subfolders, files in os.walk(folder, followlinks=False):
         relative = Path(directory).relative_to(folder).parts
         if any(part.startswith(".") or part == "__MACOSX" for part in relative):
             subfolders[:] = []
             continue
         for name in files + subfolders:
-            if name in names:
+            if (names is None and name in files) or (names is not None and name in names):
                 yield Path(directory) / name
 
 
@@ -156,15 +178,20 @@ def copy_for_grading(root, target):
 
 @contextlib.contextmanager
 def graded_root(args, root=PROJECT_ROOT):
-    """``(root, impl, submitted)`` to grade: the project itself and its own package
-    (``submitted`` None), or a fresh, private copy of the instructor's tree and the submitted
-    files' bytes (``{name: bytes}``), which only the student process's tree will hold."""
+    """``(root, impl, submitted, about)`` to grade: the project itself and its own package
+    (``submitted`` None, ``about`` ""), or a fresh, private copy of the instructor's tree and
+    the submitted files' bytes (``{name: bytes}``), which only the student process's tree will
+    hold, with :func:`describe`'s account of the submission. A listed file the submission lacks
+    is the handout's stub, whose stubs raise "not submitted" instead of "not implemented yet"."""
     if getattr(args, "submission", None) is None:
-        yield root, args.impl, None
+        yield root, args.impl, None, ""
         return
     names = submitted_files(root)
     found = find_submitted(args.submission, names)
-    submitted = {name: read_submitted(path) for name, path in found.items()}
+    submitted = {name: read_submitted(path) for name, path in found.files.items()}
+    for name in found.missing:
+        stub = (Path(root) / "exercises" / name).read_text(encoding="utf-8")
+        submitted[name] = stub.replace(STUB_MARK, NOT_SUBMITTED).encode("utf-8")
     with tempfile.TemporaryDirectory(prefix="scratch-grading-") as workdir:
         copy_for_grading(root, workdir)  # private to the grader (mode 700): holds the tests
-        yield workdir, "exercises", submitted
+        yield workdir, "exercises", submitted, describe(found, args.submission)

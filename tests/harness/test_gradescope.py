@@ -75,11 +75,17 @@ def test_submitted_files_are_found_in_any_folder(tmp_path):
     (tmp_path / "sub" / "nn.py").write_text("b")
     (tmp_path / "sub" / "__MACOSX").mkdir()
     (tmp_path / "sub" / "__MACOSX" / "mdp.py").write_text("junk")
+    (tmp_path / "sub" / "mdp.py").write_text("a shallower copy")
+    (tmp_path / "sub" / "notes.txt").write_text("c")
     found = submission.find_submitted(tmp_path / "sub", names)
-    assert found == {"mdp.py": tmp_path / "sub" / "deep" / "exercises" / "mdp.py", "nn.py": tmp_path / "sub" / "nn.py"}
+    assert found.files == {"mdp.py": tmp_path / "sub" / "mdp.py", "nn.py": tmp_path / "sub" / "nn.py"}
+    assert found.missing == [] and found.ignored == ["deep/exercises/mdp.py", "notes.txt"]  # __MACOSX: not even listed
     (tmp_path / "sub" / "nn.py").unlink()
-    with pytest.raises(submission.SubmissionError, match="lacks nn.py; submit these files: mdp.py, nn.py"):
-        submission.find_submitted(tmp_path / "sub", names)
+    found = submission.find_submitted(tmp_path / "sub", names)
+    assert found.missing == ["nn.py"] and set(found.files) == {"mdp.py"}
+    about = submission.describe(found, tmp_path / "sub")
+    assert about.splitlines() == ["Graded: mdp.py", "Not submitted (graded as the handout's stubs): nn.py",
+                                  "Ignored (not a file to submit, or a deeper copy of one): deep/exercises/mdp.py, notes.txt"]
     with pytest.raises(GradingError, match="--submission .*: no such folder"):  # the instructor's slip: exit 2
         submission.find_submitted(tmp_path / "nowhere", names)
 
@@ -99,8 +105,7 @@ def test_links_in_a_submission_are_refused_never_followed(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "mdp.py").write_text("a")
     (tmp_path / "sub" / "linked").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(submission.SubmissionError, match="lacks mdp.py"):
-        submission.find_submitted(tmp_path / "sub", names)
+    assert submission.find_submitted(tmp_path / "sub", names).missing == ["mdp.py"]
 
 
 def test_grading_a_folder_submission(tmp_path):
@@ -115,8 +120,14 @@ def test_grading_a_folder_submission(tmp_path):
     assert status == 0, err
     assert json.loads(results.read_text())["score"] == 2 and "Total: 2/2" in out
     assert "return 2 * x" not in (root / "exercises" / "mdp.py").read_text()  # graded in a copy
-    # a submission without one of the files: 0 points, and the missing file named
+    assert "Graded: mdp.py (my work/mdp.py), nn.py (my work/nn.py)" in out and "extra.py" in out  # ignored
+    # a submission without one of the files: the rest is graded, the missing file's tests
+    # are "not submitted", and the output says so, locally and on Gradescope
     (folder / "nn.py").unlink()
     status, out, err = grade_cli(root, "--submission", str(tmp_path / "submission"), "--gradescope", str(results))
     written = json.loads(results.read_text())
-    assert status == 0 and written["score"] == 0 and "lacks nn.py" in written["output"]
+    assert status == 0 and written["score"] == 1 and "Total: 1/2" in out, out + err
+    assert "Not submitted (graded as the handout's stubs): nn.py" in out
+    assert "Not submitted (graded as the handout's stubs): nn.py" in written["output"]
+    triple = next(test for test in written["tests"] if "triple" in test["name"] or "nn" in test["name"])
+    assert triple["output"].startswith("not submitted") and triple["score"] == 0
