@@ -23,8 +23,11 @@ any class, the test function itself; points come from ``@pytest.mark.points(n)``
 Gradescope after the due date.
 """
 
+import inspect
 import os
+import textwrap
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +93,8 @@ class Recorder:
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.write(event="start", nodeid=nodeid)
+        if self.impl is not None:
+            self.impl.remote.take_printed()  # what an earlier test printed is not this one's
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -99,7 +104,9 @@ class Recorder:
             return  # keep the first failure: a teardown error after a failure adds nothing
         detail = ""
         if call.excinfo is not None and not call.excinfo.errisinstance(NotImplementedError):
-            detail = traceback_from(call.excinfo.value, item.path)
+            printed = self.impl.remote.take_printed() if self.impl is not None else ""
+            detail = with_context(traceback_from(call.excinfo.value, item.path),
+                                  explanation(item, call.excinfo.tb), printed)
         if call.excinfo is not None and call.excinfo.errisinstance(StudentProcessDied):
             # Every handle the tests hold is gone with that process: this judge stops after
             # this test, and the grader starts a fresh one for the tests that remain.
@@ -137,6 +144,38 @@ class Recorder:
             remote = self.impl.remote
             self.write(event="channel", round_trips=remote.round_trips, bytes=remote.bytes_moved)
             self.impl.close()
+
+
+def explanation(item, tb):
+    """Why the test expects what it expects, in its own words: the test's docstring, then the
+    comment lines just above the failing line of the test and the comment on it."""
+    parts = [inspect.cleandoc(item.function.__doc__)] if getattr(item, "function", None) and item.function.__doc__ else []
+    frames = [frame for frame in traceback.extract_tb(tb) if frame.filename == str(item.path)] if tb else []
+    if frames:
+        try:
+            lines = Path(item.path).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        number = frames[-1].lineno - 1
+        above = []
+        for line in reversed(lines[max(0, number - 6):number]):
+            if not line.strip().startswith("#"):
+                break
+            above.insert(0, line.strip().lstrip("#").strip())
+        comment = lines[number].split("  # ", 1)[1].strip() if number < len(lines) and "  # " in lines[number] else ""
+        parts += [" ".join(above)] if above else []
+        parts += [comment] if comment else []
+    return "\n".join(part for part in parts if part)
+
+
+def with_context(detail, why, printed):
+    """``-v``'s text of a failure: the traceback, the test's explanation, what the code printed."""
+    sections = [detail.rstrip()]
+    if why:
+        sections.append("Why the test expects this:\n" + textwrap.indent(why, "  "))
+    if printed.strip():
+        sections.append("Printed by the submission during this test:\n" + textwrap.indent(printed.rstrip(), "  "))
+    return "\n\n".join(sections)[:DETAIL_LIMIT]
 
 
 def traceback_from(error, test_file):

@@ -80,6 +80,7 @@ WARNING_TYPES = {cls.__name__: cls for cls in (UserWarning, RuntimeWarning, Depr
                                                PendingDeprecationWarning, SyntaxWarning, ResourceWarning)}
 
 # The harness modules whose classes travel by value (both sides have the same code).
+PRINTED_KEPT = 4000  # characters of a test's printed output kept for its report
 GIVEN_HARNESS = ("scratch.data.corpora", "scratch.data.world", "scratch.data.instructions")
 
 
@@ -135,6 +136,7 @@ class Remote:
         self.round_trips = 0
         self.bytes_moved = 0
         self.exceptions = {}  # (module, class name) -> the judge's class for a submitted exception
+        self.printed = []  # what the submission printed since the plugin last took it (strings)
 
     # encoding what the judge sends
     def other(self, value):
@@ -321,8 +323,20 @@ class Remote:
         if type(value) is not dict or "value" not in value:
             raise wire.ProtocolError("an answer must carry a value")
         self.reissue(value.get("warnings"))
+        self.keep_printed(value.get("printed"))
         result = value["value"]
         return result
+
+    def keep_printed(self, text):
+        """Keep what the submission printed (plain text, at most PRINTED_KEPT characters a test)."""
+        if type(text) is str and text:
+            self.printed.append(text)
+            while sum(map(len, self.printed)) > PRINTED_KEPT and len(self.printed) > 1:
+                del self.printed[0]
+
+    def take_printed(self):
+        text, self.printed = "".join(self.printed)[-PRINTED_KEPT:], []
+        return text
 
     def call(self, obj, path, args, kwargs, module=None, resident=False):
         contract = UPDATES_IN_PLACE.get((module, path[-1] if path else None), {}) if obj is None else {}
@@ -408,6 +422,7 @@ class Remote:
         if type(info) is not dict:
             return StudentError("the submission raised an error the grader cannot read")
         self.reissue(info.get("warnings"))
+        self.keep_printed(info.get("printed"))
         name = info.get("type") if isinstance(info.get("type"), str) else "Exception"
         message = info.get("message") if isinstance(info.get("message"), str) else ""
         args = info.get("args")

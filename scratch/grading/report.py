@@ -19,6 +19,7 @@ from . import grade, submission
 from .run import GradingError
 
 HIDDEN_VISIBILITY = "after_due_date"
+GRADESCOPE_DETAIL = 6000  # characters of a failure's full text in a test's output
 
 
 def format_points(value):
@@ -82,6 +83,8 @@ def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, s
     for q in questions:
         for test in q.tests:
             output = grade.STATUS_TEXT[test.status] + (f": {test.message}" if test.message else "")
+            if test.detail:  # what -v shows: the traceback, the test's explanation, what the code printed
+                output += "\n\n" + test.detail[:GRADESCOPE_DETAIL]
             tests.append({
                 "name": f"{q.number} {q.title}: {test.name}",
                 "number": q.number,

@@ -24,6 +24,7 @@ here. The conveniences below serve the honest case:
 
 import builtins
 import importlib
+import io
 import os
 import sys
 import traceback
@@ -31,6 +32,8 @@ import warnings
 import weakref
 
 from . import wire
+
+PRINTED_KEPT = 4000
 
 LIVE_KINDS = {dict: "dict", list: "list"}
 
@@ -88,6 +91,11 @@ class Server:
         self.modules = {}
         # Every warning is recorded and sent with its answer; the judge's filters decide.
         self.caught = []
+        # What the submission prints goes back with the answer of the request that printed it
+        # (the last PRINTED_KEPT characters), so a failing test can show it.
+        # (stderr stays the process's own pipe: the judge reads it when the process dies).
+        self.printed = io.StringIO()
+        sys.stdout = self.printed
         warnings.simplefilter("always")
         warnings.showwarning = self.record_warning
 
@@ -207,17 +215,24 @@ class Server:
             if op in QUIET:
                 self.deferred = self.deferred or report
             else:
-                self.send("err", report)
+                self.send("err", dict(report, printed=self.take_printed()))
             return
         if op in QUIET:
             return
         caught, self.caught[start:] = self.caught[start:], []
         deferred, self.deferred = self.deferred, None
         if deferred is not None:
-            self.send("err", deferred)
+            self.send("err", dict(deferred, printed=self.take_printed()))
             return
         self.send("ok", {"value": LiveValue(answer, arrays=live == "items") if live else answer,
-                         "warnings": [self.warning(w) for w in caught]})
+                         "warnings": [self.warning(w) for w in caught], "printed": self.take_printed()})
+
+    def take_printed(self):
+        """What was printed since the last answer (its last PRINTED_KEPT characters)."""
+        text = self.printed.getvalue()
+        self.printed.seek(0)
+        self.printed.truncate()
+        return text[-PRINTED_KEPT:]
 
     def record_warning(self, message, category, filename, lineno, file=None, line=None):
         self.caught.append(warnings.WarningMessage(message, category, filename, lineno, file, line))

@@ -230,3 +230,35 @@ def test_one_broken_file_is_reported_once():
     table = report.format_report(questions, [], "exercises", 2.0, columns=1000)
     assert table.count(broken) == 1 and table.count("(the same error as 1.1 test_1a)") == 3
     assert "V: expected 1.0, obtained 2.0 at (3,)" in table  # a different failure keeps its own message
+
+
+def test_a_failure_shows_why_and_what_the_code_printed(tmp_path):
+    """-v (and Gradescope's output) adds to a failure the test's own explanation (its
+    docstring, the comments at the failing line) and what the submission printed during it."""
+    tests = {"test_explain.py": '''
+        import pytest
+
+        @pytest.mark.points(1)
+        def test_double(impl):
+            """double(x) is 2 x."""
+            impl.mdp.double(1)  # an earlier call prints too
+            # by hand: 2 * 3 = 6
+            assert impl.mdp.double(3) == 6  # twice three
+
+        @pytest.mark.points(1)
+        def test_quiet_pass(impl):
+            assert impl.mdp.double(0) == 1
+        '''}
+    stubs = {"mdp.py": 'def double(x):\n    print("doubling", x)\n    return 2 * x + 1\n'}
+    root = make_project(tmp_path / "p", tests, stubs)
+    results = tmp_path / "results.json"
+    status, out, err = grade_cli(root, "-v", "--gradescope", str(results))
+    assert status == 0, err
+    failed = out[out.index("test_double"):out.index("test_quiet_pass")]
+    assert "Why the test expects this:" in failed
+    assert "double(x) is 2 x." in failed and "by hand: 2 * 3 = 6" in failed and "twice three" in failed
+    assert "Printed by the submission during this test:" in failed
+    assert "doubling 1" in failed and "doubling 3" in failed and "doubling 0" not in failed  # this test's only
+    written = json.loads(results.read_text())["tests"]
+    double = next(t for t in written if t["name"].endswith("test_double"))
+    assert "twice three" in double["output"] and "doubling 3" in double["output"]
