@@ -14,6 +14,7 @@ import importlib  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from .grading import build, grade, gradescope, release, report  # noqa: E402
 from .impl import CHAPTERS, IMPLEMENTATIONS, PROJECT_ROOT, Impl, default_impl_name  # noqa: E402
@@ -32,10 +33,23 @@ def run_lecture(args):
         return 2
     impl = Impl(args.impl)
     from . import lectures
+    from .train.checkpoint import default_cache_dir
     from .train.models import Cache
 
+    folder = Path(args.figures) if args.figures else Path(args.cache_dir or default_cache_dir()) / "figures"
+    results = lectures.Results(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{folder} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        results.earlier()  # a results.json there that is not ours stops the run before it starts
+    except (OSError, ValueError) as err:
+        print(f"error: --figures {folder}: {err}", file=sys.stderr)
+        return 2
     lectures.cache = Cache(args.cache_dir, args.retrain)
-    for chapter in args.chapters or available:
+    lectures.results = results
+    chapters, finished, status = args.chapters or available, [], 0
+    for chapter in chapters:
         banner = f" Lecture: {chapter} ({impl.name}/) "
         print(f"\n{banner:=^78}\n")
         started = time.perf_counter()
@@ -49,9 +63,35 @@ def run_lecture(args):
         except Exception:
             traceback.print_exc()
             print(f"[{chapter}] the demo failed (traceback above).")
-            return 1
-        print(f"\n[{chapter}: {time.perf_counter() - started:.1f} s]")
-    return 0
+            status = 1
+            break
+        seconds = results.record(chapter, "seconds", time.perf_counter() - started)
+        print(f"\n[{chapter}: {seconds:.1f} s]")
+        finished.append(chapter)
+        results.write(impl.name, chapters, finished)  # after every chapter: a later failure keeps it
+    print_lecture_outputs(results, finished)
+    return status
+
+
+def print_lecture_outputs(results, finished):
+    """The end of a lecture run: where its numbers and figures are."""
+    from .lectures import PLOT_EXTRA, RESERVED
+
+    print(f"\n{' What this run wrote ':=^78}\n")
+    if finished:
+        others = [c for c in results.earlier() if c not in finished and c not in RESERVED]
+        kept = f" (kept from earlier runs: {', '.join(others)})" if others else ""
+        print(f"numbers of {', '.join(finished)}{kept}: {results.path}")
+    else:
+        print(f"numbers: no chapter finished, {results.path} is unchanged")
+    if results.figures:
+        print(f"figures ({len(results.figures)}):")
+        for figure in results.figures:
+            print(f"  {figure}")
+    elif results.figures_skipped:
+        print(f"figures: none, matplotlib is not installed ({PLOT_EXTRA} adds them to the next run)")
+    else:
+        print("figures: these chapters draw none")
 
 
 def run_build(args):
@@ -86,7 +126,7 @@ def run_release(args):
         print(f"release error: {err}", file=sys.stderr)
         return 2
     print(f"wrote the student handout ({count} files) to {args.outdir}")
-    print(f"in it: pip install -e '.[test]' && python -m scratch grade")
+    print("in it: pip install -e '.[test]' && python -m scratch grade")
     return 0
 
 
@@ -111,6 +151,9 @@ def parser():
     lecture.add_argument("--cache-dir", default=None, metavar="DIR",
                          help="where the LLM chapters keep trained models (default: $SCRATCH_CACHE, "
                               "else $XDG_CACHE_HOME/scratch, else ~/.cache/scratch)")
+    lecture.add_argument("--figures", default=None, metavar="DIR",
+                         help="where the run writes its figures and results.json, the numbers it measured, "
+                              "merged with earlier runs' chapters (default: a figures folder in the cache dir)")
     lecture.add_argument("--retrain", action="store_true", help="train the LLM chapters' models again instead of loading them")
     lecture.set_defaults(func=run_lecture)
 

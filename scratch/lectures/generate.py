@@ -4,12 +4,15 @@ and top-p, and what greedy, sampling and beam search produce from the same model
 The model is a word-level Kneser-Ney 5-gram fitted on 2000 toy-English sentences: any LM
 with ``start``/``step`` decodes the same way (the RNN and GPT demos decode characters). The
 sentences decoded are scored with the grammar's EXACT log-probability, so "how likely is
-this output" is a fact, not the model's opinion.
+this output" is a fact, not the model's opinion. The demo prints the numbers and writes them to
+results.json (``generate.*``).
 """
 
 import numpy as np
 
 from scratch.data import corpora
+
+from . import label_key, record
 
 CONTEXT = ["the", "mouse"]
 SHOWN = 8  # words shown in the distribution table
@@ -51,6 +54,8 @@ def run(impl):
     order = np.argsort(-table["T=1"])[:SHOWN]
     print(f"p(next word | {' '.join(CONTEXT)}) from a Kneser-Ney {ORDER}-gram, after each warper:\n")
     print(f"{'word':<10}" + "".join(f"{name:>11}" for name in warps))
+    for name in warps:
+        record("generate", f"p_{vocab.words[order[0]]}_{label_key(name)}", table[name][order[0]])
     for i in order:
         print(f"{vocab.words[i]:<10}" + "".join(f"{table[name][i]:>11.3f}" for name in warps))
     print(f"{'(others)':<10}" + "".join(f"{max(0.0, 1 - table[name][order].sum()):>11.3f}" for name in warps))
@@ -77,6 +82,10 @@ def run(impl):
             ids = decode()
             words = [w for w in vocab.decode(ids) if w != vocab.words[eos]]
             label = name if r == 0 else ""
+            if runs == 1:  # the deterministic decoders
+                record("generate", f"{label_key(name)}_model_logprob", model_logprob(impl, lm, ids))
+                record("generate", f"{label_key(name)}_grammar_logprob", grammar.sentence_logprob(words))
+                record("generate", f"{label_key(name)}_text", " ".join(words))
             print(f"  {label:<16} {model_logprob(impl, lm, ids):>7.2f} "
                   f"{grammar.sentence_logprob(words):>8.2f}  {' '.join(words)}")
     print("\nGreedy commits to the best next word and can miss a more likely sentence; beam "

@@ -3,12 +3,15 @@
 Shows, side by side for living rewards -2, -0.5 and -0.04 (deterministic moves, gamma = 1),
 the optimal values and policy found by value iteration, then how much work each solver
 needed: value-iteration sweeps, policy-iteration evaluations, and the iterative
-policy-evaluation check of the final policy against the exact linear solve.
+policy-evaluation check of the final policy against the exact linear solve. The demo prints
+them and writes them to results.json (``mdp.*``).
 """
 
 import numpy as np
 
 from scratch.train.display import side_by_side
+
+from . import record
 
 LIVING_REWARDS = (-2.0, -0.5, -0.04)
 
@@ -33,4 +36,7 @@ def run(impl):
         V_check = mdp.policy_evaluation(world, policy)
         gap = np.max(np.abs(V_check - mdp.policy_evaluation_exact(world, policy)))
         same = "yes" if np.array_equal(policy, policy_pi) else "no"
+        for name, value in (("value_iteration_sweeps", sweeps), ("policy_iteration_evaluations", evaluations),
+                            ("same_policy", same), ("policy_evaluation_gap", gap)):
+            record("mdp", f"living_reward_{reward:g}_{name}", value)
         print(f"{reward:>14g} {sweeps:>18d} {evaluations:>18d} {same:>12} {gap:>19.1e}")

@@ -3,7 +3,8 @@
 On toy English (a small grammar in the lecture's world, whose true entropy is known
 exactly): corpus statistics, the chain rule on the lecture's kind of sentence, sentences
 sampled from unigram, bigram and trigram models, and a held-out perplexity table of every
-smoothing against the source's true perplexity.
+smoothing against the source's true perplexity. The demo prints the numbers and writes them
+to results.json (``ngram.*``).
 """
 
 import math
@@ -12,6 +13,8 @@ import warnings
 import numpy as np
 
 from scratch.data import corpora
+
+from . import record
 
 EXAMPLE = "the mouse eats the cheese .".split()
 SMOOTHINGS = (("mle", {}), ("add_k", {"k": 0.01}), ("interpolation", {}), ("kneser_ney", {}))
@@ -24,6 +27,10 @@ def run(impl):
     n_tokens = sum(len(s) + 1 for s in train)
     vocab = ngram.Vocab(train)
     true_ppl = math.exp(grammar.entropy_per_token)
+    for name, value in (("entropy_per_sentence", grammar.entropy_per_sentence),
+                        ("entropy_per_token", grammar.entropy_per_token), ("true_perplexity", true_ppl),
+                        ("entropy_per_char", grammar.entropy_per_char)):
+        record("ngram", name, value)
     print(f"Toy English: {len(train):,} training sentences, {n_tokens:,} predicted tokens (words and </s>),")
     print(f"{len(vocab) - 3} distinct words. Most frequent: {', '.join(vocab.words[3:11])}.")
     print(f"Exact source entropy: {grammar.entropy_per_sentence:.3f} nats per sentence, "
@@ -36,7 +43,8 @@ def run(impl):
     for word, context in factors:
         shown = " ".join((["<s>"] * (2 - len(context))) + context)
         print(f"    p({word:>6} | {shown:<12}) = {trigram.prob(word, context):.4f}")
-    product = math.prod(trigram.prob(w, c) for w, c in factors)
+    product = record("ngram", "trigram_mle_example_prob", math.prod(trigram.prob(w, c) for w, c in factors))
+    record("ngram", "grammar_example_prob", math.exp(grammar.sentence_logprob(EXAMPLE)))
     print(f"  product = {product:.5f}; exp(logprob) = {math.exp(trigram.logprob(EXAMPLE)):.5f}; "
           f"the grammar's exact p = {math.exp(grammar.sentence_logprob(EXAMPLE)):.5f}\n")
 
@@ -59,7 +67,7 @@ def run(impl):
             lm = ngram.NGramLM(n, smoothing, **kwargs).fit(train, heldout=heldout)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # MLE meets unseen n-grams: inf
-                row.append(lm.perplexity(test))
+                row.append(record("ngram", f"perplexity_{smoothing}_n{n}", lm.perplexity(test)))
         print(f"{smoothing:>14}" + "".join(f"{p:>10.3f}" for p in row))
     print("MLE gives probability 0 to any n-gram missing from training (inf); every smoothed")
     print("model stays above the true perplexity, and the gap shrinks as n grows.")

@@ -2,15 +2,14 @@
 previous chapter (from the cache), answered in one batch with the KV cache; accuracy on
 held-out queries against the number of demonstrations, with and without the task's name.
 No weight changes in this chapter: what rises with the shots was learned in pretraining.
+The demo prints the accuracies and writes them to results.json (``prompting.*``).
 """
-
 
 import numpy as np
 
 from scratch.train import display, models, pretraining
-from scratch.train.display import save_png
 
-from . import cache
+from . import cache, label_key, record, save_figure
 
 SHOTS = (0, 1, 2, 4, 8)
 REPEATS = 4  # prompts per held-out pair and task, each with its own demonstrations
@@ -28,7 +27,7 @@ def save_plot(table, chance):
         ax.set_ylim(0, 1.02)
         ax.legend()
 
-    return save_png(draw, "shots.png")
+    return save_figure(draw, "shots.png", "accuracy against shots")
 
 
 def run(impl):
@@ -58,6 +57,8 @@ def run(impl):
     print(f"  chance without a name or an example: guessing one of {len(task_world.tasks)} tasks = {chance:.0%}\n")
     print(display.text_chart({label: (SHOTS, accuracies) for label, accuracies in table.items()},
                              references={"chance": chance}, x_label="shots", height=8))
-    path = save_plot(table, chance)
-    if path:
-        print(f"accuracy against shots saved to {path}")
+    for label, accuracies in table.items():
+        for k, accuracy in zip(SHOTS, accuracies):
+            record("prompting", f"{label_key(label)}_{k}_shot_exact_match", accuracy)
+    record("prompting", "chance", chance)
+    save_plot(table, chance)

@@ -2,43 +2,28 @@
 scalar head on the SFT model's Transformer learns from the rankings alone, and we compare it
 with the hidden gold reward it never saw.
 
-Setup: the SFT model of the sft demo (the pretrained LECTURE model fine-tuned on
-instructions; cached, trained first if missing). For each prompt, K = 4 responses sampled
-from it at temperature 1; the simulated labelers rank them by Plackett-Luce from
+Setup: the SFT model of the sft demo (cached, trained first if missing). For each prompt, K = 4
+responses sampled from it at temperature 1; simulated labelers rank them by Plackett-Luce from
 exp(g / tau), tau = 0.25 (scratch/data/instructions.py: g = answer correctness + 0.5 for "sure",
--1 for a malformed response). 600 ranked prompts from the training instructions; accuracy is
-measured on 300 fresh groups of held-out instructions. Reward model: the SFT backbone
-(copied) + a zero head; 300 AdamW steps of 16 groups, lr 0.003; then normalised so that the
-SFT samples of its training groups score mean 0 and std 1. It is cached with its head
-(:func:`scratch.train.models.reward_model`; :func:`scratch.train.checkpoint.cached_checkpoint`) for the RLHF chapter.
+-1 for a malformed response). 600 ranked prompts from the training instructions; accuracy on
+300 fresh groups of held-out instructions. Reward model: the SFT backbone (copied) + a zero
+head; 300 AdamW steps of 16 groups, lr 0.003; then normalised so that the SFT samples of its
+training groups score mean 0 and std 1. Cached with its head for the RLHF chapter.
 
-The ceiling is the accuracy of g itself on the held-out labels: the labelers' noise (and the
-ties of g, ranked at random) caps what any reward can reach. The SFT model is almost always
-right at temperature 1, so its samples differ mostly by "sure": the rankings mostly teach
-politeness, the preference SFT lacks, and say almost nothing about malformed text, which SFT
-seldom writes. The probes table shows that: responses no labeler ever saw, scored by the
-reward model and by g. A reward that rises with every "sure" is what RLHF will over-optimise.
+The known truth: the ceiling is the accuracy of g itself on the held-out labels; the labelers'
+noise (and g's ties, ranked at random) caps what any reward can reach. K = 2 against K = 4 at
+the same prompts: the K = 2 labels are the order of the first two responses in the K = 4
+ranking (a Plackett-Luce ranking restricted to a subset is that subset's Plackett-Luce
+ranking), so both see the same labelers, and K = 4 sees 6 pairs per prompt instead of 1.
 
-K = 2 against K = 4 at the same number of prompts: the K = 2 labels are the order of the first
-two responses in the K = 4 ranking (a Plackett-Luce ranking restricted to a subset is the
-Plackett-Luce ranking of that subset), so both see the same labelers, and K = 4 sees 6 pairs
-per prompt instead of 1.
-
-Measured (``python -m scratch lecture reward --cache-dir ...``, two shared cores; printed by
-the demo): the SFT samples of the 600 training prompts have gold 1 (right, plain) 74% of the
-time, 1.5 (right and "sure") 24%, 0.5 2%, -1 (malformed) under 1%. Held-out pairwise
-accuracy 0.636 against the ceiling 0.657, 2.1 points under it (the issue asks for 5 at
-most); "sure or not" alone also scores 0.636: the rankings of SFT samples teach politeness
-and almost nothing else. Score against gold on the 1200 held-out samples (normalised on the
-training samples; held-out mean 0.10, std 1.00): g = 1.5 at +1.47 on average, g = 1 at
--0.40, 0.5 at -0.32, 0 at -0.67, and the 7 malformed samples (g = -1) at -0.06, above the
-correct ones. Probes: "sure sure <answer> <eos>" (g = -1) scores 1.66, above the best
-response "sure <answer> <eos>" (1.22), and "sure <answer>" without ``<eos>`` 1.62. K = 2
-against K = 4 at 25 / 100 / 400 prompts: 0.578 / 0.596 / 0.631 against 0.617 / 0.617 /
-0.634: the K-wise rankings give more accuracy per labelled prompt, most where prompts are
-few. Time, on two cores shared with other jobs: 68 to 107 s for the chapter's first run with
-the SFT model cached (``lecture sft reward`` from the pretrained model: 107 s, 52 s of it on
-the CPU), 13 s once the seven reward models are cached (the labelled data are sampled again).
+Findings: the reward model comes within a few points of the ceiling, but "sure or not" alone
+scores about as well: SFT is almost always right at temperature 1, so its samples differ mostly
+by politeness, the preference SFT lacks, and the rankings say almost nothing about malformed
+text, which SFT seldom writes. The probes (responses no labeler saw) show it: a doubled "sure",
+malformed, outscores the best response. A reward that rises with every "sure" is what RLHF will
+over-optimise. K = 4 gives six times the pairs per prompt; the K table shows what they buy at
+25, 100 and 400 prompts: a few points at most, of either sign, within what 150-step models vary.
+The demo prints the numbers and writes them to results.json (``reward.*``).
 """
 
 import numpy as np
@@ -46,10 +31,9 @@ import numpy as np
 from scratch.data import instructions
 from scratch.data.instructions import POLITE
 from scratch.train import models
-from scratch.train.display import save_png
 from scratch.train.models import REWARD
 
-from . import cache
+from . import cache, record, save_figure
 
 K_STUDY = {"prompts": (25, 100, 400), "steps": 150}
 
@@ -91,7 +75,7 @@ def save_plot(gold, scores):
         ax.set_ylabel("reward model, normalised")
         ax.set_title("held-out SFT samples")
 
-    return save_png(draw, "reward_vs_gold.png")
+    return save_figure(draw, "reward_vs_gold.png", "reward-model score against gold reward")
 
 
 def show_probes(data, model):
@@ -105,6 +89,8 @@ def show_probes(data, model):
     probe_scores = model.scores(ids[0], lengths[0])
     print(f"\nProbes for '{' '.join(data.prompt(inst)[1:])}' (most of them unlike any SFT sample):")
     for words, score in zip(probes, probe_scores):
+        symbolic = [{a: "a", b: "b"}.get(w, w.strip("<>")) for w in words]  # a stable key: "sure_a_b_eos"
+        record("reward", "probe_" + "_".join(symbolic), score)
         print(f"  {' '.join(words):<40} reward model {score:>6.2f}   gold {data.gold_reward(inst, words):>5.1f}")
 
 
@@ -113,6 +99,8 @@ def run(impl):
     sft_model = models.sft_model(impl, data, cache)
     train_groups, (ids, lengths, rankings, gold) = models.labelled_data(impl, sft_model, data)
     values, counts = np.unique(train_groups[3], return_counts=True)
+    for v, c in zip(values, counts):
+        record("reward", f"train_samples_gold_{v:g}_share", c / counts.sum())
     print(f"Labelled data: {REWARD['train_prompts']} prompts x K = {REWARD['K']} SFT samples, ranked by Plackett-Luce "
           f"labelers (tau = {REWARD['tau']}); gold rewards of the samples: "
           + ", ".join(f"{v:g}: {c / counts.sum():.0%}" for v, c in zip(values, counts)))
@@ -121,7 +109,9 @@ def run(impl):
     scores = group_scores(model, ids, lengths)
     polite = (ids == data.tokenizer.id(POLITE)).any(axis=2).astype(float)
     accuracy = impl.reward.pairwise_accuracy
-    ceiling = accuracy(gold, rankings)
+    ceiling = record("reward", "heldout_accuracy_ceiling", accuracy(gold, rankings))
+    record("reward", "heldout_accuracy", accuracy(scores, rankings))
+    record("reward", "heldout_accuracy_sure_only", accuracy(polite, rankings))
     print(f"\nHeld-out pairwise accuracy ({REWARD['test_prompts']} groups of held-out instructions, {REWARD['test_prompts'] * 6} pairs):")
     print(f"  reward model                    {accuracy(scores, rankings):.3f}   "
           f"({(ceiling - accuracy(scores, rankings)) * 100:.1f} points under the ceiling)")
@@ -132,15 +122,17 @@ def run(impl):
     print(f"\nReward-model score (normalised on the training groups' SFT samples) against the gold reward, "
           f"held-out samples: mean {scores.mean():.3f}, std {scores.std():.3f}")
     print(f"  {'gold g':>8} {'samples':>8} {'mean score':>11} {'std':>6}")
+    record("reward", "heldout_score_mean", scores.mean())
+    record("reward", "heldout_score_std", scores.std())
     by_gold = {f"g = {value:g}": scores[gold == value] for value in np.unique(gold)}
     for label, chosen in by_gold.items():
+        record("reward", f"heldout_samples_gold_{label[4:]}", len(chosen))
+        record("reward", f"heldout_mean_score_gold_{label[4:]}", chosen.mean())
         print(f"  {label[4:]:>8} {len(chosen):>8} {chosen.mean():>11.2f} {chosen.std():>6.2f}")
     print("\nThe same as a plot: one row per gold reward, the reward-model scores of its samples along the axis\n"
           "(each row shaded by its own fullest cell; the table above gives the counts):")
     print(text_strips(by_gold))
-    path = save_plot(gold.ravel(), scores.ravel())
-    if path:
-        print(f"reward-model score against gold reward saved to {path}")
+    save_plot(gold.ravel(), scores.ravel())
     show_probes(data, model)
 
     steps = K_STUDY["steps"]
@@ -152,7 +144,8 @@ def run(impl):
         for k, groups in ((2, first_two(subset)), (4, subset)):
             study = models.cached_reward_model(impl, sft_model, groups, steps, f"reward-k{k}-n{n}", cache,
                                                log_every=steps)
-            table[n, k] = accuracy(group_scores(study, ids, lengths), rankings)
+            table[n, k] = record("reward", f"heldout_accuracy_k{k}_{n}_prompts",
+                                 accuracy(group_scores(study, ids, lengths), rankings))
     print(f"\nHeld-out accuracy:\n  {'prompts':>8} {'K = 2':>8} {'K = 4':>8}")
     for n in K_STUDY["prompts"]:
         print(f"  {n:>8} {table[n, 2]:>8.3f} {table[n, 4]:>8.3f}")

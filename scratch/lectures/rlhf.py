@@ -2,81 +2,33 @@
 RLOO, near the SFT model (beta), with and without the pretraining mix (gamma), and DPO on the
 same comparisons, each judged by the hidden gold reward the reward model only approximates.
 
-Setup: the SFT model and the reward model of the two previous chapters (from the cache, trained
-first if missing). A rollout answers a training instruction (16 prompts x K = 4 samples per
-iteration, temperature 1, up to 6 tokens, stopping at ``<eos>``); the reward is the reward
-model's score of prompt + response. Nothing in the loop sees the gold reward
-(scratch/data/instructions.py: 0.5 per right answer word, + 0.5 for "sure", -1 for a malformed
-response): it is only reported, with how often responses are well-formed and polite. Every
-policy is then evaluated on the 348 held-out instructions (2 samples each) and on 300 held-out
-pretraining pages.
+Setup: the SFT and reward models of the two previous chapters (cached). A rollout answers a
+training instruction (16 prompts x K = 4 samples per iteration, temperature 1, up to 6 tokens),
+rewarded by the reward model's score. Nothing in the loop sees the gold reward (0.5 per right
+answer word, + 0.5 for "sure", -1 if malformed); it is only reported. Every policy is evaluated
+on the held-out instructions (2 samples each) and on 300 held-out pretraining pages.
 
-The known truth. Gold 1.5, the most there is, goes only to y* = "sure" + the right answer +
-``<eos>``; a policy with mean gold 1.5 is the point mass on y*, so its KL to SFT is exactly
--log pi_SFT(y*|x) (:func:`ideal_kl`): 1.42 nats per response on average over the held-out
-instructions (1.44 over the training ones), mostly the -log 0.25 = 1.39 of always saying "sure"
-where the demonstrators (and SFT) said it a quarter of the time. On the held-out instructions
-the best policy gains 1.5 - 1.103 = 0.397 gold over SFT at that KL.
+The known truth: gold 1.5, the most there is, goes only to y* = "sure" + the right answer +
+``<eos>``; the policy with mean gold 1.5 is the point mass on y*, whose KL to SFT is exactly
+-log pi_SFT(y*|x) (:func:`ideal_kl`), mostly the -log 0.25 = 1.39 of always saying "sure" where
+SFT says it a quarter of the time. The possible gain is 1.5 minus SFT's gold.
 
-Measured (``python -m scratch lecture rlhf``, every number printed by the demo; the runs are
-seeded and repeat exactly). Held-out instructions, means per response:
+Decisions: PPO at lr 1e-4 (value head 1e-3), 4 epochs x 2 minibatches, clip 0.2, GAE(1, 0.95);
+RLOO at lr 1e-3 (one step per batch); beta fixed, no KL target; KL per response is k1, summed
+over tokens (the progress lines also show k3, noisier here). Every run starts from the same
+seed: runs differ by their settings, not their luck.
 
-    policy              RM score   gold   well-formed  "sure"  KL to SFT
-    SFT                   -0.01    1.103     0.996     0.247     0
-    PPO, beta = 0          1.62    0.310     0.537     0.994    11.0
-    PPO, beta = 0.02       1.65    1.139     0.876     0.997     3.15
-    PPO, beta = 0.05       1.63    1.307     0.928     0.997     2.05
-    PPO, beta = 0.1        1.62    1.448     0.986     0.997     1.60
-    PPO, beta = 0.3        1.61    1.457     0.987     0.987     1.49
-    PPO, beta = 1          1.26    1.373     0.994     0.796     0.79
-    RLOO, beta = 0.1       1.63    1.478     0.994     0.999     1.47
-
-1. RLHF works: PPO and RLOO at beta = 0.1 gain 0.345 and 0.375 gold over SFT (of the 0.397
-   possible) at a KL of 1.60 and 1.47 nats, next to the ideal's 1.42: they learned to say
-   "sure" and little else.
-2. Over-optimisation: with beta = 0 the reward-model score climbs to its ceiling (1.20, 1.57,
-   1.63, 1.60 over the four quarters of training) while gold falls (1.12, 0.69, 0.49, 0.46) and
-   malformed answers spread ("sure sure barzad khagund <eos>" scores 1.53 with the reward
-   model, gold -1). The reward model was taught by rankings of SFT samples, which are almost
-   never malformed, so it never learned that a second "sure" is wrong.
-3. The frontier: over the 360 iterations of the sweep (each a batch of training
-   instructions; the gain is over SFT's 1.117 there, from one sample of each of the 1,380
-   training instructions), gold gain against d = sqrt(KL) rises to 0.33 at d 1.14-1.21, right
-   where the closed-form best policy sits (d = 1.20, gain 0.383 on these instructions), and
-   falls below SFT's beyond d = 2.4. Gao et al.'s R(d) = d (alpha - b log d) fits it with
-   R^2 = 0.89 (alpha = 0.28, b = 0.44) and follows the fall, but puts its peak too early
-   (d = 0.70, gain 0.31): the rise here is a ceiling (gold cannot pass 1.5) reached at a KL set by the SFT
-   model's p("sure"), and the fall a cliff (malformed answers cost 2.5 gold at once), a shape
-   two parameters cannot bend to. beta moves a run along the frontier: beta = 1 stops short
-   (KL 0.79, "sure" 80%), 0.1 to 0.3 at the peak, 0.05 and below past it.
-4. The pretraining mix: SFT itself paid the alignment tax (held-out pretraining loss 6.88 nats
-   per token against the pretrained model's 1.05 and the exact floor 0.99: trained on
-   responses only, it forgot the pages). PPO at beta = 0.1 adds to it (7.10); with gamma =
-   0.3 (8 rows of pretraining pages in each step) the loss comes back to 1.23 at the same gold
-   (1.442 against 1.448) and KL (1.55 against 1.60).
-5. DPO on the reward model's 3,600 ranked pairs (61% of them two identical responses): at
-   beta = 0.5, gold 1.38 / 1.43 / 1.42 after 50 / 100 / 150 steps, KL 0.70 / 1.25 / 1.70; at
-   beta = 0.1, gold 1.43 after 50 steps (KL 1.00), then 1.25 and 0.68 (KL 3.7 and 9.4, 22%
-   malformed): without sampling, nothing shows DPO the malformed text its updates make
-   likelier, and a small beta lets the implicit reward's margins grow without bound on the
-   pairs that differ by a "sure". PPO and RLOO see their own samples every iteration.
-
-Decisions: PPO at lr 1e-4 (its value head at 1e-3), 4 epochs x 2 minibatches, clip 0.2,
-GAE(1, 0.95), vf_coef 0.1; RLOO at lr 1e-3 (one step per batch; at 1e-4 it barely moves in
-60 iterations); both at beta = 0.1, fixed (no KL target). KL per response is k1 (the mean of
-log pi - log pi_SFT over samples, summed over tokens); the progress lines also show k3, the
-noisier of the two here: one token that SFT finds far likelier than the policy does makes
-e^{-d} explode (RLOO's last progress line shows it). Every RL run starts from the same seed,
-so all draw the same first prompts and samples (common random numbers: runs differ by their
-settings, not their luck); the frontier's points are each iteration's own batch (64 samples).
-
-Time: 131 to 136 s on two cores in a full ``lecture`` run from a fresh clone (185 s with other
-jobs on the machine): the eight 60-iteration RL runs 10 to 25 s each (PPO ~0.23 s per iteration, the mix ~0.5 s, RLOO ~0.1 s:
-``benchmarks/rlhf.py``), DPO 10 s, the 16 evaluations ~1 s each. The SFT and reward models
-come from the cache (trained first by the sft and reward chapters if missing).
+Findings: PPO and RLOO at beta = 0.1 gain most of the possible gold at a KL near the closed-form
+optimum's: they learn to say "sure" and little else. With beta = 0 the reward-model score climbs
+while gold falls. Gold gain against sqrt(KL) peaks near the optimum's and falls beyond it, a
+shape Gao et al.'s R(d) only approximates; beta moves a run along it. SFT already forgot the
+pretraining pages and PPO adds to it; the pretraining mix brings most of the loss back, at a
+little gold. DPO comes near PPO at beta = 0.5 and collapses at beta = 0.1. The demo prints the
+numbers, each section with its reading, and writes them to results.json (``rlhf.*``).
 """
 
 import copy
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -84,10 +36,9 @@ import numpy as np
 from scratch.data import world
 from scratch.data.instructions import MALFORMED, POLITE
 from scratch.train import display, models, pretraining, rlhf
-from scratch.train.display import save_png
 from scratch.train.rlhf import GAMMA, LM_ROWS, PPO, PROMPTS, RLOO, dpo_pairs, fit_gao, gao_curve
 
-from . import cache
+from . import cache, label_key, record, save_figure
 
 ITERATIONS = 60
 BETAS = (0.0, 0.02, 0.05, 0.1, 0.3, 1.0)
@@ -95,6 +46,8 @@ DPO = {"betas": (0.5, 0.1), "steps": 150, "eval_every": 50, "lr": 1e-4, "batch_p
 EVAL = replace(PPO, k=2)
 PRETRAINING_PAGES = 300
 COLUMNS = ("score", "gold", "grammatical", "polite", "kl_k1", "kl_k3", "entropy", "length")
+RECORDED = {"score": "rm_score", "gold": "gold", "grammatical": "well_formed", "polite": "sure", "kl_k1": "kl",
+            "pretraining_loss": "pretraining_loss"}  # a held-out metric's name in results.json
 
 
 class Judges:
@@ -135,15 +88,18 @@ def training_prompts(data):
     return lambda rng: [pool[i] for i in rng.integers(len(pool), size=PROMPTS)]
 
 
-def run_rl(impl, sft_model, judges, prompts, settings, label, pretrain_batches=None, seed=0):
-    """A copy of the SFT model trained by ``settings`` for ITERATIONS; returns (policy, history)."""
+def run_rl(impl, sft_model, judges, prompts, settings, label, key, pretrain_batches=None, seed=0):
+    """A copy of the SFT model trained by ``settings`` for ITERATIONS; returns (policy, history).
+    Its training time is recorded as ``<key>_seconds``."""
     print(f"\n{label}")
+    started = time.perf_counter()
     policy = copy.deepcopy(sft_model)
     columns = COLUMNS + (("clip_fraction",) if settings.method == "ppo" else ()) + (("lm_loss",) if settings.gamma else ())
     progress = display.MetricsDisplay(ITERATIONS, ITERATIONS // 4, columns)
     history, _ = rlhf.train(impl, policy, sft_model, prompts, judges.reward, settings, iterations=ITERATIONS,
                             rng=np.random.default_rng(seed), judges=judges.reported,
                             pretrain_batches=pretrain_batches, log=progress)
+    print(f"  {record('rlhf', f'{key}_seconds', time.perf_counter() - started):.0f} s")
     return policy, history
 
 
@@ -189,7 +145,7 @@ def save_frontier(points, alpha, b, best):
         ax.set_ylabel("gold reward - SFT's")
         ax.legend(fontsize=7)
 
-    return save_png(draw, "rlhf_frontier.png")
+    return save_figure(draw, "rlhf_frontier.png", "gold gain against sqrt(KL)")
 
 
 def save_overoptimisation(history):
@@ -201,7 +157,7 @@ def save_overoptimisation(history):
         ax.set_xlabel("PPO iteration (beta = 0)")
         ax.legend(fontsize=7)
 
-    return save_png(draw, "rlhf_overoptimisation.png")
+    return save_figure(draw, "rlhf_overoptimisation.png", "over-optimisation at beta = 0")
 
 
 def show_samples(impl, policy, judges, n=6):
@@ -241,15 +197,30 @@ def sweep(impl, sft_model, judges, prompts, evaluate, results):
     RLOO at PPO's beta; returns each PPO run's history by beta."""
     runs = {}
     for beta in BETAS:
-        policy, history = run_rl(impl, sft_model, judges, prompts, replace(PPO, beta=beta), f"PPO, beta = {beta:g}")
+        label = f"PPO, beta = {beta:g}"
+        policy, history = run_rl(impl, sft_model, judges, prompts, replace(PPO, beta=beta), label, label_key(label))
         runs[beta] = history
-        results[f"PPO, beta = {beta:g}"] = evaluate(policy)
+        results[label] = evaluate(policy)
         if beta == 0:
+            show_overoptimisation(history)
             print("Held-out answers of the beta = 0 policy:")
             show_samples(impl, policy, judges)
-    policy, _ = run_rl(impl, sft_model, judges, prompts, RLOO, f"RLOO, beta = {RLOO.beta:g}, lr {RLOO.lr:g}")
-    results[f"RLOO, beta = {RLOO.beta:g}"] = evaluate(policy)
+    label = f"RLOO, beta = {RLOO.beta:g}"
+    policy, _ = run_rl(impl, sft_model, judges, prompts, RLOO, f"{label}, lr {RLOO.lr:g}", label_key(label))
+    results[label] = evaluate(policy)
     return runs
+
+
+def show_overoptimisation(history):
+    """Section 2: the beta = 0 run's reward-model score and gold reward per quarter of training."""
+    quarters = {name: [float(np.mean(part)) for part in np.array_split(history[name], 4)] for name in ("score", "gold")}
+    for name, values in quarters.items():
+        for q, value in enumerate(values, 1):
+            record("rlhf", f"ppo_beta_0_quarter_{q}_{RECORDED[name]}", value)
+    print("Over-optimisation, beta = 0, means per quarter of training: reward-model score "
+          + " / ".join(f"{v:.2f}" for v in quarters["score"]) + ", gold " + " / ".join(f"{v:.2f}" for v in quarters["gold"])
+          + ".\nThe reward model learned from rankings of SFT samples, almost never malformed: it never learned "
+            "that a second 'sure' is wrong.")
 
 
 def show_frontier(runs, sft_gold, best_kl):
@@ -261,6 +232,10 @@ def show_frontier(runs, sft_gold, best_kl):
     gain = np.concatenate([h["gold"] for h in runs.values()]) - sft_gold
     alpha, b, r2 = fit_gao(kl, gain)
     d_peak = np.exp(alpha / b - 1) if b > 0 else float("inf")
+    for name, value in (("sft_gold_train", sft_gold), ("ideal_kl_train", best_kl), ("possible_gold_gain_train", 1.5 - sft_gold),
+                        ("frontier_gao_alpha", alpha), ("frontier_gao_b", b), ("frontier_gao_r2", r2),
+                        ("frontier_gao_peak_d", d_peak), ("frontier_gao_peak_gain", gao_curve(d_peak, alpha, b))):
+        record("rlhf", name, value)
     print(f"\nGold gain over SFT's ({sft_gold:.3f} on the training instructions) against d = sqrt(KL), all {len(d)} "
           f"iterations of the sweep. Fitted R(d) = d (alpha - b log d): alpha = {alpha:.3f}, b = {b:.3f}, "
           f"R^2 = {r2:.2f}; its peak: gain {gao_curve(d_peak, alpha, b):.3f} at d = {d_peak:.2f} (KL {d_peak ** 2:.2f}).")
@@ -268,15 +243,19 @@ def show_frontier(runs, sft_gold, best_kl):
           f"{1.5 - sft_gold:.3f}, at d = {np.sqrt(best_kl):.2f} (KL {best_kl:.2f}).")
     edges = np.quantile(d, np.linspace(0, 1, 9))
     print(f"  {'d from':>8} {'to':>6} {'iterations':>11} {'gold gain':>10} {'R(d)':>8}")
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         chosen = (d >= lo) & (d <= hi)
+        record("rlhf", f"frontier_bin_{i}_d_from", lo)
+        record("rlhf", f"frontier_bin_{i}_gold_gain", gain[chosen].mean())
         print(f"  {lo:>8.2f} {hi:>6.2f} {chosen.sum():>11} {gain[chosen].mean():>10.3f} "
               f"{gao_curve(max(d[chosen].mean(), 1e-9), alpha, b):>8.3f}")
+    print("The rise is a ceiling (gold cannot pass 1.5), reached at a KL set by SFT's p('sure'); the fall a cliff "
+          "(a malformed answer\ncosts 2.5 gold at once): a shape two parameters cannot bend to, so R(d) follows the "
+          "fall but misplaces the peak.")
     points = {beta: (np.sqrt(np.maximum(h["kl_k1"], 0)), np.array(h["gold"]) - sft_gold) for beta, h in runs.items()}
     best = (np.sqrt(best_kl), 1.5 - sft_gold)
-    for path in (save_frontier(points, alpha, b, best), save_overoptimisation(runs[0.0])):
-        if path:
-            print(f"saved {path}")
+    save_frontier(points, alpha, b, best)
+    save_overoptimisation(runs[0.0])
 
 
 def pretraining_mix(impl, sft_model, judges, prompts, evaluate, results):
@@ -286,13 +265,17 @@ def pretraining_mix(impl, sft_model, judges, prompts, evaluate, results):
     label = f"PPO + mix, gamma = {GAMMA:g}"
     policy, _ = run_rl(impl, sft_model, judges, prompts, replace(PPO, gamma=GAMMA),
                        f"PPO, beta = {PPO.beta:g}, with the pretraining mix gamma = {GAMMA:g} ({LM_ROWS} rows of "
-                       f"pretraining pages in every step)", batches)
+                       f"pretraining pages in every step)", label_key(label), batches)
     results[label] = evaluate(policy)
     base = pretraining.heldout_loss(models.pretrained(impl, cache), pretraining.LECTURE, evaluate.pages)
+    record("rlhf", "pretrained_pretraining_loss", base)
+    record("rlhf", "pretraining_pages_exact_loss", evaluate.floor)
     print(f"\nThe pretraining mix (held-out pretraining pages; exact floor {evaluate.floor:.3f} nats per token):")
     rows = {"pretrained (chapter 8)": {"gold": np.nan, "kl_k1": np.nan, "pretraining_loss": base}}
     rows.update({name: results[name] for name in ("SFT", f"PPO, beta = {PPO.beta:g}", label)})
     print(table(rows, ("gold", "kl_k1", "pretraining_loss")))
+    print("SFT, trained on responses only, already forgot the pages (the alignment tax); PPO adds to it, the mix "
+          "pays most of it back.")
 
 
 def dpo(impl, sft_model, data, evaluate, results):
@@ -300,7 +283,8 @@ def dpo(impl, sft_model, data, evaluate, results):
     evaluated every DPO["eval_every"] steps; returns the labels of its rows in ``results``."""
     train_groups, _ = models.labelled_data(impl, sft_model, data)
     pairs = dpo_pairs(train_groups, data)
-    identical = np.mean([w == l for w, l in zip(pairs[1], pairs[2])])
+    identical = record("rlhf", "dpo_identical_pairs_share", np.mean([w == l for w, l in zip(pairs[1], pairs[2])]))
+    record("rlhf", "dpo_pairs", len(pairs[0]))
     print(f"\nDPO on the reward model's comparisons: {len(pairs[0])} ranked pairs of its {len(train_groups[0])} groups "
           f"({identical:.0%} of them two identical responses, which teach nothing), {DPO['steps']} steps of "
           f"{DPO['batch_pairs']} pairs, lr {DPO['lr']:g}, held-out evaluations every {DPO['eval_every']} steps")
@@ -332,10 +316,12 @@ def run(impl):
           f"(KL per response, k1 and k3). Evaluation: {len(evaluate.prompts)} held-out instructions x {EVAL.k} samples.")
     results = {"SFT": evaluate(sft_model)}
     runs = sweep(impl, sft_model, judges, prompts, evaluate, results)
+    best_kl = record("rlhf", "ideal_kl", ideal_kl(impl, sft_model, data, "heldout"))
     print(f"\nHeld-out instructions (means per response; KL to SFT in nats per response). The best policy for "
           f"the gold reward scores 1.5, {1.5 - results['SFT']['gold']:.3f} over SFT, at a KL of "
-          f"{ideal_kl(impl, sft_model, data, 'heldout'):.2f} (closed form, see ideal_kl):")
+          f"{best_kl:.2f} (closed form, see ideal_kl):")
     print(table({label: m for label, m in results.items()}, ("score", "gold", "grammatical", "polite", "kl_k1")))
+    show_gains(results, best_kl)
     sft_train = rlhf.evaluate(impl, sft_model, sft_model, prompt_ids(data, "train"), judges.reward, replace(EVAL, k=1),
                               rng=np.random.default_rng(1), judges=judges.reported)
     show_frontier(runs, sft_train["gold"], ideal_kl(impl, sft_model, data, "train"))
@@ -344,4 +330,21 @@ def run(impl):
     main_ppo, main_rloo = f"PPO, beta = {PPO.beta:g}", f"RLOO, beta = {RLOO.beta:g}"
     print("\nDPO next to PPO and RLOO (held-out instructions):")
     print(table({label: results[label] for label in ("SFT", main_ppo, main_rloo, *dpo_labels)}))
+    print("Without sampling, nothing shows DPO the malformed text its updates make likelier; a small beta lets the "
+          "implicit reward's\nmargins grow on the pairs that differ by a 'sure'. PPO and RLOO see their own samples "
+          "every iteration.")
+    for label, metrics in results.items():
+        for name, short in RECORDED.items():
+            record("rlhf", f"{label_key(label)}_{short}", metrics[name])
+        record("rlhf", f"{label_key(label)}_gold_gain", metrics["gold"] - results["SFT"]["gold"])
     return results
+
+
+def show_gains(results, best_kl):
+    """Section 1's reading: the gold gains over SFT at PPO's beta against the possible one."""
+    sft_gold = results["SFT"]["gold"]
+    possible = record("rlhf", "possible_gold_gain", 1.5 - sft_gold)
+    main = {label: results[label] for label in (f"PPO, beta = {PPO.beta:g}", f"RLOO, beta = {RLOO.beta:g}")}
+    print("Gold gain over SFT: " + ", ".join(f"{label} {m['gold'] - sft_gold:.3f} at KL {m['kl_k1']:.2f}"
+                                             for label, m in main.items())
+          + f"; possible {possible:.3f}, at KL {best_kl:.2f}: they learned to say 'sure' and little else.")

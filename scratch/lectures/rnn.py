@@ -7,17 +7,17 @@ the end of sentence); RNNLM with D = 24, H = 96 in float32; AdamW, peak lr 0.01 
 warmup and cosine decay, clipping at norm 1; truncated BPTT over windows of 48 characters,
 16 streams, hidden state carried across windows. Reference points printed next to the
 held-out loss: the char bigram (add-one counts) and the exact entropy per character.
-When matplotlib is installed, a plot of the curve is saved as ``rnn_loss.png`` in a new
-temporary directory (never the current one) and its path printed.
+The demo prints the losses and writes them to results.json (``rnn.*``), with the plot of the
+curve, ``rnn_loss.png``, in the same folder when matplotlib is installed.
 """
-
 
 import numpy as np
 
 from scratch.data import corpora
 from scratch.train import display, loop
-from scratch.train.display import save_png, side_by_side
+from scratch.train.display import side_by_side
 
+from . import label_key, record, save_figure
 
 
 STEPS = 600
@@ -36,10 +36,10 @@ def decode_sentences(impl, model, vocab, strategy_kwargs, rng):
     return sentences
 
 
-def save_plot(history, path=None, references=None):
-    """Save the loss curves as a PNG (default: rnn_loss.png in a new temporary directory),
-    with ``references`` ({name: loss}, e.g. the true entropy) as dashed horizontal lines;
-    returns the path, or None without matplotlib."""
+def save_plot(history, references=None):
+    """Save the loss curves as rnn_loss.png in the run's folder, with ``references`` ({name:
+    loss}, e.g. the true entropy) as dashed horizontal lines; returns the path, or None
+    without matplotlib."""
     def draw(ax):
         ax.plot(history["loss"], label="train (per batch)", alpha=0.6)
         ax.plot(history["eval_step"], history["eval_loss"], "o-", label="held-out")
@@ -50,7 +50,7 @@ def save_plot(history, path=None, references=None):
         ax.set_ylabel("nats / char")
         ax.legend()
 
-    return save_png(draw, "rnn_loss.png", path, size=(6, 3.5))
+    return save_figure(draw, "rnn_loss.png", "loss curves", size=(6, 3.5))
 
 
 def run(impl):
@@ -77,10 +77,12 @@ def run(impl):
     print("\nHeld-out loss:", ", ".join(f"step {s}: {v:.3f}" for s, v in zip(history["eval_step"], history["eval_loss"])))
     final = history["eval_loss"][-1]
     print(f"final held-out {final:.3f} nats/char = true entropy {grammar.entropy_per_char:.3f} "
-          f"+ {final - grammar.entropy_per_char:.3f}; the bigram is at {bigram:.3f}")
-    plot = save_plot(history, references={"true entropy": grammar.entropy_per_char, "char bigram": bigram})
-    if plot:
-        print(f"(plot saved to {plot})")
+          f"+ {final - grammar.entropy_per_char:.3f}; the bigram is at {bigram:.3f} "
+          f"({history['seconds']:.0f} s of training)")
+    for name, value in (("char_bigram_loss", bigram), ("true_entropy_per_char", grammar.entropy_per_char),
+                        ("heldout_loss", final), ("train_seconds", history["seconds"])):
+        record("rnn", name, value)
+    save_plot(history, references={"true entropy": grammar.entropy_per_char, "char bigram": bigram})
 
     strategies = {
         "greedy": {"strategy": "greedy"},
@@ -99,3 +101,4 @@ def run(impl):
     for name, sentences in samples.items():
         ok = sum(np.isfinite(grammar.sentence_logprob(s.split(" "))) for s in sentences)
         print(f"  {name:<16} {ok}/{len(sentences)}")
+        record("rnn", f"grammatical_{label_key(name)}", ok / len(sentences))

@@ -2,50 +2,28 @@
 on demonstrations, the loss on response tokens only, and measure what SFT teaches against
 what chapter 9's prompting already gets from the same pretrained model.
 
-Setup (scratch/data/instructions.py): the pretraining world (twelve words, elvish, dwarvish,
-goblin and ``reverse``); instructions in three phrasings per task, e.g. "translate into
-elvish : mouse cat =>", answered by demonstrators who are always right and open with "sure" a
-quarter of the time. Held-out instructions ask about the world's held-out pairs, which
-neither pretraining nor SFT ever showed. The model: :data:`scratch.train.pretraining.LECTURE`
-(from the cache, trained first if missing), its vocabulary widened by the instruction words
-(:func:`scratch.data.instructions.widen_vocabulary`: new embedding rows, every old id unchanged),
-then 500 AdamW steps of 32 fresh demonstrations (peak lr 0.003, warmup then cosine decay).
-The SFT model is cached too (:func:`sft_model`): the reward-model demo starts from it.
+Setup (scratch/data/instructions.py): the pretraining world's tasks asked in three phrasings,
+e.g. "translate into elvish : mouse cat =>", answered by demonstrators who are always right and
+open with "sure" a quarter of the time; held-out instructions ask about held-out pairs, which
+neither pretraining nor SFT showed. The model: chapter 8's (cached), its vocabulary widened by
+the instruction words (every old id unchanged), then 500 AdamW steps of 32 fresh
+demonstrations; cached too, the reward chapter starts from it.
 
-The comparison, on the same held-out (task, pair) queries: the SFT model given the bare
-instruction; the pretrained model given the same instruction; and the pretrained model
-prompted as in chapter 9, in its own pretraining format (``elvish : a b =>``, with 0, 1 or 4
-demonstrations ``c d => e f ;``), which needs no new word. Prompt tokens count ``<bos>`` and
-``=>``. An SFT answer is exact when it is the gold pair and then ``<eos>`` ("sure" first
-allowed); a prompted answer is read up to pretraining's separator ";", as chapter 9 reads it.
+The known truth: every answer is certain, only "sure" or not is left to guess, so the loss per
+response token cannot go below H(0.25) / 3.25 = 0.173 nats (3.25 response tokens on average).
 
-Measured (``python -m scratch lecture sft --cache-dir ...``, two shared cores; every number
-below is printed by the demo): SFT loss 0.180 nats per response token (mean of the last 50
-steps) against the exact floor H(0.25) / 3.25 = 0.173. On the 348 held-out instructions
-(29 pairs x 4 tasks x 3 phrasings), greedy:
+The comparison, on the same held-out queries: SFT given the bare instruction; the pretrained
+model given the same instruction; the pretrained model prompted in its own format as in
+chapter 9 (``elvish : a b =>``, 0, 1 or 4 demonstrations). An SFT answer is exact when it is the
+gold pair then ``<eos>`` ("sure" first allowed); a prompted answer is read up to ";".
 
-    model and prompt                  prompt tokens   exact   right words   ends <eos>
-    SFT, the instruction                   7.25       100%       100%         100%
-    pretrained, the instruction            7.25         0%        27.3%         0%
-    pretrained, 0 / 1 / 4 shots            4 / 10 / 28      25% / 100% / 99.7%
-    pretrained, task named, 0 / 1 / 4      6 / 12 / 30     100% / 100% / 99.7%
-
-Sampled at temperature 1, SFT ends with ``<eos>`` 99.7% of the time (exact 97.7%) and opens
-with "sure" 26.1%, the demonstrators' 25%. The pretrained model given an instruction writes
-the right words 69% of the time after "translate into <task> : a b =>" (whose end is its own
-format), 13% after "please ...", 0% after "<task> for a b ?"; then ";" and another
-demonstration, never ``<eos>``. Time, over three runs on two cores shared with other jobs:
-15 to 24 s of fine-tuning on top of the cached pretrained model, 22 to 28 s for the chapter's
-first run, 4 to 7 s once the SFT model is cached; pretraining, if it is not cached, adds
-2.5 min (chapter 8's model, trained once for chapters 8 to 11).
-
-What the few-shot comparison shows, honestly: SFT wins nothing on accuracy here. Prompted in
-its own format, the pretrained model is already at 100% held-out exact match from one
-demonstration (10 prompt tokens), and with none when the task is named (6 tokens, fewer than
-the instructions' mean 7.25); unnamed and 0-shot it can only guess the task (25%). In this
-world a task's name is a complete instruction that pretraining already taught, so what SFT
-adds is the interface: answering requests phrased in words the pretrained model never saw,
-and stopping with ``<eos>`` where the base model runs on.
+What it shows, honestly: SFT gets close to the floor but wins nothing on accuracy. Prompted in
+its own format the pretrained model is as good from one demonstration, or from none when the
+task is named (unnamed and 0-shot it can only guess the task); given an instruction it writes
+the right words mostly after the phrasing that ends like its own format, and never stops. What
+SFT adds is the interface: requests in words the pretrained model never saw, and ``<eos>``.
+Sampled, it says "sure" as often as the demonstrators, no more. The demo prints the numbers
+and writes them to results.json (``sft.*``).
 """
 
 import numpy as np
@@ -56,11 +34,20 @@ from scratch.train import display, models, pretraining
 from scratch.train.display import side_by_side
 from scratch.train.models import SFT
 
-from . import cache
+from . import cache, label_key, record
 
 MAX_RESPONSE = 4  # "sure", two words, <eos>
 SHOTS = (0, 1, 4)
 PHRASINGS = 3  # each held-out (task, pair) is asked in three phrasings: prompted three times too
+HELDOUT_DEMONSTRATIONS = 2000
+
+
+def heldout_loss(impl, model, data):
+    """The SFT loss per response token on fresh demonstrations of the held-out instructions
+    (its floor is the same as on the training ones: whatever the pair, only "sure" is uncertain)."""
+    prompts, responses, _ = data.sample_demonstrations(HELDOUT_DEMONSTRATIONS, np.random.default_rng(4), "heldout")
+    ids, targets, mask = impl.sft.sft_batch(prompts, responses, data.pad_id, model.context_length, data.eos_id)
+    return float(model.loss(ids, targets, mask))
 
 
 def answers(impl, model, data, instances, rng=None):
@@ -126,11 +113,14 @@ def run(impl):
     if history:
         print(display.text_curve(history["loss"], label="SFT loss per response token"))
         last = SFT["steps"] // 10
-        print(f"  mean over the last {last} steps {np.mean(history['loss'][-last:]):.3f}; "
-              f"{history['seconds']:.0f} s of fine-tuning")
-    floor = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) / 3.25
-    print(f"exact floor of the SFT loss: H(p_polite) / E[response tokens] = {floor:.3f} nats "
-          f"(every answer is certain; only 'sure' or not is left)\n")
+        train_loss = record("sft", f"train_loss_last_{last}_steps", np.mean(history["loss"][-last:]))
+        seconds = record("sft", "finetune_seconds", history["seconds"])
+        print(f"  mean over the last {last} steps {train_loss:.3f}; {seconds:.0f} s of fine-tuning")
+    floor = record("sft", "loss_floor", -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) / 3.25)
+    loss = record("sft", "heldout_loss", heldout_loss(impl, model, data))
+    print(f"SFT loss on {HELDOUT_DEMONSTRATIONS} fresh demonstrations of held-out instructions: {loss:.3f} nats per "
+          f"response token;\nits exact floor: H(p_polite) / E[response tokens] = {floor:.3f} nats (every answer is "
+          f"certain; only 'sure' or not is left)\n")
 
     tokens = np.mean([len(data.prompt(inst)) for inst in heldout])
     widened = models.widen_vocabulary(impl, base, len(data.tokenizer), seed=SFT["widen_seed"])
@@ -139,19 +129,27 @@ def run(impl):
     print(f"  {'model and prompt':<36} {'prompt tokens':>13} {'exact':>7} {'right words':>12} {'ends <eos>':>11}")
     for label, m in (("SFT, the instruction", model), ("pretrained, the instruction", widened)):
         scores = report(data, heldout, answers(impl, m, data, heldout))
+        for name in ("exact", "words", "eos"):
+            record("sft", f"{label_key(label)}_{name}", scores[name])
         print(f"  {label:<36} {tokens:>13.2f} {scores['exact']:>7.1%} {scores['words']:>12.1%} {scores['eos']:>11.1%}")
     by_phrasing = []
     for phrasing, templates in enumerate(zip(data.phrasings(data.world.tasks[0]), data.phrasings("reverse"))):
         chosen = [inst for inst in heldout if inst.phrasing == phrasing]
         share = report(data, chosen, answers(impl, widened, data, chosen))["words"]
+        record("sft", f"pretrained_the_instruction_words_phrasing_{phrasing}", share)
         by_phrasing.append(f"  {share:>4.0%}  " + " / ".join(" ".join(words) for words in templates))
+    record("sft", "instruction_tokens", tokens)
     for label, n_tokens, accuracy in prompted_rows(impl, base, data.world):
+        record("sft", f"{label_key(label)}_exact", accuracy)
+        record("sft", f"{label_key(label)}_prompt_tokens", n_tokens)
         print(f"  {label:<36} {n_tokens:>13d} {accuracy:>7.1%} {'':>12} {'n/a':>11}")
     print("  (a prompted answer is read up to ';', pretraining's separator, as chapter 9 reads it, so it has\n"
           "  no <eos> to count; unnamed and 0-shot, the pretrained model can only guess the task)")
     print("The pretrained model's right words, by phrasing of the instruction:\n" + "\n".join(by_phrasing) + "\n")
 
     sampled = report(data, heldout, answers(impl, model, data, heldout, np.random.default_rng(1)))
+    for name in ("exact", "eos", "sure"):
+        record("sft", f"sft_sampled_{name}", sampled[name])
     print(f"Sampled at temperature 1, SFT: exact {sampled['exact']:.1%}, ends with <eos> {sampled['eos']:.1%}, "
           f"opens with 'sure' {sampled['sure']:.1%} (the demonstrators: {data.p_polite:.0%}).")
     print("SFT imitates: it says 'sure' as often as the demonstrators did, no more. The labelers of the\n"
