@@ -25,6 +25,7 @@ Gradescope after the due date.
 
 import inspect
 import os
+import re
 import textwrap
 import traceback
 from pathlib import Path
@@ -197,16 +198,25 @@ def traceback_from(error, test_file):
     return text[:DETAIL_LIMIT]
 
 
-def summary(text, lines=3, limit=300):
-    """The first informative lines of an error, joined on one line.
+# The lines of NumPy's and pytest's comparison messages that hold the two values compared.
+VALUE_LINES = re.compile(r"^(ACTUAL|DESIRED|Obtained|Expected|x|y)\s*:", re.IGNORECASE)
+
+
+def summary(text, lines=3, limit=400):
+    """The first informative lines of an error, joined on one line, and always the values.
 
     ``np.testing`` messages start with an empty line ("AssertionError: " then the numbers), so
-    the first line alone says nothing: take the first ``lines`` lines that hold something.
+    the first line alone says nothing: take the first ``lines`` lines that hold something, then
+    the lines that give the obtained and the expected value (``ACTUAL:``/``DESIRED:``,
+    ``Obtained:``/``Expected:``), which come last in those messages and would be cut.
     """
-    kept = [line.strip() for line in text.strip().splitlines() if line.strip()][: lines + 1]
+    every = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    kept = every[: lines + 1]
     if len(kept) > 1 and kept[0].endswith(":"):
         kept[:2] = [f"{kept[0]} {kept[1]}"]
-    joined = " | ".join(kept[:lines])
+    kept = kept[:lines]
+    kept += [line for line in every[lines:] if VALUE_LINES.match(line) and line not in kept]
+    joined = " | ".join(kept)
     return joined if len(joined) <= limit else joined[: limit - 3] + "..."
 
 

@@ -99,6 +99,10 @@ def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, s
     results = {
         "score": sum(q.score for q in questions),
         "output": output,
+        # plain text in a fixed-width block, as the terminal shows it: tracebacks and the
+        # indented explanation keep their layout ("simple_format", the default, would not)
+        "output_format": "text",
+        "test_output_format": "text",
         "visibility": "visible",
         "tests": tests,
     }

@@ -181,6 +181,7 @@ def test_gradescope_results(runs):
     (questions, errors), _ = runs["misbehaving"]
     results = json.loads(json.dumps(report.gradescope_results(questions, errors, seconds=12.34)))
     assert results["score"] == 4 and results["execution_time"] == 12.3
+    assert results["output_format"] == results["test_output_format"] == "text"
     assert len(results["tests"]) == 12
     assert "collection error in tests/chapters/test_zz_broken.py" in results["output"]
     for test in results["tests"]:
@@ -262,3 +263,18 @@ def test_a_failure_shows_why_and_what_the_code_printed(tmp_path):
     written = json.loads(results.read_text())["tests"]
     double = next(t for t in written if t["name"].endswith("test_double"))
     assert "twice three" in double["output"] and "doubling 3" in double["output"]
+
+
+def test_the_short_message_keeps_the_values_compared():
+    import numpy as np
+
+    from scratch.grading.plugin import summary
+
+    try:
+        np.testing.assert_allclose([1.0, 2.0, 4.0, 5.0], [1.0, 2.0, 3.0, 5.5])
+    except AssertionError as err:
+        short = summary(f"AssertionError: {err}")
+    assert "Not equal to tolerance" in short and "ACTUAL: array([1., 2., 4., 5.])" in short
+    assert "DESIRED: array([1. , 2. , 3. , 5.5])" in short
+    approx = "AssertionError: assert -3.0 == -1.0 ± 1.0e-06\n  \n  comparison failed\n  Obtained: -3.0\n  Expected: -1.0 ± 1.0e-06"
+    assert summary(approx).endswith("Obtained: -3.0 | Expected: -1.0 ± 1.0e-06")
