@@ -234,11 +234,12 @@ def check_id_array(ids, name="ids", vocab_size=None, vocab_name=None):
 
 
 def check_left_pad(left_pad, batch_size, n_slots):
-    """``left_pad`` as int64 (B,): one count per row, each in [0, n_slots) (a row keeps a real token)."""
+    """``left_pad`` as int64 (B,): one count per row, each in [0, n_slots) (a row keeps a real token);
+    ``batch_size`` None takes B from ``left_pad``."""
     array = np.asarray(left_pad)
-    if array.shape != (batch_size,):
-        raise ValueError(f"left_pad must have shape (B,) = ({batch_size},), one count per row; "
-                         f"got shape {array.shape}")
+    if array.ndim != 1 or (batch_size is not None and array.shape != (batch_size,)):
+        raise ValueError(f"left_pad must have shape (B,) = ({'B' if batch_size is None else batch_size},), "
+                         f"one count per row; got shape {array.shape}")
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"left_pad must hold ints (pad slots per row); got dtype {array.dtype}")
     check_index_range(array, "left_pad", n_slots, what=f" for {n_slots} slots (every row needs a real token)")
@@ -257,14 +258,16 @@ def check_stop_ids(stop_id, vocab_size):
     return np.array([check_token_id(s, vocab_size, "stop_id") for s in candidates], dtype=np.int64)
 
 
-def check_logits(logits, name="logits", one_row=False):
-    """Next-token logits as a float array (..., V) ((V,) if ``one_row``), V >= 1, no NaN or +inf,
-    and a finite entry per row."""
+def check_logits(logits, name="logits", one_row=False, rows=False):
+    """Next-token logits as a float array (..., V) ((V,) if ``one_row``, (V,) or (B, V) if
+    ``rows``), V >= 1, no NaN or +inf, and a finite entry per row."""
     logits = np.asarray(logits)
     if logits.ndim < 1 or logits.shape[-1] == 0:
         raise ValueError(f"{name} must have shape (..., V) with V >= 1; got shape {logits.shape}")
     if one_row and logits.ndim != 1:
         raise ValueError(f"{name} must have shape (V,); got {logits.shape}")
+    if rows and logits.ndim > 2:
+        raise ValueError(f"{name} must have shape (V,) or (B, V); got {logits.shape}")
     if not np.issubdtype(logits.dtype, np.floating):
         raise TypeError(f"{name} must be a float array; got dtype {logits.dtype}")
     if np.isnan(logits).any() or np.isposinf(logits).any():
@@ -763,6 +766,34 @@ def check_past_kvs(past_kvs, n_layers, n_heads, head_size):
     return shapes.pop()[2]
 
 
+def check_positions(positions, shape, n_past, context_length):
+    """A GPT's per-slot ``positions`` as an int array (B, T) in [0, context_length); None gives
+    every row the positions n_past .. n_past + T - 1 (a read-only broadcast view)."""
+    if positions is None:
+        return np.broadcast_to(np.arange(n_past, n_past + shape[1]), shape)
+    array = np.asarray(positions)
+    if array.shape != tuple(shape):
+        raise ValueError(f"positions must have the shape of ids (B, T) = {tuple(shape)}; got {array.shape}")
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"positions must hold ints; got dtype {array.dtype}")
+    check_index_range(array, "positions", context_length, "context_length")
+    return array
+
+
+def check_key_mask(key_mask, batch_size, n_keys):
+    """``key_mask`` None, or a bool array (B, T_past + T) that leaves every row a visible key."""
+    if key_mask is None:
+        return None
+    array = np.asarray(key_mask)
+    if array.shape != (batch_size, n_keys) or array.dtype != bool:
+        raise ValueError(f"key_mask must be a bool array (B, T_past + T) = ({batch_size}, {n_keys}); "
+                         f"got {array.dtype} {array.shape}")
+    empty = np.flatnonzero(~array.any(axis=1))
+    if empty.size:
+        raise ValueError(f"key_mask must leave every row a real key; rows {empty.tolist()} have none")
+    return array
+
+
 def check_context(n_positions, context_length, what="a sequence", hint=""):
     """ValueError unless ``n_positions`` (those of ``what``) fit in the context length."""
     if n_positions > context_length:
@@ -939,15 +970,6 @@ def check_spread(scores):
     if not np.ptp(scores) > 0:
         raise ValueError("scores are all equal (std 0): no scale can give them std 1")
     return scores
-
-
-def check_reward_training(steps, batch_prompts, n_groups, rng):
-    """steps >= 1, batch_prompts in 1 .. n_groups (drawn without replacement), and rng."""
-    check_int(steps, "steps", 1)
-    check_int(batch_prompts, "batch_prompts", 1)
-    check_rng(rng)
-    if batch_prompts > n_groups:
-        raise ValueError(f"batch_prompts = {batch_prompts} is more than the {n_groups} groups")
 
 
 # --------------------------------------------------------------------------- RLHF, PPO, DPO (rlhf, ppo, dpo)

@@ -34,15 +34,20 @@ Decisions:
 - KV cache: ``past_kv = (K_past, V_past)`` (B, H, T_past, d) from earlier positions; the new
   positions' keys and values are appended (new arrays, the past is never modified), and
   the causal mask is offset so query i (absolute position T_past + i) sees keys
-  0 .. T_past + i. The keys and values of all positions are returned in the cache
-  (``cache["kv"]``) for the next step. Backward treats the past as constant.
+  0 .. T_past + i. Backward treats the past as constant.
+- The stub frame fixes what other code reads (as CS231n puts ``cache = (x, w, b)`` outside
+  the student's region): each forward returns ``(out, cache)`` where the given code builds
+  the cache dict itself, ``"weights"`` (P, for plots), ``"kv"`` (the keys and values of all
+  positions, the next call's past_kv) and ``"saved"``, whatever your backward needs (nobody
+  else reads it). Your region sets the variables the frame's return line names.
 - No Python loop over batch, heads or positions: batched matmuls over (B, H).
 - Padding: an optional ``key_mask`` (B, T_k), True where a key is a real token, is and-ed
-  with the causal mask, so no query sees a padding key (``batched.py`` pads prompts of
-  different lengths on the left). A query that is itself padding sees no key at all and
-  gets a zero output (the rule above). ALiBi's |i - j| stays right under left padding: a
-  row's real tokens are shifted by the same number of slots, so their distances do not
-  change, and the padding keys between them and the start are masked.
+  with the causal mask in :func:`attention_mask` (given code: which keys are padding is
+  decided by whoever padded, see the prompting chapter), so no query sees a padding key. A
+  query that is itself padding sees no key at all and gets a zero output (the rule above).
+  ALiBi's |i - j| stays right under left padding: a row's real tokens are shifted by the
+  same number of slots, so their distances do not change, and the padding keys between
+  them and the start are masked.
 - Optional recency bias (ALiBi, Press et al. 2022, "Train Short, Test Long"): head h adds
   -m_h * |i - j| to the score of query i and key j, so before any training every head
   already prefers nearby positions, each at its own range. The bias is a constant: it
@@ -77,6 +82,20 @@ def causal_mask(n_queries, n_keys):
     return np.arange(n_keys)[None, :] <= np.arange(n_queries)[:, None] + offset
 
 
+def attention_mask(n_queries, n_keys, causal=True, key_mask=None):
+    """The boolean mask of self-attention, True where a query may see a key, or None (all pairs).
+
+    causal: ``causal_mask(n_queries, n_keys)``; ``key_mask`` (B, n_keys), True at real keys,
+    blocks padding keys for every head and query: (B, 1, 1, n_keys), and-ed with the causal
+    mask into (B, 1, n_queries, n_keys). Given code: the padding rule is the caller's.
+    """
+    mask = causal_mask(n_queries, n_keys) if causal else None
+    if key_mask is None:
+        return mask
+    padding = np.asarray(key_mask, dtype=bool)[:, None, None, :]  # (B, 1, 1, T_k)
+    return padding if mask is None else mask & padding  # (B, 1, T, T_k)
+
+
 def alibi_slopes(n_heads):
     """The recency slopes m_h = 4 * 2^(-8(h+1)/H), h = 0 .. H-1 (module docstring), (H,)."""
     check_size(n_heads, "n_heads")
@@ -103,23 +122,25 @@ def attention_forward(q, k, v, mask=None, bias=None):
     q (..., T, d), k (..., T_k, d), v (..., T_k, d_v), mask bool broadcastable to
     (..., T, T_k), True = may attend (None: every pair); bias: an optional constant array
     broadcastable to (..., T, T_k), added to the scaled scores (ALiBi's recency bias; it gets
-    no gradient). Returns out (..., T, d_v) and a
-    cache: a dict whose ``"weights"`` entry MUST be P (..., T, T_k) (``GPT.attention_weights``
-    reads it); other entries are yours. Rows with no visible key give 0.
+    no gradient). Returns out (..., T, d_v) and the cache the frame builds:
+    ``"weights"`` = P (..., T, T_k) and ``"saved"`` = what your attention_backward needs.
+    Rows with no visible key give 0.
 
     The cache keeps a reference to the returned ``out`` (backward uses it), so callers must
     not modify ``out`` in place before calling attention_backward (copy it first).
     """
     check_attention(q, k, v, mask, bias)
-    # TODO: return a cache dict whose "weights" entry is P (keep whatever backward needs too)
+    # TODO: set out, weights (P) and saved (whatever attention_backward needs)
     # TODO: if a bias is given, add it to the scaled scores (in place keeps q's dtype)
     # TODO: blocked scores become -inf; a row that is all -inf must not divide 0 by 0
     raise NotImplementedError("attention_forward: not implemented yet")
+    return out, {"weights": weights, "saved": saved}
 
 
 def attention_backward(dout, cache):
     """Gradients of out = softmax(q k^T / sqrt(d) + bias) v: returns (dq, dk, dv), shapes of
     q, k, v. The bias is a constant (it gets no gradient), so nothing here depends on it."""
+    saved = cache["saved"]
     # TODO: softmax backward per row: dS = P * (dP - sum_j P_j dP_j); blocked entries have P = 0
     raise NotImplementedError("attention_backward: not implemented yet")
 
@@ -147,19 +168,22 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes
     with causal=True).
     slopes: optional (H,) ALiBi slopes; head h's scores get alibi_bias (None: no bias).
     key_mask: optional bool (B, T_past + T), True where a key is a real token (False: padding,
-    which no query of that row may see); it is combined with the causal mask.
+    which no query of that row may see); :func:`attention_mask` (given) combines it with the
+    causal mask.
 
-    The cache is a dict with at least these entries, which other code reads:
-    ``cache["kv"]`` = (K, V), each (B, H, T_past + T, d): the keys and values of all
-    positions (the next call's past_kv); ``cache["attention"]`` = the cache returned by
-    attention_forward (its ``"weights"`` are the attention weights P (B, H, T, T_past + T)).
+    The frame builds the cache: ``"kv"`` = (K, V), each (B, H, T_past + T, d), the keys and
+    values of all positions (the next call's past_kv); ``"weights"`` = the attention weights
+    P (B, H, T, T_past + T) (attention_forward's); ``"saved"`` = what your backward needs.
     """
     check_self_attention(x, n_heads, causal, past_kv, slopes, key_mask)
-    # TODO: return the cache as a dict with "kv": (K, V) of all positions and "attention": attention_forward's cache
+    n_keys = x.shape[1] + (0 if past_kv is None else past_kv[0].shape[2])
+    mask = attention_mask(x.shape[1], n_keys, causal, key_mask)  # None, (T, T_k) or (B, 1, T, T_k)
+    # TODO: set out, k and v (all positions, past first), attn_cache (attention_forward's) and saved
+    # TODO: attention_forward gets the mask above (given: the causal mask and the key mask, combined)
     # TODO: append the new keys and values along the time axis (new arrays)
-    # TODO: a key_mask (B, T_k) blocks padding keys for every head and query: (B, 1, 1, T_k), and-ed with the causal mask
     # TODO: with slopes, the bias is alibi_bias(slopes, T, T_k) in x's dtype (it broadcasts over B)
     raise NotImplementedError("self_attention_forward: not implemented yet")
+    return out, {"kv": (k, v), "weights": attn_cache["weights"], "saved": saved}
 
 
 def self_attention_backward(dout, cache):
@@ -167,5 +191,6 @@ def self_attention_backward(dout, cache):
 
     With a KV cache, only the new positions' keys and values depend on x.
     """
+    saved = cache["saved"]
     # TODO: keep only the new positions' dk, dv; merge each back to (B, T, C) and concatenate
     raise NotImplementedError("self_attention_backward: not implemented yet")

@@ -31,14 +31,17 @@ Two things make a padded row compute exactly what it would alone:
 With both, a row's real tokens see the same keys, values and embeddings as alone, and its
 logits agree to round-off (the tests check 1e-12 in float64). ALiBi's distances |i - j| are
 differences of slots, which equal differences of positions within a row.
-``padded_positions`` derives both from ``left_pad``; ``GPT.forward_hidden(ids, past_kvs,
-left_pad)`` applies them, with the same ``left_pad`` at every step of a cached decode.
+``padded_positions`` derives both from ``left_pad``, for the new slots of every call (the
+whole prompt, then one slot per step of a cached decode); the GPT takes them as plain
+``positions`` and ``key_mask`` arguments (``GPT.forward(ids, past_kvs, positions, key_mask)``)
+and knows nothing about padding. This chapter is the one home of the left-padding rule:
+everything that pads (this decoder, RLHF's response passes, PPO) calls ``padded_positions``.
 
-Sampling is the full softmax at a temperature (or greedy argmax), with the same inverse-CDF
-rule and the same uniforms as ``generate.sample_from_logits``: for one row and the same
-seed, ``generate_batch`` and ``generate.generate`` give the same tokens. The log-probability
-of every chosen token under softmax(logits / tau) is returned too (RLHF's policy gradient
-needs exactly that number for each sampled token).
+Sampling is the full softmax at a temperature (or greedy argmax), by
+``generate.sample_from_logits`` on the (B, V) logits of a step (one uniform per row): for
+one row and the same seed, ``generate_batch`` and ``generate.generate`` give the same
+tokens. The log-probability of every chosen token under softmax(logits / tau) is returned
+too (RLHF's policy gradient needs exactly that number for each sampled token).
 
 Stopping: a row stops after producing any of its stop ids; it still advances with the
 others (fed ``pad_id``; the batch stays rectangular) but nothing more of it is recorded, and
@@ -46,10 +49,11 @@ the loop ends as soon as every row has stopped.
 
 Decisions:
 - What is graded: ``padded_positions`` (the per-row offsets and the key mask are this
-  chapter's idea) and the decoding loop of ``generate_batch``; the model's side (the key
-  mask in self-attention, ``left_pad`` in the GPT) sits in the transformer chapter's graded
-  functions. ``pad_left`` and the argument checks are given plumbing, run before any graded
-  code, so a bad ``left_pad`` or prompt is named even while the stubs are empty.
+  chapter's idea) and the decoding loop of ``generate_batch``. The model's side is plain
+  pass-through in the transformer chapter (positions pick rows of the position embedding;
+  the key mask is and-ed with the causal mask by given code). ``pad_left`` and the argument
+  checks are given plumbing, run before any graded code, so a bad ``left_pad`` or prompt is
+  named even while the stubs are empty.
 - The KV cache is the GPT's: every step concatenates the new keys and values into new
   arrays (a state is never modified, see ``GPT.step``), so a step copies the
   whole cache, 2 L B t C numbers at step t. At B = 64 that copy, not the arithmetic, is the
@@ -66,8 +70,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._checks import check_batch_decoding, check_prompt_list, check_stop_ids, check_token_id
-from .generate import log_probabilities, probabilities
+from ._checks import check_batch_decoding, check_left_pad, check_prompt_list, check_stop_ids, check_token_id
+from .generate import log_probabilities, sample_from_logits
 
 BatchGeneration = namedtuple("BatchGeneration", ["tokens", "lengths", "logprobs"])
 BatchGeneration.__doc__ = """The result of generate_batch: ``tokens`` (B, n) int64 (``pad_id``
@@ -83,8 +87,10 @@ def padded_positions(left_pad, n_past, n_new):
     ``left_pad`` (B,) pads in front of each row; the new slots are n_past .. n_past + n_new - 1
     of the whole sequence. Returns ``positions`` (B, n_new) int: slot s of row b sits at
     position max(s - left_pad[b], 0) (pads at 0), and ``key_mask`` (B, n_past + n_new) bool:
-    True where the slot holds a real token (s >= left_pad[b]).
+    True where the slot holds a real token (s >= left_pad[b]). Pass both to the GPT:
+    ``model.forward(ids, past_kvs, positions, key_mask)``.
     """
+    left_pad = check_left_pad(left_pad, None, n_past + n_new)
     # TODO: implement padded_positions (see the docstring)
     raise NotImplementedError("padded_positions: not implemented yet")
 
@@ -111,9 +117,10 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
                    pad_id=0, rng=None):
     """Decode up to ``max_new_tokens`` tokens after each of B prompts, all rows together.
 
-    ``model``: a causal GPT; ``model.forward(ids, past_kvs=..., left_pad=...)`` runs once on the
-    left-padded prompts, then once per new position on the (B, 1) tokens of the last step,
-    with ``cache["hidden"]["kvs"]`` of the previous call as ``past_kvs``.
+    ``model``: a causal GPT; ``model.forward(ids, past_kvs, positions, key_mask)`` runs once on
+    the left-padded prompts, then once per new position on the (B, 1) tokens of the last step,
+    with ``cache["kvs"]`` of the previous call as ``past_kvs``, and each call's positions and
+    key mask from :func:`padded_positions`.
     ``greedy``: argmax (ties: lowest id), temperature must stay 1. Otherwise sample from
     softmax(logits / temperature) by inverse CDF with ``rng.random(B)``, one uniform per row
     per step, row b's uniform scaled exactly as in ``generate.sample_from_logits``.
@@ -132,6 +139,7 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
     if max_new_tokens == 0:
         return BatchGeneration(tokens, lengths, logprobs)
     # TODO: one forward over the padded prompts, then one per step over the (B, 1) new tokens with the KV cache
-    # TODO: generate.sample_from_logits per row: u = uniform * total mass, first id whose cumulative mass exceeds u
+    # TODO: every call gets padded_positions(left_pad, slots already cached, new slots) as positions and key_mask
+    # TODO: generate.sample_from_logits takes (B, V) logits: one uniform per row
     # TODO: record the live rows' tokens and log-probabilities (float64, from logits / temperature)
     raise NotImplementedError("generate_batch: not implemented yet")

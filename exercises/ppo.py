@@ -72,7 +72,8 @@ initialisation from the reward model (a choice of the training loop), and PPO-pt
 import numpy as np
 
 from ._checks import check_clip, check_head_grads, check_number, check_policy_value, check_token_arrays
-from .rlhf import masked_mean
+from .rlhf import masked_mean, response_hidden_backward, response_hidden_forward
+from .transformer import add_gradients
 
 
 # --------------------------------------------------------------------------- the value head
@@ -87,14 +88,15 @@ def policy_value_forward(model, head, ids, left_pad, tokens):
     """Logits and values at the response positions, from one pass through the GPT ``model``.
 
     ``head``: the value head (:func:`value_head_init`); ``ids`` (B, P) and ``left_pad`` (B,)
-    as ``batched.pad_left`` gives them; ``tokens`` (B, T) the responses. The sequence is the
-    prompt and the response but its last token (as ``rlhf.response_forward``); position
-    P - 1 + t holds h_t. Returns (logits (B, T, V), values (B, T), cache).
+    as ``batched.pad_left`` gives them; ``tokens`` (B, T) the responses. The trunk's pass is
+    given (``rlhf.response_hidden_forward``: h (B, T, C), h_t predicts tokens[:, t]); the two
+    heads on h are yours. Returns (logits (B, T, V), values (B, T), cache).
     """
-    ids, tokens = check_policy_value(model, head, ids, tokens)
-    sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
-    # TODO: model.forward_hidden once; keep the hidden states from position P - 1 on; the token head is model.head_weight()
+    check_policy_value(model, head, ids, tokens)
+    h, trunk_cache = response_hidden_forward(model, ids, left_pad, tokens)  # (B, T, C)
+    # TODO: the token head is model.head_weight(); the value head is h . w + b
     raise NotImplementedError("policy_value_forward: not implemented yet")
+    return logits, values, {"trunk": trunk_cache, "h": h}
 
 
 def policy_value_backward(model, head, dlogits, dvalues, cache):
@@ -102,9 +104,12 @@ def policy_value_backward(model, head, dlogits, dvalues, cache):
     (the model's gradient dict, keyed like ``model.params``; the head's {"w", "b"}), in the
     model's dtype."""
     dlogits, dvalues = check_head_grads(model, head, dlogits, dvalues)
-    # TODO: dh = dlogits W_head^T + dvalues w at the response positions (zeros before), then model.backward_hidden
-    # TODO: the token head: dW_head = h^T dlogits summed over B and T; tied (model.tied) means W_head = tok_emb^T
+    h = cache["h"]
+    # TODO: the token head's backward is model.head_backward(dlogits, h): dh and the head's gradients
+    # TODO: both heads read h, so dh = (the token head's) + dvalues w; set dh, head_grads and value_grads
     raise NotImplementedError("policy_value_backward: not implemented yet")
+    grads = response_hidden_backward(model, dh, cache["trunk"])  # the trunk, below h
+    return add_gradients(grads, head_grads), value_grads
 
 
 # --------------------------------------------------------------------------- advantages

@@ -83,6 +83,7 @@ import numpy as np
 
 from ._checks import (check_beta, check_grad_mix, check_kl_control, check_response_mask, check_response_tokens,
                       check_rloo_returns, check_row_values, check_token_arrays, check_token_logits)
+from .batched import padded_positions
 from .nn import log_softmax
 
 # --------------------------------------------------------------------------- masked sums (math shared with ppo and dpo)
@@ -190,26 +191,60 @@ def mixed_loss_and_grads(policy_loss, policy_grads, lm_loss, lm_grads, gamma):
     raise NotImplementedError("mixed_loss_and_grads: not implemented yet")
 
 
-# --------------------------------------------------------------------------- the GPT's response logits (given)
+# --------------------------------------------------------------------------- the GPT on prompts and responses (given)
+
+
+def response_inputs(ids, left_pad, tokens):
+    """One GPT pass over left-padded prompts and their responses: what to feed it.
+
+    ``ids`` (B, P) and ``left_pad`` (B,) as ``batched.pad_left`` gives them; ``tokens`` (B, T)
+    the responses (``generate_batch``'s tokens). The sequence is the prompt and the response
+    but its last token, (B, P + T - 1); slot P - 1 + t predicts tokens[:, t]. Returns
+    (sequence, padding, P) with ``padding`` = {"positions", "key_mask"} of
+    ``batched.padded_positions`` (keyword arguments of the GPT's forward and forward_hidden).
+    """
+    ids, tokens = np.asarray(ids), check_response_tokens(tokens)
+    sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
+    positions, key_mask = padded_positions(left_pad, 0, sequence.shape[1])
+    return sequence, {"positions": positions, "key_mask": key_mask}, ids.shape[1]
+
+
+def response_pass(forward, ids, left_pad, tokens):
+    """``forward`` (a GPT's ``forward`` or ``forward_hidden``) over prompts and responses
+    (:func:`response_inputs`), read at the slots that predict response tokens: slot P - 1 + t
+    predicts tokens[:, t]. Returns (its output there, (B, T, ...), a cache for
+    :func:`response_pass_backward`)."""
+    sequence, padding, P = response_inputs(ids, left_pad, tokens)
+    full, cache = forward(sequence, **padding)  # (B, P + T - 1, ...)
+    return full[:, P - 1:], (cache, full.shape, P)
+
+
+def response_pass_backward(backward, dslots, cache):
+    """``backward`` (the GPT's ``backward`` or ``backward_hidden``) for ``dslots`` (B, T, ...)
+    at the response slots; the prompt's slots predict no response token and get zeros."""
+    forward_cache, shape, P = cache
+    full = np.zeros(shape, dtype=dslots.dtype)
+    full[:, P - 1:] = dslots
+    return backward(full, forward_cache)
 
 
 def response_forward(model, ids, left_pad, tokens):
-    """Logits of a GPT at the response positions of left-padded prompts and their responses.
-
-    ``ids`` (B, P) and ``left_pad`` (B,) as ``batched.pad_left`` gives them; ``tokens`` (B, T)
-    the responses (``generate_batch``'s tokens). One forward over the prompt and the response
-    but its last token; position P - 1 + t predicts tokens[:, t]. Returns (logits (B, T, V),
-    cache for :func:`response_backward`)."""
-    ids, tokens = np.asarray(ids), check_response_tokens(tokens)
-    sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)  # (B, P + T - 1)
-    logits, cache = model.forward(sequence, left_pad=left_pad)
-    P = ids.shape[1]
-    return logits[:, P - 1:], (cache, logits.shape, P)
+    """Logits of a GPT at the response positions of left-padded prompts and their responses:
+    (logits (B, T, V), cache for :func:`response_backward`)."""
+    return response_pass(model.forward, ids, left_pad, tokens)
 
 
 def response_backward(model, dlogits, cache):
     """The model's gradient dict for ``dlogits`` (B, T, V) at the response positions."""
-    forward_cache, shape, P = cache
-    full = np.zeros(shape, dtype=dlogits.dtype)
-    full[:, P - 1:] = dlogits  # the prompt's positions predict no response token
-    return model.backward(full, forward_cache)
+    return response_pass_backward(model.backward, dlogits, cache)
+
+
+def response_hidden_forward(model, ids, left_pad, tokens):
+    """The GPT's final hidden states at the response positions, h (B, T, C) (h_t predicts
+    tokens[:, t]), and a cache for :func:`response_hidden_backward` (for heads of one's own)."""
+    return response_pass(model.forward_hidden, ids, left_pad, tokens)
+
+
+def response_hidden_backward(model, dh, cache):
+    """The model's gradient dict for ``dh`` (B, T, C) at the response positions."""
+    return response_pass_backward(model.backward_hidden, dh, cache)

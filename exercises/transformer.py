@@ -23,8 +23,18 @@ Composable interface (later chapters attach their own losses without touching th
     logits, cache = model.forward(ids)              grads = model.backward(dlogits, cache)
     loss, grads = model.loss_and_grads(ids, targets, loss_mask=None)   # built on the two above
 
-All of them take an optional ``left_pad`` (B,) for rows padded on the left: each row's
-positions shift back by its pads, and no query sees a pad (see ``batched.py``).
+All of them take optional ``positions`` (B, T), the position of each slot (default: every
+row at 0 .. T - 1, after any cached ones), and ``key_mask`` (B, T_k), False at keys no
+query may see. Both pass straight through to the embeddings and the attention: this model
+knows nothing about padding. Whoever pads decides them (prompts padded on the left:
+``batched.padded_positions``, the prompting chapter), so this chapter stays self-contained
+and one rule of padding has one home.
+
+The stub frame fixes what other code reads (as CS231n puts ``cache = (x, w, b)`` outside the
+student's region): every forward returns ``(out, cache)`` and the given code builds the cache
+dict itself, with the entries others read by name (``"kvs"``, the KV cache for decoding;
+``"weights"``, the attention weights for plots) and ``"saved"``, yours, read only by your
+backward. Your region sets the variables the frame's return line names.
 
 ``grads`` has the keys of ``model.params``. Parameter names: ``tok_emb`` (V, C), ``pos_emb``
 (N, C), ``blocks.{l}.ln1.gamma`` / ``.beta``, ``blocks.{l}.attn.W_qkv`` (C, 3C) / ``b_qkv`` /
@@ -72,9 +82,8 @@ import numpy as np
 
 from . import attention, nn
 from ._checks import (check_causal, check_context, check_decoding_state, check_heads, check_id_array,
-                      check_index_range, check_left_pad, check_lm_dtype, check_past_kvs, check_prompt_ids, check_size,
-                      check_token_id)
-from .batched import padded_positions  # a later chapter's math (left padding), to move out of this chapter
+                      check_index_range, check_key_mask, check_lm_dtype, check_past_kvs, check_positions,
+                      check_prompt_ids, check_size, check_token_id)
 from .bert import mask_tokens, masked_lm_loss_and_grads  # noqa: F401  (the module contract's names)
 
 
@@ -86,6 +95,15 @@ def subdict(params, prefix):
 def prefixed(grads, prefix):
     """The inverse of subdict: every name of ``grads`` with ``prefix`` put in front."""
     return {prefix + name: value for name, value in grads.items()}
+
+
+def add_gradients(grads, extra):
+    """A new gradient dict: ``grads`` with each entry of ``extra`` (names of ``grads``) added.
+
+    How a head's gradient joins the trunk's (:meth:`GPT.head_backward`): a tied head's adds to
+    the lookup's ``tok_emb``; an untied one's to the zeros that backward_hidden gives ``head.W``.
+    """
+    return {name: grads[name] + extra[name] if name in extra else grads[name] for name in grads}
 
 
 # --------------------------------------------------------------------------- block
@@ -112,17 +130,18 @@ def block_forward(x, params, n_heads, causal=True, past_kv=None, slopes=None, ke
     cache. ``slopes``: the attention's ALiBi slopes (None: no recency bias). ``key_mask``:
     the attention's (B, T_past + T) mask of real (non-padding) keys, or None.
 
-    The cache is a dict with at least these entries, which other code reads:
-    ``cache["attn"]`` = the cache of attention.self_attention_forward, and ``cache["kv"]`` =
-    its ``"kv"``: the (K, V) of all positions.
+    The frame builds the cache: ``"kv"`` and ``"weights"`` are the attention's (its cache's
+    entries of those names), ``"saved"`` = what your block_backward needs.
     """
     # TODO: pass causal, past_kv, slopes and key_mask on to the attention
-    # TODO: cache dict: "attn" = self_attention_forward's cache, "kv" = its "kv" (+ what backward needs)
+    # TODO: set out, attn_cache (self_attention_forward's cache) and saved (what backward needs)
     raise NotImplementedError("block_forward: not implemented yet")
+    return out, {"kv": attn_cache["kv"], "weights": attn_cache["weights"], "saved": saved}
 
 
 def block_backward(dout, cache):
     """Gradients of block_forward: dx (B, T, C) and a dict keyed like the block's params."""
+    saved = cache["saved"]
     # TODO: a residual x + f(x) passes dout straight through and adds f's input gradient
     raise NotImplementedError("block_backward: not implemented yet")
 
@@ -153,6 +172,15 @@ class GPT:
         self.tied, self.causal = tied, causal
         self.slopes = attention.alibi_slopes(n_heads) if alibi else None
         self.params = self.init_params(np.random.default_rng(seed))
+
+    @property
+    def config(self):
+        """The architecture as plain data: ``GPT(**model.config)`` builds the same model (dtype
+        by name, JSON-ready). The seed is left out: it draws parameters, not an architecture."""
+        return {"vocab_size": int(self.vocab_size), "context_length": int(self.context_length),
+                "n_layers": int(self.n_layers), "n_heads": int(self.n_heads), "width": int(self.width),
+                "tied": bool(self.tied), "causal": bool(self.causal), "alibi": self.slopes is not None,
+                "dtype": np.dtype(self.dtype).name}
 
     def init_params(self, rng):
         """GPT-2 initialisation (module docstring), in ``self.dtype``."""
@@ -192,33 +220,37 @@ class GPT:
 
     # ----------------------------------------------------------------- hidden states
 
-    def forward_hidden(self, ids, past_kvs=None, left_pad=None):
+    def forward_hidden(self, ids, past_kvs=None, positions=None, key_mask=None):
         """Final hidden states (after ln_f) for ids (B, T): (hidden (B, T, C), cache).
 
         ``past_kvs``: a list of L per-block (K, V), each (B, H, T_past, d), of T_past earlier
         positions (the KV cache); the new positions then sit at T_past .. T_past + T - 1.
-        ``left_pad``: optional (B,) ints, pad slots in front of each row over the whole sequence
-        (the same array at every cached step): slot s of row b sits at position s - left_pad[b]
-        and pad keys are masked (batched.padded_positions, a prompting question, derives both).
+        ``positions``: optional int (B, T), each slot's row of the position embedding (None:
+        T_past .. T_past + T - 1 in every row). ``key_mask``: optional bool (B, T_past + T),
+        False at keys that no query of the row may see. Both pass straight through (module
+        docstring): the positions to the lookup, the key mask to every block's attention.
 
-        The cache is a dict with at least these entries, which other code reads (``start``,
-        ``step``, ``attention_weights``): ``cache["blocks"]`` = the list of the L
-        block_forward caches, and ``cache["kvs"]`` = the list of every block's (K, V) of all
-        T_past + T positions (each block cache's ``"kv"``), the next call's past_kvs.
+        The frame builds the cache: ``"kvs"`` = every block's (K, V) of all T_past + T
+        positions (the next call's past_kvs), ``"weights"`` = every block's attention weights
+        (B, H, T, T_past + T), ``"saved"`` = what your backward_hidden needs.
         """
         n_past = check_past_kvs(past_kvs, self.n_layers, self.n_heads, self.width // self.n_heads)
         ids = self.check_ids(ids, n_past)
-        left_pad = None if left_pad is None else check_left_pad(left_pad, ids.shape[0], n_past + ids.shape[1])
+        positions = check_positions(positions, ids.shape, n_past, self.context_length)  # (B, T)
+        key_mask = check_key_mask(key_mask, ids.shape[0], n_past + ids.shape[1])
         params = self.params
-        # TODO: every block gets self.causal, its own past (K, V), self.slopes (ALiBi, or None) and the key mask
-        # TODO: cache dict: "blocks" = list of block caches, "kvs" = list of their "kv" (+ what backward needs)
-        # TODO: with left_pad, padded_positions(left_pad, n_past, T) gives each row's positions (B, T) and the key mask
+        # TODO: x = E[ids] + P[positions]: two lookups with nn.embedding_forward (positions is always (B, T))
+        # TODO: every block gets self.causal, its own past (K, V), self.slopes (ALiBi, or None) and key_mask
+        # TODO: set hidden, block_caches (the L block_forward caches, in order) and saved
         raise NotImplementedError("GPT.forward_hidden: not implemented yet")
+        return hidden, {"kvs": [c["kv"] for c in block_caches], "weights": [c["weights"] for c in block_caches],
+                        "saved": saved}
 
     def backward_hidden(self, dhidden, cache):
         """Gradients of forward_hidden for dhidden (B, T, C): a dict keyed like ``params``
         (``head.W`` gets zeros: the head is not part of this path)."""
-        # TODO: padded rows use different rows of P, some twice (pads at 0): accumulate
+        saved = cache["saved"]
+        # TODO: implement GPT.backward_hidden (see the docstring)
         raise NotImplementedError("GPT.backward_hidden: not implemented yet")
 
     # ----------------------------------------------------------------- logits
@@ -227,38 +259,51 @@ class GPT:
         """W_head (C, V): the token embedding transposed when tied (a view), else head.W."""
         return self.params["tok_emb"].T if self.tied else self.params["head.W"]
 
-    def forward(self, ids, past_kvs=None, left_pad=None):
+    def forward(self, ids, past_kvs=None, positions=None, key_mask=None):
         """Next-token logits for ids (B, T): (logits (B, T, V), cache).
 
-        ``past_kvs``, ``left_pad`` as in forward_hidden. The cache is a dict with at least the entry
-        ``cache["hidden"]`` = forward_hidden's cache (``start`` and ``step`` read its "kvs").
+        ``past_kvs``, ``positions``, ``key_mask`` as in forward_hidden. The frame builds the
+        cache: ``"kvs"`` = forward_hidden's (``start`` and ``step`` read it), ``"saved"`` = yours.
         """
-        # TODO: cache dict: "hidden" = forward_hidden's cache (+ what backward needs)
+        # TODO: set logits, hidden_cache (forward_hidden's cache) and saved (what backward needs)
         raise NotImplementedError("GPT.forward: not implemented yet")
+        return logits, {"kvs": hidden_cache["kvs"], "saved": saved}
+
+    def head_backward(self, dlogits, hidden):
+        """Gradients of logits = hidden W_head for dlogits (..., V) at ``hidden`` (..., C).
+
+        Returns (dhidden (..., C), head_grads): ``head_grads`` = {"head.W": dW_head (C, V)}, or,
+        tied (W_head = E^T), {"tok_emb": dW_head^T (V, C)}, which ADDS to the lookup's gradient
+        (:func:`add_gradients`). Any head on the hidden states that also reads out tokens (PPO's
+        policy-and-value head) uses this one.
+        """
+        # TODO: dhidden = dlogits W_head^T; dW_head = hidden^T dlogits summed over every leading position
+        # TODO: tied: W_head = tok_emb^T, so the gradient is dW_head^T, under "tok_emb"
+        raise NotImplementedError("GPT.head_backward: not implemented yet")
 
     def backward(self, dlogits, cache):
         """Gradients of forward for dlogits (B, T, V): a dict keyed like ``params``."""
-        # TODO: implement GPT.backward (see the docstring)
+        saved = cache["saved"]
+        # TODO: self.head_backward for the head, backward_hidden for the trunk, add_gradients to join them
         raise NotImplementedError("GPT.backward: not implemented yet")
 
-    def logits(self, ids, left_pad=None):
-        """logits (B, T, V) for ids (B, T) (``left_pad`` as in forward_hidden)."""
-        return self.forward(ids, left_pad=left_pad)[0]
+    def logits(self, ids, positions=None, key_mask=None):
+        """logits (B, T, V) for ids (B, T) (``positions``, ``key_mask`` as in forward_hidden)."""
+        return self.forward(ids, positions=positions, key_mask=key_mask)[0]
 
-    def loss_and_grads(self, ids, targets, loss_mask=None, left_pad=None):
+    def loss_and_grads(self, ids, targets, loss_mask=None, positions=None, key_mask=None):
         """Mean cross-entropy of ``targets`` (B, T) over the unmasked positions, and its grads
-        (``left_pad`` as in forward_hidden; mask the pad positions out with ``loss_mask``)."""
+        (``positions``, ``key_mask`` as in forward_hidden; mask padding out with ``loss_mask``)."""
         # TODO: implement GPT.loss_and_grads (see the docstring)
         raise NotImplementedError("GPT.loss_and_grads: not implemented yet")
 
     def attention_weights(self, ids):
         """Attention weights P of every block for ids (B, T): a list of L arrays (B, H, T, T)."""
-        cache = self.forward(ids)[1]["hidden"]
-        return [block["attn"]["attention"]["weights"] for block in cache["blocks"]]
+        return self.forward_hidden(ids)[1]["weights"]
 
-    def loss(self, ids, targets, loss_mask=None, left_pad=None):
+    def loss(self, ids, targets, loss_mask=None, positions=None, key_mask=None):
         """The loss of loss_and_grads without the backward pass (evaluation)."""
-        return nn.cross_entropy_forward(self.logits(ids, left_pad), np.asarray(targets), loss_mask)[0]
+        return nn.cross_entropy_forward(self.logits(ids, positions, key_mask), np.asarray(targets), loss_mask)[0]
 
     # ----------------------------------------------------------------- decoding protocol
 
@@ -269,7 +314,7 @@ class GPT:
         check_causal(self.causal)
         prompt = check_prompt_ids(prompt_ids, self.vocab_size, allow_empty=False)[None, :]  # (1, T)
         logits, cache = self.forward(prompt)
-        return logits[0, -1], (prompt.shape[1], cache["hidden"]["kvs"])
+        return logits[0, -1], (prompt.shape[1], cache["kvs"])
 
     def step(self, state, token_id):
         """Decoding protocol: feed one token; returns (logits (V,), new state).
@@ -281,7 +326,7 @@ class GPT:
         n_seen, kvs = check_decoding_state(state, self.n_layers, self.n_heads, self.width // self.n_heads,
                                            self.context_length)
         logits, cache = self.forward(np.array([[token_id]], dtype=np.int64), past_kvs=kvs)
-        return logits[0, -1], (n_seen + 1, cache["hidden"]["kvs"])
+        return logits[0, -1], (n_seen + 1, cache["kvs"])
 
     def uncached(self):
         """The same model behind the decoding protocol WITHOUT a KV cache: every step re-runs

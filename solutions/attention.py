@@ -34,15 +34,20 @@ Decisions:
 - KV cache: ``past_kv = (K_past, V_past)`` (B, H, T_past, d) from earlier positions; the new
   positions' keys and values are appended (new arrays, the past is never modified), and
   the causal mask is offset so query i (absolute position T_past + i) sees keys
-  0 .. T_past + i. The keys and values of all positions are returned in the cache
-  (``cache["kv"]``) for the next step. Backward treats the past as constant.
+  0 .. T_past + i. Backward treats the past as constant.
+- The stub frame fixes what other code reads (as CS231n puts ``cache = (x, w, b)`` outside
+  the student's region): each forward returns ``(out, cache)`` where the given code builds
+  the cache dict itself, ``"weights"`` (P, for plots), ``"kv"`` (the keys and values of all
+  positions, the next call's past_kv) and ``"saved"``, whatever your backward needs (nobody
+  else reads it). Your region sets the variables the frame's return line names.
 - No Python loop over batch, heads or positions: batched matmuls over (B, H).
 - Padding: an optional ``key_mask`` (B, T_k), True where a key is a real token, is and-ed
-  with the causal mask, so no query sees a padding key (``batched.py`` pads prompts of
-  different lengths on the left). A query that is itself padding sees no key at all and
-  gets a zero output (the rule above). ALiBi's |i - j| stays right under left padding: a
-  row's real tokens are shifted by the same number of slots, so their distances do not
-  change, and the padding keys between them and the start are masked.
+  with the causal mask in :func:`attention_mask` (given code: which keys are padding is
+  decided by whoever padded, see the prompting chapter), so no query sees a padding key. A
+  query that is itself padding sees no key at all and gets a zero output (the rule above).
+  ALiBi's |i - j| stays right under left padding: a row's real tokens are shifted by the
+  same number of slots, so their distances do not change, and the padding keys between
+  them and the start are masked.
 - Optional recency bias (ALiBi, Press et al. 2022, "Train Short, Test Long"): head h adds
   -m_h * |i - j| to the score of query i and key j, so before any training every head
   already prefers nearby positions, each at its own range. The bias is a constant: it
@@ -77,6 +82,20 @@ def causal_mask(n_queries, n_keys):
     return np.arange(n_keys)[None, :] <= np.arange(n_queries)[:, None] + offset
 
 
+def attention_mask(n_queries, n_keys, causal=True, key_mask=None):
+    """The boolean mask of self-attention, True where a query may see a key, or None (all pairs).
+
+    causal: ``causal_mask(n_queries, n_keys)``; ``key_mask`` (B, n_keys), True at real keys,
+    blocks padding keys for every head and query: (B, 1, 1, n_keys), and-ed with the causal
+    mask into (B, 1, n_queries, n_keys). Given code: the padding rule is the caller's.
+    """
+    mask = causal_mask(n_queries, n_keys) if causal else None
+    if key_mask is None:
+        return mask
+    padding = np.asarray(key_mask, dtype=bool)[:, None, None, :]  # (B, 1, 1, T_k)
+    return padding if mask is None else mask & padding  # (B, 1, T, T_k)
+
+
 def alibi_slopes(n_heads):
     """The recency slopes m_h = 4 * 2^(-8(h+1)/H), h = 0 .. H-1 (module docstring), (H,)."""
     check_size(n_heads, "n_heads")
@@ -103,16 +122,16 @@ def attention_forward(q, k, v, mask=None, bias=None):
     q (..., T, d), k (..., T_k, d), v (..., T_k, d_v), mask bool broadcastable to
     (..., T, T_k), True = may attend (None: every pair); bias: an optional constant array
     broadcastable to (..., T, T_k), added to the scaled scores (ALiBi's recency bias; it gets
-    no gradient). Returns out (..., T, d_v) and a
-    cache: a dict whose ``"weights"`` entry MUST be P (..., T, T_k) (``GPT.attention_weights``
-    reads it); other entries are yours. Rows with no visible key give 0.
+    no gradient). Returns out (..., T, d_v) and the cache the frame builds:
+    ``"weights"`` = P (..., T, T_k) and ``"saved"`` = what your attention_backward needs.
+    Rows with no visible key give 0.
 
     The cache keeps a reference to the returned ``out`` (backward uses it), so callers must
     not modify ``out`` in place before calling attention_backward (copy it first).
     """
     check_attention(q, k, v, mask, bias)
     ### BEGIN SOLUTION
-    ### HINT: return a cache dict whose "weights" entry is P (keep whatever backward needs too)
+    ### HINT: set out, weights (P) and saved (whatever attention_backward needs)
     scale = 1.0 / math.sqrt(q.shape[-1])  # a Python float: keeps float32 arrays float32
     q_scaled = q * scale
     scores = q_scaled @ k.swapaxes(-1, -2)  # (..., T, T_k)
@@ -130,16 +149,17 @@ def attention_forward(q, k, v, mask=None, bias=None):
     row_sum[row_sum == 0] = 1.0  # fully blocked row: weights stay 0, no NaN
     weights *= 1.0 / row_sum  # one division per row, not per entry
     out = weights @ v  # (..., T, d_v)
-    return out, {"q_scaled": q_scaled, "k": k, "v": v, "weights": weights, "scale": scale, "out": out}
+    saved = (q_scaled, k, v, weights, scale, out)
     ### END SOLUTION
+    return out, {"weights": weights, "saved": saved}
 
 
 def attention_backward(dout, cache):
     """Gradients of out = softmax(q k^T / sqrt(d) + bias) v: returns (dq, dk, dv), shapes of
     q, k, v. The bias is a constant (it gets no gradient), so nothing here depends on it."""
+    saved = cache["saved"]
     ### BEGIN SOLUTION
-    q_scaled, k, v, weights, scale, out = (
-        cache[name] for name in ("q_scaled", "k", "v", "weights", "scale", "out"))
+    q_scaled, k, v, weights, scale, out = saved
     # forward: out = P v, so dv = P^T dout and dP = dout v^T
     dv = weights.swapaxes(-1, -2) @ dout  # (..., T_k, d_v)
     dscores = dout @ v.swapaxes(-1, -2)  # dP, (..., T, T_k)
@@ -181,33 +201,32 @@ def self_attention_forward(x, params, n_heads, causal=True, past_kv=None, slopes
     with causal=True).
     slopes: optional (H,) ALiBi slopes; head h's scores get alibi_bias (None: no bias).
     key_mask: optional bool (B, T_past + T), True where a key is a real token (False: padding,
-    which no query of that row may see); it is combined with the causal mask.
+    which no query of that row may see); :func:`attention_mask` (given) combines it with the
+    causal mask.
 
-    The cache is a dict with at least these entries, which other code reads:
-    ``cache["kv"]`` = (K, V), each (B, H, T_past + T, d): the keys and values of all
-    positions (the next call's past_kv); ``cache["attention"]`` = the cache returned by
-    attention_forward (its ``"weights"`` are the attention weights P (B, H, T, T_past + T)).
+    The frame builds the cache: ``"kv"`` = (K, V), each (B, H, T_past + T, d), the keys and
+    values of all positions (the next call's past_kv); ``"weights"`` = the attention weights
+    P (B, H, T, T_past + T) (attention_forward's); ``"saved"`` = what your backward needs.
     """
     check_self_attention(x, n_heads, causal, past_kv, slopes, key_mask)
+    n_keys = x.shape[1] + (0 if past_kv is None else past_kv[0].shape[2])
+    mask = attention_mask(x.shape[1], n_keys, causal, key_mask)  # None, (T, T_k) or (B, 1, T, T_k)
     ### BEGIN SOLUTION
-    ### HINT: return the cache as a dict with "kv": (K, V) of all positions and "attention": attention_forward's cache
+    ### HINT: set out, k and v (all positions, past first), attn_cache (attention_forward's) and saved
+    ### HINT: attention_forward gets the mask above (given: the causal mask and the key mask, combined)
     qkv, qkv_cache = nn.linear_forward(x, params["W_qkv"], params["b_qkv"])  # (B, T, 3C)
     q, k, v = (split_heads(part, n_heads) for part in np.split(qkv, 3, axis=-1))  # (B, H, T, d)
     if past_kv is not None:
         ### HINT: append the new keys and values along the time axis (new arrays)
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, H, T_past + T, d)
         v = np.concatenate([past_kv[1], v], axis=2)
-    mask = causal_mask(q.shape[2], k.shape[2]) if causal else None
-    if key_mask is not None:
-        ### HINT: a key_mask (B, T_k) blocks padding keys for every head and query: (B, 1, 1, T_k), and-ed with the causal mask
-        padding = key_mask[:, None, None, :]  # (B, 1, 1, T_k)
-        mask = padding if mask is None else mask & padding  # (B, 1, T, T_k)
     ### HINT: with slopes, the bias is alibi_bias(slopes, T, T_k) in x's dtype (it broadcasts over B)
     bias = None if slopes is None else alibi_bias(slopes, q.shape[2], k.shape[2]).astype(x.dtype)
     y, attn_cache = attention_forward(q, k, v, mask, bias)  # (B, H, T, d)
     out, out_cache = nn.linear_forward(merge_heads(y), params["W_out"], params["b_out"])  # (B, T, C)
-    return out, {"qkv": qkv_cache, "attention": attn_cache, "out": out_cache, "kv": (k, v)}
+    saved = (qkv_cache, attn_cache, out_cache, n_heads)
     ### END SOLUTION
+    return out, {"kv": (k, v), "weights": attn_cache["weights"], "saved": saved}
 
 
 def self_attention_backward(dout, cache):
@@ -215,18 +234,19 @@ def self_attention_backward(dout, cache):
 
     With a KV cache, only the new positions' keys and values depend on x.
     """
+    saved = cache["saved"]
     ### BEGIN SOLUTION
+    qkv_cache, attn_cache, out_cache, n_heads = saved
     grads = {}
     # forward: out = merge(Y) W_out + b_out
-    dmerged, grads["W_out"], grads["b_out"] = nn.linear_backward(dout, cache["out"])
-    n_heads = cache["kv"][0].shape[1]
+    dmerged, grads["W_out"], grads["b_out"] = nn.linear_backward(dout, out_cache)
     dy = split_heads(dmerged, n_heads)  # the backward of merge is split, (B, H, T, d)
-    dq, dk, dv = attention_backward(dy, cache["attention"])
+    dq, dk, dv = attention_backward(dy, attn_cache)
     T = dq.shape[2]
     ### HINT: keep only the new positions' dk, dv; merge each back to (B, T, C) and concatenate
     dk, dv = dk[:, :, -T:], dv[:, :, -T:]  # forward: k = concat(past, new); the past is constant
     dqkv = np.concatenate([merge_heads(dq), merge_heads(dk), merge_heads(dv)], axis=-1)  # (B, T, 3C)
     # forward: [Q | K | V] = x W_qkv + b_qkv
-    dx, grads["W_qkv"], grads["b_qkv"] = nn.linear_backward(dqkv, cache["qkv"])
+    dx, grads["W_qkv"], grads["b_qkv"] = nn.linear_backward(dqkv, qkv_cache)
     return dx, grads
     ### END SOLUTION

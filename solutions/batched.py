@@ -31,14 +31,17 @@ Two things make a padded row compute exactly what it would alone:
 With both, a row's real tokens see the same keys, values and embeddings as alone, and its
 logits agree to round-off (the tests check 1e-12 in float64). ALiBi's distances |i - j| are
 differences of slots, which equal differences of positions within a row.
-``padded_positions`` derives both from ``left_pad``; ``GPT.forward_hidden(ids, past_kvs,
-left_pad)`` applies them, with the same ``left_pad`` at every step of a cached decode.
+``padded_positions`` derives both from ``left_pad``, for the new slots of every call (the
+whole prompt, then one slot per step of a cached decode); the GPT takes them as plain
+``positions`` and ``key_mask`` arguments (``GPT.forward(ids, past_kvs, positions, key_mask)``)
+and knows nothing about padding. This chapter is the one home of the left-padding rule:
+everything that pads (this decoder, RLHF's response passes, PPO) calls ``padded_positions``.
 
-Sampling is the full softmax at a temperature (or greedy argmax), with the same inverse-CDF
-rule and the same uniforms as ``generate.sample_from_logits``: for one row and the same
-seed, ``generate_batch`` and ``generate.generate`` give the same tokens. The log-probability
-of every chosen token under softmax(logits / tau) is returned too (RLHF's policy gradient
-needs exactly that number for each sampled token).
+Sampling is the full softmax at a temperature (or greedy argmax), by
+``generate.sample_from_logits`` on the (B, V) logits of a step (one uniform per row): for
+one row and the same seed, ``generate_batch`` and ``generate.generate`` give the same
+tokens. The log-probability of every chosen token under softmax(logits / tau) is returned
+too (RLHF's policy gradient needs exactly that number for each sampled token).
 
 Stopping: a row stops after producing any of its stop ids; it still advances with the
 others (fed ``pad_id``; the batch stays rectangular) but nothing more of it is recorded, and
@@ -46,10 +49,11 @@ the loop ends as soon as every row has stopped.
 
 Decisions:
 - What is graded: ``padded_positions`` (the per-row offsets and the key mask are this
-  chapter's idea) and the decoding loop of ``generate_batch``; the model's side (the key
-  mask in self-attention, ``left_pad`` in the GPT) sits in the transformer chapter's graded
-  functions. ``pad_left`` and the argument checks are given plumbing, run before any graded
-  code, so a bad ``left_pad`` or prompt is named even while the stubs are empty.
+  chapter's idea) and the decoding loop of ``generate_batch``. The model's side is plain
+  pass-through in the transformer chapter (positions pick rows of the position embedding;
+  the key mask is and-ed with the causal mask by given code). ``pad_left`` and the argument
+  checks are given plumbing, run before any graded code, so a bad ``left_pad`` or prompt is
+  named even while the stubs are empty.
 - The KV cache is the GPT's: every step concatenates the new keys and values into new
   arrays (a state is never modified, see ``GPT.step``), so a step copies the
   whole cache, 2 L B t C numbers at step t. At B = 64 that copy, not the arithmetic, is the
@@ -66,8 +70,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._checks import check_batch_decoding, check_prompt_list, check_stop_ids, check_token_id
-from .generate import log_probabilities, probabilities
+from ._checks import check_batch_decoding, check_left_pad, check_prompt_list, check_stop_ids, check_token_id
+from .generate import log_probabilities, sample_from_logits
 
 BatchGeneration = namedtuple("BatchGeneration", ["tokens", "lengths", "logprobs"])
 BatchGeneration.__doc__ = """The result of generate_batch: ``tokens`` (B, n) int64 (``pad_id``
@@ -83,8 +87,10 @@ def padded_positions(left_pad, n_past, n_new):
     ``left_pad`` (B,) pads in front of each row; the new slots are n_past .. n_past + n_new - 1
     of the whole sequence. Returns ``positions`` (B, n_new) int: slot s of row b sits at
     position max(s - left_pad[b], 0) (pads at 0), and ``key_mask`` (B, n_past + n_new) bool:
-    True where the slot holds a real token (s >= left_pad[b]).
+    True where the slot holds a real token (s >= left_pad[b]). Pass both to the GPT:
+    ``model.forward(ids, past_kvs, positions, key_mask)``.
     """
+    left_pad = check_left_pad(left_pad, None, n_past + n_new)
     ### BEGIN SOLUTION
     left_pad = np.asarray(left_pad)[:, None]  # (B, 1)
     new_slots = np.arange(n_past, n_past + n_new)[None, :]  # (1, n_new)
@@ -116,9 +122,10 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
                    pad_id=0, rng=None):
     """Decode up to ``max_new_tokens`` tokens after each of B prompts, all rows together.
 
-    ``model``: a causal GPT; ``model.forward(ids, past_kvs=..., left_pad=...)`` runs once on the
-    left-padded prompts, then once per new position on the (B, 1) tokens of the last step,
-    with ``cache["hidden"]["kvs"]`` of the previous call as ``past_kvs``.
+    ``model``: a causal GPT; ``model.forward(ids, past_kvs, positions, key_mask)`` runs once on
+    the left-padded prompts, then once per new position on the (B, 1) tokens of the last step,
+    with ``cache["kvs"]`` of the previous call as ``past_kvs``, and each call's positions and
+    key mask from :func:`padded_positions`.
     ``greedy``: argmax (ties: lowest id), temperature must stay 1. Otherwise sample from
     softmax(logits / temperature) by inverse CDF with ``rng.random(B)``, one uniform per row
     per step, row b's uniform scaled exactly as in ``generate.sample_from_logits``.
@@ -138,7 +145,8 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
         return BatchGeneration(tokens, lengths, logprobs)
     ### BEGIN SOLUTION
     ### HINT: one forward over the padded prompts, then one per step over the (B, 1) new tokens with the KV cache
-    logits, cache = model.forward(ids, left_pad=left_pad)
+    ### HINT: every call gets padded_positions(left_pad, slots already cached, new slots) as positions and key_mask
+    logits, cache = model.forward(ids, None, *padded_positions(left_pad, 0, ids.shape[1]))
     stopped = np.zeros(B, dtype=bool)
     rows = np.arange(B)
     for i in range(max_new_tokens):
@@ -146,13 +154,8 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
         if greedy:
             chosen = np.argmax(last, axis=-1)  # (B,), ties to the lowest id
         else:
-            ### HINT: generate.sample_from_logits per row: u = uniform * total mass, first id whose cumulative mass exceeds u
-            cumulative = np.cumsum(probabilities(last), axis=-1)  # (B, V)
-            # generate draws u = rng.random() * cumulative[-1]: a Python float times a float32
-            # scalar is a float32 (NumPy 2's promotion), so the uniforms take the CDF's dtype
-            u = rng.random(B).astype(cumulative.dtype) * cumulative[:, -1]  # (B,)
-            # searchsorted(cumulative, u, side="right") per row: how many entries are <= u
-            chosen = np.minimum((cumulative <= u[:, None]).sum(axis=-1), last.shape[-1] - 1)
+            ### HINT: generate.sample_from_logits takes (B, V) logits: one uniform per row
+            chosen = sample_from_logits(last, rng)  # (B,)
         live = ~stopped
         tokens[live, i] = chosen[live]
         ### HINT: record the live rows' tokens and log-probabilities (float64, from logits / temperature)
@@ -162,6 +165,7 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
         if stopped.all() or i == max_new_tokens - 1:
             break
         fed = np.where(stopped, pad_id, chosen)[:, None]  # (B, 1): stopped rows advance on pads
-        logits, cache = model.forward(fed, past_kvs=cache["hidden"]["kvs"], left_pad=left_pad)
+        n_past = ids.shape[1] + i
+        logits, cache = model.forward(fed, cache["kvs"], *padded_positions(left_pad, n_past, 1))
     return BatchGeneration(tokens, lengths, logprobs)
     ### END SOLUTION

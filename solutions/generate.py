@@ -148,16 +148,21 @@ def top_p_filter(logits, top_p):
 # --------------------------------------------------------------------------- one token
 
 def sample_from_logits(logits, rng):
-    """Draw one token id from softmax(logits) (V,) with the generator ``rng``.
+    """Draw a token id from softmax(logits) with the generator ``rng``: logits (V,) gives an
+    int; logits (B, V) gives one id per row, (B,) int64 (the batched decoder's case).
 
-    Inverse-CDF sampling with one uniform draw: the first id whose cumulative probability
-    exceeds u; a token of probability zero is never drawn.
+    Inverse-CDF sampling with one uniform draw per row, ``rng.random(logits.shape[:-1])``
+    (so row b of a batch draws what a lone row would after b draws): u = uniform times the
+    row's total mass, in the CDF's dtype; the token is the first id whose cumulative
+    probability exceeds u. A token of probability zero is never drawn.
     """
-    logits, rng = check_logits(logits, one_row=True), check_rng(rng)
+    logits, rng = check_logits(logits, rows=True), check_rng(rng)
     ### BEGIN SOLUTION
-    cumulative = np.cumsum(probabilities(logits))
-    u = rng.random() * cumulative[-1]
-    return int(min(np.searchsorted(cumulative, u, side="right"), logits.size - 1))
+    ### HINT: cumsum over the last axis; the first id whose cumulative mass exceeds u is how many entries are <= u
+    cumulative = np.cumsum(probabilities(logits), axis=-1)  # (..., V)
+    u = rng.random(logits.shape[:-1]).astype(cumulative.dtype) * cumulative[..., -1]  # (...,)
+    chosen = np.minimum((cumulative <= u[..., None]).sum(axis=-1), logits.shape[-1] - 1)
+    return int(chosen) if logits.ndim == 1 else chosen.astype(np.int64)
     ### END SOLUTION
 
 

@@ -47,19 +47,16 @@ Decisions:
   starts at zero, so every reward starts at 0 and the loss at ln 2.
 - A ranking lists response indices from best to worst: rankings[p, 0] is the best of prompt
   p. The std in the normalisation is the population std (ddof 0).
-- Training (:func:`train_reward_model`): AdamW over random minibatches of ranked groups,
-  each group's K responses in one forward pass; weight decay 0, global-norm clipping at 1.
+- Training is harness (``scratch.train.models.train_reward_model``): AdamW over random
+  minibatches of ranked groups, each group's K responses in one forward pass.
 
 Left out: a reward for each token (the reward is one number per response), ensembles, and
 a margin term for how strongly a labeler prefers one response.
 """
 
-import math
-
 import numpy as np
 
-from ._checks import (check_backbone, check_groups, check_lengths, check_reward_training, check_scores_and_rankings,
-                      check_spread)
+from ._checks import check_backbone, check_groups, check_lengths, check_scores_and_rankings, check_spread
 from .transformer import GPT, prefixed, subdict
 
 
@@ -119,8 +116,7 @@ class RewardModel:
 
     def __init__(self, base):
         check_backbone(base)
-        self.backbone = GPT(base.vocab_size, base.context_length, base.n_layers, base.n_heads, base.width,
-                            tied=base.tied, causal=base.causal, alibi=base.slopes is not None, dtype=base.dtype)
+        self.backbone = GPT(**base.config)
         self.backbone.params = {name: value.copy() for name, value in base.params.items()}
         self.dtype, self.context_length = base.dtype, base.context_length
         self.params = prefixed(self.backbone.params, "backbone.")  # the same arrays, not copies
@@ -132,28 +128,28 @@ class RewardModel:
         (scores (B,), cache); score_b = hidden[b, lengths[b] - 1] . w + b."""
         lengths = check_lengths(lengths, ids)
         self.sync_backbone()
+        hidden, backbone_cache = self.backbone.forward_hidden(ids)  # (B, T, C), given: the backbone's pass
         ### BEGIN SOLUTION
-        ### HINT: the backbone's forward_hidden, then one hidden vector per row at its last real token
-        hidden, hidden_cache = self.backbone.forward_hidden(ids)  # (B, T, C)
+        ### HINT: one hidden vector per row at its last real token, then the scalar head; set scores and last (B, C)
         last = hidden[np.arange(len(lengths)), lengths - 1]  # (B, C)
         scores = last @ self.params["head.w"] + self.params["head.b"]  # (B,)
-        return scores, {"hidden": hidden_cache, "last": last, "lengths": lengths, "shape": hidden.shape}
         ### END SOLUTION
+        return scores, {"backbone": backbone_cache, "last": last, "lengths": lengths, "shape": hidden.shape}
 
     def backward(self, dscores, cache):
         """Gradients of forward for dscores (B,): a dict keyed like ``params``."""
-        ### BEGIN SOLUTION
-        ### HINT: head: dw = sum_b dscores_b last_b, db = sum_b dscores_b; backbone: dhidden is zero but at each row's last real token
-        ### HINT: self.backbone.backward_hidden(dhidden, ...) gives the GPT's names: prefix them with "backbone."
         w, last, lengths = self.params["head.w"], cache["last"], cache["lengths"]
+        ### BEGIN SOLUTION
+        ### HINT: head: dw = sum_b dscores_b last_b, db = sum_b dscores_b; set grads (the head's) and dhidden
+        ### HINT: dhidden (B, T, C) is zero but at each row's last real token
         # forward: score_b = last_b . w + b
         grads = {"head.w": last.T @ dscores, "head.b": np.asarray(np.sum(dscores), dtype=self.dtype)}
         # forward: last_b = hidden[b, lengths_b - 1]; every other position gets no gradient
         dhidden = np.zeros(cache["shape"], dtype=self.dtype)  # (B, T, C)
         dhidden[np.arange(len(lengths)), lengths - 1] = dscores[:, None] * w
-        grads.update(prefixed(self.backbone.backward_hidden(dhidden, cache["hidden"]), "backbone."))
-        return grads
         ### END SOLUTION
+        backbone_grads = self.backbone.backward_hidden(dhidden, cache["backbone"])  # given: the backbone's
+        return {**grads, **prefixed(backbone_grads, "backbone.")}
 
     def sync_backbone(self):
         """Point the backbone at the arrays in ``params`` (after ``params`` was replaced)."""
@@ -204,29 +200,3 @@ def normalize_rewards(model, ids, lengths):
     gain, bias = reward_normalization(model.scores(ids, lengths))
     model.fold_normalization(gain, bias)
     return gain, bias
-
-
-def train_reward_model(model, groups, *, steps, lr, optim, batch_prompts, rng, max_grad_norm=1.0, progress=None):
-    """Train ``model`` in place on ranked groups; returns {"loss": [...]}, one loss per step.
-
-    ``groups`` = (ids (P, K, T), lengths (P, K), rankings (P, K)); each step draws
-    ``batch_prompts`` groups without replacement with ``rng`` and takes one AdamW step
-    (``optim`` is the optimizer module, ``impl.optim``; weight decay 0) on their ranking loss,
-    after global-norm clipping at ``max_grad_norm``. ``progress``: None, or a display such as
-    ``scratch.training.ProgressDisplay``, told ``update(step, loss, lr, n_tokens)`` after each step.
-    """
-    ids, lengths, rankings = (np.asarray(a) for a in groups)
-    check_reward_training(steps, batch_prompts, len(ids), rng)
-    state = optim.adamw_init(model.params)
-    history = {"loss": []}
-    for step in range(steps):
-        chosen = rng.choice(len(ids), size=batch_prompts, replace=False)
-        loss, grads = reward_loss_and_grads(model, ids[chosen], lengths[chosen], rankings[chosen])
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"reward-model loss is {loss}: lower lr")
-        grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
-        optim.adamw_step(model.params, grads, state, lr, weight_decay=0.0)
-        history["loss"].append(loss)
-        if progress is not None:
-            progress.update(step, loss, lr, ids[chosen].size)
-    return history

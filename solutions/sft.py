@@ -32,7 +32,7 @@ Decisions:
   demonstration that does not stop teaches the model not to stop). The check is given
   plumbing; the mask still comes from lengths, never from where an ``<eos>`` occurs.
 - Right padding (the prompt first in every row, from position 0), so that each row's
-  positions are the ones it would have alone and the GPT needs no ``left_pad``; the mean
+  positions are the ones it would have alone and the GPT needs no positions or key mask; the mean
   is over the masked targets of the whole batch (``GPT.loss_and_grads`` with the mask), so
   a long response weighs more than a short one, token by token.
 - SFT training is the GPT's own ``loss_and_grads(ids, targets, loss_mask)``, in any

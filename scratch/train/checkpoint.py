@@ -87,13 +87,10 @@ def code_digest(paths):
 
 
 def gpt_config(model):
-    """The arguments that rebuild ``model``: ``GPT(**config)`` with dtype as its name."""
-    return {
-        "vocab_size": int(model.vocab_size), "context_length": int(model.context_length),
-        "n_layers": int(model.n_layers), "n_heads": int(model.n_heads), "width": int(model.width),
-        "tied": bool(model.tied), "causal": bool(model.causal), "alibi": model.slopes is not None,
-        "dtype": np.dtype(model.dtype).name,
-    }
+    """The arguments that rebuild ``model``: ``GPT(**config)`` (``GPT.config``: dtype by name,
+    the same JSON as the checkpoints written before it, so their cache keys still match), as a
+    plain dict: in a grading run the model is the student's, and its config a live handle."""
+    return dict(model.config.items())
 
 
 def digested_arrays(params, extras):
@@ -202,7 +199,7 @@ def load_checkpoint(path, transformer_module, *, expect_config=None, expect_reci
     check_expected(path, "config", config, expect_config)
     check_expected(path, "recipe", recipe, expect_recipe)
     try:
-        model = transformer_module.GPT(**{**config, "dtype": np.dtype(config["dtype"])})
+        model = transformer_module.GPT(**config)
     except (TypeError, ValueError, KeyError) as err:
         raise CheckpointError(f"{path}: its config {config} does not build a GPT ({err})") from None
     check_arrays(path, "parameter", params, model.params)

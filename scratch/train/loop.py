@@ -165,6 +165,29 @@ def resident(function):
     return getattr(function, "resident", function)
 
 
+def apply_step(optim, params, grads, state, *, loss, lr, where, max_grad_norm=1.0, weight_decay=0.0, update=None):
+    """One optimizer update, the same in every training loop (LM, reward model, RLHF).
+
+    Global-norm clipping at ``max_grad_norm`` (None: no clipping; the norm is still measured,
+    with ``optim.clip_grad_norm(grads, inf)``), then ``update`` (default ``optim.adamw_step``)
+    on ``params`` in place with ``lr`` and ``weight_decay``. A loss or a gradient norm that is
+    not finite raises FloatingPointError naming ``where`` (e.g. "step 7") before anything
+    changes: clipping would scale an inf gradient into NaNs and apply them. Returns the
+    gradient norm before clipping (a float).
+    """
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"{where}: the loss is {loss}; the update was not applied (lower lr)")
+    with np.errstate(invalid="ignore"):  # an inf norm scales to NaNs, refused just below
+        clipped, grad_norm = resident(optim.clip_grad_norm)(grads, math.inf if max_grad_norm is None else max_grad_norm)
+    if not math.isfinite(grad_norm):
+        raise FloatingPointError(f"{where}: the gradient norm is {grad_norm} (loss {loss}); the update was not "
+                                 "applied (lower lr)")
+    update = optim.adamw_step if update is None else update
+    update(params=params, grads=grads if max_grad_norm is None else clipped, state=state, lr=lr,
+           weight_decay=weight_decay)
+    return grad_norm
+
+
 def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_decay=0.0,
              warmup_steps=0, min_lr=None, schedule="cosine", max_grad_norm=1.0,
              carry_hidden=False, log_every=None, eval_fn=None, eval_every=None, out=None):
@@ -217,17 +240,9 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
                                                                  return_hidden=True)
         else:
             loss, grads = resident(model.loss_and_grads)(inputs, targets, loss_mask)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss} at step {step}: lower lr or clip gradients")
-        clipped, grad_norm = resident(optim.clip_grad_norm)(grads, math.inf if max_grad_norm is None else max_grad_norm)
-        if not math.isfinite(grad_norm):
-            raise FloatingPointError(
-                f"gradient norm is {grad_norm} at step {step} (loss {loss}): lower lr; the update was not applied"
-            )
-        if max_grad_norm is not None:
-            grads = clipped
         step_lr = optim.cosine_lr(step, lr, warmup_steps, steps, min_lr) if schedule == "cosine" else lr
-        update(params=model.params, grads=grads, state=state, lr=step_lr, weight_decay=weight_decay)
+        grad_norm = apply_step(optim, model.params, grads, state, loss=loss, lr=step_lr, where=f"step {step}",
+                               max_grad_norm=max_grad_norm, weight_decay=weight_decay, update=update)
         tokens += inputs.size
         history["loss"].append(loss)
         history["lr"].append(step_lr)

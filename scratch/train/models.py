@@ -61,9 +61,7 @@ def instruction_data():
 def widen_vocabulary(impl, model, vocab_size, seed=0):
     """A copy of the GPT ``model`` with ``vocab_size`` >= its V tokens: the old parameters
     copied, the new embedding rows (and head columns) drawn as at initialisation."""
-    wider = impl.transformer.GPT(vocab_size, model.context_length, model.n_layers, model.n_heads, model.width,
-                                 tied=model.tied, causal=model.causal, alibi=model.slopes is not None,
-                                 dtype=model.dtype, seed=seed)
+    wider = impl.transformer.GPT(**{**model.config, "vocab_size": vocab_size}, seed=seed)
     for name, value in model.params.items():
         if name == "tok_emb":
             wider.params[name][:len(value)] = value
@@ -137,6 +135,38 @@ def reward_recipe(impl, n_prompts, k, steps):
             "normalised_on": "the training groups' SFT samples"}
 
 
+def train_reward_model(impl, model, groups, *, steps, lr, batch_prompts, rng, max_grad_norm=1.0, progress=None):
+    """Train the reward ``model`` in place on ranked groups; returns {"loss": [...]}, one loss per step.
+
+    ``groups`` = (ids (P, K, T), lengths (P, K), rankings (P, K)); each step draws
+    ``batch_prompts`` groups without replacement with ``rng`` and takes one step of
+    :func:`loop.apply_step` (AdamW, weight decay 0, global-norm clipping at ``max_grad_norm``)
+    on ``impl.reward.reward_loss_and_grads`` of their ranking loss. ``progress``: None, or a
+    display such as :class:`display.ProgressDisplay`, told ``update(step, loss, lr, n_tokens)``
+    after each step.
+    """
+    ids, lengths, rankings = (np.asarray(a) for a in groups)
+    for name, value in (("steps", steps), ("batch_prompts", batch_prompts)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    if batch_prompts > len(ids):
+        raise ValueError(f"batch_prompts = {batch_prompts} is more than the {len(ids)} groups")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator; got {type(rng).__name__}")
+    state = loop.resident(impl.optim.adamw_init)(model.params)
+    history = {"loss": []}
+    for step in range(steps):
+        chosen = rng.choice(len(ids), size=batch_prompts, replace=False)
+        loss, grads = loop.resident(impl.reward.reward_loss_and_grads)(model, ids[chosen], lengths[chosen],
+                                                                       rankings[chosen])
+        loop.apply_step(impl.optim, model.params, grads, state, loss=loss, lr=lr, where=f"reward-model step {step}",
+                        max_grad_norm=max_grad_norm)
+        history["loss"].append(loss)
+        if progress is not None:
+            progress.update(step, loss, lr, ids[chosen].size)
+    return history
+
+
 def cached_reward_model(impl, sft, groups, steps, name, cache=None, out=None, log_every=None):
     """A reward model trained on ``groups`` (ids, lengths, rankings) for ``steps`` steps and
     normalised on their responses, or the one cached under the same recipe (progress on ``out``
@@ -149,9 +179,9 @@ def cached_reward_model(impl, sft, groups, steps, name, cache=None, out=None, lo
     def train():
         model = impl.reward.RewardModel(sft)
         progress = display.ProgressDisplay(steps, log_every or max(1, steps // 5), out)
-        impl.reward.train_reward_model(model, (ids, lengths, rankings), steps=steps, lr=REWARD["lr"], optim=impl.optim,
-                                       batch_prompts=min(REWARD["batch_prompts"], len(ids)),
-                                       rng=np.random.default_rng(REWARD["train_seed"]), progress=progress)
+        train_reward_model(impl, model, (ids, lengths, rankings), steps=steps, lr=REWARD["lr"],
+                           batch_prompts=min(REWARD["batch_prompts"], len(ids)),
+                           rng=np.random.default_rng(REWARD["train_seed"]), progress=progress)
         impl.reward.normalize_rewards(model, ids.reshape(-1, ids.shape[-1]), lengths.ravel())
         return model.backbone, {part: model.params[part] for part in REWARD_HEAD}
 

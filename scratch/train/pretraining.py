@@ -8,15 +8,13 @@ it can be hashed into the cache key, see :mod:`scratch.train.checkpoint`):
     model    GPT's arguments (but the vocabulary, which the world's tokenizer fixes)
     train    steps, batch_size, lr, warmup_steps, data_seed
 
-Two recipes:
+Two recipes (their sizes, steps and batches are the dicts below, stated nowhere else):
 
 * ``LECTURE``: the demo's model — the whole world (twelve words, three languages and
-  reverse), context 64, 2 blocks of width 64 with 4 heads and ALiBi, 600 steps of 32
-  packed rows (about 1.1M predicted tokens).
-* ``SMALL``: the tests' model — six words, two languages and reverse, mostly task pages
-  (``p_text`` 0.1, one sentence a text page), context 40, width 32, 400 steps of 32 pages
-  (about 250k tokens). It learns the same things less well. The tests state the margins
-  they need from it.
+  reverse), 2 blocks with ALiBi.
+* ``SMALL``: the tests' model — a smaller world (fewer words and languages), mostly task
+  pages (little plain text), a narrower model and fewer, smaller batches. It learns the
+  same things less well; the tests state the margins they need from it.
 
 The measured numbers are in the lecture demo's and the tests' docstrings. Training uses
 fresh pages at every step (``page_batches``: the source is infinite), whole pages packed

@@ -31,7 +31,7 @@ Decisions:
 - Bad input (NaN log-probabilities from a policy gone NaN, a NaN reward, a bad setting) raises
   ValueError naming it, from the checks of the graded functions and :class:`Settings`; a
   loss or a gradient norm that is not finite all the same raises FloatingPointError
-  (:func:`apply_step`). Either way before the update is applied.
+  (:func:`scratch.train.loop.apply_step`). Either way before the update is applied.
 - Prompts: a fixed list, or a callable ``prompts(rng)`` that draws each iteration's.
 - No weight decay (the KL term already holds the policy near SFT).
 
@@ -54,8 +54,7 @@ import numpy as np
 
 from ..data.instructions import right_pad
 from ..data.world import ARROW
-from .display import MetricsDisplay  # noqa: F401  (the loops' display, used as ``log``)
-from .loop import resident
+from .loop import apply_step, resident
 
 METHODS = ("rloo", "ppo")
 
@@ -225,7 +224,8 @@ def rloo_update(impl, policy, batch, rewards, s, states, pretrain_batches, itera
     dlogits = rlhf.token_logprobs_backward(rlhf.policy_gradient_loss_backward(1.0, pg_cache), lp_cache)
     grads = rlhf.response_backward(policy, dlogits.astype(policy.dtype), cache)
     total, grads, lm_loss = with_pretraining_mix(impl, policy, loss, grads, s.gamma, pretrain_batches)
-    apply_step(impl, policy.params, grads, total, s.lr, states["policy"], s.max_grad_norm, f"iteration {iteration}")
+    apply_step(impl.optim, policy.params, grads, states["policy"], loss=total, lr=s.lr,
+               where=f"iteration {iteration}", max_grad_norm=s.max_grad_norm)
     return {"loss": loss, "lm_loss": lm_loss}
 
 
@@ -263,8 +263,10 @@ def ppo_update(impl, policy, head, batch, rewards, s, states, pretrain_batches, 
             total, grads, metrics["lm_loss"] = with_pretraining_mix(impl, policy, loss, grads, s.gamma,
                                                                     pretrain_batches)
             where = f"iteration {iteration}"
-            apply_step(impl, policy.params, grads, total, s.lr, states["policy"], s.max_grad_norm, where)
-            apply_step(impl, head, head_grads, loss, value_lr, states["head"], s.max_grad_norm, where)
+            apply_step(impl.optim, policy.params, grads, states["policy"], loss=total, lr=s.lr, where=where,
+                       max_grad_norm=s.max_grad_norm)
+            apply_step(impl.optim, head, head_grads, states["head"], loss=loss, lr=value_lr, where=where,
+                       max_grad_norm=s.max_grad_norm)
             steps.append(metrics)
     return {name: float(np.mean([step[name] for step in steps])) for name in steps[0]}
 
@@ -277,19 +279,6 @@ def with_pretraining_mix(impl, policy, loss, grads, gamma, pretrain_batches):
     lm_loss, lm_grads = policy.loss_and_grads(*next(pretrain_batches))
     total, grads = impl.rlhf.mixed_loss_and_grads(loss, grads, lm_loss, lm_grads, gamma)
     return total, grads, lm_loss
-
-
-def apply_step(impl, params, grads, loss, lr, state, max_grad_norm, where):
-    """One AdamW step on ``params`` in place, after global-norm clipping. A loss or a gradient
-    norm that is not finite raises FloatingPointError (``where`` says when) before anything
-    changes: clipping would scale an inf gradient into NaNs and apply them."""
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"{where}: the loss is {loss}; the update was not applied")
-    with np.errstate(invalid="ignore"):  # an inf norm scales to NaNs, refused just below
-        grads, norm = resident(impl.optim.clip_grad_norm)(grads, max_grad_norm)
-    if not math.isfinite(norm):
-        raise FloatingPointError(f"{where}: the gradient norm is {norm}; the update was not applied")
-    impl.optim.adamw_step(params, grads, state, lr, weight_decay=0.0)
 
 
 def dpo_loss_and_grads(impl, policy, reference, prompts, winners, losers, beta, pad_id=0):
@@ -349,7 +338,8 @@ def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, r
         loss, grads, margins, distinct = dpo_loss_and_grads(
             impl, policy, reference, [prompts[i] for i in pick], [winners[i] for i in pick],
             [losers[i] for i in pick], beta, pad_id)
-        apply_step(impl, policy.params, grads, loss, lr, state, max_grad_norm, f"DPO step {step}")
+        apply_step(impl.optim, policy.params, grads, state, loss=loss, lr=lr, where=f"DPO step {step}",
+                   max_grad_norm=max_grad_norm)
         accuracy = float(np.mean(margins[distinct] > 0)) if distinct.any() else float("nan")
         metrics = {"loss": loss, "accuracy": accuracy, "margin": float(margins.mean())}
         for name, value in metrics.items():

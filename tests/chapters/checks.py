@@ -351,6 +351,14 @@ def constant_lm(probs):
     return TableLM({}, probs)
 
 
+def left_padding(left_pad, n_slots):
+    """The GPT's ``positions`` and ``key_mask`` for rows with ``left_pad`` pads in front, as
+    keyword arguments, written out here (the expected values never use the code under test):
+    slot s of row b sits at max(s - left_pad[b], 0) and is a real key when s >= left_pad[b]."""
+    slots, pads = np.arange(n_slots)[None, :], np.asarray(left_pad)[:, None]
+    return {"positions": np.maximum(slots - pads, 0), "key_mask": slots >= pads}
+
+
 def prefix_mask(lengths, T):
     """Response mask (B, T): True in the first lengths[b] positions of row b."""
     return np.arange(T)[None, :] < np.asarray(lengths)[:, None]

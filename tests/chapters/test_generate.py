@@ -163,6 +163,16 @@ class TestSampling:
             check_list(run, "i", 30, "generate")
         assert runs[0] == runs[1]
         assert runs[0] != runs[2]  # and another seed, other tokens (equal by chance: p < 1e-15)
+        # (B, V) logits: one uniform per row, in row order, so row b draws what a lone row (V,)
+        # draws after b draws from the same generator (the batched decoder relies on it)
+        with np.errstate(divide="ignore"):  # log 0 = -inf: ids 0 and 2 of row 2 are never drawn
+            logits = np.log(np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1], [0.0, 0.5, 0.0, 0.5]]))
+        for seed in range(5):
+            lone_rng = np.random.default_rng(seed)
+            lone = [impl.generate.sample_from_logits(row, lone_rng) for row in logits]
+            rows = impl.generate.sample_from_logits(logits, np.random.default_rng(seed))
+            check_array(rows, "i", (3,), "sample_from_logits")
+            assert_same([int(t) for t in rows], lone)
 
 
 class TestGenerate:

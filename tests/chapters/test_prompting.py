@@ -35,9 +35,9 @@ class CountingModel:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def forward(self, ids, past_kvs=None, left_pad=None):
+    def forward(self, ids, past_kvs=None, positions=None, key_mask=None):
         self.calls.append((np.shape(ids), 0 if past_kvs is None else past_kvs[0][0].shape[2]))
-        return self.model.forward(ids, past_kvs=past_kvs, left_pad=left_pad)
+        return self.model.forward(ids, past_kvs, positions, key_mask)
 
 
 def alone(impl, model, prompt, tokens, temperature=1.0):
@@ -48,7 +48,7 @@ def alone(impl, model, prompt, tokens, temperature=1.0):
 
 
 class TestKeyPadding:
-    """padded_positions, the key mask in self_attention_forward, GPT with left_pad"""
+    """padded_positions: each row's positions and the key mask of its pads, through the GPT"""
 
     @pytest.mark.points(1)
     def test_positions_and_key_mask(self, impl):
@@ -67,7 +67,9 @@ class TestKeyPadding:
         att = impl.attention
         x = rng.normal(size=(2, 5, 8))
         p = attention_params(rng, 8)
-        key_mask = np.array([[False, False, True, True, True], [True] * 5])
+        # padded_positions' key mask (row 0: two pads in front), through chapter 7's pass-through
+        _, key_mask = impl.batched.padded_positions(np.array([2, 0]), 0, 5)
+        assert_equal(key_mask, [[0, 0, 1, 1, 1], [1] * 5], kind="b")
         for causal, slopes in ((True, None), (True, np.array([1.0, 0.25])), (False, None)):
             # the expected rows, written out before the call: row 0's three real tokens alone (no
             # padding), row 1 as it is (an all-True row: no change)
@@ -95,7 +97,7 @@ class TestKeyPadding:
                 model, reference = model32, model
             else:
                 reference = model
-            logits = model.logits(sequences, left_pad=left_pad)
+            logits = model.logits(sequences, *impl.batched.padded_positions(left_pad, 0, sequences.shape[1]))
             check_array(logits, "f", (4, 7, 7), "logits")
             assert logits.dtype == dtype
             for b, prompt in enumerate(PROMPTS):
@@ -103,10 +105,10 @@ class TestKeyPadding:
                 assert_close(logits[b, left_pad[b]:], row_alone, atol=tol, rtol=0,
                              name=f"row {b}, alibi={alibi}, {dtype.__name__}")
             # the same through the KV cache: the padded prompts, then one slot at a time
-            _, cache = model.forward(ids, left_pad=left_pad)
+            _, cache = model.forward(ids, None, *impl.batched.padded_positions(left_pad, 0, ids.shape[1]))
             for slot in range(ids.shape[1], sequences.shape[1]):
-                step_logits, cache = model.forward(sequences[:, slot:slot + 1], past_kvs=cache["hidden"]["kvs"],
-                                                   left_pad=left_pad)
+                step_logits, cache = model.forward(sequences[:, slot:slot + 1], cache["kvs"],
+                                                   *impl.batched.padded_positions(left_pad, slot, 1))
                 assert_close(step_logits[:, 0], logits[:, slot], atol=tol, rtol=0, name=f"slot {slot}")
 
     @pytest.mark.points(2)
@@ -115,8 +117,10 @@ class TestKeyPadding:
         rng = np.random.default_rng(21)
         ids = rng.integers(0, 5, size=(3, 5))
         left_pad = np.array([2, 0, 4])
+        positions, key_mask = impl.batched.padded_positions(left_pad, 0, 5)
+        padding = {"positions": positions, "key_mask": key_mask}
         w = rng.normal(size=4)  # a scalar head on every slot's hidden state, pads included
-        hidden, cache = model.forward_hidden(ids, left_pad=left_pad)
+        hidden, cache = model.forward_hidden(ids, **padding)
         check_array(hidden, "f", (3, 5, 4), "hidden")
         # the forward first, against the reference's numbers: a zero forward and backward agree
         assert_close(hidden[0, -1], [-1.2368735629720051, 0.9605370781913168, 0.4645076550502194,
@@ -124,16 +128,16 @@ class TestKeyPadding:
         assert_close(hidden[2, -1], [-1.2578475896546368, 0.9591921244601066, 0.48880813571271853,
                                      0.04972025331860776], atol=1e-10)
         grads = model.backward_hidden(np.broadcast_to(w, (3, 5, 4)).copy(), cache)
-        assert_gradients(lambda: float(np.sum(model.forward_hidden(ids, left_pad=left_pad)[0] @ w)),
+        assert_gradients(lambda: float(np.sum(model.forward_hidden(ids, **padding)[0] @ w)),
                          model.params, grads)
         # the LM loss on the real next tokens only (the usual way to train on padded rows)
         targets = rng.integers(0, 5, size=(3, 5))
         loss_mask = np.arange(5)[None, :] >= left_pad[:, None]
-        loss, grads = model.loss_and_grads(ids, targets, loss_mask, left_pad=left_pad)
+        loss, grads = model.loss_and_grads(ids, targets, loss_mask, **padding)
         assert_scalar(loss, 1.856901064651365, rel=1e-10)  # the reference's number
-        assert_scalar(model.loss(ids, targets, loss_mask, left_pad=left_pad), loss, abs=1e-12)
+        assert_scalar(model.loss(ids, targets, loss_mask, **padding), loss, abs=1e-12)
         checked = {name: model.params[name] for name in ("tok_emb", "pos_emb", "blocks.0.attn.W_qkv")}
-        assert_gradients(lambda: model.loss(ids, targets, loss_mask, left_pad=left_pad), checked, grads)
+        assert_gradients(lambda: model.loss(ids, targets, loss_mask, **padding), checked, grads)
 
 
 class TestBatchedSampling:

@@ -17,6 +17,7 @@ from checks import (assert_close, assert_gradients, assert_scalar, check_array, 
                     tiny_gpt)
 from scratch.data.instructions import InstructionData, label_groups
 from scratch.data.world import TaskWorld
+from scratch.train import models
 
 
 def pair_losses(scores, ranking):
@@ -237,8 +238,8 @@ class TestRewardLearning:
         assert_scalar(loss, 0.7886395398426765, rel=1e-5, name="the first groups' loss")
         assert_close(grads["head.w"][:3], [-0.0787907094, -0.0677156299, 0.0058729313], rtol=1e-3, atol=1e-6,
                      name="the head's gradient (first 3 entries)")
-        history = impl.reward.train_reward_model(model, train[:3], steps=400, lr=0.003, optim=impl.optim,
-                                                 batch_prompts=16, rng=np.random.default_rng(1))
+        history = models.train_reward_model(impl, model, train[:3], steps=400, lr=0.003, batch_prompts=16,
+                                            rng=np.random.default_rng(1))
         assert_scalar(float(np.mean(history["loss"][:5])), math.log(2), abs=0.05)
         ids, lengths, rankings, gold = test
         scores = model.scores(ids.reshape(-1, ids.shape[-1]), lengths.ravel())

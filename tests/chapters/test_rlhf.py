@@ -16,7 +16,7 @@ import pytest
 from scipy import special
 
 from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, check_array,
-                    check_gpt_forward, check_scalar, prefix_mask, tiny_gpt)
+                    check_gpt_forward, check_scalar, left_padding, prefix_mask, tiny_gpt)
 from scratch.train import rlhf
 
 
@@ -245,8 +245,8 @@ class TestValueHead:
         model, head, ids, left_pad, tokens = self.setup(impl, tied=False)
         sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)
         # the token head: the GPT's own logits over prompt + response, from position P - 1 = 2 on
-        expected_logits = model.forward(sequence, left_pad=left_pad)[0][:, 2:]
-        hidden = model.forward_hidden(sequence, left_pad=left_pad)[0][:, 2:]  # h_t predicts tokens[:, t]
+        expected_logits = model.forward(sequence, **left_padding(left_pad, 6))[0][:, 2:]
+        hidden = model.forward_hidden(sequence, **left_padding(left_pad, 6))[0][:, 2:]  # h_t predicts tokens[:, t]
         expected_values = hidden @ head["w"] + 0.3
         logits, values, _ = impl.ppo.policy_value_forward(model, head, ids, left_pad, tokens)
         assert_close(logits, expected_logits, atol=1e-12)
@@ -265,7 +265,7 @@ class TestValueHead:
             return np.sum(logits * weights_l) + np.sum(values * weights_v)
 
         sequence = np.concatenate([ids, tokens[:, :-1]], axis=1)
-        hidden = model.forward_hidden(sequence, left_pad=left_pad)[0][:, 2:]
+        hidden = model.forward_hidden(sequence, **left_padding(left_pad, 6))[0][:, 2:]
         expected = hidden @ head["w"] + 0.3  # the forward first: a zero forward and backward agree
         _, values, cache = impl.ppo.policy_value_forward(model, head, ids, left_pad, tokens)
         assert_close(values, expected, atol=1e-12)
@@ -331,7 +331,7 @@ class TestPretrainingMix:
             return impl.rlhf.mixed_loss_and_grads(pg, policy_grads, lm_loss, lm_grads, 0.5)
 
         loss, grads = loss_and_grads()
-        logits = model.logits(np.array([[1, 2, 2, 4], [0, 3, 1, 1]]), left_pad=left_pad)[:, 1:]
+        logits = model.logits(np.array([[1, 2, 2, 4], [0, 3, 1, 1]]), **left_padding(left_pad, 4))[:, 1:]
         lp = np.take_along_axis(special.log_softmax(logits / 0.8, axis=-1), tokens[..., None], -1)[..., 0]
         pg = -(0.7 * lp[0].sum() - 1.3 * lp[1, :2].sum()) / 2
         check_array(logits, "f", (2, 3, 5), "logits")

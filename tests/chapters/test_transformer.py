@@ -226,10 +226,10 @@ class TestBlock:
         assert_gradients(lambda: np.sum(tr.block_forward(x, p, 2)[0] * dout), {"x": x, **p}, {"x": dx, **grads})
         # the block hands its ALiBi slopes to the attention: the same weights as attention on ln1(x)
         slopes = np.array([1.0, 0.25])
-        weights = tr.block_forward(x, p, 2, slopes=slopes)[1]["attn"]["attention"]["weights"]
+        weights = tr.block_forward(x, p, 2, slopes=slopes)[1]["weights"]  # the frame's entry, by name
         normed = impl.nn.layernorm_forward(x, p["ln1.gamma"], p["ln1.beta"])[0]
         direct = impl.attention.self_attention_forward(normed, tr.subdict(p, "attn."), 2, slopes=slopes)
-        assert_close(weights, direct[1]["attention"]["weights"], atol=1e-12)
+        assert_close(weights, direct[1]["weights"], atol=1e-12)
 
 
 def lm_loss(impl, model, ids, targets, loss_mask=None):
@@ -259,7 +259,11 @@ class TestGPT:
         normed = impl.nn.layernorm_forward(x0, params["blocks.0.ln1.gamma"], params["blocks.0.ln1.beta"])[0]
         direct = impl.attention.self_attention_forward(normed, tr.subdict(params, "blocks.0.attn."), 2,
                                                        slopes=model.slopes)
-        assert_close(model.attention_weights(ids)[0], direct[1]["attention"]["weights"], atol=1e-12)
+        assert_close(model.attention_weights(ids)[0], direct[1]["weights"], atol=1e-12)
+        # GPT.config (given) rebuilds the same architecture: later chapters copy models by it
+        rebuilt = tr.GPT(**model.config)
+        assert rebuilt.config == model.config and rebuilt.tied == tied and (rebuilt.slopes is not None) == alibi
+        assert {n: p.shape for n, p in rebuilt.params.items()} == {n: p.shape for n, p in model.params.items()}
 
     @pytest.mark.points(1)
     def test_hidden_path_with_scalar_head(self, impl):

@@ -284,14 +284,15 @@ class TestTransformerInputErrors:
                 impl.transformer.GPT(5, 6, 1, 2, 4, dtype=dtype)
 
     def test_cache_entries_read_by_given_code_are_documented(self, impl):
-        # start, step and attention_weights (given code) read these entries of the caches
-        # that the graded functions build: each graded docstring must promise them
+        # start, step, attention_weights and generate_batch (given code) read only the entries
+        # that the frame of each forward builds outside the student's region ("saved" is the
+        # student's own, read by their backward alone); each docstring must promise them
         tr, att = impl.transformer, impl.attention
-        for function, entries in ((tr.GPT.forward, ['cache["hidden"]']),
-                                  (tr.GPT.forward_hidden, ['cache["blocks"]', 'cache["kvs"]']),
-                                  (tr.block_forward, ['cache["attn"]', 'cache["kv"]']),
-                                  (att.self_attention_forward, ['cache["kv"]', 'cache["attention"]']),
-                                  (att.attention_forward, ['"weights"'])):
+        for function, entries in ((tr.GPT.forward, ['"kvs"', '"saved"']),
+                                  (tr.GPT.forward_hidden, ['"kvs"', '"weights"', '"saved"']),
+                                  (tr.block_forward, ['"kv"', '"weights"', '"saved"']),
+                                  (att.self_attention_forward, ['"kv"', '"weights"', '"saved"']),
+                                  (att.attention_forward, ['"weights"', '"saved"'])):
             for entry in entries:
                 assert entry in function.__doc__, (function.__qualname__, entry)
         # attention_forward's cache holds the returned out; step's copying has a cost
@@ -314,13 +315,17 @@ class TestBatchedInputErrors:
             impl.batched.pad_left([[1]], -1)
 
     def test_left_pad_errors(self, impl):
+        for bad in ([0, 3], [-1, 0], [[0, 1]]):  # 3 pads of 3 slots leaves no real token
+            with pytest.raises(ValueError, match="left_pad"):
+                impl.batched.padded_positions(np.array(bad), 0, 3)
+        with pytest.raises(TypeError, match="left_pad"):
+            impl.batched.padded_positions(np.array([0.5, 1.0]), 0, 3)
         model = impl.transformer.GPT(5, 6, 1, 2, 4, dtype=np.float64)
         ids = np.zeros((2, 3), dtype=np.int64)
-        for bad in ([0, 3], [-1, 0], [0], [[0, 1]]):  # 3 pads of 3 slots leaves no real token
-            with pytest.raises(ValueError, match="left_pad"):
-                model.forward_hidden(ids, left_pad=np.array(bad))
-        with pytest.raises(TypeError, match="left_pad"):
-            model.forward_hidden(ids, left_pad=np.array([0.5, 1.0]))
+        with pytest.raises(ValueError, match="positions"):
+            model.forward_hidden(ids, positions=np.zeros((1, 3), dtype=np.int64))
+        with pytest.raises(ValueError, match="key_mask"):
+            model.forward_hidden(ids, key_mask=np.ones((2, 4), dtype=bool))
         with pytest.raises(ValueError, match="key_mask"):
             impl.attention.self_attention_forward(np.zeros((2, 3, 4)), attention_params(np.random.default_rng(0), 4),
                                                   2, key_mask=np.ones((2, 4), dtype=bool))
