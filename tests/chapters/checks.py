@@ -24,7 +24,8 @@ A failure names what was expected and what was obtained (type, shape, a few entr
   each gradient's type, dtype kind and shape (a gradient's shape is its parameter's).
 
 Below them, the helpers more than one test file uses: a random MDP and a grid's state index,
-the tiny corpus, a table LM for decoding, a response mask, a tiny float64 GPT with
+the tiny corpus, a table LM for decoding, a response mask, small parameter sets, a model
+with recorded gradients, the small LLM world, a small RNN, a tiny float64 GPT with
 randomised parameters, attention written out head by head, and
 :func:`check_gpt_forward`, the exact check of a GPT that runs before any training.
 """
@@ -369,3 +370,27 @@ UP, DOWN, LEFT, RIGHT = range(4)  # the gridworld's actions
 
 def state(world, row, col):
     return world.index[(row, col)]
+
+
+def make_params():
+    return {"w": np.array([1.0, -2.0]), "b": np.array([[0.5]])}
+
+
+class Recorded:
+    """A model whose loss and gradients are known numbers (for PartialModel)."""
+
+    def __init__(self):
+        self.params = {"a": np.arange(3.0), "b": np.ones((2, 2)), "c": np.zeros(4)}
+
+    def loss_and_grads(self, ids, targets, loss_mask=None):
+        return 2.5, {"a": np.array([1.0, -2.0, 3.0]), "b": np.full((2, 2), 7.0), "c": np.arange(4.0) - 1.5}
+
+
+def small_world():
+    from scratch.train import pretraining
+
+    return pretraining.build_world(pretraining.SMALL)[0]
+
+
+def small_model(impl, seed=0, V=5, D=3, H=4):
+    return impl.rnn.RNNLM(V, D, H, rng=np.random.default_rng(seed), dtype=np.float64)

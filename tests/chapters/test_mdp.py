@@ -38,7 +38,6 @@ SB_LAYOUT = """
 """
 
 
-
 def sutton_barto_grid(mdp):
     """Example 4.1: -1 for every step, entering a terminal corner included (its 'reward' is -1)."""
     return mdp.Gridworld(SB_LAYOUT, living_reward=-1.0, gamma=1.0)
@@ -349,11 +348,3 @@ class TestQLearning:
         exits = impl.mdp_model.Gridworld.lecture(living_reward=-0.5, noise=0.2).terminal  # fresh
         assert np.abs(runs[0]).sum() > 0 and np.all(runs[0][exits] == 0)
 
-    def test_rejects_bad_arguments(self, impl):
-        world = impl.mdp_model.ModelFreeView(impl.mdp_model.Gridworld.lecture())
-        with pytest.raises(ValueError, match="alpha"):
-            impl.mdp.q_learning(world, episodes=1, alpha=0.0, rng=np.random.default_rng(0))
-        with pytest.raises(TypeError, match="rng"):
-            impl.mdp.q_learning(world, episodes=1, rng=0)
-        with pytest.raises(ValueError, match="max_steps"):
-            impl.mdp.q_learning(world, episodes=1, max_steps=0, rng=np.random.default_rng(0))

@@ -86,12 +86,6 @@ class TestLinear:
             check_array(g, "f", shape)
             assert g.dtype == np.float32
 
-    def test_shape_mismatch_raises(self, impl):
-        with pytest.raises(ValueError, match="D"):
-            impl.nn.linear_forward(np.ones((2, 4)), np.ones((5, 3)), None)
-        with pytest.raises(TypeError, match="b must be a float numpy array"):
-            impl.nn.linear_forward(np.ones((2, 4)), np.ones((4, 3)), [0.0, 0.0, 0.0])
-
 
 class TestEmbedding:
     """embedding_forward / embedding_backward"""
@@ -126,12 +120,6 @@ class TestEmbedding:
         dW = impl.nn.embedding_backward(R, cache)
         f = lambda: np.sum(impl.nn.embedding_forward(ids, W)[0] * R)
         assert_gradients_match(f, {"W": W}, {"W": dW}, GRAD_TOL)
-
-    def test_out_of_range_ids_raise(self, impl):
-        with pytest.raises(ValueError, match="ids"):
-            impl.nn.embedding_forward(np.array([0, 4]), np.zeros((4, 2)))
-        with pytest.raises(TypeError, match="ids"):
-            impl.nn.embedding_forward(np.array([0.0, 1.0]), np.zeros((4, 2)))
 
 
 class TestActivations:
@@ -177,13 +165,6 @@ class TestActivations:
 
 class TestLayerNorm:
     """layernorm_forward / layernorm_backward"""
-
-    def test_bad_parameters_raise(self, impl):
-        x = np.ones((2, 3))
-        with pytest.raises(TypeError, match="gamma must be a float numpy array"):
-            impl.nn.layernorm_forward(x, [1.0, 1.0, 1.0], np.zeros(3))
-        with pytest.raises(ValueError, match="gamma and beta must have shape"):
-            impl.nn.layernorm_forward(x, np.ones(4), np.zeros(4))
 
     @pytest.mark.points(1)
     def test_values(self, impl):
@@ -298,19 +279,3 @@ class TestCrossEntropy:
         check_array(dlogits, "f", (2, 2), "dlogits")
         assert np.all(np.isfinite(dlogits))
 
-    def test_all_masked_raises(self, impl):
-        with pytest.raises(ValueError, match="loss_mask"):
-            impl.nn.cross_entropy_forward(np.zeros((2, 3)), np.array([0, 1]), np.array([0, 0]))
-
-    def test_nan_or_plus_inf_logits_raise(self, impl):
-        for bad in (np.nan, np.inf):
-            with pytest.raises(ValueError, match="logits must not contain NaN"):
-                impl.nn.cross_entropy_forward(np.array([[0.0, bad]]), np.array([0]))
-
-    def test_bad_targets_raise(self, impl):
-        with pytest.raises(ValueError, match="targets"):
-            impl.nn.cross_entropy_forward(np.zeros((2, 3)), np.array([0, 3]))
-        with pytest.raises(ValueError, match="targets"):
-            impl.nn.cross_entropy_forward(np.zeros((2, 3)), np.array([[0, 1]]))
-        with pytest.raises(TypeError, match="targets"):
-            impl.nn.cross_entropy_forward(np.zeros((2, 3)), np.array([0.0, 1.0]))

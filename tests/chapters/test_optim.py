@@ -3,11 +3,7 @@
 import numpy as np
 import pytest
 
-from checks import assert_close, assert_equal, assert_scalar
-
-
-def make_params():
-    return {"w": np.array([1.0, -2.0]), "b": np.array([[0.5]])}
+from checks import assert_close, assert_equal, assert_scalar, make_params
 
 
 class TestSGD:
@@ -86,11 +82,6 @@ class TestAdamW:
             impl.optim.adamw_step(params, {"w": 2 * (params["w"] - target)}, state, lr=0.05, weight_decay=0.0)
         assert_close(params["w"], target, atol=1e-2)
 
-    def test_mismatched_names_raise(self, impl):
-        params = make_params()
-        with pytest.raises(ValueError, match="same names"):
-            impl.optim.adamw_step(params, {"w": np.zeros(2)}, impl.optim.adamw_init(params), lr=0.1)
-
 
 class TestClipGradNorm:
     """clip_grad_norm (global norm)"""
@@ -118,10 +109,6 @@ class TestClipGradNorm:
         assert_equal(grads["a"], [0.3, -0.4])  # input untouched
         assert clipped["a"] is not grads["a"] and clipped is not grads
 
-    def test_bad_max_norm_raises(self, impl):
-        with pytest.raises(ValueError, match="max_norm"):
-            impl.optim.clip_grad_norm({"a": np.ones(2)}, 0.0)
-
 
 class TestCosineLR:
     """cosine_lr (linear warmup, cosine decay)"""
@@ -145,8 +132,3 @@ class TestCosineLR:
         assert_scalar(impl.optim.cosine_lr(0, 2.0, 0, 100), 2.0)
         assert_scalar(impl.optim.cosine_lr(100, 2.0, 0, 100), 0.0)
 
-    def test_bad_arguments_raise(self, impl):
-        with pytest.raises(ValueError, match="warmup_steps"):
-            impl.optim.cosine_lr(0, 1.0, 20, 10)
-        with pytest.raises(ValueError, match="min_lr"):
-            impl.optim.cosine_lr(0, 1.0, 0, 10, min_lr=2.0)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from checks import (assert_close, assert_equal, assert_same, assert_scalar, check_array, check_gpt_forward,
-                    check_scalar)
+                    check_scalar, Recorded)
 
 SIZES = np.geomspace(1e4, 1e8, 9)  # N over four orders of magnitude, two points per factor 10
 TRUE_LAW = {"E": 1.7, "A": 400.0, "alpha": 0.35}
@@ -58,15 +58,6 @@ class TestCountParams:
             assert_scalar(impl.scaling.count_params(V, N, L, C, tied=tied, non_embedding=True), int(total - embeddings),
                           name=f"{(V, N, L, C)}, non-embedding")
 
-    def test_errors_name_the_argument(self, impl):
-        count = impl.scaling.count_params
-        for args, name in (((0, 6, 2, 4), "vocab_size"), ((5, -1, 2, 4), "context_length"),
-                           ((5, 6, True, 4), "n_layers"), ((5, 6, 2, 4.0), "width")):
-            with pytest.raises(ValueError, match=name):
-                count(*args)
-        with pytest.raises(TypeError, match="non_embedding"):
-            count(5, 6, 2, 4, non_embedding=1)
-
 
 class TestTrainingFlops:
     """training_flops: C = 6 N D"""
@@ -79,12 +70,6 @@ class TestTrainingFlops:
         # GPT-3's 175e9 parameters on 300e9 tokens (its paper reports 3.14e23)
         assert_scalar(flops(175e9, 300e9), 3.15e23, rel=1e-12)
         assert_close(flops(np.array([1.0, 2.0]), 10.0), [60.0, 120.0])
-
-    def test_errors_name_the_argument(self, impl):
-        for args, name in (((0, 10), "n_params"), ((10, -1.0), "n_tokens"), ((np.inf, 10), "n_params"),
-                           ((10, float("nan")), "n_tokens"), (("many", 10), "n_params")):
-            with pytest.raises(ValueError, match=name):
-                impl.scaling.training_flops(*args)
 
 
 class TestPowerLawFit:
@@ -139,20 +124,6 @@ class TestPowerLawFit:
         with pytest.raises(scaling.PowerLawFitError, match="do not fall"):
             scaling.fit_power_law(SIZES, np.full(SIZES.shape, 2.0))
 
-    def test_input_errors_name_the_argument(self, impl):
-        fit = impl.scaling.fit_power_law
-        cases = (
-            (([1e4, 1e5], [3.0, 2.0]), "n_params"),  # fewer points than E, A, alpha
-            (([1e4, 1e4, 1e5, 1e5], [3.0, 3.1, 2.0, 2.1]), "n_params"),  # only 2 distinct sizes
-            (([1e4, 1e5, 1e6], [3.0, 2.0]), "n_params and losses"),
-            (([1e4, -1e5, 1e6], [3.0, 2.0, 1.9]), "n_params"),
-            (([1e4, 1e5, 1e6], [3.0, 0.0, 1.9]), "losses"),
-            (([1e4, 1e5, 1e6], [3.0, np.nan, 1.9]), "losses"),
-        )
-        for args, name in cases:
-            with pytest.raises(ValueError, match=name):
-                fit(*args)
-
 
 # -- pretraining and transfer on the world of scratch.data.world (chapter 8's measured effects) -------
 
@@ -178,16 +149,6 @@ class TestPretrainedModel:
         # one that knows only word frequencies ~2.5.
         assert abs(exact - source.entropy_per_token()) < 0.03
         assert exact - 0.02 < loss < exact + 0.15, f"held-out loss {loss:.3f}, exact entropy of these pages {exact:.3f}"
-
-
-class Recorded:
-    """A model whose loss and gradients are known numbers (for PartialModel)."""
-
-    def __init__(self):
-        self.params = {"a": np.arange(3.0), "b": np.ones((2, 2)), "c": np.zeros(4)}
-
-    def loss_and_grads(self, ids, targets, loss_mask=None):
-        return 2.5, {"a": np.array([1.0, -2.0, 3.0]), "b": np.full((2, 2), 7.0), "c": np.arange(4.0) - 1.5}
 
 
 class TestTransfer:
@@ -231,13 +192,6 @@ class TestTransfer:
             check_array(value, "f", before[name].shape, f"tuned {name}")
             moved = not np.array_equal(value, before[name])
             assert moved == (name in trained), f"{name}: {'moved' if moved else 'did not move'}"
-
-    def test_partial_model_shares_the_arrays(self, impl):
-        # Given code (PartialModel.__init__), so not graded; and an identity across the
-        # grader's two processes cannot hold for a model the test defines, so only here.
-        model = Recorded()
-        partial = impl.transfer.PartialModel(model, ["a", "c"])
-        assert partial.params["a"] is model.params["a"] and partial.params["c"] is model.params["c"]
 
     @pytest.mark.points(1)
     def test_partial_model_restricts_grads(self, impl):

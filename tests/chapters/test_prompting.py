@@ -20,7 +20,7 @@ import pytest
 from scipy import special
 
 from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, attention_params,
-                    check_array, check_gpt_forward, check_scalar, self_attention_by_heads, tiny_gpt)
+                    check_array, check_gpt_forward, check_scalar, self_attention_by_heads, small_world, tiny_gpt)
 
 PROMPTS = [[1, 2, 3, 4, 5], [3], [6, 0, 2], [4, 4]]  # lengths 5, 1, 3, 2: pads 0, 4, 2, 3
 
@@ -242,11 +242,6 @@ class TestBatchedSampling:
 
 # -- prompts, answers and in-context learning (prompting.py) ---------------------------------------
 
-def small_world():
-    from scratch.train import pretraining
-
-    return pretraining.build_world(pretraining.SMALL)[0]
-
 
 class TestPrompts:
     """Zero-, one- and few-shot prompts: demonstrations, an optional task name, the query"""
@@ -280,14 +275,6 @@ class TestPrompts:
         plain, _ = impl.prompting.sample_prompts(world, "elvish", 0, queries[:1], np.random.default_rng(0))
         assert_same(plain, [["<bos>", *queries[0], "=>"]])
 
-    def test_errors_name_the_argument(self, impl):
-        world = small_world()
-        with pytest.raises(ValueError, match="n_shots"):
-            impl.prompting.sample_prompts(world, "elvish", len(world.train_pairs), world.heldout_pairs,
-                                          np.random.default_rng(0))
-        with pytest.raises(ValueError, match="task"):
-            impl.prompting.sample_prompts(world, "klingon", 1, world.heldout_pairs, np.random.default_rng(0))
-
 
 class TestAnswering:
     """Answer a batch of prompts greedily up to the separator, and score exact match"""
@@ -319,12 +306,6 @@ class TestAnswering:
         assert_scalar(match([["a", "b"]], [("a", "b")]), 1.0, abs=0.0)
         with pytest.raises(ValueError, match="answers"):
             match([("a",)], [("a",), ("b",)])
-
-    def test_prompt_too_long_for_the_context(self, impl):
-        world = small_world()
-        model = tiny_gpt(impl, vocab=len(world.tokenizer), context=8, width=8)
-        with pytest.raises(ValueError, match="fewer shots"):
-            impl.prompting.answer_prompts(model, world.tokenizer, [["<bos>", "cat", "dog", "=>"] * 2])
 
 
 class TestInContextLearning:

@@ -193,3 +193,87 @@ def activated(mutant, package="solutions"):
         yield
     finally:
         function.__code__ = original
+
+
+# -- recording what the graded functions return (named mistakes) ------------------------------
+
+
+@contextmanager
+def recording(on_result, package="solutions"):
+    """Run the block with ``on_result(key, value)`` called, as the judge's remote ``impl`` does in
+    a grading run (``scratch.grading.mistakes``, "A call"), for every result a function of the
+    package's graded modules returns to code outside the package (a test, the harness).
+
+    How: each public function of those modules (module attributes, imported names included,
+    under the module that holds the name, as the judge reaches them: ``impl.rlhf.log_softmax``)
+    and each method of their classes is replaced, for the block, by a wrapper that calls the
+    original object (so a live mutant's swapped code runs: activate the mutant first) and records
+    when its caller's frame is outside the package. A call from inside the package (the
+    student's own code calling itself) runs in the student process in a grading run, unseen by
+    the judge, and is not recorded. Dunder methods (a constructor, ``__call__``) and properties
+    are not calls the judge names, and are left alone."""
+    import inspect
+    import sys
+
+    from scratch.grading import mistakes, submission
+    from scratch.grading.remote import UPDATES_IN_PLACE
+
+    names = submission.graded_modules(PROJECT_ROOT / package)
+    own = {f"{package}.{name}" for name in names}
+    prefix = f"{package}."
+
+    def outside(frame):
+        caller = frame.f_globals.get("__name__", "")
+        return not (caller == package or caller.startswith(prefix))
+
+    def module_function(function, module, name):
+        key, contract = mistakes.call_key(module, [name]), UPDATES_IN_PLACE.get((module, name), {})
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            result = function(*args, **kwargs)
+            if outside(sys._getframe(1)):
+                on_result(key, mistakes.recorded_value(result, contract, args, kwargs))
+            return result
+        return wrapper
+
+    def method(function, name, owner, kind):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            result = function(*args, **kwargs)
+            if outside(sys._getframe(1)):
+                cls = owner if kind == "static" or not args else (args[0] if kind == "class" else type(args[0]))
+                on_result(mistakes.call_key(None, [name], cls.__name__), result)
+            return result
+        return wrapper
+
+    undo, classes = [], {}
+    try:
+        for name in names:
+            module = importlib.import_module(f"{package}.{name}")
+            for attr, value in list(vars(module).items()):
+                if attr.startswith("_"):
+                    continue
+                if inspect.isfunction(value) and value.__module__ in own:
+                    undo.append((module, attr, value))
+                    setattr(module, attr, module_function(value, name, attr))
+                elif isinstance(value, type) and value.__module__ in own:
+                    classes[id(value)] = value
+        for cls in classes.values():
+            for attr, value in list(vars(cls).items()):
+                if attr.startswith("__"):
+                    continue
+                if isinstance(value, staticmethod):
+                    new = staticmethod(method(value.__func__, attr, cls, "static"))
+                elif isinstance(value, classmethod):
+                    new = classmethod(method(value.__func__, attr, cls, "class"))
+                elif inspect.isfunction(value):
+                    new = method(value, attr, cls, "method")
+                else:
+                    continue
+                undo.append((cls, attr, value))
+                setattr(cls, attr, new)
+        yield
+    finally:
+        for owner, attr, value in reversed(undo):
+            setattr(owner, attr, value)
