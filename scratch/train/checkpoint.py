@@ -29,8 +29,9 @@ only known once the model is built, so it cannot name the file; a recipe should 
 say everything that shapes the model, as the train_fn builds the model from it). The recipe
 must name the implementation (``"implementation": "solutions"`` or ``"exercises"``): a
 student's model and the reference model are different models made by the same recipe, and
-must never be served from one cache entry. The cache does not notice edits to the code: after
-changing the implementation, pass ``retrain=True``.
+must never be served from one cache entry. The cache itself never reads the code: a recipe
+that must change with the code carries :func:`code_digest` of its files (the course's recipes
+do, so an edit trains again); otherwise pass ``retrain=True`` (the CLI's ``--retrain``).
 
 The cache folder: ``$SCRATCH_CACHE`` if set, else ``$XDG_CACHE_HOME/scratch``, else
 ``~/.cache/scratch``.
@@ -265,7 +266,7 @@ def cached_checkpoint(name, recipe, train_fn, transformer_module, expect_extras,
         try:
             model, _, extras = load_checkpoint(path, transformer_module, expect_recipe=recipe,
                                                expect_extras=expect_extras)
-            print(f"[{name}] reused the trained model in {path} (retrain=True to train again)", file=out)
+            print(f"[{name}] reused the trained model in {path} (--retrain trains it again)", file=out)
             return model, extras
         except CheckpointError as err:
             print(f"[{name}] cannot reuse the cached model, training again: {err}", file=out)

@@ -171,6 +171,7 @@ class TestExtras:
                                                          self.head(), cache_dir=tmp_path, out=out)
             np.testing.assert_array_equal(extras["head.w"], self.head()["head.w"])
         assert len(calls) == 1 and "reused" in out.getvalue().splitlines()[-1]
+        assert "--retrain" in out.getvalue().splitlines()[-1]  # the CLI's flag, not the Python argument
         # a cache entry whose extras are not the ones expected is trained again and replaced
         checkpoint.cached_checkpoint("reward", recipe_for(impl), lambda: train(8), impl.transformer,
                                      self.head(width=8), cache_dir=tmp_path, out=out)
