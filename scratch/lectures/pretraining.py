@@ -143,8 +143,9 @@ def save_plot(sizes, losses, fit):
         ax.loglog(grid, fit.predict(grid) - fit.E, "-", label=f"A N^-{fit.alpha:.2f}")
         ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels overlap on a short axis
         ax.set_xticks(sizes, [f"{n:,}" for n in sizes])  # label the five sizes themselves
+        ax.set_title("Scaling: held-out loss above its fitted floor E")
         ax.set_xlabel("non-embedding parameters N")
-        ax.set_ylabel("L - E (nats/token)")
+        ax.set_ylabel("L - E (nats / token)")
         ax.legend()
 
     return save_figure(draw, "scaling.png", "  log-log plot of L - E against N")

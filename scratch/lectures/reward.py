@@ -71,9 +71,9 @@ def save_plot(gold, scores):
     def draw(ax):
         jitter = np.random.default_rng(0).uniform(-0.08, 0.08, size=gold.shape)
         ax.plot(gold + jitter, scores, ".", alpha=0.3)
-        ax.set_xlabel("gold reward g (jittered)")
-        ax.set_ylabel("reward model, normalised")
-        ax.set_title("held-out SFT samples")
+        ax.set_xlabel("gold reward g (jittered for visibility)")
+        ax.set_ylabel("reward-model score (std of SFT's)")
+        ax.set_title("Reward model against the hidden gold reward, held-out samples")
 
     return save_figure(draw, "reward_vs_gold.png", "reward-model score against gold reward")
 

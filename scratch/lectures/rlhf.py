@@ -141,9 +141,10 @@ def save_frontier(points, alpha, b, best):
         ax.plot(grid, gao_curve(grid, alpha, b), "k-", label="d (alpha - b log d)")
         ax.plot(*best, "k*", markersize=12, label="best policy (closed form)")
         ax.axhline(0, color="gray", linewidth=0.5)
-        ax.set_xlabel("d = sqrt(KL to SFT), nats^1/2")
-        ax.set_ylabel("gold reward - SFT's")
-        ax.legend(fontsize=7)
+        ax.set_title("Gold gain against the distance from SFT")
+        ax.set_xlabel("d = sqrt(KL to SFT) (nats^1/2)")
+        ax.set_ylabel("gold reward gain over SFT")
+        ax.legend()
 
     return save_figure(draw, "rlhf_frontier.png", "gold gain against sqrt(KL)")
 
@@ -154,8 +155,10 @@ def save_overoptimisation(history):
         for name, label in (("score", "reward-model score"), ("gold", "gold reward"),
                             ("grammatical", "share well-formed")):
             ax.plot(history[name], label=label)
-        ax.set_xlabel("PPO iteration (beta = 0)")
-        ax.legend(fontsize=7)
+        ax.set_title("Over-optimisation: PPO without the KL penalty (beta = 0)")
+        ax.set_xlabel("PPO iteration")
+        ax.set_ylabel("batch mean (score in SFT std; gold; share)")
+        ax.legend()
 
     return save_figure(draw, "rlhf_overoptimisation.png", "over-optimisation at beta = 0")
 

@@ -14,6 +14,7 @@ and ETA extrapolates the mean training time per step so far (evaluations not cou
 both print the time left (:meth:`WindowedDisplay.seconds_left`).
 """
 
+import math
 import os
 import sys
 import tempfile
@@ -136,7 +137,8 @@ def text_chart(series, references=None, width=60, height=12, x_label="step"):
                 xs map to on a common x range 0 .. max(xs); a cell where two curves meet
                 shows ``@``
     references  {name: value}: a horizontal line of ``-`` across the plot (drawn under the
-                curves), labelled at its right end
+                curves), labelled at its right end; a point near a line but not on it is
+                drawn on the row beside it, on its side (a loss above its floor stays above)
     Returns the lines of text joined by newlines, with a legend of markers.
     """
     for name, value, minimum in (("width", width, 2), ("height", height, 2)):
@@ -158,9 +160,19 @@ def text_chart(series, references=None, width=60, height=12, x_label="step"):
     grid = [[" "] * width for _ in range(height)]
     for value in references.values():
         grid[row_of(value)] = ["-"] * width
+    reference_rows = {row_of(value): value for value in references.values()}
+
+    def point_row(y):
+        """A point's row; never a reference line's row unless it equals that reference: a loss
+        above its floor is drawn above the floor's line, however close (rounding would put it on)."""
+        row = row_of(y)
+        if row in reference_rows and not math.isclose(y, reference_rows[row], rel_tol=1e-9, abs_tol=1e-12):
+            row = max(0, row - 1) if y > reference_rows[row] else min(height - 1, row + 1)
+        return row
+
     for marker, (xs, ys) in zip(markers, curves.values()):
         for x, y in zip(xs, ys):
-            row, column = row_of(y), min(width - 1, int(round(x / x_max * (width - 1))))
+            row, column = point_row(y), min(width - 1, int(round(x / x_max * (width - 1))))
             grid[row][column] = overlap if grid[row][column] in markers + overlap else marker
     labels = {}
     for name, value in references.items():
@@ -190,7 +202,11 @@ def side_by_side(blocks, titles, gap=4):
 def save_png(draw, filename, path=None, size=(5, 3.5)):
     """Draw a figure with ``draw(ax)`` and save it as a PNG: at ``path``, else as ``filename``
     in a new temporary folder (never the current directory). Returns the path, or None when
-    matplotlib (the optional ``plot`` extra) is not installed."""
+    matplotlib (the optional ``plot`` extra) is not installed.
+
+    Every figure is held to one rule, here rather than in each demo: it has a title and both
+    axis labels (say the units there), or ValueError names what is missing; and its legend,
+    if it has one, goes outside the axes on the right, never over the data."""
     try:
         import matplotlib
 
@@ -201,8 +217,19 @@ def save_png(draw, filename, path=None, size=(5, 3.5)):
     if path is None:
         path = os.path.join(tempfile.mkdtemp(prefix="scratch-"), filename)
     fig, ax = plt.subplots(figsize=size)
-    draw(ax)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        draw(ax)
+        missing = [what for what, text in (("title", ax.get_title()), ("x-axis label", ax.get_xlabel()),
+                                           ("y-axis label", ax.get_ylabel())) if not text]
+        if missing:
+            raise ValueError(f"figure {filename}: no {' and no '.join(missing)} (every figure is titled and "
+                             "labels both axes)")
+        if ax.get_legend() is not None:
+            handles, labels = ax.get_legend_handles_labels()
+            ax.get_legend().remove()
+            ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                      fontsize="small", frameon=False)
+        fig.savefig(path, bbox_inches="tight", dpi=120)
+    finally:
+        plt.close(fig)
     return path
