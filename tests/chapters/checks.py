@@ -319,6 +319,14 @@ def check_gpt_forward(impl):
                              f"locates the error); the LLM chapters' pretrained model was not trained. {err}") from None
 
 
+def attention_inputs(seed, T, B=2, C=8):
+    """A seeded rng, inputs x (B, T, C) and self-attention parameters of width C, drawn in
+    that order (the attention tests' common start)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(B, T, C))
+    return rng, x, attention_params(rng, C)
+
+
 # the n-gram chapter's tiny corpus
 TINY = [s.split() for s in ("the mouse ate the cheese", "the cat ate the mouse", "a mouse ate")]
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, attention_params,
+from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, attention_inputs,
                     check_array, check_gpt_forward, check_scalar, self_attention_by_heads, small_world, tiny_gpt)
 
 PROMPTS = [[1, 2, 3, 4, 5], [3], [6, 0, 2], [4, 4]]  # lengths 5, 1, 3, 2: pads 0, 4, 2, 3
@@ -63,10 +63,8 @@ class TestKeyPadding:
 
     @pytest.mark.points(1)
     def test_attention_ignores_padding_keys(self, impl):
-        rng = np.random.default_rng(20)
         att = impl.attention
-        x = rng.normal(size=(2, 5, 8))
-        p = attention_params(rng, 8)
+        rng, x, p = attention_inputs(20, T=5)
         # padded_positions' key mask (row 0: two pads in front), through chapter 7's pass-through
         _, key_mask = impl.batched.padded_positions(np.array([2, 0]), 0, 5)
         assert_equal(key_mask, [[0, 0, 1, 1, 1], [1] * 5], kind="b")

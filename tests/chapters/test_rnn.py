@@ -31,6 +31,15 @@ def rnn_weights(rng, D, H):
     return rng.standard_normal((D, H)) / np.sqrt(D), rng.standard_normal((H, H)) / np.sqrt(H), 0.1 * rng.standard_normal(H)
 
 
+def assert_rnn_gradients(forward, grads, R, inputs):
+    """The backward's ``grads`` (in the order of ``inputs``: x, the hidden state, Wx, Wh, b)
+    against centered differences of sum(forward(*inputs)[0] * R)."""
+    assert type(grads) is tuple and len(grads) == len(inputs), (
+        f"the backward must return the tuple ({', '.join('d' + name for name in inputs)}); got {grads!r:.200}")
+    assert_gradients_match(lambda: np.sum(forward(*inputs.values())[0] * R), inputs,
+                           dict(zip(inputs, grads)), GRAD_TOL)
+
+
 class TestRNNStep:
     """rnn_step_forward / rnn_step_backward"""
 
@@ -55,14 +64,8 @@ class TestRNNStep:
         h, cache = impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)
         assert_close(h, expected, rtol=1e-12, atol=1e-15)
         R = rng.standard_normal(h.shape)
-        dx, dh_prev, dWx, dWh, db = impl.rnn.rnn_step_backward(R, cache)
-        f = lambda: np.sum(impl.rnn.rnn_step_forward(x, h_prev, Wx, Wh, b)[0] * R)
-        assert_gradients_match(
-            f,
-            {"x": x, "h_prev": h_prev, "Wx": Wx, "Wh": Wh, "b": b},
-            {"x": dx, "h_prev": dh_prev, "Wx": dWx, "Wh": dWh, "b": db},
-            GRAD_TOL,
-        )
+        assert_rnn_gradients(impl.rnn.rnn_step_forward, impl.rnn.rnn_step_backward(R, cache), R,
+                             {"x": x, "h_prev": h_prev, "Wx": Wx, "Wh": Wh, "b": b})
 
 
 class TestRNNSequence:
@@ -88,14 +91,8 @@ class TestRNNSequence:
         hs, cache = impl.rnn.rnn_forward(x, h0, Wx, Wh, b)
         assert_close(hs, expected, rtol=1e-12, atol=1e-15)
         R = rng.standard_normal(hs.shape)  # upstream gradient at EVERY time step
-        dx, dh0, dWx, dWh, db = impl.rnn.rnn_backward(R, cache)
-        f = lambda: np.sum(impl.rnn.rnn_forward(x, h0, Wx, Wh, b)[0] * R)
-        assert_gradients_match(
-            f,
-            {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "b": b},
-            {"x": dx, "h0": dh0, "Wx": dWx, "Wh": dWh, "b": db},
-            GRAD_TOL,
-        )
+        assert_rnn_gradients(impl.rnn.rnn_forward, impl.rnn.rnn_backward(R, cache), R,
+                             {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "b": b})
 
     @pytest.mark.points(1)
     def test_gradient_from_the_last_step_reaches_the_first_input(self, impl):

@@ -17,8 +17,8 @@ import io
 import numpy as np
 import pytest
 
-from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, attention_params,
-                    check_array, reference_attention, self_attention_by_heads, tiny_gpt)
+from checks import (assert_close, assert_equal, assert_gradients, assert_same, assert_scalar, attention_inputs,
+                    attention_params, check_array, reference_attention, self_attention_by_heads, tiny_gpt)
 from scratch.data import corpora
 from scratch.train import loop
 
@@ -136,10 +136,8 @@ class TestSelfAttention:
 
     @pytest.mark.points(2)
     def test_gradients(self, impl):
-        rng = np.random.default_rng(5)
         att = impl.attention
-        x = rng.normal(size=(2, 4, 8))
-        p = attention_params(rng, 8)
+        rng, x, p = attention_inputs(5, T=4)
         dout = rng.normal(size=(2, 4, 8))
         # causal, bidirectional, and causal after a KV cache of 3 earlier positions (only the
         # 4 new keys and values depend on x), the last also with ALiBi slopes
@@ -156,10 +154,8 @@ class TestSelfAttention:
 
     @pytest.mark.points(1)
     def test_past_kv_equals_full_pass(self, impl):
-        rng = np.random.default_rng(6)
         att = impl.attention
-        x = rng.normal(size=(2, 5, 8))
-        p = attention_params(rng, 8)
+        rng, x, p = attention_inputs(6, T=5)
         for slopes in (None, np.array([1.0, 0.25])):  # ALiBi: the cached queries keep their positions
             expected = self_attention_by_heads(x, p, 2, True, slopes)
             full, _ = att.self_attention_forward(x, p, 2, slopes=slopes)
