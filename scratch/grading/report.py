@@ -35,7 +35,8 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
     """The table: a row per question (number, title, points), under it a row per test with
     its status and the first lines of what went wrong. Rows wrap to ``columns`` (default: the
     terminal's width), a long title or message continuing on indented lines, so nothing is cut
-    and nothing runs past the edge but a word longer than a line (a path, which is never split)."""
+    and nothing runs past the edge but a test's name or a word longer than a line (a path),
+    which are never split."""
     columns = terminal_columns() if columns is None else columns
     lines = [f"Grading {impl}/ (per-test time limit {timeout:g} s)", ""]
     for error in errors:
@@ -56,9 +57,13 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
                 detail = f"  (the same error as {first_seen[test.message]})"
             elif detail and len(test.message) > 40:
                 first_seen[test.message] = f"{q.number} {test.name}"
-            lines += textwrap.wrap(f"{status:<20} {test.name}{detail}", columns, initial_indent=" " * 7,
-                                   subsequent_indent=" " * 28, break_on_hyphens=False,
-                                   break_long_words=False) or [""]  # a path stays whole
+            head = f"{'':7}{status:<20} {test.name}"  # never split: a test's name is one word
+            if len(head) + len(detail) <= columns:
+                lines.append(head + detail)
+            else:
+                lines.append(head)
+                lines += textwrap.wrap(detail.strip(), columns, initial_indent=" " * 28, subsequent_indent=" " * 28,
+                                       break_on_hyphens=False, break_long_words=False)  # a path stays whole
             if verbose and test.detail:
                 lines += [f"{'':9}{line}" for line in test.detail.splitlines()] + [""]
     total = sum(q.score for q in questions)
