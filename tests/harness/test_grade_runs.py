@@ -279,3 +279,19 @@ def test_the_short_message_keeps_the_values_compared():
     assert "DESIRED: array([1. , 2. , 3. , 5.5])" in short
     approx = "AssertionError: assert -3.0 == -1.0 ± 1.0e-06\n  \n  comparison failed\n  Obtained: -3.0\n  Expected: -1.0 ± 1.0e-06"
     assert summary(approx).endswith("Obtained: -3.0 | Expected: -1.0 ± 1.0e-06")
+
+
+def test_a_runtime_error_names_the_students_file_and_line(tmp_path):
+    tests = {"test_runtime.py": '''
+        import pytest
+
+        @pytest.mark.points(1)
+        def test_double(impl):
+            assert impl.mdp.double(3) == 6
+        '''}
+    stubs = {"mdp.py": "def double(x):\n    return gamma * x\n"}  # a name the student never defined
+    root = make_project(tmp_path / "p", tests, stubs)
+    status, out, err = grade_cli(root)
+    assert status == 0, err
+    line = " ".join(out[out.index("test_double"):].split())  # the table may wrap it
+    assert "NameError: name 'gamma' is not defined (at exercises/mdp.py:2, in double)" in line
