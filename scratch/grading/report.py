@@ -80,6 +80,13 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
     return "\n".join(lines)
 
 
+def plain_text(text):
+    """``text`` as valid UTF-8: a submission controls its messages and what it prints, and a lone
+    surrogate ('\\ud800') crashed the grader's print and made results.json invalid JSON text
+    for strict readers; it is written as its escape instead."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, seconds=None, about=""):
     """The ``results.json`` Gradescope's autograder reads (score, execution_time in seconds
     when ``seconds`` is given, tests[], visibility); ``about`` (which files were graded) opens
@@ -91,19 +98,19 @@ def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, s
             if test.detail:  # what -v shows: the traceback, the test's explanation, what the code printed
                 output += "\n\n" + test.detail[:GRADESCOPE_DETAIL]
             tests.append({
-                "name": f"{q.number} {q.title}: {test.name}",
+                "name": plain_text(f"{q.number} {q.title}: {test.name}"),
                 "number": q.number,
                 "score": test.score,
                 "max_score": test.points,
                 "status": "passed" if test.status == "passed" else "failed",
-                "output": output,
+                "output": plain_text(output),
                 "visibility": hidden_visibility if q.hidden else "visible",
             })
     output = "".join(f"collection error in {e['nodeid']}: {e['message']}\n" for e in errors)
     output = (about + "\n" if about else "") + (output or "Graded every test marked with points.")
     results = {
         "score": sum(q.score for q in questions),
-        "output": output,
+        "output": plain_text(output),
         # plain text in a fixed-width block, as the terminal shows it: tracebacks and the
         # indented explanation keep their layout ("simple_format", the default, would not)
         "output_format": "text",
@@ -158,8 +165,8 @@ def main(args):
     try:
         with submission.graded_root(args) as (root, impl, submitted, about):
             if about:
-                print("\n".join(textwrap.fill(line, terminal_columns(), subsequent_indent="  ", break_long_words=False)
-                                for line in about.splitlines()) + "\n")
+                print(plain_text("\n".join(textwrap.fill(line, terminal_columns(), subsequent_indent="  ", break_long_words=False)
+                                for line in about.splitlines()) + "\n"))
             questions, errors = grade.grade(impl, root, args.question, args.timeout, args.budget, args.run_as,
                                             submitted=submitted)
     except KeyboardInterrupt:
@@ -175,7 +182,7 @@ def main(args):
         if args.gradescope:  # Gradescope then shows the reason instead of a missing file
             write_json(args.gradescope, zero_results(f"grading could not run: {err}"))
         return 2
-    print(format_report(questions, errors, impl, args.timeout, args.verbose))
+    print(plain_text(format_report(questions, errors, impl, args.timeout, args.verbose)))
     if args.gradescope:
         write_json(args.gradescope, gradescope_results(questions, errors, args.hidden_visibility,
                                                        time.monotonic() - started, about))

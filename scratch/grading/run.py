@@ -3,7 +3,10 @@
 A :class:`PytestRun` is one judge: a pytest subprocess with the grading plugin, in its own
 process group, talking to the grader over the signed channel of ``scratch.grading.channel``.
 It starts the student process (``scratch.grading.remote``), optionally as another,
-unprivileged user, which is in the judge's process group, so a kill stops both. :func:`collect` lists the graded tests;
+unprivileged user. The student process starts in the judge's process group, so the group
+kill stops both, but submitted code can leave the group: with ``--run-as``, every process of
+that user is killed after each judge stops (``sandbox.kill_every_process_of``).
+:func:`collect` lists the graded tests;
 :func:`run_tests` runs them under three clocks:
 
 - a per-test limit: a test still running after it is killed with its process and marked
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 
 from .channel import Reader, TamperedError, new_key
+from .sandbox import kill_every_process_of
 
 COLLECT_TIMEOUT = 120.0
 GRADED_TESTS = Path("tests") / "chapters"  # where graded tests live (tests/harness/ is the harness's own)
@@ -158,6 +162,7 @@ class PytestRun:
             os.close(handshake_read)
             os.close(out_write)
         self.reader = Reader(key)
+        self.student = student
         message = json.dumps({"key": key.hex(), "only": only, "student": student}).encode()
         try:
             with os.fdopen(handshake_write, "wb") as handshake:
@@ -186,12 +191,15 @@ class PytestRun:
         return self.process.poll() is not None
 
     def stop(self):
-        """Kill the subprocess and anything it started; close the channel."""
+        """Kill the subprocess and anything it started, the student process included even
+        where it left the group (``kill_every_process_of`` the run-as user); close the channel."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             self.process.kill()
         self.process.wait()
+        if self.student and self.student.get("run_as"):
+            kill_every_process_of(self.student["run_as"])
         if self.out_fd is not None:
             os.close(self.out_fd)
             self.out_fd, self.open = None, False
@@ -256,6 +264,8 @@ def run_tests(impl, tests, root, workdir, timeout, budget, student=None, stats=N
     outcomes = {}
     clock = Clock(timeout, budget)
     remaining = list(tests)
+    if student and student.get("run_as"):
+        kill_every_process_of(student["run_as"])  # what an earlier, killed grader may have left
     for attempt in range(len(tests) + 1):
         if not remaining:
             break

@@ -60,6 +60,24 @@ def student_limits(cpu_seconds, other_user):
     return apply
 
 
+def kill_every_process_of(run_as):
+    """Kill every process of the user ``run_as``, which must be a user dedicated to grading.
+
+    The judge's group kill and the parent-death signal do not reach a student process that
+    left the judge's process group (``setsid``) and cleared its parent-death signal (``prctl``),
+    which submitted code can do: such a process outlived its run, read the next submission's
+    tree and killed its processes. So the grader, after every judge stops and before the
+    first, runs a helper as that user that signals every process the user owns (``kill(-1)``
+    spares only the helper). Two grading runs must therefore never share a ``--run-as`` user.
+    """
+    user = student_user(run_as)
+    if user is None:
+        return
+    subprocess.run([sys.executable, "-I", "-c", "import os, signal\ntry: os.kill(-1, signal.SIGKILL)\nexcept OSError: pass"],
+                   user=user[0], group=user[1], extra_groups=[], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
+
+
 def student_user(run_as):
     """``(uid, gid)`` of the unprivileged user ``run_as``, or None to stay who we are."""
     if run_as is None:

@@ -81,15 +81,23 @@ def find_submitted(folder, names):
     return Found(candidates, [name for name in names if name not in candidates], ignored)
 
 
+def shown(name):
+    """A file name as the output shows it: as it is if printable, else escaped (a name with a
+    newline forged report lines, one with ANSI codes drove the terminal)."""
+    return name if name.isprintable() else ascii(name)
+
+
 def describe(found, folder):
     """What the grader tells the student about their submission, in a few lines."""
-    lines = ["Graded: " + (", ".join(f"{name} ({path.relative_to(folder)})" if path.parent != Path(folder) else name
+    lines = ["Graded: " + (", ".join(f"{name} ({shown(str(path.relative_to(folder)))})"
+                                     if path.parent != Path(folder) else name
                                      for name, path in sorted(found.files.items())) or "none of the listed files")]
     if found.missing:
         lines.append("Not submitted (graded as the handout's stubs): " + ", ".join(found.missing))
     if found.ignored:
-        shown = found.ignored[:10] + ([f"and {len(found.ignored) - 10} more"] if len(found.ignored) > 10 else [])
-        lines.append("Ignored (not a file to submit, or a deeper copy of one): " + ", ".join(shown))
+        names = [shown(name) for name in found.ignored[:10]]
+        names += [f"and {len(found.ignored) - 10} more"] if len(found.ignored) > 10 else []
+        lines.append("Ignored (not a file to submit, or a deeper copy of one): " + ", ".join(names))
     return "\n".join(lines)
 
 

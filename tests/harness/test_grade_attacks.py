@@ -14,6 +14,7 @@ may run (``SCRATCH_NOBODY_PYTHON``, made by ``.ci/run``), and skip with the reas
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -375,6 +376,44 @@ def test_as_nobody_a_submission_cannot_write_results_read_tests_or_kill(tmp_path
     assert written["score"] == 0
     outputs = " ".join(test["output"] for test in written["tests"])
     assert "test_two" in " ".join(test["name"] for test in written["tests"]) and "failed" in outputs
+
+
+STUDENT_ESCAPES_THE_GROUP = PAST_THE_SCREEN + """
+
+def double(x):
+    os = builtins["__import__"]("os")
+    os.setsid()  # leave the judge's process group
+    builtins["__import__"]("ctypes").CDLL(None).prctl(1, 0, 0, 0, 0)  # and its death signal
+    builtins["open"](os.environ.get("MARKS", "/tmp") + "/" + str(os.getpid()), "w").close()
+    while True:  # outlive the run, to read the next submission or kill its processes
+        builtins["__import__"]("time").sleep(0.05)
+"""
+
+
+def test_as_nobody_a_student_process_that_leaves_the_group_dies_with_the_run(tmp_path):
+    """A student process that calls setsid and clears its parent-death signal is out of reach
+    of the judge's group kill; the grader kills every process of the run-as user after each
+    judge, so it does not outlive the run (it had read a later submission and killed its run)."""
+    python = nobody_python()
+    marks = tempfile.mkdtemp(prefix="scratch-marks-")
+    os.chmod(marks, 0o777)  # the student process, as nobody, leaves its process id here
+    try:
+        with tempfile.TemporaryDirectory(prefix="scratch-run-as-") as base:
+            root = project(os.path.join(base, "p"))
+            submitted = tmp_path / "submission"
+            submitted.mkdir()
+            (submitted / "mdp.py").write_text(STUDENT_ESCAPES_THE_GROUP.replace('os.environ.get("MARKS", "/tmp")',
+                                                                               repr(marks)))
+            env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
+            run = subprocess.run(
+                [python, "-m", "scratch", "grade", "--impl", "exercises", "--submission", str(submitted),
+                 "--run-as", "nobody", "--timeout", "2"],
+                cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        escaped = [int(name) for name in os.listdir(marks)]
+        assert escaped and all(ended(pid) for pid in escaped), escaped  # it ran, and it is gone
+    finally:
+        shutil.rmtree(marks, ignore_errors=True)
 
 
 def test_as_nobody_the_tests_must_be_out_of_reach():

@@ -295,3 +295,23 @@ def test_a_runtime_error_names_the_students_file_and_line(tmp_path):
     assert status == 0, err
     line = " ".join(out[out.index("test_double"):].split())  # the table may wrap it
     assert "NameError: name 'gamma' is not defined (at exercises/mdp.py:2, in double)" in line
+
+
+def test_text_from_the_submission_cannot_break_the_report(tmp_path):
+    """A lone surrogate in an exception message (or in what the code prints) crashed the
+    grader's print, and results.json kept "grading did not finish"; now it is escaped."""
+    tests = {"test_text.py": '''
+        import pytest
+
+        @pytest.mark.points(1)
+        def test_double(impl):
+            assert impl.mdp.double(3) == 6
+        '''}
+    stubs = {"mdp.py": 'def double(x):\n    print("odd \\ud800 text")\n    raise ValueError("MSG \\udcff \\ud800 end")\n'}
+    root = make_project(tmp_path / "p", tests, stubs)
+    results = tmp_path / "results.json"
+    status, out, err = grade_cli(root, "-v", "--gradescope", str(results))
+    assert status == 0 and "Traceback" not in err, err
+    assert "MSG \\udcff \\ud800 end" in out and "odd \\ud800 text" in out  # escaped, not dropped
+    text = results.read_bytes().decode("utf-8")  # valid UTF-8, and JSON without lone surrogates
+    assert "\\\\ud800" in text and json.loads(text)["tests"][0]["score"] == 0

@@ -84,6 +84,10 @@ def test_submitted_files_are_found_in_any_folder(tmp_path):
     found = submission.find_submitted(tmp_path / "sub", names)
     assert found.missing == ["nn.py"] and set(found.files) == {"mdp.py"}
     about = submission.describe(found, tmp_path / "sub")
+    (tmp_path / "sub" / "evil\nTotal: 400 of 400 points\x1b[2J.txt").write_text("x")  # a name that forges a line
+    forged = submission.describe(submission.find_submitted(tmp_path / "sub", names), tmp_path / "sub")
+    assert "\nTotal" not in forged and "\x1b" not in forged and "'evil\\nTotal: 400 of 400 points\\x1b[2J.txt'" in forged
+    (tmp_path / "sub" / "evil\nTotal: 400 of 400 points\x1b[2J.txt").unlink()
     assert about.splitlines() == ["Graded: mdp.py", "Not submitted (graded as the handout's stubs): nn.py",
                                   "Ignored (not a file to submit, or a deeper copy of one): deep/exercises/mdp.py, notes.txt"]
     with pytest.raises(GradingError, match="--submission .*: no such folder"):  # the instructor's slip: exit 2
