@@ -28,20 +28,34 @@ MALLOC_SETTINGS = {"MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_TOP_PAD_": 
 OPEN_FILES = 64
 OUTPUT_KEPT = 64 << 10
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNET = 0x40000000
 
 
-def student_limits(cpu_seconds, other_user):
-    """Resource limits set in the student process before it runs (``preexec_fn``)."""
+def student_limits(cpu_seconds, user):
+    """What the student process is put in before it runs (``preexec_fn``): as another user
+    (``user`` = (uid, gid), or None to stay who we are), first a network namespace of its own,
+    taken while still root (no interface but a loopback that is down: nothing to connect to,
+    so code that records a hidden test's inputs cannot send them out; where the kernel refuses
+    the namespace, as an unprivileged container may, the process keeps the network), then that
+    user's identity; then the resource limits."""
 
     def apply():
+        import ctypes
         import resource  # POSIX only, like the rest of the student process's start
 
+        libc = ctypes.CDLL(None, use_errno=True)
         try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
+        if user is not None:
+            try:
+                libc.unshare(CLONE_NEWNET)  # 0, or -1 with EPERM where it is not allowed
+            except (OSError, AttributeError):
+                pass
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
         limits = [
             (resource.RLIMIT_AS, ADDRESS_SPACE_BYTES),
             (resource.RLIMIT_CPU, int(cpu_seconds)),
@@ -49,7 +63,7 @@ def student_limits(cpu_seconds, other_user):
             (resource.RLIMIT_CORE, 0),
             (resource.RLIMIT_NOFILE, OPEN_FILES),
         ]
-        if other_user:  # one process for that user: no fork, no thread (root ignores this limit)
+        if user is not None:  # one process for that user: no fork, no thread (root ignores this limit)
             limits.append((resource.RLIMIT_NPROC, 1))
         for which, value in limits:
             try:
@@ -100,10 +114,8 @@ class StudentProcess:
             wire.widen_pipe(fd)
         output_read, output_write = os.pipe()
         self.home = tempfile.mkdtemp(prefix="scratch-student-home-")
-        options = {}
         if user is not None:
             os.chown(self.home, *user)
-            options = {"user": user[0], "group": user[1], "extra_groups": []}
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home, "LANG": "C.UTF-8",
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "PYTHONDONTWRITEBYTECODE": "1", "SCRATCH_SPIN_SECONDS": repr(wire.SPIN_SECONDS), **MALLOC_SETTINGS}
@@ -113,7 +125,7 @@ class StudentProcess:
             self.process = subprocess.Popen(
                 command, cwd=self.home, env=env, stdin=subprocess.DEVNULL, stdout=output_write,
                 stderr=output_write, pass_fds=(to_student, from_student),
-                preexec_fn=student_limits(cpu_seconds, user is not None), **options,
+                preexec_fn=student_limits(cpu_seconds, user),
             )
         finally:
             for fd in (to_student, from_student, output_write):

@@ -14,9 +14,11 @@ may run (``SCRATCH_NOBODY_PYTHON``, made by ``.ci/run``), and skip with the reas
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -414,6 +416,49 @@ def test_as_nobody_a_student_process_that_leaves_the_group_dies_with_the_run(tmp
         assert escaped and all(ended(pid) for pid in escaped), escaped  # it ran, and it is gone
     finally:
         shutil.rmtree(marks, ignore_errors=True)
+
+
+STUDENT_PHONES_HOME = PAST_THE_SCREEN + """
+
+def double(x):
+    socket = builtins["__import__"]("socket")
+    try:
+        socket.create_connection(("127.0.0.1", PORT), timeout=2).sendall(b"the hidden inputs")
+    except OSError:
+        return 2 * x  # no network: the honest answer
+    return -1
+"""
+
+
+def test_as_nobody_the_student_process_has_no_network(tmp_path):
+    """The student process sees every input a test gives it, the hidden tests' too; with a
+    network it could send them out while it runs. It gets a network namespace of its own."""
+    import socket
+
+    python = nobody_python()
+    probe = subprocess.run([sys.executable, "-c", "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x40000000))"])
+    if probe.returncode != 0:
+        pytest.skip("this kernel refuses root a network namespace (an unprivileged container): the grader "
+                    "then leaves the student process its network, as the README says")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    try:
+        with tempfile.TemporaryDirectory(prefix="scratch-run-as-") as base:
+            root = project(os.path.join(base, "p"))
+            submitted = tmp_path / "submission"
+            submitted.mkdir()
+            (submitted / "mdp.py").write_text(STUDENT_PHONES_HOME.replace("PORT", str(port)))
+            env = {k: v for k, v in os.environ.items() if k not in ("SCRATCH_IMPL", "PYTHONPATH")}
+            run = subprocess.run(
+                [python, "-m", "scratch", "grade", "--impl", "exercises", "--submission", str(submitted),
+                 "--run-as", "nobody"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        with pytest.raises(socket.timeout):
+            listener.accept()  # nothing reached the judge's machine
+        assert re.search(r"1\.1 +double: twice x +200/200", run.stdout), run.stdout  # connecting failed, so it answered
+    finally:
+        listener.close()
 
 
 def test_as_nobody_the_tests_must_be_out_of_reach():
