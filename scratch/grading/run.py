@@ -151,7 +151,10 @@ class PytestRun:
         handshake_read, handshake_write = os.pipe()
         self.out_fd, out_write = os.pipe()
         env = child_environment(root)
-        command = pytest_command(root, impl, f"{handshake_read}:{out_write}", extra)
+        # pytest's temporary folders in the grader's private workdir, not /tmp/pytest-of-<user>,
+        # which a student process (another user) could create first and so make pytest refuse
+        basetemp = Path(log.name).parent / f"{Path(log.name).stem}-tmp"
+        command = pytest_command(root, impl, f"{handshake_read}:{out_write}", extra + [f"--basetemp={basetemp}"])
         try:
             self.process = subprocess.Popen(
                 command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
