@@ -59,10 +59,14 @@ def impl(request):
 
 
 def chapter_rank(item):
-    """Position of a test's file in the lecture (harness tests last; a chapter's hidden tests,
-    in ``tests/chapters/hidden/``, after its public ones)."""
+    """Position of a test's file: the public chapter tests in lecture order, then every hidden
+    test (``tests/chapters/hidden/``, in lecture order too), then the harness's. Hidden tests
+    come after ALL public ones, not after their own chapter's: a submission that records the
+    inputs a hidden test gives it could otherwise show them in a later public test's feedback,
+    which students see before the due date."""
     stem = item.path.stem.removeprefix("test_").removesuffix("_hidden")
-    return (CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS), item.path.parent.name == "hidden")
+    chapter = CHAPTERS.index(stem) if stem in CHAPTERS else len(CHAPTERS)
+    return (chapter == len(CHAPTERS), item.path.parent.name == "hidden", chapter)
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -212,3 +212,15 @@ def test_hidden_questions_come_after_their_chapter_and_show_after_the_due_date()
     assert [t["visibility"] for t in tests] == ["visible", "visible", "after_due_date"]
     tests = report.gradescope_results(questions, [], hidden_visibility="hidden")["tests"]
     assert tests[-1]["visibility"] == "hidden"
+
+
+def test_hidden_tests_run_after_every_public_test():
+    """A submission could record what a hidden test feeds it and show it in a later public
+    test's feedback, which students see before the due date: hidden tests run after all
+    public ones (the grader's order is the suite's, conftest.chapter_rank)."""
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                "-m", "points", str(PROJECT_ROOT / "tests" / "chapters")],
+                               cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.splitlines()
+    ids = [line for line in collected if "::" in line]
+    hidden = [i for i, nodeid in enumerate(ids) if "/hidden/" in nodeid]
+    assert hidden and min(hidden) > max(i for i, nodeid in enumerate(ids) if "/hidden/" not in nodeid)
