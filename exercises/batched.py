@@ -70,7 +70,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._checks import check_batch_decoding, check_left_pad, check_prompt_list, check_stop_ids, check_token_id
+from ._checks import (check_batch_decoding, check_decoding_model, check_padded_slots, check_prompt_list,
+                      check_stop_ids, check_token_id)
 from .generate import log_probabilities, sample_from_logits
 
 BatchGeneration = namedtuple("BatchGeneration", ["tokens", "lengths", "logprobs"])
@@ -90,7 +91,7 @@ def padded_positions(left_pad, n_past, n_new):
     True where the slot holds a real token (s >= left_pad[b]). Pass both to the GPT:
     ``model.forward(ids, past_kvs, positions, key_mask)``.
     """
-    left_pad = check_left_pad(left_pad, None, n_past + n_new)
+    left_pad = check_padded_slots(left_pad, n_past, n_new)
     # TODO: implement padded_positions (see the docstring)
     raise NotImplementedError("padded_positions: not implemented yet")
 
@@ -132,6 +133,7 @@ def generate_batch(model, prompts, max_new_tokens, *, temperature=1.0, greedy=Fa
     ids, left_pad = pad_left(prompts, pad_id, model.vocab_size)
     stop_ids = check_stop_ids(stop_id, model.vocab_size)
     check_batch_decoding(model, ids.shape[1], max_new_tokens, temperature, greedy, rng)
+    model = check_decoding_model(model, temperature, greedy)  # NaN, inf or overflowing logits raise
     B = ids.shape[0]
     tokens = np.full((B, max_new_tokens), pad_id, dtype=np.int64)
     logprobs = np.zeros((B, max_new_tokens))

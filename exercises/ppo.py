@@ -127,6 +127,7 @@ def gae_advantages(rewards, values, mask, gamma, lam):
 def whiten(advantages, mask, eps=1e-8):
     """(A - mean) / std over the response tokens (module docstring: one token, or std ~0); 0 elsewhere."""
     advantages, mask = check_token_arrays(mask, "advantages", advantages)
+    eps = check_number(eps, "eps", 0, low_open=True, why="the smallest std that is divided by")
     # TODO: masked_mean for the mean and the variance; mind a single token and a std below eps
     raise NotImplementedError("whiten: not implemented yet")
 
@@ -167,6 +168,7 @@ def ppo_value_loss_backward(dloss, cache):
 def ppo_stats(logprobs, old_logprobs, mask, clip_eps=0.2):
     """{"clip_fraction": share of tokens with |rho - 1| > eps, "approx_kl": 1/2 mean (log rho)^2}."""
     clip_eps = check_clip(clip_eps)
-    logprobs, old_logprobs, mask = check_token_arrays(mask, "logprobs", logprobs, old_logprobs=old_logprobs)
+    logprobs, old_logprobs, mask = check_token_arrays(mask, "logprobs", logprobs, zero_masked=True,
+                                                      old_logprobs=old_logprobs)
     # TODO: implement ppo_stats (see the docstring)
     raise NotImplementedError("ppo_stats: not implemented yet")

@@ -38,7 +38,8 @@ chain of thought), calibration, and choosing demonstrations by similarity.
 
 import numpy as np
 
-from ._checks import check_context, check_int, check_rng, check_same_length
+from ._checks import (check_answers, check_bool, check_context, check_int, check_prompt_parts, check_queries,
+                      check_rng, check_word_pair, check_word_prompts)
 from .batched import generate_batch
 
 # The page format of the pretraining source (scratch.world writes the same strings; a test
@@ -54,6 +55,7 @@ def build_prompt(demos, query, task_name=None):
     ``demos``: a list of k (input pair, output pair) examples (k = 0 is zero-shot);
     ``query``: the input pair to answer; ``task_name``: a word to put first, or None.
     """
+    check_prompt_parts(demos, query, task_name)
     # TODO: implement build_prompt (see the docstring)
     raise NotImplementedError("build_prompt: not implemented yet")
 
@@ -68,9 +70,10 @@ def sample_prompts(world, task, n_shots, queries, rng, *, named=False):
     world.check_task(task)
     check_rng(rng)
     check_int(n_shots, "n_shots", 0, len(world.train_pairs) - 1)  # the training pairs but the query
+    named = check_bool(named, "named")
     prompts, golds = [], []
-    for query in queries:
-        query = tuple(query)
+    for i, query in enumerate(check_queries(queries)):
+        query = check_word_pair(query, f"queries[{i}]")
         # TODO: implement sample_prompts (see the docstring)
         raise NotImplementedError("sample_prompts: not implemented yet")
     return prompts, golds
@@ -80,6 +83,8 @@ def answer_prompts(model, tokenizer, prompts, max_answer_tokens=ANSWER_TOKENS):
     """The model's greedy answer to each prompt: a list of word tuples, the stop token
     (";" or ``<eos>``) left out. All prompts are decoded together, at most
     ``max_answer_tokens`` tokens each."""
+    max_answer_tokens = check_int(max_answer_tokens, "max_answer_tokens", 1)
+    check_word_prompts(prompts)
     ids = [tokenizer.encode(words) for words in prompts]
     check_context(max(map(len, ids), default=0) + max_answer_tokens - 1, model.context_length,
                   f"the longest prompt and an answer of {max_answer_tokens} tokens", ": use fewer shots")
@@ -90,7 +95,7 @@ def answer_prompts(model, tokenizer, prompts, max_answer_tokens=ANSWER_TOKENS):
 
 def exact_match(answers, golds):
     """The fraction of answers equal to their gold output, word for word."""
-    check_same_length(answers, golds, "answers", "golds")
+    check_answers(answers, golds)
     # TODO: implement exact_match (see the docstring)
     raise NotImplementedError("exact_match: not implemented yet")
 

@@ -56,7 +56,8 @@ a margin term for how strongly a labeler prefers one response.
 
 import numpy as np
 
-from ._checks import check_backbone, check_groups, check_lengths, check_scores_and_rankings, check_spread
+from ._checks import (check_affine, check_backbone, check_groups, check_lengths, check_scores_and_rankings,
+                      check_size, check_spread)
 from .transformer import GPT, prefixed, subdict
 
 
@@ -128,12 +129,13 @@ class RewardModel:
 
     def scores(self, ids, lengths, batch_size=256):
         """Rewards (B,) of many sequences, ``batch_size`` rows per forward (no gradients)."""
-        ids, lengths = np.asarray(ids), np.asarray(lengths)
+        ids, lengths, batch_size = np.asarray(ids), np.asarray(lengths), check_size(batch_size, "batch_size")
         return np.concatenate([self.forward(ids[i:i + batch_size], lengths[i:i + batch_size])[0]
                                for i in range(0, len(ids), batch_size)])
 
     def fold_normalization(self, gain, bias):
         """r' = gain r + bias, folded into the head in place: w <- gain w, b <- gain b + bias."""
+        gain, bias = check_affine(gain, bias)
         self.params["head.w"] *= gain
         self.params["head.b"][...] = gain * self.params["head.b"] + bias
 

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from ._checks import check_bool, check_fit_data, check_positive_array, check_size
+from ._checks import check_bool, check_fit_data, check_positive_array, check_power_law, check_size
 
 
 class PowerLawFitError(ValueError):
@@ -98,6 +98,7 @@ def power_law(n_params, E, A, alpha):
     """L(N) = E + A N^(-alpha) for ``n_params`` N (a positive number or array of them); a float
     (np.float64) or an array of the shape of ``n_params``."""
     N = check_positive_array(n_params, "n_params")
+    E, A, alpha = check_power_law(E, A, alpha)
     # TODO: implement power_law (see the docstring)
     raise NotImplementedError("power_law: not implemented yet")
 

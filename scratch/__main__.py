@@ -11,7 +11,10 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402  (after the BLAS setting on purpose)
 import importlib  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,12 +39,23 @@ def run_lecture(args):
     from .train.checkpoint import default_cache_dir
     from .train.models import Cache
 
-    folder = Path(args.figures) if args.figures else Path(args.cache_dir or default_cache_dir()) / "figures"
+    if args.cache_dir is not None and not args.cache_dir.strip():
+        print("error: --cache-dir must name a folder; got an empty string", file=sys.stderr)
+        return 2
+    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    try:  # every path is checked before a minute of training, not at the first save
+        check_writable_folder(cache_dir)
+    except (OSError, ValueError) as err:
+        flag = "--cache-dir" if args.cache_dir else "the cache folder ($SCRATCH_CACHE, $XDG_CACHE_HOME or ~/.cache)"
+        print(f"error: {flag} {cache_dir}: {err}", file=sys.stderr)
+        return 2
+    folder = Path(args.figures) if args.figures else cache_dir / "figures"
     results = lectures.Results(folder)
     try:
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"{folder} is a file, not a folder")
         folder.mkdir(parents=True, exist_ok=True)
+        check_writable_folder(folder)
         results.earlier()  # a results.json there that is not ours stops the run before it starts
     except (OSError, ValueError) as err:
         print(f"error: --figures {folder}: {err}", file=sys.stderr)
@@ -71,6 +85,26 @@ def run_lecture(args):
         results.write(impl.name, chapters, finished)  # after every chapter: a later failure keeps it
     print_lecture_outputs(results, finished)
     return status
+
+
+STALE_SECONDS = 600  # a checkpoint's temporary file older than this belongs to no running save
+
+
+def check_writable_folder(folder):
+    """Create ``folder`` if needed and prove it writable (a file there, removed at once);
+    remove the temporary files of checkpoint saves that a killed run left there."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError("it is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+    now = time.time()
+    for leftover in folder.glob(".*.npz.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass  # another run removed it, or it is not ours to remove
 
 
 def print_lecture_outputs(results, finished):
@@ -196,7 +230,34 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     args = top.parse_args(argv)
-    return args.func(args)
+    return run_interruptible(args.func, args)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that every ``finally`` runs (a checkpoint's
+    temporary file is removed) before the exit. A BaseException: ``except Exception`` in a
+    demo does not swallow it."""
+
+
+def run_interruptible(func, args):
+    """``func(args)``; Ctrl-C exits 130 and SIGTERM 143, each with one line and no traceback."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def terminate(signum, frame):
+            raise Terminated()
+
+        previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted (Ctrl-C): stopped; what was saved before is kept", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("\nterminated (SIGTERM): stopped; what was saved before is kept", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ What lives here, by kind:
 - arrays: ``check_float_array``, ``check_int_array``, ``check_ndarray``, ``check_finite``,
   ``check_same_shape``, ``check_positive_array``, ``check_index_range``;
 - token ids, prompts and masks: ``check_token_id``, ``check_prompt_ids``,
-  ``check_prompt_list``, ``check_id_array``, ``check_left_pad``, ``check_stop_ids``,
-  ``check_logits``, ``check_response_mask``, ``check_response_tokens``;
+  ``check_prompt_list``, ``check_id_array``, ``check_padded_slots``, ``check_left_pad``,
+  ``check_stop_ids``, ``check_logits``, ``check_response_mask``, ``check_response_tokens``;
 - then one section per chapter, in lecture order (MDP values and policies, sentences,
   layers, optimizer steps, RNN shapes, decoding, heads and past keys/values, the GPT,
-  scaling fits, SFT pairs, rankings, RLHF and PPO arrays).
+  scaling fits, decoding a batch (:class:`CheckedDecoder`: the logits of every step are
+  checked as they come, so a NaN policy or an overflowing temperature raises naming
+  ``generate_batch`` before it turns into tokens), word pairs and answers, SFT pairs,
+  rankings, RLHF and PPO arrays).
 
 Conventions:
 - NumPy scalars pass wherever Python ones do (``np.int64(3)`` is an int, ``np.float32(0.5)``
@@ -137,7 +140,11 @@ def check_ndarray(value, name, what="a numpy array"):
 
 def check_finite(x, name):
     """``x`` as a float64 array if every entry is finite (ValueError naming ``name``)."""
-    array = np.asarray(x, dtype=np.float64)
+    try:
+        array = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold numbers; got {np.asarray(x).dtype if hasattr(x, '__len__') else x!r}") \
+            from None
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or inf: every entry must be a finite number")
     return array
@@ -201,8 +208,7 @@ def check_prompt_ids(prompt_ids, vocab_size=None, allow_empty=True, name="prompt
         return prompt.astype(np.int64)
     if not np.issubdtype(prompt.dtype, np.integer):
         raise TypeError(f"{name} must hold ints (never silently truncated); got dtype {prompt.dtype}")
-    if vocab_size is not None:
-        check_index_range(prompt, name, vocab_size)
+    check_index_range(prompt, name, math.inf if vocab_size is None else vocab_size)  # never a negative id
     return prompt.astype(np.int64)
 
 
@@ -212,13 +218,7 @@ def check_prompt_list(prompts, name="prompts", vocab_size=None, allow_empty=Fals
         prompts = list(prompts)  # a rectangular array: one prompt per row
     if not isinstance(prompts, (list, tuple)) or len(prompts) == 0:
         raise ValueError(f"{name} must be a non-empty list of token-id sequences; got {prompts!r}")
-    rows = []
-    for b, prompt in enumerate(prompts):
-        try:
-            rows.append(check_prompt_ids(prompt, vocab_size, allow_empty))
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"{name}[{b}]: {err}") from None
-    return rows
+    return [check_prompt_ids(prompt, vocab_size, allow_empty, f"{name}[{b}]") for b, prompt in enumerate(prompts)]
 
 
 def check_id_array(ids, name="ids", vocab_size=None, vocab_name=None):
@@ -231,6 +231,12 @@ def check_id_array(ids, name="ids", vocab_size=None, vocab_name=None):
     if vocab_size is not None:
         check_index_range(ids, name, vocab_size, vocab_name)
     return ids
+
+
+def check_padded_slots(left_pad, n_past, n_new):
+    """``left_pad`` as int64 (B,) for n_past + n_new slots; n_past an int >= 0, n_new >= 1."""
+    n_past, n_new = check_int(n_past, "n_past", 0), check_int(n_new, "n_new", 1)
+    return check_left_pad(left_pad, None, n_past + n_new)
 
 
 def check_left_pad(left_pad, batch_size, n_slots):
@@ -277,11 +283,12 @@ def check_logits(logits, name="logits", one_row=False, rows=False):
     return logits
 
 
-def check_response_mask(mask, shape, name="mask"):
-    """``mask`` as bool ``shape`` (B, T): each row a run of response tokens from position 0, at least one."""
+def check_response_mask(mask, shape, name="mask", of="the log-probabilities"):
+    """``mask`` as bool ``shape`` (B, T) (that ``of``): each row a run of response tokens from
+    position 0, at least one."""
     array = np.asarray(mask)
     if array.shape != tuple(shape):
-        raise ValueError(f"{name} must have the shape {tuple(shape)} of the log-probabilities; got {array.shape}")
+        raise ValueError(f"{name} must have the shape {tuple(shape)} of {of}; got {array.shape}")
     if array.dtype != bool:
         if not np.issubdtype(array.dtype, np.number) or not np.isin(array, (0, 1)).all():
             raise TypeError(f"{name} must hold only 0/1 or False/True; got dtype {array.dtype}")
@@ -642,7 +649,7 @@ def check_sampling(strategy, strategies, temperature, top_k, top_p, rng):
         raise ValueError("strategy='greedy' takes no temperature, top_k or top_p")
 
 
-def check_overflow(logits, temperature):
+def check_overflow(logits, temperature, hint="use strategy='greedy' for argmax"):
     """ValueError naming the temperature when some finite logit divided by it overflows to +-inf."""
     finite = logits[np.isfinite(logits)]
     largest = np.abs(finite).max() if finite.size else logits.dtype.type(0)
@@ -650,7 +657,7 @@ def check_overflow(logits, temperature):
         overflows = not np.isfinite(largest / logits.dtype.type(temperature))
     if overflows:
         raise ValueError(f"temperature={temperature} is too small for these logits: the largest |logit| "
-                         f"{largest:.3g} divided by it overflows (use strategy='greedy' for argmax)")
+                         f"{largest:.3g} divided by it overflows ({hint})")
 
 
 # --------------------------------------------------------------------------- attention (attention, bert)
@@ -832,8 +839,16 @@ def check_fit_data(n_params, losses):
     return N, L
 
 
+def check_power_law(E, A, alpha):
+    """The law's E >= 0, A > 0 and alpha > 0, as floats (alpha <= 0 would not fall with N)."""
+    return (check_number(E, "E", 0, why="the irreducible loss"), check_number(A, "A", 0, low_open=True),
+            check_number(alpha, "alpha", 0, low_open=True, why="the loss must fall with N"))
+
+
 def check_param_names(names, params):
     """``names``: a non-empty list of keys of ``params``."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise TypeError(f"names must be a list of parameter names; got {names!r:.60}")
     unknown = [name for name in names if name not in params]
     if unknown or not names:
         raise ValueError(f"names must be a non-empty list of the model's parameter names; unknown: {unknown}")
@@ -860,11 +875,112 @@ def check_batch_decoding(model, n_prompt, max_new_tokens, temperature, greedy, r
         check_rng(rng)
 
 
+class CheckedDecoder:
+    """What a decoding loop sees of a GPT: its ``forward``, which refuses the logits a decoder
+    would turn into junk tokens (NaN, +inf, a row all -inf, or an overflow when divided by the
+    temperature), naming ``where``; and the model's sizes (``vocab_size``, ``context_length``,
+    ``n_layers``, ``width``, ``dtype``, ``causal``, ``params``, ``config``, where it has them)."""
+
+    def __init__(self, model, temperature, where):
+        self.model, self.temperature, self.where = model, temperature, where
+        self.vocab_size, self.context_length = model.vocab_size, model.context_length
+        self.causal = model.causal if hasattr(model, "causal") else True
+        self.dtype = model.dtype if hasattr(model, "dtype") else np.float64
+        self.n_layers = model.n_layers if hasattr(model, "n_layers") else None
+        self.width = model.width if hasattr(model, "width") else None
+        self.params = model.params if hasattr(model, "params") else None
+        self.config = model.config if hasattr(model, "config") else None
+
+    def forward(self, *args, **kwargs):
+        logits, cache = self.model.forward(*args, **kwargs)
+        last = np.asarray(logits)[:, -1]
+        try:
+            check_logits(last, "the model's logits", rows=True)
+            check_overflow(last, self.temperature, hint="use greedy=True for argmax")
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{self.where}: {err}") from None
+        return logits, cache
+
+
+def check_decoding_model(model, temperature, greedy, where="generate_batch"):
+    """ValueError, before any step, when the model's parameters hold NaN or inf (every logit
+    would be NaN: a policy gone wrong), or when sampling at ``temperature`` would overflow the
+    model's float type (1 / temperature not finite, as np.float32(1e-40) is in float32)."""
+    params = model.params if hasattr(model, "params") and isinstance(model.params, dict) else {}
+    for name, value in params.items():
+        if not np.isfinite(value).all():
+            raise ValueError(f"{where}: the model's parameters hold NaN or inf (params[{name!r}]), so its logits "
+                             f"would be NaN; a policy gone wrong is not sampled from")
+    if not greedy:
+        dtype = np.dtype(model.dtype) if hasattr(model, "dtype") else np.dtype(np.float64)
+        with np.errstate(over="ignore", divide="ignore", under="ignore"):
+            overflows = not np.isfinite(dtype.type(1) / dtype.type(temperature))
+        if overflows:
+            raise ValueError(f"temperature={temperature!r} is too small for the model's {dtype} logits: "
+                             f"1 / temperature overflows (use greedy=True for argmax)")
+    return CheckedDecoder(model, temperature, where)
+
+
 def check_same_length(first, second, first_name, second_name):
     """ValueError unless ``first`` and ``second`` are two non-empty lists of one length."""
     if len(first) != len(second) or not second:
         raise ValueError(f"{first_name} and {second_name} must be two non-empty lists of one length; "
                          f"got {len(first)} and {len(second)}")
+
+
+def check_word_pair(pair, name):
+    """``pair`` as a tuple of two word strings (a string is not a pair: "ab" is one word)."""
+    if isinstance(pair, str) or not isinstance(pair, (list, tuple, np.ndarray)) or len(pair) != 2 \
+            or not all(isinstance(word, str) for word in pair):
+        raise TypeError(f"{name} must be a pair of two word strings, e.g. ('cat', 'dog'); got {pair!r:.60}")
+    return tuple(pair)
+
+
+def check_prompt_parts(demos, query, task_name):
+    """build_prompt's demos (a list of (input pair, output pair)), query (a pair) and task_name (None or a word)."""
+    if isinstance(demos, str) or not isinstance(demos, (list, tuple)):
+        raise TypeError(f"demos must be a list of (input pair, output pair) examples; got {demos!r:.60}")
+    for i, demo in enumerate(demos):
+        if not isinstance(demo, (list, tuple)) or len(demo) != 2:
+            raise TypeError(f"demos[{i}] must be an (input pair, output pair) example; got {demo!r:.60}")
+        check_word_pair(demo[0], f"demos[{i}][0]")
+        check_word_pair(demo[1], f"demos[{i}][1]")
+    check_word_pair(query, "query")
+    if task_name is not None and (not isinstance(task_name, str) or not task_name or task_name.split() != [task_name]):
+        raise TypeError(f"task_name must be None or one word (a string without spaces); got {task_name!r}")
+
+
+def check_queries(queries):
+    """``queries``: a list of input pairs (not one string)."""
+    if isinstance(queries, str) or not isinstance(queries, (list, tuple)):
+        raise TypeError(f"queries must be a list of input pairs, e.g. [('cat', 'dog')]; got {queries!r:.60}")
+    return queries
+
+
+def check_word_prompts(prompts):
+    """``prompts``: a non-empty list of prompts, each a list of word strings (not one string)."""
+    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)):
+        raise TypeError(f"prompts must be a list of prompts (lists of words); got {prompts!r:.60}")
+    if not prompts:
+        raise ValueError("prompts must hold at least one prompt; got an empty list")
+    for i, words in enumerate(prompts):
+        if isinstance(words, str) or not isinstance(words, (list, tuple)):
+            raise TypeError(f"prompts[{i}] must be a list of words, not one string (use text.split()); "
+                            f"got {words!r:.60}")
+
+
+def check_answers(answers, golds):
+    """answers and golds: two non-empty lists of one length, each entry a sequence of word strings."""
+    for name, values in (("answers", answers), ("golds", golds)):
+        if isinstance(values, (str, np.ndarray)) or not isinstance(values, (list, tuple)):
+            raise TypeError(f"{name} must be a list of word tuples; got {type(values).__name__}")
+    check_same_length(answers, golds, "answers", "golds")
+    for name, values in (("answers", answers), ("golds", golds)):
+        for i, words in enumerate(values):
+            if isinstance(words, str) or not isinstance(words, (list, tuple)) \
+                    or not all(isinstance(word, str) for word in words):
+                raise TypeError(f"{name}[{i}] must be a tuple of word strings, e.g. ('cat', 'dog'), not "
+                                f"one string; got {words!r:.60}")
 
 
 # --------------------------------------------------------------------------- SFT pairs (sft)
@@ -934,10 +1050,19 @@ def check_scores_and_rankings(scores, rankings):
 
 
 def check_backbone(base):
-    """``base`` if it looks like a GPT (params and forward_hidden)."""
+    """``base`` if it looks like a causal GPT (params and forward_hidden, causal=True)."""
     if not (hasattr(base, "params") and isinstance(base.params, dict) and hasattr(base, "forward_hidden")):
         raise TypeError(f"base must be a GPT (with params and forward_hidden); got {type(base).__name__}")
+    check_causal(base.causal if hasattr(base, "causal") else True, why="base must be a causal GPT (causal=True): a bidirectional "
+                                                    "one lets the last real token see the padding after it, so "
+                                                    "right padding would change the scores")
     return base
+
+
+def check_affine(gain, bias):
+    """(gain, bias) as floats: gain finite and > 0 (a negative gain would flip the ranking), bias finite."""
+    return (check_number(gain, "gain", 0, low_open=True, why="a scale of the rewards"),
+            check_number(bias, "bias"))
 
 
 def check_lengths(lengths, ids):
@@ -974,9 +1099,10 @@ def check_spread(scores):
 
 # --------------------------------------------------------------------------- RLHF, PPO, DPO (rlhf, ppo, dpo)
 
-def check_beta(beta):
-    """The KL coefficient beta as a float, finite and >= 0."""
-    return check_number(beta, "beta", 0, why="the KL penalty's weight")
+def check_beta(beta, positive=False):
+    """The KL coefficient beta as a float, finite and >= 0 (> 0 if ``positive``: DPO and the
+    adaptive controller, for which beta = 0 learns nothing or stays 0 forever)."""
+    return check_number(beta, "beta", 0, low_open=positive, why="the KL penalty's weight")
 
 
 def check_clip(eps, name="clip_eps"):
@@ -993,44 +1119,79 @@ def check_row_values(values, name, logprobs):
 
 
 def check_token_logits(logits, tokens, mask, temperature):
-    """(logits (B, T, V), tokens (B, T), response mask (B, T)) as arrays; temperature > 0."""
+    """(logits (B, T, V) float, no NaN or +inf, tokens (B, T) ints in [0, V), response mask (B, T))
+    as arrays; temperature > 0 and small enough that logits / temperature stays finite."""
     logits, tokens = np.asarray(logits), np.asarray(tokens)
     if logits.ndim != 3 or tokens.shape != logits.shape[:2]:
         raise ValueError(f"logits must be (B, T, V) and tokens (B, T); got {logits.shape} and {tokens.shape}")
+    check_logits(logits)
+    if tokens.dtype == bool or not np.issubdtype(tokens.dtype, np.integer):
+        raise TypeError(f"tokens must hold token ids (ints); got dtype {tokens.dtype}")
+    check_index_range(tokens, "tokens", logits.shape[2], "V")
     check_temperature(temperature)
+    check_overflow(logits, temperature, hint="a smaller temperature needs larger-range logits")
     return logits, tokens, check_response_mask(mask, tokens.shape)
 
 
-def check_token_arrays(mask, first_name, first, **others):
-    """(first, *others, mask): finite float64 arrays (B, T) of one shape, and the response mask."""
+def check_logprob_array(logprobs, name="logprobs"):
+    """``logprobs`` as a float array (B, T), all finite, in its own dtype."""
+    array = np.asarray(logprobs)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"{name} must be a float array (B, T); got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be (B, T); got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf: every entry must be a finite number")
+    return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+
+
+def check_token_arrays(mask, first_name, first, zero_masked=False, **others):
+    """(first, *others, mask): finite float64 arrays (B, T) of one shape, and the response mask;
+    ``zero_masked``: the arrays are 0 at masked positions (whatever was there, never exp'ed)."""
     first = check_finite(first, first_name)
     if first.ndim != 2:
         raise ValueError(f"{first_name} must be (B, T); got shape {first.shape}")
-    return (first, *check_same_shape(first_name, first, **others), check_response_mask(mask, first.shape))
+    arrays = (first, *check_same_shape(first_name, first, **others))
+    mask = check_response_mask(mask, first.shape, of=first_name)
+    if zero_masked:
+        arrays = tuple(np.where(mask, array, 0.0) for array in arrays)
+    return (*arrays, mask)
 
 
 def check_rloo_returns(returns):
     """``returns`` as finite float64 (P, K) with K >= 2 samples per prompt (a leave-one-out baseline)."""
     returns = check_finite(returns, "returns")
-    if returns.ndim != 2 or returns.shape[1] < 2:
+    if returns.ndim != 2 or returns.shape[1] < 2 or returns.shape[0] < 1:
         raise ValueError(f"returns must be (P, K) with K >= 2 samples per prompt (a leave-one-out "
                          f"baseline needs another sample); got shape {returns.shape}")
     return returns
 
 
 def check_kl_control(beta, kl, target, n_samples, horizon):
-    """(beta, kl) as floats for the adaptive KL controller; target and horizon > 0, n_samples >= 0."""
-    if not (target > 0 and horizon > 0 and n_samples >= 0):
-        raise ValueError(f"target and horizon must be > 0 and n_samples >= 0; got {target}, {horizon}, {n_samples}")
-    return check_beta(beta), float(check_finite(kl, "kl"))
+    """(beta, kl) as floats for the adaptive KL controller: beta > 0 (from 0 it would stay 0),
+    kl finite, target and horizon > 0, n_samples an int >= 0."""
+    check_number(target, "target", 0, low_open=True, why="the KL per response to aim for")
+    check_number(horizon, "horizon", 0, low_open=True, why="in samples")
+    check_int(n_samples, "n_samples", 0)
+    return check_beta(beta, positive=True), check_number(kl, "kl")
 
 
-def check_grad_mix(policy_grads, lm_grads, gamma):
-    """gamma finite and >= 0; the two gradient dicts name the same parameters."""
+def check_grad_mix(policy_loss, policy_grads, lm_loss, lm_grads, gamma):
+    """gamma finite and >= 0, the two losses finite numbers; the two gradient dicts name the
+    same parameters, name by name of one shape."""
     check_number(gamma, "gamma", 0, why="the pretraining term's weight")
+    check_number(policy_loss, "policy_loss")
+    check_number(lm_loss, "lm_loss")
+    for name, grads in (("policy_grads", policy_grads), ("lm_grads", lm_grads)):
+        if not isinstance(grads, dict):
+            raise TypeError(f"{name} must be a dict of gradient arrays; got {type(grads).__name__}")
     if set(policy_grads) != set(lm_grads):
         raise ValueError(f"policy_grads and lm_grads must name the same parameters; they differ in "
                          f"{sorted(set(policy_grads) ^ set(lm_grads))}")
+    for name in policy_grads:
+        if np.shape(policy_grads[name]) != np.shape(lm_grads[name]):
+            raise ValueError(f"lm_grads[{name!r}] has shape {np.shape(lm_grads[name])} but policy_grads[{name!r}] "
+                             f"has {np.shape(policy_grads[name])}")
 
 
 def check_value_head(model, head):
@@ -1041,11 +1202,27 @@ def check_value_head(model, head):
     return head
 
 
-def check_policy_value(model, head, ids, tokens):
-    """(ids (B, P), tokens (B, T)) as arrays with one B, and the value head of ``model``."""
-    ids, tokens = np.asarray(ids), check_response_tokens(tokens)
+def check_response_model(model, ids, tokens, where="response_forward"):
+    """A causal GPT ``model`` and (ids (B, P), tokens (B, T)) int arrays with one B, ids in [0, V)."""
+    check_causal(model.causal if hasattr(model, "causal") else True, why=f"{where} needs a causal model (causal=True): with a "
+                                                      f"bidirectional one (causal=False) a response position sees "
+                                                      f"the tokens after it, and padding changes the result")
+    tokens = check_response_tokens(tokens)
+    ids = np.asarray(ids)
     if ids.ndim != 2 or ids.shape[0] != tokens.shape[0]:
         raise ValueError(f"ids must be (B, P) with the B = {tokens.shape[0]} rows of tokens; got {ids.shape}")
+    if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"ids must hold token ids (ints); got dtype {ids.dtype}")
+    vocab_size = model.vocab_size if hasattr(model, "vocab_size") else None
+    if vocab_size is not None:
+        check_index_range(ids, "ids", vocab_size, "vocab_size")
+        check_index_range(tokens, "tokens", vocab_size, "vocab_size")
+    return ids, tokens
+
+
+def check_policy_value(model, head, ids, tokens):
+    """(ids (B, P), tokens (B, T)) as arrays with one B, a causal model, and its value head."""
+    ids, tokens = check_response_model(model, ids, tokens, "policy_value_forward")
     check_value_head(model, head)
     return ids, tokens
 

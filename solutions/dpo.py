@@ -41,7 +41,7 @@ WINNER_FIRST = (0, 1)
 
 def dpo_loss_forward(logp_w, logp_l, ref_logp_w, ref_logp_l, beta):
     """L_DPO over n pairs of sequence log-probabilities (each (n,)): (loss, cache)."""
-    beta = check_beta(beta)
+    beta = check_beta(beta, positive=True)  # beta = 0: the loss stays ln 2, nothing is learned
     logp_w, logp_l, ref_logp_w, ref_logp_l = check_sequence_logprobs(
         "logp_w", logp_w, logp_l=logp_l, ref_logp_w=ref_logp_w, ref_logp_l=ref_logp_l)
     ### BEGIN SOLUTION

@@ -81,8 +81,9 @@ model's own temperature (both policies are read at the same tau).
 
 import numpy as np
 
-from ._checks import (check_beta, check_grad_mix, check_kl_control, check_response_mask, check_response_tokens,
-                      check_rloo_returns, check_row_values, check_token_arrays, check_token_logits)
+from ._checks import (check_beta, check_grad_mix, check_kl_control, check_logprob_array, check_response_mask,
+                      check_response_model, check_response_tokens, check_rloo_returns, check_row_values,
+                      check_token_arrays, check_token_logits)
 from .batched import padded_positions
 from .nn import log_softmax
 
@@ -178,7 +179,7 @@ def rloo_advantages(returns):
 
 def policy_gradient_loss_forward(logprobs, advantages, mask):
     """L = -1/B sum_b A_b sum_t m_bt log pi(y_bt): (loss, cache). ``advantages`` (B,), constants."""
-    logprobs = np.asarray(logprobs)
+    logprobs = check_logprob_array(logprobs)
     advantages = check_row_values(advantages, "advantages", logprobs)
     mask = check_response_mask(mask, logprobs.shape)
     ### BEGIN SOLUTION
@@ -216,7 +217,7 @@ def mixed_loss_and_grads(policy_loss, policy_grads, lm_loss, lm_grads, gamma):
     ``policy_grads`` and ``lm_grads``: gradient dicts with the same names (the policy's
     parameters); ``gamma`` >= 0. The result is a new dict (the inputs are left untouched).
     """
-    check_grad_mix(policy_grads, lm_grads, gamma)
+    check_grad_mix(policy_loss, policy_grads, lm_loss, lm_grads, gamma)
     ### BEGIN SOLUTION
     grads = {name: policy_grads[name] + gamma * lm_grads[name] for name in policy_grads}
     return policy_loss + gamma * lm_loss, grads
@@ -263,6 +264,7 @@ def response_pass_backward(backward, dslots, cache):
 def response_forward(model, ids, left_pad, tokens):
     """Logits of a GPT at the response positions of left-padded prompts and their responses:
     (logits (B, T, V), cache for :func:`response_backward`)."""
+    check_response_model(model, ids, tokens, "response_forward")
     return response_pass(model.forward, ids, left_pad, tokens)
 
 
@@ -274,6 +276,7 @@ def response_backward(model, dlogits, cache):
 def response_hidden_forward(model, ids, left_pad, tokens):
     """The GPT's final hidden states at the response positions, h (B, T, C) (h_t predicts
     tokens[:, t]), and a cache for :func:`response_hidden_backward` (for heads of one's own)."""
+    check_response_model(model, ids, tokens, "response_hidden_forward")
     return response_pass(model.forward_hidden, ids, left_pad, tokens)
 
 

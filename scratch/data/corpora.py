@@ -474,6 +474,21 @@ def _check_count(n, name):
     return int(n)
 
 
+def _check_size(n, name, minimum=1):
+    """``n`` as an int >= ``minimum`` (NumPy ints too, never a bool): ValueError naming ``name``."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {n!r}")
+    return int(n)
+
+
+def _check_probability(p, name):
+    """``p`` as a float in [0, 1]: ValueError naming ``name``."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not 0 <= p <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1]; got {p!r}")
+    return float(p)
+
+
 def _check_rng(rng):
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)); got {type(rng).__name__}")

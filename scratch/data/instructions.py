@@ -51,7 +51,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .corpora import _check_rng
+from .corpora import _check_probability, _check_rng, _check_size
 from .world import ARROW, BOS, COLON, EOS, Tokenizer
 
 POLITE = "sure"
@@ -81,8 +81,7 @@ class InstructionData:
     """
 
     def __init__(self, world, p_polite=0.25):
-        if not 0 <= p_polite <= 1:
-            raise ValueError(f"p_polite must lie in [0, 1]; got {p_polite!r}")
+        p_polite = _check_probability(p_polite, "p_polite")
         self.world, self.p_polite = world, float(p_polite)
         self.tokenizer = instruction_tokenizer(world)
         self.answer_words = set(world.words) | {w for lexicon in world.lexicons.values() for w in lexicon.values()}
@@ -115,6 +114,7 @@ class InstructionData:
         """``n`` instances drawn uniformly from the split and a demonstration of each:
         (prompts_ids, responses_ids, instances), two lists of int64 arrays and the instances."""
         _check_rng(rng)
+        n = _check_size(n, "n")
         pool = self.instances(split)
         chosen = [pool[i] for i in rng.integers(len(pool), size=n)]
         prompts = [self.tokenizer.encode(self.prompt(inst)) for inst in chosen]
@@ -137,6 +137,7 @@ class InstructionData:
     def noisy_response(self, instance, rng, p_wrong=0.3):
         """A synthetic response without a model: the demonstration (polite with p_polite),
         each answer word replaced by a random answer word with probability ``p_wrong``."""
+        p_wrong = _check_probability(p_wrong, "p_wrong")
         words = self.demonstration(instance, rng)
         vocabulary = sorted(self.answer_words)
         start = 1 if words[0] == POLITE else 0
@@ -149,6 +150,14 @@ class InstructionData:
 def sft_batches(data, sft, batch_size, context_length, rng, split="train"):
     """Endless iterator of SFT batches (ids, targets, loss_mask) of fresh demonstrations,
     built by ``sft.sft_batch`` (``sft`` is the implementation's module, ``impl.sft``)."""
+    _check_size(batch_size, "batch_size")
+    _check_size(context_length, "context_length")
+    _check_rng(rng)
+    data.instances(split)  # the split's name is checked here, not at the first batch
+    return _sft_batches(data, sft, batch_size, context_length, rng, split)
+
+
+def _sft_batches(data, sft, batch_size, context_length, rng, split):
     while True:
         prompts, responses, _ = data.sample_demonstrations(batch_size, rng, split)
         yield sft.sft_batch(prompts, responses, data.pad_id, context_length, data.eos_id)
@@ -161,10 +170,10 @@ def plackett_luce_rankings(gold, tau, rng):
     draws every place of the ranking exactly by Plackett-Luce (module docstring)."""
     _check_rng(rng)
     gold = np.asarray(gold, dtype=np.float64)
-    if gold.ndim != 2 or np.isnan(gold).any():
-        raise ValueError(f"gold must be a (P, K) array of rewards without NaN; got shape {gold.shape}")
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0 (the labelers' noise); got {tau!r}")
+    if gold.ndim != 2 or not np.isfinite(gold).all():
+        raise ValueError(f"gold must be a (P, K) array of finite rewards (no NaN or inf); got shape {gold.shape}")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)) or not 0 < tau < np.inf:
+        raise ValueError(f"tau must be a finite number > 0 (the labelers' noise); got {tau!r}")
     return np.argsort(-(gold / tau + rng.gumbel(size=gold.shape)), axis=1, kind="stable")
 
 
@@ -174,6 +183,11 @@ def right_pad(sequences, pad_id):
     lengths = np.array([len(r) for r in sequences])
     if len(lengths) == 0 or lengths.min() < 1:
         raise ValueError("every response needs at least one token")
+    _check_size(pad_id, "pad_id", 0)
+    for i, sequence in enumerate(sequences):
+        array = np.asarray(sequence)
+        if array.dtype == bool or not np.issubdtype(array.dtype, np.integer) or array.min() < 0:
+            raise ValueError(f"sequences[{i}] must hold token ids (ints >= 0); got {array.dtype} {array.tolist()[:8]}")
     ids = np.full((len(sequences), lengths.max()), pad_id, dtype=np.int64)
     for i, sequence in enumerate(sequences):
         ids[i, :len(sequence)] = sequence
@@ -184,7 +198,13 @@ def pad_groups(prompts, responses, pad_id):
     """Prompt + response sequences, right-padded: ids (P, K, T) and lengths (P, K).
 
     ``prompts``: P id arrays; ``responses``: P lists of K id arrays each."""
+    if not isinstance(responses, (list, tuple)) or not responses or len(prompts) != len(responses):
+        raise ValueError(f"prompts and responses must be two non-empty lists of one length (a group of "
+                         f"responses per prompt); got {len(prompts)} prompts and {len(responses)} groups")
     P, K = len(responses), len(responses[0])
+    sizes = [len(group) for group in responses]
+    if min(sizes) != K or max(sizes) != K or K < 2:
+        raise ValueError(f"responses must hold K >= 2 responses for every prompt, the same K; got group sizes {sizes}")
     ids, mask = right_pad([np.concatenate([prompts[p], responses[p][k]]) for p in range(P) for k in range(K)], pad_id)
     return ids.reshape(P, K, -1), mask.sum(axis=1).reshape(P, K)
 

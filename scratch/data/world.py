@@ -63,11 +63,12 @@ loss never covers padding, and always covers the end of a page. All sampling tak
 """
 
 import math
+import numbers
 from collections import namedtuple
 
 import numpy as np
 
-from .corpora import ToyEnglish, _check_count, _check_rng
+from .corpora import ToyEnglish, _check_count, _check_rng, _check_size
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 ARROW, SEP, COLON = "=>", ";", ":"
@@ -120,7 +121,10 @@ class Tokenizer:
 
     def decode(self, ids):
         """The words of ``ids`` (any int sequence)."""
-        ids = np.asarray(ids, dtype=np.int64).ravel()
+        ids = np.asarray(ids)
+        if ids.size and (ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer)):
+            raise TypeError(f"ids must be token ids (ints), never silently truncated; got dtype {ids.dtype}")
+        ids = ids.astype(np.int64).ravel()
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.words)):
             raise ValueError(f"ids must lie in [0, {len(self.words)}); got values from {ids.min()} to {ids.max()}")
         return [self.words[i] for i in ids]
@@ -143,8 +147,9 @@ class TaskWorld:
             raise ValueError(f"n_words must be an int from 2 to {len(DOMAIN_WORDS)}; got {n_words!r}")
         if isinstance(n_languages, bool) or not isinstance(n_languages, (int, np.integer)) or not 1 <= n_languages <= len(LANGUAGES):
             raise ValueError(f"n_languages must be an int from 1 to {len(LANGUAGES)}; got {n_languages!r}")
-        if not 0 < heldout_fraction < 1:
-            raise ValueError(f"heldout_fraction must lie strictly between 0 and 1; got {heldout_fraction!r}")
+        heldout_fraction = _check_fraction(heldout_fraction, "heldout_fraction")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0; got {seed!r}")
         rng = np.random.default_rng(seed)
         self.seed = seed
         self.grammar = ToyEnglish() if grammar is None else grammar
@@ -158,6 +163,10 @@ class TaskWorld:
         self._check_tasks_disagree(pairs)
         shuffled = [pairs[i] for i in rng.permutation(len(pairs))]
         n_heldout = int(round(heldout_fraction * len(pairs)))
+        if not 1 <= n_heldout <= len(pairs) - 2:  # a query and a demonstration besides it to train on
+            raise ValueError(f"heldout_fraction={heldout_fraction!r} of {len(pairs)} pairs leaves {n_heldout} held out "
+                             f"and {len(pairs) - n_heldout} to train on; both splits need pairs (at least 1 held "
+                             f"out, 2 for training)")
         self.heldout_pairs = sorted(shuffled[:n_heldout])
         self.train_pairs = sorted(shuffled[n_heldout:])
         foreign = [w for lexicon in self.lexicons.values() for w in lexicon.values()]
@@ -214,8 +223,7 @@ class PretrainingSource:
 
     def __init__(self, world, p_text=0.3, p_named=0.25, max_demos=9, max_sentences=3):
         for name, p in (("p_text", p_text), ("p_named", p_named)):
-            if not 0 < p < 1:
-                raise ValueError(f"{name} must lie strictly between 0 and 1; got {p!r}")
+            _check_fraction(p, name)
         for name, count in (("max_demos", max_demos), ("max_sentences", max_sentences)):
             if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
                 raise ValueError(f"{name} must be a positive int; got {count!r}")
@@ -317,6 +325,37 @@ class PretrainingSource:
 # -- pages as training rows ----------------------------------------------------------------------
 
 
+def _check_fraction(p, name):
+    """``p`` as a float strictly between 0 and 1 (ValueError naming ``name``)."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0 < p < 1:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1; got {p!r}")
+    return float(p)
+
+
+def _check_pages(pages_ids, context_length, ids, name="pad_id"):
+    """The pages as a list of 1-D int arrays, each a fit for ``context_length + 1`` slots, and
+    ``ids`` (name: value) ints >= 0; ValueError or TypeError naming the argument."""
+    if isinstance(context_length, (bool, np.bool_)) or not isinstance(context_length, numbers.Integral) \
+            or context_length < 1:
+        raise ValueError(f"context_length must be an int >= 1; got {context_length!r}")
+    for key, value in ids.items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"{key} must be a token id (an int >= 0); got {value!r}")
+    if isinstance(pages_ids, (str, np.ndarray)) and np.ndim(pages_ids) != 2 or not hasattr(pages_ids, "__len__"):
+        raise TypeError(f"pages_ids must be a list of 1-D token-id arrays; got {type(pages_ids).__name__}")
+    pages = []
+    for i, page in enumerate(pages_ids):
+        array = np.asarray(page)
+        if array.ndim != 1 or (array.size and (array.dtype == bool or not np.issubdtype(array.dtype, np.integer))):
+            raise TypeError(f"pages_ids[{i}] must be a 1-D sequence of int token ids; got {array.dtype} {array.shape}")
+        if array.size and array.min() < 0:
+            raise ValueError(f"pages_ids[{i}] holds a negative token id {array.min()}")
+        if len(array) > context_length + 1:
+            raise ValueError(f"a page of {len(array)} tokens does not fit in context_length + 1 = {context_length + 1}")
+        pages.append(array.astype(np.int64))
+    return pages
+
+
 def page_rows(pages_ids, context_length, pad_id=0):
     """One page per row: ``(inputs, targets, loss_mask)``, each (R, T), T the longest page's
     length - 1; inputs are a page's tokens but its last, targets all but its ``<bos>``, the
@@ -331,11 +370,10 @@ def page_rows(pages_ids, context_length, pad_id=0):
     nothing else to go on, and the source's entropy per token is the exact floor of the mean
     loss.
     """
+    pages_ids = _check_pages(pages_ids, context_length, {"pad_id": pad_id})
     lengths = [len(ids) for ids in pages_ids]
     if not lengths:
         raise ValueError("pages_ids must hold at least one page")
-    if max(lengths) > context_length + 1:
-        raise ValueError(f"a page of {max(lengths)} tokens does not fit in context_length + 1 = {context_length + 1}")
     if min(lengths) < 2:
         raise ValueError("every page needs at least two tokens (<bos> and one to predict)")
     table = np.full((len(pages_ids), max(lengths)), pad_id, dtype=np.int64)
@@ -365,15 +403,17 @@ def pack_pages(pages_ids, context_length, pad_id=0, bos_id=1):
     ``OPEN_ROWS`` rows opened last (first fit, bounded so that packing stays linear in the
     number of pages; a page is never cut); inputs are a row's first T tokens, targets its last T. The loss
     mask covers every target that is a page token after its ``<bos>``: not padding, and not
-    a ``<bos>`` that follows an ``<eos>``. Packing wastes little compute on padding (rows are
+    a ``<bos>`` that follows an ``<eos>``, found by POSITION (a page's first token is never a
+    target; a real token equal to ``pad_id`` or ``bos_id`` inside a page is one). Packing wastes little compute on padding (rows are
     ~90% full, against ~60% with one page a row), which is why training uses it; the price is
     the small cue about a late page's length described in :func:`page_rows`, which is why the
     held-out loss is measured one page a row.
     """
+    pages_ids = _check_pages(pages_ids, context_length, {"pad_id": pad_id, "bos_id": bos_id})
     rows, room, candidates = [], [], []  # candidates: the rows still open, oldest first
     for ids in pages_ids:
-        if len(ids) > context_length + 1:
-            raise ValueError(f"a page of {len(ids)} tokens does not fit in context_length + 1 = {context_length + 1}")
+        if len(ids) == 0:
+            continue
         r = next((r for r in candidates if room[r] >= len(ids)), None)
         if r is None:
             r = len(rows)
@@ -381,13 +421,17 @@ def pack_pages(pages_ids, context_length, pad_id=0, bos_id=1):
             room.append(context_length + 1)
             candidates.append(r)
             del candidates[:-OPEN_ROWS]  # first fit among the latest rows only: linear time
-        rows[r].extend(ids)
+        rows[r].append(ids)
         room[r] -= len(ids)
     table = np.full((len(rows), context_length + 1), pad_id, dtype=np.int64)
-    for r, tokens in enumerate(rows):
-        table[r, :len(tokens)] = tokens
-    inputs, targets = table[:, :-1], table[:, 1:]
-    return inputs, targets, (targets != pad_id) & (targets != bos_id)
+    is_target = np.zeros(table.shape, dtype=bool)  # by position: every page token but the page's first
+    for r, pages in enumerate(rows):
+        start = 0
+        for ids in pages:
+            table[r, start:start + len(ids)] = ids
+            is_target[r, start + 1:start + len(ids)] = True
+            start += len(ids)
+    return table[:, :-1], table[:, 1:], is_target[:, 1:]
 
 
 def page_batches(source, batch_size, context_length, rng):
@@ -396,6 +440,12 @@ def page_batches(source, batch_size, context_length, rng):
     trained on twice, on purpose, so the held-out loss can approach the exact floor without
     overfitting."""
     _check_rng(rng)
+    batch_size = _check_size(batch_size, "batch_size")
+    _check_pages([], context_length, {})
+    return _page_batches(source, batch_size, context_length, rng)
+
+
+def _page_batches(source, batch_size, context_length, rng):
     pending = [[], [], []]
     while True:
         while len(pending[0]) < batch_size:

@@ -9,10 +9,11 @@ chapter tables of README.md and the list of files to submit filled in). Since
 ``python -m scratch grade`` work in it with no other step.
 
 Decisions:
-- In a git checkout the files copied are the ones git tracks, as they are in the working
-  tree: an untracked file (a backup of a solution, notes with answers) never reaches
-  students. Outside git, every file but caches, virtual environments and build output.
-  ``solutions/`` is never copied, whatever git says.
+- The files copied are the ones git tracks, as they are in the working tree: an untracked
+  file (a backup of a solution, notes with answers) never reaches students. When git cannot
+  say which files are tracked (git is missing, the folder is not a checkout, or git refuses
+  it: "dubious ownership" under sudo), the release is refused with git's reason, never
+  guessed from the folder's contents. ``solutions/`` is never copied, whatever git says.
 - A handout is only written when ``exercises/`` matches a fresh build, so students never get
   stubs that drifted from the reference.
 - OUTDIR must not exist yet or be empty, so a release never mixes with an older one.
@@ -44,9 +45,14 @@ def project_files(root, for_students=True):
             ["git", "ls-files", "--cached", "-z"],
             cwd=root, capture_output=True, check=True,
         ).stdout.decode().split("\0")
-        paths = [Path(p) for p in listed if p]
-    except (OSError, subprocess.CalledProcessError):
-        paths = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
+    except OSError as err:
+        raise ReleaseError(f"cannot tell which files of {root} git tracks (git could not run: {err}); "
+                           f"install git, or release from a git checkout") from None
+    except subprocess.CalledProcessError as err:
+        reason = err.stderr.decode(errors="replace").strip() or f"exit status {err.returncode}"
+        raise ReleaseError(f"cannot tell which files of {root} git tracks (git ls-files failed: {reason}); "
+                           f"only tracked files are released, so nothing was written") from None
+    paths = [Path(p) for p in listed if p]
     return sorted(
         p for p in paths
         if not NEVER_COPIED.intersection(p.parts)
@@ -78,6 +84,8 @@ def student_readme(root):
 def release(outdir, root=PROJECT_ROOT):
     """Write the handout to ``outdir`` and return the number of files written."""
     root, outdir = Path(root), Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise ReleaseError(f"OUTDIR {outdir} is a file; give a new or empty folder")
     if outdir.exists() and any(outdir.iterdir()):
         raise ReleaseError(f"OUTDIR {outdir} is not empty; give a new or empty folder")
     check_exercises_fresh(root)

@@ -33,18 +33,29 @@ must never be served from one cache entry. The cache itself never reads the code
 that must change with the code carries :func:`code_digest` of its files (the course's recipes
 do, so an edit trains again); otherwise pass ``retrain=True`` (the CLI's ``--retrain``).
 
+Two runs that need one entry at once do not both train it: the first holds an exclusive
+lock on ``<cache_dir>/.<name>-<key>.lock`` (an empty file, kept: removing it while another run
+waits on it would let a third run in) while it trains and saves; the second waits, then
+loads what the first saved. (Where ``fcntl`` is missing, Windows, there is no lock.)
+
 The cache folder: ``$SCRATCH_CACHE`` if set, else ``$XDG_CACHE_HOME/scratch``, else
 ``~/.cache/scratch``.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock between runs
+    fcntl = None
 
 PARAM_PREFIX = "params/"
 EXTRA_PREFIX = "extras/"
@@ -111,6 +122,7 @@ def save_gpt(path, model, recipe, extras=None):
     if not isinstance(extras, dict) or not all(isinstance(name, str) and name for name in extras):
         raise TypeError(f"extras must be a dict of arrays under non-empty string names; got {extras!r}")
     extras = {name: np.asarray(value) for name, value in extras.items()}
+    check_finite_arrays(path, {**model.params, **extras}, error=ValueError)
     config = gpt_config(model)
     arrays = {PARAM_PREFIX + name: np.asarray(value) for name, value in model.params.items()}
     arrays.update({EXTRA_PREFIX + name: value for name, value in extras.items()})
@@ -119,15 +131,17 @@ def save_gpt(path, model, recipe, extras=None):
                   recipe_hash=np.array(recipe_hash(config, recipe)),
                   params_digest=np.array(params_digest(digested_arrays(model.params, extras))))
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The name first, the file created inside the try: a signal (Ctrl-C, or SIGTERM raised as an
+    # exception by the CLI) anywhere from its creation on removes it.
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        with os.fdopen(handle, "wb") as file:
+        with open(temporary, "xb") as file:
             np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return path
 
@@ -188,6 +202,16 @@ def check_arrays(path, what, stored, expected, error=CheckpointError):
                                   f"the model needs {target.dtype} {target.shape}")
 
 
+def check_finite_arrays(path, arrays, error=CheckpointError):
+    """``error`` naming the first float array of ``arrays`` with a NaN or an infinity (a model
+    that diverged: saved or loaded, it would only give NaN)."""
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if np.issubdtype(value.dtype, np.inexact) and not np.isfinite(value).all():
+            raise error(f"{path}: {name} holds {int((~np.isfinite(value)).sum())} NaN or infinite entries; "
+                        f"a model with NaN parameters is not kept")
+
+
 def load_checkpoint(path, transformer_module, *, expect_config=None, expect_recipe=None, expect_extras=None):
     """The GPT saved at ``path``, rebuilt with ``transformer_module.GPT``, its recipe and its
     extras: (model, recipe, extras), extras a dict of arrays ({} if the file has none).
@@ -206,6 +230,7 @@ def load_checkpoint(path, transformer_module, *, expect_config=None, expect_reci
     check_arrays(path, "parameter", params, model.params)
     if expect_extras is not None:
         check_arrays(path, "extra array", extras, {name: np.asarray(v) for name, v in expect_extras.items()})
+    check_finite_arrays(path, {**params, **{EXTRA_PREFIX + name: value for name, value in extras.items()}})
     for name, target in model.params.items():
         target[...] = params[name]
     return model, recipe, extras
@@ -247,6 +272,26 @@ def check_implementation(recipe, transformer_module):
                          f"(a student's model and the reference must not share a cache entry)")
 
 
+@contextlib.contextmanager
+def entry_lock(path, name, out):
+    """Hold an exclusive lock on ``path``'s lock file (module docstring), waiting for it if
+    another run holds it."""
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.stem}.lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[{name}] another run is making this model; waiting for it ({path})", file=out, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def cached_checkpoint(name, recipe, train_fn, transformer_module, expect_extras, *, cache_dir=None,
                       retrain=False, out=None):
     """A GPT and its extras made by ``recipe``: loaded from the cache if they are there, else
@@ -262,6 +307,12 @@ def cached_checkpoint(name, recipe, train_fn, transformer_module, expect_extras,
     out = sys.stdout if out is None else out
     path = cache_path(name, recipe, cache_dir)
     check_implementation(recipe, transformer_module)
+    with entry_lock(path, name, out):
+        return load_or_train(path, name, recipe, train_fn, transformer_module, expect_extras, retrain, out)
+
+
+def load_or_train(path, name, recipe, train_fn, transformer_module, expect_extras, retrain, out):
+    """:func:`cached_checkpoint`'s work, under the entry's lock."""
     if path.exists() and not retrain:
         try:
             model, _, extras = load_checkpoint(path, transformer_module, expect_recipe=recipe,

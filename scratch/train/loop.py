@@ -20,6 +20,7 @@ The progress display is :class:`scratch.train.display.ProgressDisplay`.
 """
 
 import math
+import numbers
 import time
 
 import numpy as np
@@ -41,6 +42,27 @@ def _check_batch_size(batch_size):
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r} ({type(batch_size).__name__})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+
+
+def check_count(value, name, minimum=1):
+    """``value`` as an int >= ``minimum`` (NumPy ints too; never a bool): ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_real(value, name, low=0.0, *, low_open=True, high=math.inf, high_open=False, optional=False):
+    """``value`` as a finite float in the range (``optional``: None passes): ValueError naming ``name``."""
+    if value is None and optional:
+        return None
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not (above and below):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        needed = f"in {left}{low:g}, {high:g}{right}" if high < math.inf else f"{'>' if low_open else '>='} {low:g}"
+        raise ValueError(f"{name} must be a finite number {needed}; got {value!r}")
+    return float(value)
 
 
 def random_batches(ids, batch_size, seq_len, rng):
@@ -222,8 +244,16 @@ def train_lm(model, batches, *, steps, lr, optim, optimizer="adamw", weight_deca
         raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {optimizer!r}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant'; got {schedule!r}")
-    if not (isinstance(steps, (int, np.integer)) and steps >= 1):
+    if isinstance(steps, (bool, np.bool_)) or not (isinstance(steps, (int, np.integer)) and steps >= 1):
         raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    lr = check_real(lr, "lr")
+    check_real(weight_decay, "weight_decay", low_open=False)
+    check_count(warmup_steps, "warmup_steps", 0)
+    check_real(min_lr, "min_lr", low_open=False, optional=True)
+    check_real(max_grad_norm, "max_grad_norm", optional=True)
+    for name, value in (("log_every", log_every), ("eval_every", eval_every)):
+        if value is not None:
+            check_count(value, name)
     min_lr = lr / 10 if min_lr is None else min_lr
     state = resident(optim.adamw_init if optimizer == "adamw" else optim.sgd_init)(model.params)
     update = optim.adamw_step if optimizer == "adamw" else optim.sgd_step

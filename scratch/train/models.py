@@ -36,6 +36,10 @@ class Cache:
     models built on it later in the run reuse the one just trained."""
 
     def __init__(self, cache_dir=None, retrain=False):
+        if not isinstance(retrain, (bool, np.bool_)):
+            raise TypeError(f"retrain must be True or False; got {retrain!r}")
+        if cache_dir is not None and not str(cache_dir).strip():
+            raise ValueError("cache_dir must name a folder (None: the default cache folder); got an empty string")
         self.cache_dir, self.retrain_all, self.retrained = cache_dir, bool(retrain), set()
 
     def retrain(self, name):
@@ -61,6 +65,9 @@ def instruction_data():
 def widen_vocabulary(impl, model, vocab_size, seed=0):
     """A copy of the GPT ``model`` with ``vocab_size`` >= its V tokens: the old parameters
     copied, the new embedding rows (and head columns) drawn as at initialisation."""
+    if loop.check_count(vocab_size, "vocab_size") < model.vocab_size:
+        raise ValueError(f"vocab_size must be >= the model's {model.vocab_size} (every old id keeps its row); "
+                         f"got {vocab_size}")
     wider = impl.transformer.GPT(**{**model.config, "vocab_size": vocab_size}, seed=seed)
     for name, value in model.params.items():
         if name == "tok_emb":
@@ -102,6 +109,9 @@ def sft_model(impl, data, cache=None, out=None, history=None, base=None):
 def sample_responses(impl, model, data, instances, k, rng, max_new_tokens=5, temperature=1.0):
     """K responses per instance sampled from ``model`` (the SFT policy) in one batch:
     per instance a list of K id arrays, each cut after its ``<eos>`` (or at max_new_tokens)."""
+    k = loop.check_count(k, "k")
+    if not len(instances):
+        raise ValueError("instances must hold at least one instruction to answer; got none")
     prompts = [data.tokenizer.encode(data.prompt(inst)) for inst in instances for _ in range(k)]
     out = impl.batched.generate_batch(model, prompts, max_new_tokens, temperature=temperature,
                                       stop_id=data.eos_id, pad_id=data.pad_id, rng=rng)

@@ -148,6 +148,7 @@ def transfer_corpus(task_world, n_examples, seed=0):
     pairs drawn uniformly (with ``np.random.default_rng(seed)``), packed into rows. Named,
     because a page of one unnamed demonstration would also ask the pretrained model to
     unlearn that such a page could be any of the tasks it knows."""
+    n_examples = loop.check_count(n_examples, "n_examples")
     rng = np.random.default_rng(seed)
     pairs = [task_world.train_pairs[i] for i in rng.integers(len(task_world.train_pairs), size=n_examples)]
     pages = demonstration_pages(task_world, task_world.unseen_task, pairs)
@@ -171,6 +172,13 @@ def transfer_heldout(task_world):
 def row_batches(rows, batch_size, rng):
     """Endless iterator of ``batch_size`` rows drawn at random (with replacement) from a
     fixed corpus of rows ``(inputs, targets, loss_mask)``: epochs over a small corpus B."""
+    batch_size = loop.check_count(batch_size, "batch_size")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator; got {type(rng).__name__}")
+    return _row_batches(rows, batch_size, rng)
+
+
+def _row_batches(rows, batch_size, rng):
     inputs, targets, mask = rows
     while True:
         pick = rng.integers(len(inputs), size=batch_size)

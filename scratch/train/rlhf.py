@@ -47,6 +47,7 @@ reward whitening (the reward model is normalised once, in the reward chapter).
 """
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, replace
 
@@ -54,7 +55,7 @@ import numpy as np
 
 from ..data.instructions import right_pad
 from ..data.world import ARROW
-from .loop import apply_step, resident
+from .loop import apply_step, check_count, check_real, resident
 
 METHODS = ("rloo", "ppo")
 
@@ -86,9 +87,7 @@ class Settings:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
         for name in ("k", "max_new_tokens", "epochs", "minibatches", "horizon"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+            object.__setattr__(self, name, check_count(getattr(self, name), name))  # np.int64(4) is an int
         if self.method == "rloo" and self.k < 2:
             raise ValueError(f"RLOO needs k >= 2 samples per prompt (the leave-one-out baseline); got k={self.k}")
         positive, at_least_0 = ("> 0", lambda x: x > 0), (">= 0", lambda x: x >= 0)
@@ -100,9 +99,13 @@ class Settings:
             value = getattr(self, name)
             if value is None and name in ("kl_target", "value_lr"):  # None: no target; 10 x lr
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not holds(value):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value) or not holds(value):
                 raise ValueError(f"{name} must be a finite number {limit}; got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.kl_target is not None and self.beta == 0:
+            raise ValueError("beta must be > 0 when kl_target is set: the adaptive controller multiplies beta, "
+                             "so from 0 it would stay 0 forever; got beta=0")
 
 
 class Rollouts:
@@ -158,6 +161,15 @@ def train(impl, policy, reference, prompts, reward, settings, *, iterations, rng
     ``log(iteration, metrics)`` is called after each iteration (:class:`MetricsDisplay`).
     """
     s, judges = settings, dict(judges or {})
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings must be a Settings; got {type(settings).__name__}")
+    iterations = check_count(iterations, "iterations")
+    check_rng(rng)
+    if not callable(prompts) and (isinstance(prompts, str) or not hasattr(prompts, "__len__") or len(prompts) == 0):
+        raise ValueError(f"prompts must be a non-empty list of token-id lists, or a callable prompts(rng); "
+                         f"got {prompts!r:.60}")
+    if not callable(reward):
+        raise TypeError(f"reward must be callable as reward(rows, tokens, lengths); got {type(reward).__name__}")
     check_distinct(policy, reference)
     if s.gamma > 0 and pretrain_batches is None:
         raise ValueError("settings.gamma > 0 needs pretrain_batches (an iterator of (ids, targets))")
@@ -290,6 +302,10 @@ def dpo_loss_and_grads(impl, policy, reference, prompts, winners, losers, beta, 
     implicit rewards beta log(pi / pi_ref), winner minus loser, distinct (n,): whether the two
     responses of a pair differ)."""
     rlhf, dpo = impl.rlhf, impl.dpo
+    check_real(beta, "beta")  # beta = 0: the loss stays ln 2 and nothing is learned
+    if not len(prompts) == len(winners) == len(losers) > 0:
+        raise ValueError(f"prompts, winners and losers must be three non-empty lists of one length; got "
+                         f"{len(prompts)}, {len(winners)}, {len(losers)}")
     n = len(prompts)
     ids, left_pad = impl.batched.pad_left(list(prompts) * 2, pad_id)
     tokens, mask = right_pad(list(winners) + list(losers), pad_id)
@@ -324,9 +340,11 @@ def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, r
     if not len(prompts) == len(winners) == len(losers) > 0:
         raise ValueError(f"pairs must be three non-empty lists of one length; got {len(prompts)}, {len(winners)}, "
                          f"{len(losers)}")
-    for name, value in (("steps", steps), ("batch_pairs", batch_pairs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    steps, batch_pairs = check_count(steps, "steps"), check_count(batch_pairs, "batch_pairs")
+    check_real(beta, "beta")  # beta = 0: the loss stays ln 2 and nothing is learned
+    check_real(lr, "lr")
+    check_real(max_grad_norm, "max_grad_norm", optional=True)
+    check_rng(rng)
     check_distinct(policy, reference)
     state = resident(impl.optim.adamw_init)(policy.params)
     history = {"loss": [], "accuracy": [], "margin": []}
@@ -347,6 +365,12 @@ def train_dpo(impl, policy, reference, pairs, *, beta, steps, lr, batch_pairs, r
         if log is not None:
             log(step, metrics)
     return history
+
+
+def check_rng(rng):
+    """TypeError unless ``rng`` is a numpy Generator."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)); got {type(rng).__name__}")
 
 
 def check_distinct(policy, reference):

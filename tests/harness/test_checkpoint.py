@@ -236,3 +236,49 @@ class TestCache:
         monkeypatch.setenv("SCRATCH_CACHE", str(tmp_path / "mine"))
         assert checkpoint.default_cache_dir() == tmp_path / "mine"
         assert checkpoint.cache_path("m", {"implementation": "x"}).parent == tmp_path / "mine"
+
+
+class TestNonFiniteParameters:
+    """Issue 19: a model with NaN parameters is never saved, and a file holding them is refused."""
+
+    def test_a_nan_file_is_refused_on_load(self, impl, saved, tmp_path):
+        _, path = saved
+        arrays = read_arrays(path)
+        arrays["params/tok_emb"] = np.full_like(arrays["params/tok_emb"], np.nan)
+        params = {key[len("params/"):]: value for key, value in arrays.items() if key.startswith("params/")}
+        arrays["params_digest"] = np.array(checkpoint.params_digest(params))  # a valid file of a diverged model
+        np.savez(tmp_path / "nan.npz", **arrays)
+        with pytest.raises(checkpoint.CheckpointError, match=r"nan.npz: tok_emb holds \d+ NaN or infinite entries"):
+            checkpoint.load_checkpoint(tmp_path / "nan.npz", impl.transformer)
+
+    def test_a_nan_model_is_not_saved(self, impl, tmp_path):
+        model = tiny_gpt(impl)
+        model.params["tok_emb"][0, 0] = np.inf
+        with pytest.raises(ValueError, match="tok_emb holds 1 NaN or infinite entries"):
+            checkpoint.save_gpt(tmp_path / "inf.npz", model, recipe_for(impl))
+        assert list(tmp_path.iterdir()) == []  # no file, and no temporary file either
+
+
+def test_two_runs_needing_one_entry_train_it_once(impl, tmp_path):
+    # issue 19: two lecture runs on one cache both trained; the second now waits and loads
+    import threading
+    import time
+
+    trained = []
+
+    def train_fn():
+        trained.append(1)
+        time.sleep(0.3)  # the other run asks while this one trains
+        return tiny_gpt(impl)
+
+    outs = [io.StringIO(), io.StringIO()]
+    runs = [threading.Thread(target=checkpoint.cached_gpt, args=("tiny", recipe_for(impl), train_fn, impl.transformer),
+                             kwargs={"cache_dir": tmp_path, "out": out}) for out in outs]
+    for run in runs:
+        run.start()
+        time.sleep(0.05)
+    for run in runs:
+        run.join()
+    assert len(trained) == 1
+    assert "waiting for it" in outs[1].getvalue() and "reused the trained model" in outs[1].getvalue()
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".lock", ".npz"]  # no temporary file

@@ -360,3 +360,56 @@ class TestGradientCheckHelper:
             # dy is 5, the analytic value given is 4: |5 - 4| / (5 + 4) = 0.111
             gradcheck.assert_gradients_match(f, {"x": x, "y": y}, {"x": 2 * x * y[0], "y": np.array([4.0])},
                                              GRAD_TOL)
+
+
+class TestIssue19LoopInput:
+    """Issue 19: the RLHF and DPO loops and the training loop check their arguments at the door."""
+
+    def test_settings_take_numpy_numbers(self):
+        settings = rlhf.Settings(k=np.int64(4), epochs=np.int32(2), beta=np.float32(0.05), lr=np.float64(1e-4))
+        assert (settings.k, settings.epochs) == (4, 2) and type(settings.k) is int
+        assert type(settings.beta) is float and settings.beta == pytest.approx(0.05)
+
+    def test_an_adaptive_beta_cannot_start_at_zero(self):
+        with pytest.raises(ValueError, match="beta must be > 0 when kl_target is set"):
+            rlhf.Settings(beta=0.0, kl_target=6.0)
+        assert rlhf.Settings(beta=0.0).beta == 0.0  # a fixed beta of 0 is an ablation
+
+    @pytest.mark.parametrize("kwargs, error, message", [
+        ({"iterations": -1}, ValueError, "iterations must be an int >= 1; got -1"),  # it returned {}
+        ({"iterations": 0}, ValueError, "iterations must be an int >= 1; got 0"),
+        ({"iterations": 2.0}, ValueError, "iterations must be an int >= 1"),
+        ({"rng": 0}, TypeError, "rng must be a numpy Generator"),
+        ({"prompts": []}, ValueError, "prompts must be a non-empty list"),
+        ({"reward": 3.0}, TypeError, "reward must be callable"),
+        ({"settings": {"k": 2}}, TypeError, "settings must be a Settings"),
+    ])
+    def test_train_names_a_bad_argument(self, impl, kwargs, error, message):
+        policy = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        reference = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        arguments = {"prompts": [[1]], "reward": lambda r, t, n: np.zeros(len(r)), "settings": rlhf.Settings(),
+                     "iterations": 1, "rng": np.random.default_rng(0), **kwargs}
+        with pytest.raises(error, match=message):
+            rlhf.train(impl, policy, reference, arguments.pop("prompts"), arguments.pop("reward"),
+                       arguments.pop("settings"), **arguments)
+
+    def test_dpo_refuses_beta_zero_and_a_bidirectional_policy(self, impl):
+        policy = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        reference = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        pairs = ([[1]], [[2]], [[3]])
+        with pytest.raises(ValueError, match="beta must be a finite number > 0; got 0.0"):
+            rlhf.train_dpo(impl, policy, reference, pairs, beta=0.0, steps=1, lr=0.1, batch_pairs=1,
+                           rng=np.random.default_rng(0))
+        bidirectional = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0, causal=False)
+        with pytest.raises(ValueError, match="response_forward needs a causal model"):
+            rlhf.dpo_loss_and_grads(impl, bidirectional, reference, *pairs, 0.1)
+
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"lr": -1.0}, "lr must be a finite number > 0"), ({"lr": float("nan")}, "lr must be a finite number"),
+        ({"steps": True}, "steps must be a positive integer"), ({"warmup_steps": -1}, "warmup_steps must be an int >= 0"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm must be a finite number > 0"), ({"log_every": 0}, "log_every"),
+    ])
+    def test_train_lm_checks_before_the_first_batch(self, impl, kwargs, message):
+        model = impl.transformer.GPT(6, 8, 1, 2, 8, dtype=np.float64, seed=0)
+        with pytest.raises(ValueError, match=message):  # never a StopIteration from the empty batches
+            loop.train_lm(model, iter([]), **{"steps": 1, "lr": 1e-3, "optim": impl.optim, **kwargs})

@@ -145,3 +145,50 @@ def test_prompting_writes_the_page_format(impl):
     prompting = impl.prompting
     assert (prompting.BOS, prompting.EOS, prompting.ARROW, prompting.SEP, prompting.COLON) == (
         world.BOS, world.EOS, world.ARROW, world.SEP, world.COLON)
+
+
+# -- issue 19: bad input to the worlds ------------------------------------------------------------
+def test_pack_pages_masks_by_position_not_by_token_value():
+    # a real token equal to pad_id (0) or bos_id (1) inside a page is a target; a page's first
+    # token and the padding are not
+    pages = [np.array([1, 5, 0, 2]), np.array([1, 6, 1, 2])]
+    inputs, targets, mask = world.pack_pages(pages, 9)
+    np.testing.assert_array_equal(targets, [[5, 0, 2, 1, 6, 1, 2, 0, 0]])
+    np.testing.assert_array_equal(mask, [[True, True, True, False, True, True, True, False, False]])
+    np.testing.assert_array_equal(inputs, [[1, 5, 0, 2, 1, 6, 1, 2, 0]])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"heldout_fraction": 0.999}, r"heldout_fraction=0.999 of 144 pairs leaves 144 held out and 0 to train on"),
+    ({"heldout_fraction": 0.001}, r"leaves 0 held out"),
+    ({"heldout_fraction": "0.2"}, r"heldout_fraction must be a number strictly between 0 and 1; got '0.2'"),
+    ({"seed": -1}, "seed must be an int >= 0"),
+])
+def test_task_world_needs_both_splits(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        world.TaskWorld(**kwargs)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (([np.array([1, 2])], 0), ValueError, "context_length must be an int >= 1; got 0"),
+    (([np.array([1.0, 2.0])], 8), TypeError, r"pages_ids\[0\] must be a 1-D sequence of int token ids"),
+    (([np.array([1, -3, 2])], 8), ValueError, r"pages_ids\[0\] holds a negative token id -3"),
+    (([np.array([1, 2])], 8, -1), ValueError, "pad_id must be a token id"),
+])
+def test_page_tables_check_their_arguments(args, error, message):
+    for function in (world.pack_pages, world.page_rows):
+        with pytest.raises(error, match=message):
+            function(*args)
+
+
+def test_pad_groups_needs_one_k_for_every_prompt():
+    from scratch.data import instructions
+
+    prompts = [np.array([1]), np.array([1])]
+    two, three = [np.array([3]), np.array([4])], [np.array([3]), np.array([4]), np.array([5])]
+    with pytest.raises(ValueError, match=r"the same K; got group sizes \[2, 3\]"):
+        instructions.pad_groups(prompts, [two, three], 0)  # it dropped the third response
+    with pytest.raises(ValueError, match="group sizes"):
+        instructions.pad_groups(prompts, [three, two], 0)  # an IndexError
+    ids, lengths = instructions.pad_groups(prompts, [two, two], 0)
+    assert ids.shape == (2, 2, 2) and lengths.tolist() == [[2, 2], [2, 2]]
