@@ -73,10 +73,11 @@ def write_autograder(outdir, root=PROJECT_ROOT):
     if (outdir / "autograder.zip").exists():
         raise GradescopeError(f"{outdir / 'autograder.zip'} exists already; give a new or empty folder")
     release.check_exercises_fresh(root)
+    files = release.project_files(root, for_students=False)  # before anything is written: it may refuse
     outdir.mkdir(parents=True, exist_ok=True)
     archive = outdir / "autograder.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for relative in release.project_files(root, for_students=False):
+        for relative in files:
             zipped.write(root / relative, relative.as_posix())
         for name, text in (("setup.sh", SETUP_SH.format(requirements=requirements(root))),
                            ("run_autograder", RUN_AUTOGRADER)):
