@@ -203,7 +203,8 @@ def parser():
     grader.add_argument("--submission", metavar="DIR", default=None,
                         help="grade the exercise files found anywhere under DIR (a student's submission), in a fresh copy")
     grader.add_argument("--run-as", metavar="USER", default=None,
-                        help="run the tests as this unprivileged user (needs root; Gradescope's script uses nobody)")
+                        help="run the submitted code as this unprivileged user, one dedicated to grading: its processes "
+                             "are killed between judges (needs root; Gradescope's script uses nobody)")
     grader.add_argument("--hidden-visibility", default=report.HIDDEN_VISIBILITY,
                         choices=("hidden", "after_due_date", "after_published", "visible"),
                         help="Gradescope visibility of the tests in tests/chapters/hidden/ (default after_due_date)")
