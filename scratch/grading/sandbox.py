@@ -44,10 +44,6 @@ def student_limits(cpu_seconds, user):
         import resource  # POSIX only, like the rest of the student process's start
 
         libc = ctypes.CDLL(None, use_errno=True)
-        try:
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
         if user is not None:
             try:
                 libc.unshare(CLONE_NEWNET)  # 0, or -1 with EPERM where it is not allowed
@@ -56,6 +52,10 @@ def student_limits(cpu_seconds, user):
             os.setgroups([])
             os.setgid(user[1])
             os.setuid(user[0])
+        try:  # after the identity change, which clears the parent-death signal (commit_creds)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
         limits = [
             (resource.RLIMIT_AS, ADDRESS_SPACE_BYTES),
             (resource.RLIMIT_CPU, int(cpu_seconds)),
