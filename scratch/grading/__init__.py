@@ -9,5 +9,6 @@
 - ``run``, ``plugin``, ``channel``: the judges (pytest subprocesses, time limits, signed
   outcomes);
 - ``remote``, ``handles``, ``wire``: the tests' remote ``impl`` and what crosses;
-  ``sandbox`` and ``student``: the student process and what runs in it.
+  ``sandbox`` and ``student``: the student process and what runs in it;
+- ``mistakes``: the named mistakes in a failing test's message (the mutants' recorded results).
 """

@@ -12,7 +12,10 @@ signed records on OUT (``scratch.grading.channel``):
 - ``{"event": "result", "nodeid", "status", "message", "detail"}`` when it ends, with status
   ``passed``, ``not_implemented`` (a stub raised NotImplementedError) or ``failed`` (a skipped
   or expected-to-fail test counts as failed: only a pass earns points). ``message`` is the
-  first informative lines of the error, ``detail`` pytest's full report (``grade -v``).
+  first informative lines of the error, ``detail`` pytest's full report (``grade -v``). When
+  the submission's results in a failing test's body are those of one of its question's named
+  mutants, ``message`` ends with ``| this is what the code returns when <the mutant's name>``
+  (``scratch.grading.mistakes``: recorded per test through the remote ``impl``, looked up here).
 
 Each record is written as it happens, so when a student's code kills the process or hangs,
 the grader knows which test was running (see ``scratch.grading.grade``).
@@ -34,6 +37,11 @@ import pytest
 
 from .channel import encode, read_handshake, signer
 from .remote import RemoteImpl, StudentProcessDied
+
+try:
+    from . import mistakes
+except ImportError:  # a copy of the harness from before named mistakes: nothing is named
+    mistakes = None
 
 GRADING_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the judge's frames, left out of tracebacks
 
@@ -59,6 +67,8 @@ class Recorder:
         self.student = message.get("student")  # where and how to start the student process
         self.impl = None
         self.restart = False
+        self.mistakes = False  # the named mistakes' data (scratch.grading.mistakes), read at the first test
+        self.recording = None  # what the submission's functions returned in this test's body
 
     def remote_impl(self):
         """The tests' ``impl``: the submitted package in its own process, started on first use."""
@@ -94,8 +104,25 @@ class Recorder:
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.write(event="start", nodeid=nodeid)
+        self.recording = None
         if self.impl is not None:
             self.impl.remote.take_printed()  # what an earlier test printed is not this one's
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        """Record what the submission's functions return in the test's body (never its
+        fixtures'), for the keys the named mistakes' file knows for this test."""
+        if self.mistakes is False:
+            self.mistakes = mistakes.load(item.config.rootpath) if mistakes is not None else None
+        keys = mistakes.test_keys(self.mistakes, item.nodeid) if self.mistakes and self.impl is not None else None
+        if keys:
+            self.recording = mistakes.Recording(keys)
+            self.impl.remote.on_result = self.recording.call
+        try:
+            yield
+        finally:
+            if self.impl is not None:
+                self.impl.remote.on_result = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -126,7 +153,10 @@ class Recorder:
             status = "not_submitted" if str(call.excinfo.value).endswith("not submitted") else "not_implemented"
             self.outcomes[item.nodeid] = (status, summary(call.excinfo.exconly()), "")
         elif call.excinfo is not None:
-            self.outcomes[item.nodeid] = ("failed", exception_summary(call.excinfo.value), detail)
+            message = exception_summary(call.excinfo.value)
+            named = mistakes.name_mistake(self.mistakes, item.nodeid, self.recording) \
+                if self.mistakes and call.when == "call" else ""
+            self.outcomes[item.nodeid] = ("failed", f"{message} | {named}" if named else message, detail)
         else:
             self.outcomes[item.nodeid] = ("failed", summary(str(report.longrepr)), detail)
 

@@ -137,6 +137,10 @@ class Remote:
         self.bytes_moved = 0
         self.exceptions = {}  # (module, class name) -> the judge's class for a submitted exception
         self.printed = []  # what the submission printed since the plugin last took it (strings)
+        # Set by the grading plugin during a test's body: called (module, path, type name of the
+        # object or None, in-place contract, args, kwargs, result) after each call of submitted
+        # code returns (scratch.grading.mistakes, "A call"); what it gets is only compared.
+        self.on_result = None
 
     # encoding what the judge sends
     def other(self, value):
@@ -354,7 +358,18 @@ class Remote:
         for selector, new in zip(update, answer["updated"]):
             original = args[selector] if isinstance(selector, int) else kwargs[selector]
             copy_back(original, new, f"argument {selector!r} of {'.'.join(filter(None, [module, *path]))}")
+        if self.on_result is not None:
+            self.record(obj, path, module, contract, args, kwargs, answer["result"])
         return answer["result"]
+
+    def record(self, obj, path, module, contract, args, kwargs, result):
+        """Hand a call's result (and the arguments it updates in place) to ``on_result``; a
+        fault of the recording never changes the test's outcome."""
+        try:
+            self.on_result(module, path, obj._type_name if isinstance(obj, Handle) else None,
+                           contract, args, kwargs, result)
+        except Exception:  # noqa: BLE001
+            self.on_result = None
 
     @staticmethod
     def advance(generators, states):

@@ -29,6 +29,12 @@ in ``tests/harness/test_mutants.py``):
   that killed a mutant runs once more with no mutant, and a kill by a test that fails there
   too is reported "unconfirmed". The suite does not need it (its chapter tests run every
   graded test on the reference); ``python3 tests/harness/test_mutants.py`` does it by default.
+- **The recording run** (``--mutants-record PATH``, ``python3 tests/harness/test_mutants.py
+  --record``) writes the named mistakes' file instead (``scratch.grading.mistakes``): every
+  graded test of a question on the reference, then every test of the question (not only up to
+  the first failure) with each mutant live, recording what the graded functions return in
+  the test's body (``mutation.recording``); a test that would pretrain a GPT with the
+  mutant's own code is left out (5 s each). About 40 s.
 """
 
 import os
@@ -38,6 +44,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import copy  # noqa: E402  (after the BLAS setting on purpose, as the rest)
+from collections import Counter  # noqa: E402
 import json  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -50,7 +57,8 @@ import pytest  # noqa: E402
 from _pytest.reports import TestReport  # noqa: E402
 from _pytest.runner import runtestprotocol  # noqa: E402
 
-from mutation import activated, chapter_of, chapter_test_files, question_file, select_mutants  # noqa: E402
+from mutation import (activated, chapter_of, chapter_test_files, load_mutants, question_file,  # noqa: E402
+                      recording, select_mutants)
 from scratch.grading.plugin import question_of  # noqa: E402
 from scratch.impl import CHAPTERS, PROJECT_ROOT  # noqa: E402
 
@@ -88,6 +96,15 @@ def one_line(text, limit=300):
     return " ".join(str(text).split())[:limit]
 
 
+def failed_phase(item):
+    """Run one test with fresh fixtures: None if it passed, else the phase that failed first
+    (``setup``, ``call`` or ``teardown``; a skip counts as a failure)."""
+    for report in runtestprotocol(item, log=False, nextitem=None):
+        if report.failed or report.skipped:
+            return report.when
+    return None
+
+
 def run_one(item):
     """Run one test with fresh fixtures: None if it passed, else why not (a skip counts as a
     failure, as in the grader: only a pass earns points)."""
@@ -96,6 +113,10 @@ def run_one(item):
             message = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
             return one_line(message) if report.when == "call" else f"{report.when}: {one_line(message)}"
     return None
+
+
+class NotRecorded(Exception):
+    """A test the recording run leaves out (PretrainedMemo)."""
 
 
 class PretrainedMemo:
@@ -110,6 +131,8 @@ class PretrainedMemo:
         own_model = mutant is not None and Path(mutant.file).stem in self.pretraining.TRAINING_CODE
         key = (repr(recipe), (mutant.question, mutant.name) if own_model else None)
         if key not in self.models:
+            if own_model and self.plugin.record_to:
+                raise NotRecorded("the recording run trains no model with a mutant (5 s each)")
             self.models[key] = self.original(impl, recipe, **kwargs)
         return copy.deepcopy(self.models[key])  # a test may change its model: never the memo's
 
@@ -127,6 +150,8 @@ class MutationPlugin:
         self.active = None  # the mutant whose edit is live (PretrainedMemo reads it)
         self.seconds = {}  # node id -> the longest run of that test so far
         self.collection_errors = []
+        self.record_to = config.getoption("--mutants-record")  # the named mistakes' file, in a recording run
+        self.recording = None  # the Recording of the running test's body, in a recording run
 
     def pytest_configure(self, config):
         from scratch.train import pretraining
@@ -155,6 +180,10 @@ class MutationPlugin:
         for item in session.items:
             if item.get_closest_marker("points"):
                 graded.setdefault(question_of(item)["question"], []).append(item)
+        if self.record_to:
+            with open(self.out, "w", encoding="utf-8") as out:
+                json.dump({"collection_errors": self.collection_errors, **self.record_run(graded)}, out, indent=1)
+            return True
         started = time.perf_counter()
         results = [self.run_mutant(mutant, graded.get(mutant.question, [])) for mutant in self.mutants]
         seconds = {"mutants": round(time.perf_counter() - started, 3)}
@@ -166,6 +195,113 @@ class MutationPlugin:
             json.dump({"collection_errors": self.collection_errors, "questions": sorted(graded),
                        "seconds": seconds, "mutants": results}, out, indent=1)
         return True
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        """In a recording run, record what the graded functions return in the test's body."""
+        if self.recording is None:
+            yield
+            return
+        with recording(self.recording.add):
+            yield
+
+    def recorded(self, item):
+        """Run one test, recording its body: (the phase that failed, or None; its calls)."""
+        from scratch.grading import mistakes
+
+        self.recording = mistakes.Recording()
+        try:
+            with time_limit(SECONDS_PER_MUTANT):
+                phase = failed_phase(item)
+        except MutantTimedOut:
+            phase = "timed out"
+        finally:
+            calls, self.recording = self.recording.calls, None
+        return phase, calls
+
+    def record_run(self, graded):
+        """The named mistakes' file (``scratch.grading.mistakes``): every graded test of a
+        question once on the reference, then once with each of its mutants live, recording
+        what the graded functions return; a mutant's record of a test it fails in the test's
+        body is kept where it differs from the reference. Written to ``--mutants-record``;
+        returns the measurement: each mutant's records looked up in the file as written, as
+        the judge would for a submission that makes that mistake."""
+        from scratch.grading import mistakes
+
+        started = time.perf_counter()
+        digests = {"digest": mistakes.digest_files(PROJECT_ROOT),
+                   "tests_digest": mistakes.digest_files(PROJECT_ROOT, tests_only=True)}
+        every = load_mutants()
+        index = {(m.question, m.name): i for i, m in enumerate(every)}
+        questions = {}
+        for mutant in self.mutants:
+            questions.setdefault(mutant.question, []).append(mutant)
+        references, raw, outcome, reference_failures = {}, [], {}, []
+        for question, mutants in questions.items():
+            items = graded.get(question, [])
+            for item in items:
+                phase, calls = self.recorded(item)
+                if phase is None:
+                    references[item.nodeid] = calls
+                else:
+                    reference_failures.append(f"{item.nodeid} ({phase})")
+            for mutant in mutants:
+                number = index[(mutant.question, mutant.name)]
+                phases = Counter()
+                try:
+                    with activated(mutant):
+                        self.active = mutant
+                        for item in items:
+                            if item.nodeid in references:
+                                phase, calls = self.recorded(item)
+                                phases[phase or "passed"] += 1
+                                if phase == "call":
+                                    raw.append((number, item.nodeid, calls))
+                except Exception as error:  # a MutantError: broken
+                    phases[f"broken: {type(error).__name__}: {error}"] += 1
+                finally:
+                    self.active = None
+                outcome[number] = dict(phases)
+        recorded_seconds = time.perf_counter() - started
+        tests = {}
+        for number, nodeid, calls in sorted(raw, key=lambda r: r[0]):
+            kept = mistakes.compact(calls, references[nodeid])
+            if any(mistakes.informative(fp) for _, fps in kept.values() for fp in fps):
+                tests.setdefault(nodeid, {"ref": {}, "mutants": []})["mutants"].append([number, kept])
+        for nodeid, entry in tests.items():
+            needed = Counter()
+            for _, kept in entry["mutants"]:
+                for key, (_, fps) in kept.items():
+                    needed[key] = max(needed[key], len(fps))
+            entry["ref"] = {key: [count, fps[:needed[key]]] for key, (count, fps) in sorted(references[nodeid].items())}
+        data = {"format": mistakes.FORMAT, **digests, "rtol": mistakes.RTOL, "command": mistakes.REGENERATE,
+                "mutants": [[m.question, m.name] for m in every], "tests": dict(sorted(tests.items()))}
+        mistakes.write(self.record_to, data)
+        size = Path(self.record_to).stat().st_size
+        data = json.loads(Path(self.record_to).read_text(encoding="utf-8"))  # measured as the judge reads it
+        named = {}
+        for number, nodeid, calls in raw:
+            keys = mistakes.test_keys(data, nodeid)
+            if keys is None:
+                found = None
+            else:
+                student = mistakes.Recording(keys)
+                student.calls = {k: v for k, v in calls.items() if k in keys}
+                found = mistakes.lookup(data, nodeid, student.calls)
+            named.setdefault(number, []).append([nodeid, found])
+        measured = []
+        for mutant in self.mutants:
+            number = index[(mutant.question, mutant.name)]
+            looked = named.get(number, [])
+            others = sorted({every[found].name for _, found in looked if found not in (None, number)})
+            status = ("named" if any(found == number for _, found in looked) and not others else
+                      "named as another" if others else "not named" if looked else "no failure in a test's body")
+            measured.append({"question": mutant.question, "name": mutant.name, "file": mutant.file, "status": status,
+                             "tests": outcome.get(number, {}), "named_by": sum(found == number for _, found in looked),
+                             "failing": len(looked), "others": others})
+        return {"mode": "record", "mutants": measured, "bytes": size, "reference_failures": reference_failures,
+                "seconds": {"recording": round(recorded_seconds, 3),
+                            "total": round(time.perf_counter() - started, 3)}}
 
     def run_mutant(self, mutant, items):
         """One mutant's result: its ``status`` (killed, survived, broken or no tests), the test
@@ -232,6 +368,8 @@ def pytest_addoption(parser):
     group.addoption("--mutants-only", default="", help="comma-separated question keys or chapters to run")
     group.addoption("--mutants-confirm", action="store_true",
                     help="run every killing test again on the reference, to confirm the kills")
+    group.addoption("--mutants-record", default=None,
+                    help="write the named mistakes' file here (scratch.grading.mistakes) instead of the kill run")
 
 
 def pytest_configure(config):
@@ -242,7 +380,7 @@ def pytest_configure(config):
 # -- running it, and the report ---------------------------------------------------------------
 
 
-def run_subprocess(out_json, only="", confirm=False, impl="solutions"):
+def run_subprocess(out_json, only="", confirm=False, impl="solutions", record_to=None):
     """Grade the mutants (``only``: see ``mutation.select_mutants``) in one pytest subprocess;
     returns (the results, as the plugin wrote them, and pytest's output)."""
     files = chapter_test_files() if not only else list(dict.fromkeys(question_file(m.question)
@@ -253,6 +391,7 @@ def run_subprocess(out_json, only="", confirm=False, impl="solutions"):
     command = [sys.executable, "-m", "pytest", *files, f"--impl={impl}", "-q", "-p", "no:cacheprovider",
                "-p", "mutation_plugin", f"--mutants-json={out_json}", f"--mutants-only={only}"]
     command += ["--mutants-confirm"] if confirm else []
+    command += [f"--mutants-record={record_to}"] if record_to else []
     Path(out_json).unlink(missing_ok=True)  # never read an older run's results
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     output = done.stdout + done.stderr
@@ -288,4 +427,32 @@ def report(results):
     slowest = sorted(mutants, key=lambda r: -r["seconds"])[:3]
     lines.append("slowest: " + "; ".join(f"{r['question']} / {r['name']!r} {r['seconds']:.1f} s" for r in slowest))
     lines.append("run: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in results["seconds"].items()))
+    return "\n".join(lines)
+
+
+def record_report(results, path, verbose=False):
+    """A recording run as text: the file, its size and the run's time; and the named-back
+    count per chapter (each mutant graded in-process as a submission: ``named`` when a failing
+    test names it and none names another mistake), with ``verbose`` every mutant not named."""
+    mutants = results["mutants"]
+    lines = [f"wrote {path}: {results['bytes']:,} bytes, {results['seconds']['total']:.1f} s "
+             f"(recording {results['seconds']['recording']:.1f} s)"]
+    statuses = ("named", "named as another", "not named", "no failure in a test's body")
+    rows = {}
+    for result in mutants:
+        rows.setdefault(chapter_of(result["question"]), Counter())[result["status"]] += 1
+    rows = dict(sorted(rows.items(), key=lambda kv: CHAPTERS.index(kv[0])))
+    rows["all"] = sum(rows.values(), Counter())
+    lines.append(f"{'chapter':<12} {'mutants':>8} " + " ".join(f"{s:>{max(len(s), 6)}}" for s in statuses))
+    for chapter, counts in rows.items():
+        lines.append(f"{chapter:<12} {sum(counts.values()):>8} "
+                     + " ".join(f"{counts[s]:>{max(len(s), 6)}}" for s in statuses))
+    total = rows["all"]
+    lines.append(f"named back: {total['named']} of {sum(total.values())} mutants")
+    if verbose:
+        lines += [f"  {r['status'].upper()}: {r['question']} / {r['name']!r}"
+                  + (f" (named as: {'; '.join(r['others'])})" if r["others"] else "")
+                  + f" [tests: {r['tests']}]" for r in mutants if r["status"] != "named"]
+    lines += [f"  COLLECTION ERROR: {error}" for error in results["collection_errors"]]
+    lines += [f"  FAILS ON THE REFERENCE (not recorded): {test}" for test in results["reference_failures"]]
     return "\n".join(lines)

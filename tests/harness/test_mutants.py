@@ -19,6 +19,11 @@ the same suite check exactly that. Run alone, ``python3 tests/harness/test_mutan
 instructors' command: it prints the kill rate per chapter; ``--only mdp,nn::TestLinear`` for
 some chapters or questions) also runs every killing test once more with no mutant, so a test
 that fails anyway is not counted as a kill (``--no-confirm`` skips that: about 20 s).
+
+``python3 tests/harness/test_mutants.py --record`` writes ``tests/chapters/hidden/mistakes.json``
+instead, the mutants' results that name a student's mistake in the grader's feedback
+(``scratch.grading.mistakes``; ``tests/harness/test_mistakes.py`` fails when it is stale);
+``--report`` lists every mutant not named back.
 """
 
 import importlib
@@ -30,7 +35,7 @@ from pathlib import Path
 import pytest
 
 if __name__ == "__main__":  # run as a script: the project's packages stand beside this folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import mutation  # noqa: E402  (after the path, when run as a script)
 import mutation_plugin  # noqa: E402
@@ -107,15 +112,72 @@ def test_every_mutant_loses_points_in_its_question(mutant_run):
     assert alive == [], table
 
 
+def through_the_grader(results, count, seed=0):
+    """Grade ``count`` mutants named back in-process, each as a submission of every exercise
+    file (the reference's, one with the mutant's edit), through the real grader, with the
+    named mistakes' file in place; the mutant is named there when some failing test's message
+    names it."""
+    import random
+    import subprocess
+
+    from scratch.grading import mistakes, submission
+    from scratch.impl import PROJECT_ROOT
+
+    by_name = {(m.question, m.name): m for m in mutation.load_mutants()}
+    named = [r for r in results["mutants"] if r["status"] == "named" and not r["question"].startswith("hidden/")]
+    sample = random.Random(seed).sample(named, min(count, len(named)))
+    lines, hits = [], 0
+    for result in sample:
+        mutant = by_name[(result["question"], result["name"])]
+        with tempfile.TemporaryDirectory() as folder:
+            for name in submission.submitted_files(PROJECT_ROOT):
+                text = (PROJECT_ROOT / "solutions" / name).read_text(encoding="utf-8")
+                Path(folder, name).write_text(text.replace(mutant.old, mutant.new) if name == mutant.file else text)
+            done = subprocess.run([sys.executable, "-m", "scratch", "grade", "--submission", folder, "--question",
+                                   mutant.question.split("::")[1]], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        hit = mistakes.SENTENCE.format(name=mutant.name) in " ".join(done.stdout.split())
+        hits += hit
+        lines.append(f"  {'named' if hit else 'NOT NAMED'}: {mutant.question} / {mutant.name!r}")
+    return "\n".join([f"through the grader: {hits} of {len(sample)} named", *lines])
+
+
+def mistakes_file():
+    from scratch.grading import mistakes
+    from scratch.impl import PROJECT_ROOT
+
+    return PROJECT_ROOT / mistakes.DATA_FILE
+
+
 def main(argv=None):
     """``python3 tests/harness/test_mutants.py [--only KEYS] [--no-confirm]``: grade the mutants, print
-    the kill rate per chapter; exit status 0 when every mutant is killed (and confirmed)."""
+    the kill rate per chapter; exit status 0 when every mutant is killed (and confirmed).
+    ``--record [PATH] [--report]``: write the named mistakes' file instead
+    (``scratch.grading.mistakes``), and print its size, its time and how many mutants are
+    named back."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--only", default="", help="comma-separated chapters or question keys (default: all)")
     parser.add_argument("--no-confirm", action="store_true", help="do not re-run the killing tests on the reference")
+    parser.add_argument("--record", nargs="?", const=str(mistakes_file()), default=None, metavar="PATH",
+                        help="instead, write the named mistakes' file (default: %(const)s)")
+    parser.add_argument("--report", action="store_true", help="with --record: list every mutant not named back")
+    parser.add_argument("--through-grader", type=int, default=0, metavar="N",
+                        help="with --record: also grade N mutants named back in-process (a random sample) "
+                             "through `python3 -m scratch grade --submission`, and count those named there")
     args = parser.parse_args(argv)
+    if args.record:
+        if args.only and Path(args.record).resolve() == mistakes_file().resolve():
+            parser.error("with --only, give --record a PATH: the named mistakes' file holds every mutant")
+        with tempfile.TemporaryDirectory() as workdir:
+            results, output = mutation_plugin.run_subprocess(Path(workdir) / "results.json", args.only,
+                                                             record_to=Path(args.record).resolve())
+        print(mutation_plugin.record_report(results, args.record, verbose=args.report))
+        if args.through_grader and Path(args.record).resolve() != mistakes_file().resolve():
+            print("through the grader: not run (the grader reads the file at its place: --record without PATH)")
+        elif args.through_grader:
+            print(through_the_grader(results, args.through_grader))
+        return 0 if not results["collection_errors"] else 1
     with tempfile.TemporaryDirectory() as workdir:
         results, output = mutation_plugin.run_subprocess(Path(workdir) / "results.json", args.only,
                                                          not args.no_confirm)
