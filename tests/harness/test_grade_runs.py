@@ -234,6 +234,14 @@ def test_one_broken_file_is_reported_once():
     assert "V: expected 1.0, obtained 2.0 at (3,)" in table  # a different failure keeps its own message
 
 
+def grade_project(tmp_path, tests, stubs, *args):
+    """Grade a synthetic project of ``tests`` and ``stubs`` through the CLI, with results.json:
+    (exit status, stdout, stderr, the results file's path)."""
+    root = make_project(tmp_path / "p", tests, stubs)
+    results = tmp_path / "results.json"
+    return (*grade_cli(root, *args, "--gradescope", str(results)), results)
+
+
 def test_a_failure_shows_why_and_what_the_code_printed(tmp_path):
     """-v (and Gradescope's output) adds to a failure the test's own explanation (its
     docstring, the comments at the failing line) and what the submission printed during it."""
@@ -252,9 +260,7 @@ def test_a_failure_shows_why_and_what_the_code_printed(tmp_path):
             assert impl.mdp.double(0) == 1
         '''}
     stubs = {"mdp.py": 'def double(x):\n    print("doubling", x)\n    return 2 * x + 1\n'}
-    root = make_project(tmp_path / "p", tests, stubs)
-    results = tmp_path / "results.json"
-    status, out, err = grade_cli(root, "-v", "--gradescope", str(results))
+    status, out, err, results = grade_project(tmp_path, tests, stubs, "-v")
     assert status == 0, err
     failed = out[out.index("test_double"):out.index("test_quiet_pass")]
     assert "Why the test expects this:" in failed
@@ -290,8 +296,7 @@ def test_a_runtime_error_names_the_students_file_and_line(tmp_path):
             assert impl.mdp.double(3) == 6
         '''}
     stubs = {"mdp.py": "def double(x):\n    return gamma * x\n"}  # a name the student never defined
-    root = make_project(tmp_path / "p", tests, stubs)
-    status, out, err = grade_cli(root)
+    status, out, err, _ = grade_project(tmp_path, tests, stubs)
     assert status == 0, err
     line = " ".join(out[out.index("test_double"):].split())  # the table may wrap it
     assert "NameError: name 'gamma' is not defined (at exercises/mdp.py:2, in double)" in line
@@ -308,9 +313,7 @@ def test_text_from_the_submission_cannot_break_the_report(tmp_path):
             assert impl.mdp.double(3) == 6
         '''}
     stubs = {"mdp.py": 'def double(x):\n    print("odd \\ud800 text")\n    raise ValueError("MSG \\udcff \\ud800 end")\n'}
-    root = make_project(tmp_path / "p", tests, stubs)
-    results = tmp_path / "results.json"
-    status, out, err = grade_cli(root, "-v", "--gradescope", str(results))
+    status, out, err, results = grade_project(tmp_path, tests, stubs, "-v")
     assert status == 0 and "Traceback" not in err, err
     assert "MSG \\udcff \\ud800 end" in out and "odd \\ud800 text" in out  # escaped, not dropped
     text = results.read_bytes().decode("utf-8")  # valid UTF-8, and JSON without lone surrogates
