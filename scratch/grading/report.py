@@ -8,6 +8,7 @@ at the end. A grader killed mid-run therefore leaves 0 points, never a passing f
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -80,11 +81,16 @@ def format_report(questions, errors, impl, timeout, verbose=False, columns=None)
     return "\n".join(lines)
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # every control character but tab and newline
+
+
 def plain_text(text):
-    """``text`` as valid UTF-8: a submission controls its messages and what it prints, and a lone
-    surrogate ('\\ud800') crashed the grader's print and made results.json invalid JSON text
-    for strict readers; it is written as its escape instead."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """``text`` as valid UTF-8 without control characters: a submission controls its messages
+    and what it prints; a lone surrogate ('\\ud800') crashed the grader's print and made
+    results.json invalid JSON text for strict readers, and an escape sequence ('\\x1b[2J')
+    drove the instructor's terminal. Each is written as its escape instead."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def gradescope_results(questions, errors, hidden_visibility=HIDDEN_VISIBILITY, seconds=None, about=""):

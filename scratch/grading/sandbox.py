@@ -8,11 +8,13 @@ holds nothing of the judge's, and with two pipes as its only descriptors besides
 
 import collections
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from . import wire
@@ -28,6 +30,7 @@ MALLOC_SETTINGS = {"MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_TOP_PAD_": 
 OPEN_FILES = 64
 OUTPUT_KEPT = 64 << 10
 PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNET = 0x40000000
 
 
@@ -54,6 +57,7 @@ def student_limits(cpu_seconds, user):
             os.setuid(user[0])
         try:  # after the identity change, which clears the parent-death signal (commit_creds)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid binary gives privileges back
         except (OSError, AttributeError):
             pass
         limits = [
@@ -74,22 +78,53 @@ def student_limits(cpu_seconds, user):
     return apply
 
 
-def kill_every_process_of(run_as):
+def kill_every_process_of(run_as, seconds=10.0):
     """Kill every process of the user ``run_as``, which must be a user dedicated to grading.
 
     The judge's group kill and the parent-death signal do not reach a student process that
     left the judge's process group (``setsid``) and cleared its parent-death signal (``prctl``),
     which submitted code can do: such a process outlived its run, read the next submission's
-    tree and killed its processes. So the grader, after every judge stops and before the
-    first, runs a helper as that user that signals every process the user owns (``kill(-1)``
-    spares only the helper). Two grading runs must therefore never share a ``--run-as`` user.
-    """
+    tree and killed its processes. So the grader, before the first judge and after each one
+    stops, kills from root every live process whose real, effective or saved uid is that
+    user's, until none is left (RLIMIT_NPROC keeps the set from growing). From root, not from
+    a helper running as that user: a surviving process can signal such a helper first (a red
+    team's did, every time). Each kill goes through a pidfd opened before the process is
+    checked, so a pid reused in between is never hit. Two grading runs must therefore never
+    share a ``--run-as`` user. RuntimeError if the processes do not die within ``seconds``."""
     user = student_user(run_as)
     if user is None:
         return
-    subprocess.run([sys.executable, "-I", "-c", "import os, signal\ntry: os.kill(-1, signal.SIGKILL)\nexcept OSError: pass"],
-                   user=user[0], group=user[1], extra_groups=[], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [pid for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()) if kill_if_owned(pid, user[0])]
+        if not alive:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"--run-as {run_as}: processes {alive[:10]} of that user would not die")
+        time.sleep(0.005)
+
+
+def kill_if_owned(pid, uid):
+    """SIGKILL process ``pid`` if it is alive and one of its uids is ``uid``; whether it was."""
+    try:
+        handle = os.pidfd_open(pid)
+    except (OSError, AttributeError):  # gone, or no pidfds (Linux < 5.3): the plain pid
+        handle = None
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        if fields.get("State", "").strip()[:1] in ("Z", "X") or str(uid) not in fields.get("Uid", "").split()[:3]:
+            return False
+        if handle is not None:
+            signal.pidfd_send_signal(handle, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        return True
+    except (OSError, ValueError):
+        return False
+    finally:
+        if handle is not None:
+            os.close(handle)
 
 
 def student_user(run_as):
@@ -152,3 +187,4 @@ class StudentProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        shutil.rmtree(self.home, ignore_errors=True)  # left there, the next run's process could read it

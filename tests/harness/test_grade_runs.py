@@ -318,3 +318,9 @@ def test_text_from_the_submission_cannot_break_the_report(tmp_path):
     assert "MSG \\udcff \\ud800 end" in out and "odd \\ud800 text" in out  # escaped, not dropped
     text = results.read_bytes().decode("utf-8")  # valid UTF-8, and JSON without lone surrogates
     assert "\\\\ud800" in text and json.loads(text)["tests"][0]["score"] == 0
+
+
+def test_control_characters_from_the_submission_are_escaped():
+    from scratch.grading.report import plain_text
+
+    assert plain_text("a\x1b[2Jb\tc\nd \ud800 e") == "a\\x1b[2Jb\tc\nd \\ud800 e"  # tab, newline kept
