@@ -62,7 +62,7 @@ Decisions:
 - The value head shares the policy's trunk (one network, as trl's value-head models do;
   InstructGPT trained a separate value model initialised from the reward model), starts at
   w = 0, b = 0 (every V_t = 0 until it learns), and the value loss's gradient reaches the
-  trunk too: the training loop weights it with a coefficient (``scratch/rlhf_loop.py``).
+  trunk too: the training loop weights it with a coefficient (``scratch/train/rlhf.py``).
 
 Left out: the entropy bonus, early stopping on the approximate KL, value-function
 initialisation from the reward model (a choice of the training loop), and PPO-ptx's mixing

@@ -13,7 +13,7 @@ and the answer is read off the model's greedy continuation up to the separator "
 ``<eos>``). The weights never change: whatever improves from 0 to k shots was learned in
 pretraining, as the ability to infer a task from examples.
 
-Here the tasks are :mod:`scratch.world`'s: three made-up word-for-word languages and
+Here the tasks are :mod:`scratch.data.world`'s: three made-up word-for-word languages and
 reversing a pair of words, pretrained on pages of demonstrations in which the task is
 latent (only a quarter of pages name it). Without demonstrations and without the task's
 name, a prompt does not say which of the four tasks is meant: the best a model can do is
@@ -42,7 +42,7 @@ from ._checks import (check_answers, check_bool, check_context, check_int, check
                       check_rng, check_word_pair, check_word_prompts)
 from .batched import generate_batch
 
-# The page format of the pretraining source (scratch.world writes the same strings; a test
+# The page format of the pretraining source (scratch.data.world writes the same strings; a test
 # checks that the two agree). Written out here, not imported: graded code imports only
 # numpy, the standard library and its own package.
 BOS, EOS, ARROW, SEP, COLON = "<bos>", "<eos>", "=>", ";", ":"

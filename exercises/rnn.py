@@ -25,7 +25,7 @@ is dropped). The state is exposed without touching the shared LM contract
 ``loss_and_grads(ids, targets, loss_mask=None) -> (loss, grads)``: pass ``h0=`` to start from a
 state, and ``return_hidden=True`` to get ``(loss, grads, h_last)`` with h_last (B, H) a fresh
 array (no reference into the model). The model object itself keeps no state between calls.
-``scratch.training.sequential_batches`` yields windows laid out for this.
+``scratch.train.loop.sequential_batches`` yields windows laid out for this.
 
 Decoding protocol (used by ``generate``): ``start(prompt_ids) -> (logits (V,), state)`` runs
 the prompt through the network; ``step(state, token_id) -> (logits, new_state)`` feeds one

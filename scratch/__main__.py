@@ -52,9 +52,6 @@ def run_lecture(args):
     folder = Path(args.figures) if args.figures else cache_dir / "figures"
     results = lectures.Results(folder)
     try:
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"{folder} is a file, not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
         check_writable_folder(folder)
         results.earlier()  # a results.json there that is not ours stops the run before it starts
     except (OSError, ValueError) as err:

@@ -36,7 +36,7 @@ Decisions:
   is over the masked targets of the whole batch (``GPT.loss_and_grads`` with the mask), so
   a long response weighs more than a short one, token by token.
 - SFT training is the GPT's own ``loss_and_grads(ids, targets, loss_mask)``, in any
-  training loop (``scratch.training.train_lm`` takes ``(ids, targets, loss_mask)`` batches).
+  training loop (``scratch.train.loop.train_lm`` takes ``(ids, targets, loss_mask)`` batches).
 
 Left out: packing several pairs into one row, multi-turn dialogue (a mask with several
 response spans), and mixing pretraining text into the fine-tuning batches.

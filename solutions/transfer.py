@@ -1,7 +1,7 @@
 """Pretraining, then fine-tuning: transfer learning.
 
 Lecture slide: "pretrain on A, fine-tune on B". A model trained on a large corpus A (here:
-:mod:`scratch.world`'s pages of toy English and task demonstrations) starts its training on
+:mod:`scratch.data.world`'s pages of toy English and task demonstrations) starts its training on
 a small corpus B from those weights instead of from a random initialisation. What it learned
 on A — the words, the ``a b => c d ;`` format, the elvish lexicon, how to reverse a pair —
 need not be learned again from B's few examples; only what is new in B must be. The effect
@@ -79,7 +79,7 @@ class PartialModel:
 def finetune(pretrained, batches, train_lm, *, top_blocks=None, **train_kwargs):
     """Fine-tune a copy of ``pretrained`` on ``batches``: returns (model, history).
 
-    ``train_lm`` is the training loop (``scratch.training.train_lm``), called on the
+    ``train_lm`` is the training loop (``scratch.train.loop.train_lm``), called on the
     copy's :class:`PartialModel` with ``train_kwargs`` (steps, lr, optim, ...).
     """
     ### BEGIN SOLUTION

@@ -56,8 +56,8 @@ fails it in its body (in mutants.py's order), its calls up to its failure, ``"="
 result (or an item of one) equal to the reference's. A mutant whose results there are all the
 reference's is left out (it fails for what is not compared: an argument changed in place, a
 warning), and so is a test that would pretrain a GPT with the mutant's own code (5 s each).
-``digest`` covers ``solutions/`` and ``tests/chapters/`` (hidden tests and mutants.py
-included): ``tests/harness/test_mistakes.py`` fails when it is stale, naming
+``digest`` covers ``solutions/``, ``tests/chapters/`` (hidden tests and mutants.py
+included), ``scratch/data`` and ``scratch/train``: ``tests/harness/test_mistakes.py`` fails when it is stale, naming
 :data:`REGENERATE`. ``tests_digest`` covers ``tests/chapters/`` alone: the judge uses the
 file only with the tests it was recorded with (the Gradescope zip has no solutions/).
 

@@ -10,8 +10,9 @@ signed records on OUT (``scratch.grading.channel``):
 - ``{"event": "collection_error", "nodeid", "message"}`` for a test file that fails to import;
 - ``{"event": "start", "nodeid"}`` when a test begins;
 - ``{"event": "result", "nodeid", "status", "message", "detail"}`` when it ends, with status
-  ``passed``, ``not_implemented`` (a stub raised NotImplementedError) or ``failed`` (a skipped
-  or expected-to-fail test counts as failed: only a pass earns points). ``message`` is the
+  ``passed``, ``not_implemented`` (a stub raised NotImplementedError), ``not_submitted`` (a
+  stub of a file the submission lacks), ``crashed`` (the student process died) or ``failed``
+  (a skipped or expected-to-fail test counts as failed: only a pass earns points). ``message`` is the
   first informative lines of the error, ``detail`` pytest's full report (``grade -v``). When
   the submission's results in a failing test's body are those of one of its question's named
   mutants, ``message`` ends with ``| this is what the code returns when <the mutant's name>``

@@ -134,7 +134,10 @@ def read_submitted(path):
     with os.fdopen(fd, "rb") as stream:
         if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
             raise SubmissionError(f"{path} is not a regular file")
-        return stream.read(MAX_SUBMITTED_BYTES + 1)
+        data = stream.read(MAX_SUBMITTED_BYTES + 1)
+    if len(data) > MAX_SUBMITTED_BYTES:  # it grew after it was listed: never grade a cut copy
+        raise SubmissionError(f"{path} is over {MAX_SUBMITTED_BYTES >> 20} MB")
+    return data
 
 
 def copy_code(source, target):

@@ -28,7 +28,6 @@ def test_the_lecture_runs_blas_on_one_thread_unless_told_otherwise():
 # -- issue 19: paths checked before any work, signals without tracebacks, tracked files only --------
 import signal  # noqa: E402
 import textwrap  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 

@@ -26,7 +26,6 @@ MODULES = {
 }
 ORDER = [module for chapter in CHAPTERS for module in MODULES[chapter]]
 SOLUTIONS = PROJECT_ROOT / "solutions"
-instructor = pytest.mark.instructor
 
 
 def imports(path):

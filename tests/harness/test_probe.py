@@ -9,7 +9,6 @@ script to count instead of assert (clear / unclear / silent), e.g. against an ol
     PYTHONPATH=/tmp/orig python3 tests/harness/test_probe.py
 """
 
-import math
 import sys
 from pathlib import Path
 
