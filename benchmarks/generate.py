@@ -27,10 +27,13 @@ of a small CPU hold): every step copies it into new arrays (self-attention conca
 writing into a state, see solutions/transformer.py) and reads it once more in the attention
 products, so the batched step is bound by memory traffic, not by arithmetic.
 
-What it prints is the measurement; this docstring does not copy it. On the lecture's GPT
-the batched decoder meets its 20x target on two cores; on a larger GPT (``--vocab 64
---width 128 --layers 4 --context 128``: 0.8M parameters, a 4x longer context) the ratio falls
-below 20x, and two BLAS threads on two busy cores make it worse.
+What it prints is the measurement, the 20x target's line included; this docstring does not
+copy it. The ratio depends on the machine more than the code: the single-sequence decoder,
+all Python overhead, speeds up on a quiet core, so the same code has printed the target met
+on one machine and missed on another (and before and after the layout issue's changes
+alike, on one machine); a larger GPT (``--vocab 64 --width 128 --layers 4 --context 128``:
+0.8M parameters, a 4x longer context) lowers it, and two BLAS threads on two busy cores
+lower it further.
 
 The record of an experiment that is not in the code, for the decision it supports: a profile
 of that larger batched run put the KV concatenation at ~40% of the time, the linear layers
