@@ -37,7 +37,6 @@ def run_lecture(args):
     impl = Impl(args.impl)
     from . import lectures
     from .train.checkpoint import default_cache_dir
-    from .train.models import Cache
 
     if args.cache_dir is not None and not args.cache_dir.strip():
         print("error: --cache-dir must name a folder; got an empty string", file=sys.stderr)
@@ -57,7 +56,7 @@ def run_lecture(args):
     except (OSError, ValueError) as err:
         print(f"error: --figures {folder}: {err}", file=sys.stderr)
         return 2
-    lectures.cache = Cache(args.cache_dir, args.retrain)
+    lectures.cache.reset(args.cache_dir, args.retrain)  # the chapters hold this one object
     lectures.results = results
     chapters, finished, status = args.chapters or available, [], 0
     for chapter in chapters:

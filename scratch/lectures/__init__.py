@@ -27,8 +27,8 @@ from pathlib import Path
 from scratch.train.display import save_png
 from scratch.train.models import Cache
 
-# The run's cache of trained models (``--cache-dir``, ``--retrain``), set by ``python -m
-# scratch lecture`` before the first chapter runs; every chapter asks it for its models.
+# The run's one cache of trained models (``--cache-dir``, ``--retrain``), configured in place
+# by ``python -m scratch lecture`` (Cache.reset); every chapter asks it for its models.
 cache = Cache()
 
 RESULTS_FILE = "results.json"

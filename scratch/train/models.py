@@ -36,6 +36,11 @@ class Cache:
     models built on it later in the run reuse the one just trained."""
 
     def __init__(self, cache_dir=None, retrain=False):
+        self.reset(cache_dir, retrain)
+
+    def reset(self, cache_dir=None, retrain=False):
+        """Point this cache at ``cache_dir`` with ``retrain``, in place: the lecture chapters hold
+        the run's one Cache by name, so the CLI configures it rather than replacing it."""
         if not isinstance(retrain, (bool, np.bool_)):
             raise TypeError(f"retrain must be True or False; got {retrain!r}")
         if cache_dir is not None and not str(cache_dir).strip():

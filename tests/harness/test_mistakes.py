@@ -117,7 +117,7 @@ def test_the_file_is_fresh():
     data = json.loads(DATA.read_text(encoding="utf-8"))
     assert data["format"] == mistakes.FORMAT, f"{mistakes.DATA_FILE} is of another format: run {mistakes.REGENERATE}"
     assert data["digest"] == mistakes.digest_files(PROJECT_ROOT), (
-        f"{mistakes.DATA_FILE} is stale (solutions/, tests/chapters/ or mutants.py changed since it was "
+        f"{mistakes.DATA_FILE} is stale (solutions/, tests/chapters/, mutants.py, scratch/data or scratch/train changed since it was "
         f"recorded): run {mistakes.REGENERATE}")
     assert data["mutants"] == [[m.question, m.name] for m in mutation.load_mutants()]
 
